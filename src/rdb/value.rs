@@ -1,0 +1,455 @@
+//! Value types and the two walks over a value: `skip_value` (find where it
+//! ends without decoding — the boundary pass) and `decode_value` (push every
+//! element into a [`ValueVisitor`]).
+//!
+//! Decoding is push-based on purpose: elements of LZF-compressed quicklist
+//! nodes or listpacks live in a scratch buffer owned by the decoder, and a
+//! visitor can borrow them for the duration of one call without any copy. A
+//! pull iterator would have to hand out owned bytes for those.
+//!
+//! Layouts mirror `rdbLoadObject` in Redis' `rdb.c`.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::consts::*;
+use crate::rdb::cursor::Cursor;
+use crate::rdb::elem::{decompress, Elem, RdbStr};
+use crate::rdb::hfe::{self, HfeKind};
+use crate::rdb::module::{self, ModuleValue};
+use crate::rdb::stream::{self, StreamId, StreamMeta, StreamVersion};
+use crate::rdb::{intset, listpack, ziplist, zipmap};
+
+/// Which server family wrote the file: decides what type bytes ≥ 22 and
+/// opcode 243 mean. Chosen from the magic, never from type bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Redis,
+    Valkey,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Redis => "Redis",
+            Dialect::Valkey => "Valkey",
+        }
+    }
+}
+
+/// The logical type a user sees (`TYPE` reply), plus `module`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    String,
+    List,
+    Set,
+    ZSet,
+    Hash,
+    Stream,
+    Module,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Hash => "hash",
+            Kind::Stream => "stream",
+            Kind::Module => "module",
+        }
+    }
+}
+
+/// A value's on-disk encoding, resolved from the type byte and the dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    List,
+    Set,
+    ZSet,
+    Hash,
+    ZSet2,
+    ModulePreGa,
+    Module2,
+    HashZipmap,
+    ListZiplist,
+    SetIntset,
+    ZSetZiplist,
+    HashZiplist,
+    ListQuicklist,
+    Stream(StreamVersion),
+    HashListpack,
+    ZSetListpack,
+    ListQuicklist2,
+    SetListpack,
+    HashTtl(HfeKind),
+}
+
+impl ValueType {
+    /// Resolves a type byte in the given dialect; `None` for unknown bytes.
+    pub fn from_byte(t: u8, dialect: Dialect) -> Option<ValueType> {
+        use ValueType::*;
+        Some(match t {
+            RDB_TYPE_STRING => String,
+            RDB_TYPE_LIST => List,
+            RDB_TYPE_SET => Set,
+            RDB_TYPE_ZSET => ZSet,
+            RDB_TYPE_HASH => Hash,
+            RDB_TYPE_ZSET_2 => ZSet2,
+            RDB_TYPE_MODULE_PRE_GA => ModulePreGa,
+            RDB_TYPE_MODULE_2 => Module2,
+            RDB_TYPE_HASH_ZIPMAP => HashZipmap,
+            RDB_TYPE_LIST_ZIPLIST => ListZiplist,
+            RDB_TYPE_SET_INTSET => SetIntset,
+            RDB_TYPE_ZSET_ZIPLIST => ZSetZiplist,
+            RDB_TYPE_HASH_ZIPLIST => HashZiplist,
+            RDB_TYPE_LIST_QUICKLIST => ListQuicklist,
+            RDB_TYPE_STREAM_LISTPACKS => Stream(StreamVersion::V1),
+            RDB_TYPE_HASH_LISTPACK => HashListpack,
+            RDB_TYPE_ZSET_LISTPACK => ZSetListpack,
+            RDB_TYPE_LIST_QUICKLIST_2 => ListQuicklist2,
+            RDB_TYPE_STREAM_LISTPACKS_2 => Stream(StreamVersion::V2),
+            RDB_TYPE_SET_LISTPACK => SetListpack,
+            RDB_TYPE_STREAM_LISTPACKS_3 => Stream(StreamVersion::V3),
+            _ => match dialect {
+                Dialect::Redis => match t {
+                    RDB_TYPE_HASH_METADATA_PRE_GA => HashTtl(HfeKind::RedisMetadataPreGa),
+                    RDB_TYPE_HASH_LISTPACK_EX_PRE_GA => HashTtl(HfeKind::RedisListpackExPreGa),
+                    RDB_TYPE_HASH_METADATA => HashTtl(HfeKind::RedisMetadata),
+                    RDB_TYPE_HASH_LISTPACK_EX => HashTtl(HfeKind::RedisListpackEx),
+                    RDB_TYPE_STREAM_LISTPACKS_4 => Stream(StreamVersion::V4),
+                    _ => return None,
+                },
+                Dialect::Valkey => match t {
+                    VALKEY_RDB_TYPE_HASH_2 => HashTtl(HfeKind::ValkeyHash2),
+                    _ => return None,
+                },
+            },
+        })
+    }
+
+    pub fn kind(self) -> Kind {
+        use ValueType::*;
+        match self {
+            String => Kind::String,
+            List | ListZiplist | ListQuicklist | ListQuicklist2 => Kind::List,
+            Set | SetIntset | SetListpack => Kind::Set,
+            ZSet | ZSet2 | ZSetZiplist | ZSetListpack => Kind::ZSet,
+            Hash | HashZipmap | HashZiplist | HashListpack | HashTtl(_) => Kind::Hash,
+            Stream(_) => Kind::Stream,
+            ModulePreGa | Module2 => Kind::Module,
+        }
+    }
+
+    /// The encoding as stored in the file, in `OBJECT ENCODING` words.
+    pub fn encoding(self) -> &'static str {
+        use ValueType::*;
+        match self {
+            String => "string",
+            List => "linkedlist",
+            ListZiplist => "ziplist",
+            ListQuicklist | ListQuicklist2 => "quicklist",
+            Set | Hash => "hashtable",
+            SetIntset => "intset",
+            SetListpack | HashListpack | ZSetListpack => "listpack",
+            ZSet | ZSet2 => "skiplist",
+            ZSetZiplist | HashZiplist => "ziplist",
+            HashZipmap => "zipmap",
+            HashTtl(HfeKind::RedisListpackEx | HfeKind::RedisListpackExPreGa) => "listpackex",
+            HashTtl(_) => "hashtable",
+            Stream(_) => "stream",
+            ModulePreGa | Module2 => "module",
+        }
+    }
+}
+
+/// Receives the elements of one value. Only the methods matching the value's
+/// kind are called. Element bytes are borrowed for the duration of the call.
+pub trait ValueVisitor {
+    fn string(&mut self, v: Elem<'_>) -> Result<()>;
+    fn list_item(&mut self, v: Elem<'_>) -> Result<()>;
+    fn set_member(&mut self, v: Elem<'_>) -> Result<()>;
+    fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()>;
+    fn hash_field(&mut self, field: Elem<'_>, value: Elem<'_>, expire_ms: Option<i64>) -> Result<()>;
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()>;
+    fn stream_meta(&mut self, meta: &StreamMeta) -> Result<()>;
+    fn module(&mut self, value: &ModuleValue<'_>) -> Result<()>;
+}
+
+/// Skips one value of type `vt`, leaving the cursor just after it. Plain
+/// collections are walked only as far as their lengths; compact encodings
+/// are one string each and are not looked into.
+pub fn skip_value(cur: &mut Cursor<'_>, vt: ValueType) -> Result<()> {
+    use ValueType::*;
+    match vt {
+        String | HashZipmap | ListZiplist | SetIntset | ZSetZiplist | HashZiplist | HashListpack
+        | ZSetListpack | SetListpack => cur.skip_string("value"),
+        List | Set => {
+            let n = cur.count("collection length", 1)?;
+            for _ in 0..n {
+                cur.skip_string("collection element")?;
+            }
+            Ok(())
+        }
+        ListQuicklist => {
+            let n = cur.count("quicklist node count", 1)?;
+            for _ in 0..n {
+                cur.skip_string("quicklist node")?;
+            }
+            Ok(())
+        }
+        ListQuicklist2 => {
+            let n = cur.count("quicklist node count", 2)?;
+            for _ in 0..n {
+                cur.length("quicklist node container")?;
+                cur.skip_string("quicklist node")?;
+            }
+            Ok(())
+        }
+        ZSet => {
+            let n = cur.count("zset length", 2)?;
+            for _ in 0..n {
+                cur.skip_string("zset member")?;
+                // 253..=255 are NaN/+inf/-inf with no digits following.
+                let l = cur.u8("zset score")?;
+                if l < 253 {
+                    cur.skip(l as u64, "zset score")?;
+                }
+            }
+            Ok(())
+        }
+        ZSet2 => {
+            let n = cur.count("zset length", 9)?;
+            for _ in 0..n {
+                cur.skip_string("zset member")?;
+                cur.skip(8, "zset score")?;
+            }
+            Ok(())
+        }
+        Hash => {
+            let n = cur.count("hash length", 2)?;
+            for _ in 0..n {
+                cur.skip_string("hash field")?;
+                cur.skip_string("hash value")?;
+            }
+            Ok(())
+        }
+        HashTtl(k) => hfe::skip(cur, k),
+        Stream(v) => stream::skip(cur, v),
+        Module2 => module::read_module2(cur).map(|_| ()),
+        ModulePreGa => Err(module_pre_ga_error(cur)),
+    }
+}
+
+fn module_pre_ga_error(cur: &Cursor<'_>) -> Error {
+    let mut c = cur.clone();
+    let name = match c.length("module id") {
+        Ok(id) => module::module_name(id).0,
+        Err(_) => "?".to_string(),
+    };
+    Error::new(
+        cur.offset(),
+        ErrorKind::UnsupportedModule {
+            detail: format!(
+                "value of module type '{name}' uses the pre-GA module format (RDB type 6, Redis 4.0 release candidates), which cannot be read without the module"
+            ),
+        },
+    )
+}
+
+/// Scratch buffers reused across values, so that decoding LZF-compressed
+/// strings and nodes allocates only when a value is bigger than any before.
+#[derive(Default)]
+pub struct Scratch {
+    a: Vec<u8>,
+    b: Vec<u8>,
+    node: Vec<u8>,
+}
+
+/// Decodes one value of type `vt` from `cur` (positioned just after the type
+/// byte), pushing every element into `v`.
+pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratch: &mut Scratch, v: &mut V) -> Result<()> {
+    use ValueType::*;
+    match vt {
+        String => {
+            let s = cur.string("string value")?;
+            v.string(s.resolve(&mut scratch.a)?)
+        }
+        List | Set => {
+            let n = cur.count("collection length", 1)?;
+            for _ in 0..n {
+                let e = cur.string("collection element")?.resolve(&mut scratch.a)?;
+                if vt == List {
+                    v.list_item(e)?;
+                } else {
+                    v.set_member(e)?;
+                }
+            }
+            Ok(())
+        }
+        ZSet | ZSet2 => {
+            let n = cur.count("zset length", if vt == ZSet { 2 } else { 9 })?;
+            for _ in 0..n {
+                let m = cur.string("zset member")?;
+                let score = if vt == ZSet { cur.ascii_double("zset score")? } else { cur.f64_le("zset score")? };
+                v.zset_member(m.resolve(&mut scratch.a)?, score)?;
+            }
+            Ok(())
+        }
+        Hash => {
+            let n = cur.count("hash length", 2)?;
+            for _ in 0..n {
+                let f = cur.string("hash field")?;
+                let val = cur.string("hash value")?;
+                v.hash_field(f.resolve(&mut scratch.a)?, val.resolve(&mut scratch.b)?, None)?;
+            }
+            Ok(())
+        }
+        HashZipmap => {
+            let (data, off) = blob(cur, &mut scratch.node, "zipmap")?;
+            let zm = zipmap::parse(data, off)?;
+            for pair in zm.iter() {
+                let (f, val) = pair?;
+                v.hash_field(Elem::Bytes(f), Elem::Bytes(val), None)?;
+            }
+            Ok(())
+        }
+        SetIntset => {
+            let (data, off) = blob(cur, &mut scratch.node, "intset")?;
+            let is = intset::parse(data, off)?;
+            for i in is.iter() {
+                v.set_member(Elem::Int(i))?;
+            }
+            Ok(())
+        }
+        ListZiplist | ZSetZiplist | HashZiplist => {
+            let (data, off) = blob(cur, &mut scratch.node, "ziplist")?;
+            let zl = ziplist::parse(data, off)?;
+            let it = zl.iter();
+            match vt {
+                ListZiplist => each_single(it, |e| v.list_item(e)),
+                ZSetZiplist => each_zset(it, off, v),
+                _ => each_pair(it, off, "hash ziplist", |f, val| v.hash_field(f, val, None)),
+            }
+        }
+        SetListpack | ZSetListpack | HashListpack => {
+            let (data, off) = blob(cur, &mut scratch.node, "listpack")?;
+            let lp = listpack::parse(data, off)?;
+            let it = lp.iter();
+            match vt {
+                SetListpack => each_single(it, |e| v.set_member(e)),
+                ZSetListpack => each_zset(it, off, v),
+                _ => each_pair(it, off, "hash listpack", |f, val| v.hash_field(f, val, None)),
+            }
+        }
+        ListQuicklist => {
+            let n = cur.count("quicklist node count", 1)?;
+            for _ in 0..n {
+                let (data, off) = blob(cur, &mut scratch.node, "quicklist ziplist node")?;
+                let zl = ziplist::parse(data, off)?;
+                each_single(zl.iter(), |e| v.list_item(e))?;
+            }
+            Ok(())
+        }
+        ListQuicklist2 => {
+            let n = cur.count("quicklist node count", 2)?;
+            for _ in 0..n {
+                let cpos = cur.pos();
+                let container = cur.length("quicklist node container")?;
+                match container {
+                    QUICKLIST_NODE_CONTAINER_PLAIN => {
+                        let e = cur.string("quicklist plain node")?.resolve(&mut scratch.a)?;
+                        v.list_item(e)?;
+                    }
+                    QUICKLIST_NODE_CONTAINER_PACKED => {
+                        let (data, off) = blob(cur, &mut scratch.node, "quicklist listpack node")?;
+                        let lp = listpack::parse(data, off)?;
+                        each_single(lp.iter(), |e| v.list_item(e))?;
+                    }
+                    other => {
+                        return Err(cur.invalid_at(
+                            cpos,
+                            "quicklist node container",
+                            format!("expected 1 (plain) or 2 (packed), found {other}"),
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        }
+        HashTtl(k) => hfe::decode(cur, k, |f, val, ttl| v.hash_field(f, val, ttl)),
+        Stream(sv) => {
+            struct Entries<'v, V>(&'v mut V);
+            impl<V: ValueVisitor> stream::StreamVisitor for Entries<'_, V> {
+                fn entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+                    self.0.stream_entry(id, fields)
+                }
+            }
+            let meta = stream::decode(cur, sv, &mut Entries(v))?;
+            v.stream_meta(&meta)
+        }
+        Module2 => {
+            let m = module::read_module2(cur)?;
+            v.module(&m)
+        }
+        ModulePreGa => Err(module_pre_ga_error(cur)),
+    }
+}
+
+/// Reads a string that holds an encoded blob (ziplist, listpack, intset,
+/// zipmap), decompressing into `buf` when it is LZF. Returns the bytes and
+/// the file offset to blame for errors inside them (for a compressed blob,
+/// the start of its compressed bytes).
+fn blob<'a, 'b>(cur: &mut Cursor<'a>, buf: &'b mut Vec<u8>, what: &'static str) -> Result<(&'b [u8], u64)>
+where
+    'a: 'b,
+{
+    let off = cur.offset();
+    match cur.string(what)? {
+        RdbStr::Raw(b) => Ok((b, off)),
+        RdbStr::Lzf { data, len, offset } => {
+            decompress(data, len, offset, buf)?;
+            Ok((&buf[..], offset))
+        }
+        RdbStr::Int(_) => Err(Error::invalid(off, what, "found an integer-encoded string")),
+    }
+}
+
+fn each_single<'a, I, F>(it: I, mut f: F) -> Result<()>
+where
+    I: Iterator<Item = Result<Elem<'a>>>,
+    F: FnMut(Elem<'a>) -> Result<()>,
+{
+    for e in it {
+        f(e?)?;
+    }
+    Ok(())
+}
+
+fn each_pair<'a, I, F>(mut it: I, off: u64, what: &'static str, mut f: F) -> Result<()>
+where
+    I: Iterator<Item = Result<Elem<'a>>>,
+    F: FnMut(Elem<'a>, Elem<'a>) -> Result<()>,
+{
+    while let Some(a) = it.next() {
+        let a = a?;
+        match it.next() {
+            Some(b) => f(a, b?)?,
+            None => return Err(Error::invalid(off, what, "odd number of elements: a field without a value")),
+        }
+    }
+    Ok(())
+}
+
+fn each_zset<'a, I, V: ValueVisitor>(it: I, off: u64, v: &mut V) -> Result<()>
+where
+    I: Iterator<Item = Result<Elem<'a>>>,
+{
+    each_pair(it, off, "zset entries", |m, s| {
+        let score = s
+            .as_f64()
+            .ok_or_else(|| Error::invalid(off, "zset score", "element is not a number"))?;
+        v.zset_member(m, score)
+    })
+}

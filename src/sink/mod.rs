@@ -1,0 +1,37 @@
+//! Consumers of records: JSON Lines now; RESP, reports and restore later.
+
+pub mod json;
+pub mod jsonfmt;
+
+use std::fmt;
+
+/// Error of the sink layer: a format error from the file or an I/O error
+/// writing the output.
+#[derive(Debug)]
+pub enum SinkError {
+    Format(crate::Error),
+    Io(std::io::Error),
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkError::Format(e) => e.fmt(f),
+            SinkError::Io(e) => write!(f, "writing output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {}
+
+impl From<crate::Error> for SinkError {
+    fn from(e: crate::Error) -> Self {
+        SinkError::Format(e)
+    }
+}
+
+impl From<std::io::Error> for SinkError {
+    fn from(e: std::io::Error) -> Self {
+        SinkError::Io(e)
+    }
+}
