@@ -5,10 +5,11 @@ use std::fs::File;
 use std::io::Read;
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The whole input as one byte slice.
 pub enum Input {
-    Mapped(memmap2::Mmap),
+    Mapped(memmap2::Mmap, AtomicUsize),
     Owned(Vec<u8>),
 }
 
@@ -37,7 +38,7 @@ impl Input {
         {
             let _ = map.advise(memmap2::Advice::Sequential);
         }
-        Ok(Input::Mapped(map))
+        Ok(Input::Mapped(map, AtomicUsize::new(0)))
     }
 }
 
@@ -45,8 +46,29 @@ impl Deref for Input {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Input::Mapped(m) => m,
+            Input::Mapped(m, _) => m,
             Input::Owned(v) => v,
+        }
+    }
+}
+
+impl Input {
+    /// Tells the kernel that the bytes before `upto` will not be read again,
+    /// so their pages leave this process's resident set (they stay in the
+    /// page cache). This is what keeps RSS flat on files far larger than
+    /// memory. A no-op for inputs that are not mapped.
+    pub fn release_before(&self, upto: u64) {
+        if let Input::Mapped(map, released) = self {
+            const PAGE: usize = 1 << 21; // release in 2 MiB steps: few syscalls
+            let upto = (upto as usize).min(map.len()) / PAGE * PAGE;
+            let from = released.load(Ordering::Relaxed);
+            if upto > from && released.compare_exchange(from, upto, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                // SAFETY: the map is read-only and private (never written), so
+                // MADV_DONTNEED only drops page-table entries: a later access to
+                // the range faults the same file bytes back in. No data is lost
+                // and no reference into the map becomes invalid.
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, upto - from) };
+            }
         }
     }
 }

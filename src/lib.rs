@@ -7,6 +7,7 @@
 pub mod error;
 pub mod input;
 pub mod rdb;
+pub mod scan;
 pub mod sink;
 
 pub use error::{Error, ErrorKind, Result};

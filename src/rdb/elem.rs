@@ -129,9 +129,14 @@ impl<'a> RdbStr<'a> {
 
     /// Decoded bytes as an owned vector.
     pub fn to_vec(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::new();
-        self.bytes(&mut v)?;
-        Ok(v)
+        match *self {
+            RdbStr::Raw(b) => Ok(b.to_vec()),
+            _ => {
+                let mut v = Vec::new();
+                self.bytes(&mut v)?;
+                Ok(v)
+            }
+        }
     }
 
     /// Length of the decoded string without decoding it.

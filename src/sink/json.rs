@@ -14,7 +14,8 @@ use std::io::Write;
 use crate::error::Result;
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
-use crate::rdb::records::{Item, ParseOptions, Parser, Record};
+use crate::rdb::records::{Item, Record};
+use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
 use crate::rdb::stream::{StreamId, StreamMeta};
 use crate::rdb::value::{Kind, Scratch, ValueVisitor};
 use crate::sink::jsonfmt::*;
@@ -51,28 +52,51 @@ pub fn to_vec(data: &[u8], opts: &JsonOptions) -> Result<Vec<u8>> {
     }
 }
 
-/// Converts a whole file, streaming to `w` in large blocks.
+/// Converts a whole file on one thread, streaming to `w`.
 pub fn write_all<W: Write>(data: &[u8], opts: &JsonOptions, w: &mut W) -> std::result::Result<JsonSummary, SinkError> {
-    let mut parser = Parser::new(data, ParseOptions { verify_checksum: opts.verify_checksum })?;
-    let mut enc = JsonEncoder::default();
-    let mut buf = Vec::with_capacity(1 << 20);
-    let mut summary = JsonSummary::default();
-    while let Some(item) = parser.next_item()? {
-        match &item {
-            Item::Key(rec) => {
-                enc.record(&mut buf, rec)?;
-                summary.keys += 1;
+    let engine = EngineOptions { threads: 1, verify_checksum: opts.verify_checksum, ..Default::default() };
+    write_parallel(data, opts, &engine, w, None)
+}
+
+/// Converts a whole file on the parallel engine; the output is byte-identical
+/// whatever the thread count.
+pub fn write_parallel<W: Write>(
+    data: &[u8],
+    opts: &JsonOptions,
+    engine: &EngineOptions,
+    w: &mut W,
+    progress: Option<Progress<'_>>,
+) -> std::result::Result<JsonSummary, SinkError> {
+    let engine = EngineOptions { verify_checksum: opts.verify_checksum, ..*engine };
+    let meta = opts.meta;
+    let info = scan::run(
+        data,
+        &engine,
+        || JsonWorker { enc: JsonEncoder::default(), meta },
+        |out: Vec<u8>, _| w.write_all(&out).map_err(SinkError::Io),
+        progress,
+    )?;
+    Ok(JsonSummary { keys: info.keys })
+}
+
+struct JsonWorker {
+    enc: JsonEncoder,
+    meta: bool,
+}
+
+impl<'a> Worker<'a> for JsonWorker {
+    type Out = Vec<u8>;
+    fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<Vec<u8>, SinkError> {
+        let mut out = Vec::with_capacity(chunk.items.len() * 64);
+        for item in &chunk.items {
+            match item {
+                Item::Key(rec) => self.enc.record(&mut out, rec)?,
+                other if self.meta => self.enc.meta_item(&mut out, other)?,
+                _ => {}
             }
-            other if opts.meta => enc.meta_item(&mut buf, other)?,
-            _ => {}
         }
-        if buf.len() >= 1 << 20 {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
+        Ok(out)
     }
-    w.write_all(&buf)?;
-    Ok(summary)
 }
 
 /// Encodes records as JSON lines; holds reusable buffers.

@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod jsonfmt;
+pub mod stats;
 
 use std::fmt;
 

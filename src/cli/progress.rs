@@ -1,0 +1,42 @@
+//! Progress bar on stderr, only when stderr is a terminal and not `--quiet`.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use rdbkit::input::Input;
+
+pub struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    pub fn new(hidden: bool, total: u64) -> Bar {
+        if hidden {
+            return Bar { bar: None };
+        }
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(8));
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Bar { bar: Some(b) }
+    }
+
+    /// The engine's progress callback: releases consumed input pages and
+    /// moves the bar, if one is shown.
+    pub fn callback<'i>(&self, input: &'i Input) -> impl Fn(u64, u64, u64) + Sync + 'i {
+        let bar = self.bar.clone();
+        move |done: u64, _total: u64, keys: u64| {
+            input.release_before(done);
+            if let Some(b) = &bar {
+                b.set_position(done);
+                b.set_message(format!("{keys} keys"));
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The parallel engine: a sequential boundary pass cuts the file into chunks
+//! of whole records, worker threads decode chunks in parallel, and the
+//! caller's consumer receives the chunks' output strictly in file order.
+//!
+//! ```text
+//!  boundary pass ──chunks──▶ workers (N) ──outputs──▶ reorder ──▶ consume (in order)
+//!        ▲                                                  │
+//!        └──────────────── tokens (bounded window) ◀────────┘
+//! ```
+//!
+//! Memory stays bounded whatever the file size: the producer must take a
+//! token before it hands out a chunk, and a token comes back only when that
+//! chunk's output has been consumed, so at most `window` chunks (input spans
+//! plus their outputs) exist at once. The only thing that can grow is the
+//! output of the single largest value.
+//!
+//! The CRC-64 of the whole file is computed on its own thread while the
+//! pass runs, so verification costs no wall time on a multi-core machine.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{channel, sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, ErrorKind};
+use crate::rdb::crc64;
+use crate::rdb::records::{Header, Item, ParseOptions, Parser};
+use crate::sink::SinkError;
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Worker threads; 1 runs everything on the calling thread.
+    pub threads: usize,
+    /// Target input bytes per chunk (a chunk never splits a record; one huge
+    /// record is a chunk of its own).
+    pub chunk_bytes: usize,
+    /// Verify the CRC-64 trailer.
+    pub verify_checksum: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            chunk_bytes: 4 << 20,
+            verify_checksum: true,
+        }
+    }
+}
+
+/// What the boundary pass saw, for summaries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassInfo {
+    pub header: Option<Header>,
+    /// Bytes of the input covered by consumed chunks.
+    pub bytes_done: u64,
+    pub keys: u64,
+    /// Stored CRC-64 trailer (None before RDB 5), and whether it was verified.
+    pub checksum: Option<u64>,
+    pub checksum_verified: bool,
+    /// Bytes after the checksum trailer (ignored, as Redis does).
+    pub trailing_bytes: u64,
+}
+
+/// A chunk of consecutive items.
+pub struct Chunk<'a> {
+    pub seq: u64,
+    pub items: Vec<Item<'a>>,
+    /// File offset just past the chunk's last item.
+    pub end: u64,
+    pub keys: u64,
+}
+
+/// Per-thread decoder. Each worker thread makes its own with the factory.
+pub trait Worker<'a> {
+    type Out: Send;
+    fn process(&mut self, chunk: &Chunk<'a>) -> Result<Self::Out, SinkError>;
+}
+
+/// Progress callback: (bytes done, total bytes, keys done).
+pub type Progress<'p> = &'p (dyn Fn(u64, u64, u64) + Sync);
+
+/// Runs the pipeline. `consume` sees every chunk's output in file order;
+/// the first error (format, I/O, checksum) stops the run after all output
+/// before it has been consumed, so a failing run's output is a prefix of
+/// the successful one.
+pub fn run<'a, W, F, C>(
+    data: &'a [u8],
+    opts: &EngineOptions,
+    make_worker: F,
+    mut consume: C,
+    progress: Option<Progress<'_>>,
+) -> Result<PassInfo, SinkError>
+where
+    W: Worker<'a>,
+    F: Fn() -> W + Sync,
+    C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
+{
+    let parser = Parser::new(data, ParseOptions { verify_checksum: false })?;
+    let mut info = PassInfo { header: Some(parser.header()), ..Default::default() };
+    let total = data.len() as u64;
+    let threads = opts.threads.max(1);
+
+    std::thread::scope(|s| -> Result<PassInfo, SinkError> {
+        // CRC on its own thread, only when it will be needed.
+        let crc = (opts.verify_checksum && parser.header().has_checksum()).then(|| s.spawn(|| file_crc(data)));
+
+        let eof = if threads == 1 {
+            let mut w = make_worker();
+            let mut chunks = Chunker::new(parser, opts.chunk_bytes);
+            loop {
+                let (chunk, end) = chunks.next_chunk();
+                if let Some(chunk) = chunk {
+                    let out = w.process(&chunk)?;
+                    consume(out, &chunk)?;
+                    info.keys += chunk.keys;
+                    info.bytes_done = chunk.end;
+                    if let Some(p) = progress {
+                        p(info.bytes_done, total, info.keys);
+                    }
+                }
+                match end {
+                    None => continue,
+                    Some(r) => break r?,
+                }
+            }
+        } else {
+            parallel(s, parser, opts, threads, &make_worker, &mut consume, &mut info, total, progress)?
+        };
+
+        if let Some((checksum, eof_offset, trailing)) = eof {
+            info.checksum = checksum;
+            info.trailing_bytes = trailing as u64;
+            if let (Some(stored), Some(h)) = (checksum, crc) {
+                let computed = h.join().expect("crc thread")(eof_offset);
+                if stored != 0 {
+                    if computed != stored {
+                        return Err(Error::new(eof_offset + 1, ErrorKind::ChecksumMismatch { stored, computed }).into());
+                    }
+                    info.checksum_verified = true;
+                }
+            }
+        }
+        info.bytes_done = total;
+        Ok(info)
+    })
+}
+
+/// CRC of the whole file computed once; the closure answers for the prefix
+/// ending with the EOF opcode (normally everything but the 8-byte trailer).
+fn file_crc(data: &[u8]) -> impl FnOnce(u64) -> u64 + '_ {
+    let n = data.len().saturating_sub(8);
+    let full = crc64::crc64(0, &data[..n]);
+    move |eof_offset: u64| {
+        let end = (eof_offset + 1) as usize;
+        if end == n {
+            full
+        } else {
+            crc64::crc64(0, &data[..end.min(data.len())])
+        }
+    }
+}
+
+type EofInfo = Option<(Option<u64>, u64, usize)>;
+
+/// Cuts the item stream into chunks of about `target` input bytes.
+struct Chunker<'a> {
+    parser: Parser<'a>,
+    target: usize,
+    seq: u64,
+    done: bool,
+}
+
+impl<'a> Chunker<'a> {
+    fn new(parser: Parser<'a>, target: usize) -> Self {
+        Chunker { parser, target: target.max(1), seq: 0, done: false }
+    }
+
+    /// The next chunk (if any items were read) and, once the pass is over,
+    /// how it ended: EOF info or the boundary error.
+    #[allow(clippy::type_complexity)]
+    fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+        if self.done {
+            return (None, Some(Ok(None)));
+        }
+        let start = self.parser.offset();
+        let mut items = Vec::new();
+        let mut keys = 0;
+        let mut end = None;
+        loop {
+            match self.parser.next_item() {
+                Ok(Some(Item::Eof { offset, checksum, trailing })) => {
+                    end = Some(Ok(Some((checksum, offset, trailing))));
+                    items.push(Item::Eof { offset, checksum, trailing });
+                    break;
+                }
+                Ok(Some(item)) => {
+                    if matches!(item, Item::Key(_)) {
+                        keys += 1;
+                    }
+                    items.push(item);
+                    if (self.parser.offset() - start) as usize >= self.target {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    end = Some(Ok(None));
+                    break;
+                }
+                Err(e) => {
+                    end = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        if end.is_some() {
+            self.done = true;
+        }
+        let chunk = (!items.is_empty()).then(|| {
+            let c = Chunk { seq: self.seq, items, end: self.parser.offset(), keys };
+            self.seq += 1;
+            c
+        });
+        (chunk, end)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parallel<'a, 's, W, F, C>(
+    s: &'s std::thread::Scope<'s, '_>,
+    parser: Parser<'a>,
+    opts: &EngineOptions,
+    threads: usize,
+    make_worker: &'s F,
+    consume: &mut C,
+    info: &mut PassInfo,
+    total: u64,
+    progress: Option<Progress<'_>>,
+) -> Result<EofInfo, SinkError>
+where
+    'a: 's,
+    W: Worker<'a> + 's,
+    W::Out: 's,
+    F: Fn() -> W + Sync,
+    C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
+{
+    let chunk_bytes = opts.chunk_bytes;
+    let window = threads * 3;
+    let (token_tx, token_rx) = sync_channel::<()>(window);
+    for _ in 0..window {
+        token_tx.send(()).expect("token");
+    }
+    let (work_tx, work_rx) = sync_channel::<Chunk<'a>>(window);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    type Done<'a, O> = (Chunk<'a>, Result<O, SinkError>);
+    let (done_tx, done_rx) = channel::<Done<'a, W::Out>>();
+
+    // Producer: the boundary pass.
+    let producer = s.spawn(move || -> Result<EofInfo, Error> {
+        let mut chunker = Chunker::new(parser, chunk_bytes);
+        loop {
+            let (chunk, end) = chunker.next_chunk();
+            if let Some(c) = chunk {
+                if token_rx.recv().is_err() {
+                    return Ok(None); // consumer stopped
+                }
+                if work_tx.send(c).is_err() {
+                    return Ok(None);
+                }
+            }
+            if let Some(r) = end {
+                return r;
+            }
+        }
+    });
+
+    for _ in 0..threads {
+        let rx = Arc::clone(&work_rx);
+        let tx = done_tx.clone();
+        s.spawn(move || {
+            let mut w = make_worker();
+            loop {
+                let next = rx.lock().map(|r: std::sync::MutexGuard<'_, Receiver<Chunk<'a>>>| r.recv());
+                let chunk = match next {
+                    Ok(Ok(c)) => c,
+                    _ => return,
+                };
+                let out = w.process(&chunk);
+                if tx.send((chunk, out)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(done_tx);
+
+    // Writer: reorder and consume on this thread.
+    let mut pending: BTreeMap<u64, Done<'a, W::Out>> = BTreeMap::new();
+    let mut next_seq = 0u64;
+    let mut failure: Option<SinkError> = None;
+    for (chunk, out) in done_rx.iter() {
+        pending.insert(chunk.seq, (chunk, out));
+        while let Some((chunk, out)) = pending.remove(&next_seq) {
+            next_seq += 1;
+            let r = out.and_then(|o| consume(o, &chunk));
+            if let Err(e) = r {
+                failure = Some(e);
+                break;
+            }
+            info.keys += chunk.keys;
+            info.bytes_done = chunk.end;
+            if let Some(p) = progress {
+                p(info.bytes_done, total, info.keys);
+            }
+            let _ = token_tx.send(());
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    // Stop the producer and workers: dropping the receivers makes their sends fail.
+    drop(token_tx);
+    drop(done_rx);
+    if let Some(e) = failure {
+        drop(work_rx);
+        let _ = producer.join();
+        return Err(e);
+    }
+    match producer.join() {
+        Ok(r) => r.map_err(SinkError::from),
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
