@@ -62,13 +62,27 @@ pub struct PassInfo {
     pub trailing_bytes: u64,
 }
 
-/// A chunk of consecutive items.
+/// A chunk of consecutive whole items: a byte range that the boundary pass
+/// found, which a worker walks again with [`Chunk::parser`]. Only offsets
+/// travel between threads; records are rebuilt where they are used.
 pub struct Chunk<'a> {
     pub seq: u64,
-    pub items: Vec<Item<'a>>,
-    /// File offset just past the chunk's last item.
+    data: &'a [u8],
+    header: Header,
+    /// Byte range of the chunk in the file.
+    pub start: u64,
     pub end: u64,
+    /// Database selected at `start`.
+    pub db: u64,
+    /// Keys in the chunk.
     pub keys: u64,
+}
+
+impl<'a> Chunk<'a> {
+    /// A parser over exactly this chunk's items.
+    pub fn parser(&self) -> Result<Parser<'a>, Error> {
+        Parser::resume(self.data, self.header, self.start as usize, self.end as usize, self.db, ParseOptions { verify_checksum: false })
+    }
 }
 
 /// Per-thread decoder. Each worker thread makes its own with the factory.
@@ -107,7 +121,7 @@ where
 
         let eof = if threads == 1 {
             let mut w = make_worker();
-            let mut chunks = Chunker::new(parser, opts.chunk_bytes);
+            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes);
             loop {
                 let (chunk, end) = chunks.next_chunk();
                 if let Some(chunk) = chunk {
@@ -165,6 +179,7 @@ type EofInfo = Option<(Option<u64>, u64, usize)>;
 
 /// Cuts the item stream into chunks of about `target` input bytes.
 struct Chunker<'a> {
+    data: &'a [u8],
     parser: Parser<'a>,
     target: usize,
     seq: u64,
@@ -172,34 +187,33 @@ struct Chunker<'a> {
 }
 
 impl<'a> Chunker<'a> {
-    fn new(parser: Parser<'a>, target: usize) -> Self {
-        Chunker { parser, target: target.max(1), seq: 0, done: false }
+    fn new(data: &'a [u8], parser: Parser<'a>, target: usize) -> Self {
+        Chunker { data, parser, target: target.max(1), seq: 0, done: false }
     }
 
-    /// The next chunk (if any items were read) and, once the pass is over,
-    /// how it ended: EOF info or the boundary error.
+    /// The next chunk (if it holds any item) and, once the pass is over,
+    /// how it ended: EOF info or the error that stopped the walk.
     #[allow(clippy::type_complexity)]
     fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
         if self.done {
             return (None, Some(Ok(None)));
         }
         let start = self.parser.offset();
-        let mut items = Vec::new();
+        let db = self.parser.db();
         let mut keys = 0;
         let mut end = None;
+        let mut end_offset = start;
         loop {
             match self.parser.next_item() {
                 Ok(Some(Item::Eof { offset, checksum, trailing })) => {
+                    end_offset = self.parser.offset();
                     end = Some(Ok(Some((checksum, offset, trailing))));
-                    items.push(Item::Eof { offset, checksum, trailing });
                     break;
                 }
                 Ok(Some(item)) => {
-                    if matches!(item, Item::Key(_)) {
-                        keys += 1;
-                    }
-                    items.push(item);
-                    if (self.parser.offset() - start) as usize >= self.target {
+                    keys += matches!(item, Item::Key(_)) as u64;
+                    end_offset = self.parser.offset();
+                    if (end_offset - start) as usize >= self.target {
                         break;
                     }
                 }
@@ -216,8 +230,8 @@ impl<'a> Chunker<'a> {
         if end.is_some() {
             self.done = true;
         }
-        let chunk = (!items.is_empty()).then(|| {
-            let c = Chunk { seq: self.seq, items, end: self.parser.offset(), keys };
+        let chunk = (end_offset > start).then(|| {
+            let c = Chunk { seq: self.seq, data: self.data, header: self.parser.header(), start, end: end_offset, db, keys };
             self.seq += 1;
             c
         });
@@ -245,6 +259,7 @@ where
     C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
 {
     let chunk_bytes = opts.chunk_bytes;
+    let data = parser.data();
     let window = threads * 3;
     let (token_tx, token_rx) = sync_channel::<()>(window);
     for _ in 0..window {
@@ -257,7 +272,7 @@ where
 
     // Producer: the boundary pass.
     let producer = s.spawn(move || -> Result<EofInfo, Error> {
-        let mut chunker = Chunker::new(parser, chunk_bytes);
+        let mut chunker = Chunker::new(data, parser, chunk_bytes);
         loop {
             let (chunk, end) = chunker.next_chunk();
             if let Some(c) = chunk {

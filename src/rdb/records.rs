@@ -152,6 +152,8 @@ pub struct Parser<'a> {
     db: u64,
     opts: ParseOptions,
     done: bool,
+    /// For a parser resumed over one chunk: stop cleanly at this position.
+    stop_at: Option<usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -159,11 +161,31 @@ impl<'a> Parser<'a> {
         let header = parse_header(data)?;
         let mut cur = Cursor::new(data, 0);
         cur.skip(header.len as u64, "header")?;
-        Ok(Parser { data, cur, header, db: 0, opts, done: false })
+        Ok(Parser { data, cur, header, db: 0, opts, done: false, stop_at: None })
     }
 
     pub fn header(&self) -> Header {
         self.header
+    }
+
+    /// A parser over `data[start..end]`, which must be whole items as an
+    /// earlier pass found them, with `db` the database selected at `start`.
+    /// It returns `Ok(None)` at `end`. Used by workers to re-walk a chunk.
+    pub fn resume(data: &'a [u8], header: Header, start: usize, end: usize, db: u64, opts: ParseOptions) -> Result<Self> {
+        let end = end.min(data.len());
+        let mut cur = Cursor::new(&data[..end], 0);
+        cur.skip(start as u64, "chunk start")?;
+        Ok(Parser { data, cur, header, db, opts, done: false, stop_at: Some(end) })
+    }
+
+    /// The whole input.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The database selected at the current position.
+    pub fn db(&self) -> u64 {
+        self.db
     }
 
     /// Current offset in the file.
@@ -173,7 +195,7 @@ impl<'a> Parser<'a> {
 
     /// The next item, `Ok(None)` after EOF, and nothing more after an error.
     pub fn next_item(&mut self) -> Result<Option<Item<'a>>> {
-        if self.done {
+        if self.done || self.stop_at == Some(self.cur.pos()) {
             return Ok(None);
         }
         let r = self.read_item();

@@ -87,9 +87,10 @@ struct JsonWorker {
 impl<'a> Worker<'a> for JsonWorker {
     type Out = Vec<u8>;
     fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<Vec<u8>, SinkError> {
-        let mut out = Vec::with_capacity(chunk.items.len() * 64);
-        for item in &chunk.items {
-            match item {
+        let mut out = Vec::with_capacity((chunk.end - chunk.start) as usize + (chunk.end - chunk.start) as usize / 4);
+        let mut p = chunk.parser()?;
+        while let Some(item) = p.next_item()? {
+            match &item {
                 Item::Key(rec) => self.enc.record(&mut out, rec)?,
                 other if self.meta => self.enc.meta_item(&mut out, other)?,
                 _ => {}

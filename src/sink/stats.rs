@@ -99,8 +99,9 @@ impl<'a> Worker<'a> for StatsWorker {
         // Consecutive records share a db: look the entry up once per run.
         let mut cur_db = u64::MAX;
         let mut acc = Acc::default();
-        for item in &chunk.items {
-            match item {
+        let mut parser = chunk.parser()?;
+        while let Some(item) = parser.next_item()? {
+            match &item {
                 Item::Key(r) => {
                     if r.db != cur_db {
                         if cur_db != u64::MAX {

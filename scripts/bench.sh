@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of rdbkit and its peers on the shared benchmark files.
+#
+#   scripts/bench.sh [--runs N] [--data DIR] [--files "small-keys big-keys"] [--no-peers]
+#
+# Generates the files with scripts/make_rdb.py (a real redis-server, seed 42)
+# when they are missing, warms the page cache, then runs every tool N times
+# (default 3) on the same file in the same run and prints, per file, the
+# median wall time, throughput, peak RSS (/usr/bin/time -v "Maximum resident
+# set size") and the ratio of each tool's time to `rdbkit json` (all threads).
+# Peers that install from the package registries here are set up in a venv
+# under DATA: rdbtools (+python-lzf) and rdb-py. redis-check-rdb comes with
+# Debian's redis-tools.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${BENCH_DATA:-$ROOT/bench-data}
+RUNS=3
+FILES="small-keys big-keys"
+PEERS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --data) DATA=$2; shift 2 ;;
+    --files) FILES=$2; shift 2 ;;
+    --no-peers) PEERS=0; shift ;;
+    *) echo "usage: $0 [--runs N] [--data DIR] [--files LIST] [--no-peers]" >&2; exit 2 ;;
+  esac
+done
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need redis-server || ! need redis-check-rdb || [ ! -x /usr/bin/time ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools time >/dev/null
+  else
+    echo "bench: need redis-server, redis-tools and time (apt-get install redis-server redis-tools time)" >&2; exit 1
+  fi
+fi
+
+(cd "$ROOT" && cargo build --release --quiet)
+RDBKIT=$ROOT/target/release/rdbkit
+mkdir -p "$DATA"
+
+for f in $FILES; do
+  if [ ! -s "$DATA/$f.rdb" ]; then
+    case "$f" in
+      small-keys) only=small ;; big-keys) only=big ;; small-keys-compat) only=compat ;;
+      *) echo "bench: unknown file $f" >&2; exit 2 ;;
+    esac
+    python3 "$ROOT/scripts/make_rdb.py" --only "$only" --out "$DATA"
+  fi
+done
+
+VENV=$DATA/venv
+if [ "$PEERS" = 1 ] && [ ! -x "$VENV/bin/rdb" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q rdbtools python-lzf rdb-py
+  # rdbtools 0.1.15 refuses RDB versions above 9; the compat file is RDB 10
+  # without any encoding rdbtools lacks, so relax only the version check.
+  sed -i 's/if version < 1 or version > 9:/if version < 1 or version > 10:/' \
+    "$VENV"/lib/python3*/site-packages/rdbtools/parser.py
+fi
+
+NPROC=$(nproc)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# measure NAME CMD...: runs CMD (stdout to /dev/null) RUNS times; prints
+# "NAME median_s peak_rss_mb" (peak = max over runs).
+measure() {
+  local name=$1; shift
+  local times=() rss=0
+  for _ in $(seq "$RUNS"); do
+    if ! /usr/bin/time -v -o "$TMP/t" "$@" >/dev/null 2>"$TMP/err"; then
+      echo "$name FAILED $(tail -1 "$TMP/err")" >&2
+      echo "$name - -"
+      return
+    fi
+    local wall; wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$TMP/t")
+    times+=("$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')")
+    local r; r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$TMP/t")
+    [ "$r" -gt "$rss" ] && rss=$r
+  done
+  local med; med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "$name $med $((rss / 1024))"
+}
+
+for f in $FILES; do
+  file=$DATA/$f.rdb
+  bytes=$(stat -c %s "$file")
+  cat "$file" >/dev/null  # page cache
+  echo
+  echo "== $f.rdb: $((bytes / 1000000)) MB, runs=$RUNS, $NPROC cores, $(date -u +%F)"
+  rows=()
+  rows+=("$(measure "cat" cat "$file")")
+  rows+=("$(measure "rdbkit-stats" "$RDBKIT" stats -q "$file")")
+  rows+=("$(measure "rdbkit-json-1t" "$RDBKIT" json -q -j 1 "$file")")
+  rows+=("$(measure "rdbkit-json-${NPROC}t" "$RDBKIT" json -q "$file")")
+  rows+=("$(measure "redis-check-rdb" redis-check-rdb "$file")")
+  if [ "$PEERS" = 1 ]; then
+    rows+=("$(measure "rdb-py-parse" "$VENV/bin/python" "$ROOT/scripts/peers/rdbpy.py" parse "$file")")
+    rows+=("$(measure "rdb-py-json" "$VENV/bin/python" "$ROOT/scripts/peers/rdbpy.py" json "$file")")
+    if [ "$f" = small-keys-compat ]; then
+      rows+=("$(measure "rdbtools-json" "$VENV/bin/rdb" --command json "$file")")
+    fi
+  fi
+  ref=$(printf '%s\n' "${rows[@]}" | awk -v n="rdbkit-json-${NPROC}t" '$1==n {print $2}')
+  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-json"
+  for r in "${rows[@]}"; do
+    set -- $r
+    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
+    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
+      mbs = (t > 0) ? b / 1e6 / t : 0;
+      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
+  done
+done

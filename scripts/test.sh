@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs the project's checks: formatting, lints, and the full test suite.
+#
+# On a fresh Debian/Ubuntu machine, run as root: installs what the tests need
+# (redis-server, redis-tools) if missing. Extra arguments go to `cargo test`,
+# e.g. `scripts/test.sh --test golden` or `scripts/test.sh -- --nocapture`.
+# Environment: RDBKIT_EXHAUSTIVE=1 runs the long robustness sweep,
+# RDBKIT_FIXTURE=<substring> limits the golden test to matching fixtures.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# --- system packages -------------------------------------------------------
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+
+if ((${#missing[@]} > 0)); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y --no-install-recommends "${missing[@]}"
+    else
+        log "note: ${missing[*]} not installed and cannot install them here" \
+            "(not root or no apt-get); tests that need a server may be skipped"
+    fi
+fi
+
+# --- Rust toolchain --------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+    if [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
+        export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+    else
+        log "error: cargo not found; install Rust (https://rustup.rs) and retry"
+        exit 1
+    fi
+fi
+log "$(cargo --version)"
+
+# --- checks ----------------------------------------------------------------
+log "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+log "cargo test --release $*"
+cargo test --release "$@"
