@@ -225,7 +225,10 @@ where
 }
 
 /// Types 23 and 25 after the optional header: a listpack string of
-/// (field, value, ttl) triples.
+/// (field, value, ttl) triples. Errors inside the listpack carry the file
+/// offset of the listpack's first byte; for an LZF-compressed listpack that
+/// is the first byte of the compressed data (decompressed bytes have no
+/// file offset of their own).
 fn decode_listpack_ex<F>(cur: &mut Cursor<'_>, f: &mut F) -> Result<()>
 where
     F: FnMut(Elem<'_>, Elem<'_>, Option<i64>) -> Result<()>,

@@ -126,6 +126,9 @@ pub enum Item<'a> {
     Function(RdbStr<'a>),
     FunctionPreGa(FunctionPreGa<'a>),
     ModuleAux(ModuleValue<'a>),
+    /// Valkey 9 `RDB_OPCODE_SLOT_IMPORT`: a slot migration in progress when
+    /// the file was written (job name and slot ranges).
+    SlotImport { job: RdbStr<'a>, ranges: Vec<(u64, u64)> },
     /// End of file. `checksum` is the stored trailer (`None` before RDB 5;
     /// `Some(0)` means the writer had checksums off).
     Eof { offset: u64, checksum: Option<u64>, trailing: usize },
@@ -278,6 +281,19 @@ impl<'a> Parser<'a> {
                     let slot_size = self.cur.length("SLOT_INFO slot size")?;
                     let expires_slot_size = self.cur.length("SLOT_INFO expires slot size")?;
                     return Ok(Some(Item::SlotInfo { slot, slot_size, expires_slot_size }));
+                }
+                VALKEY_RDB_OPCODE_SLOT_IMPORT if dialect == Dialect::Valkey => {
+                    // `clusterRDBLoadSlotImport`: job name, range count, (start, end) per range.
+                    self.no_pending(has_key_state, op_offset, "SLOT_IMPORT")?;
+                    let job = self.cur.string("SLOT_IMPORT job name")?;
+                    let n = self.cur.count("SLOT_IMPORT range count", 2)?;
+                    let mut ranges = Vec::with_capacity(n as usize);
+                    for _ in 0..n {
+                        let a = self.cur.length("SLOT_IMPORT range start")?;
+                        let b = self.cur.length("SLOT_IMPORT range end")?;
+                        ranges.push((a, b));
+                    }
+                    return Ok(Some(Item::SlotImport { job, ranges }));
                 }
                 RDB_OPCODE_KEY_META if dialect == Dialect::Redis => {
                     let s = self.cur.pos();

@@ -9,7 +9,7 @@
 //!
 //! Layouts mirror `rdbLoadObject` in Redis' `rdb.c`.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::rdb::consts::*;
 use crate::rdb::cursor::Cursor;
 use crate::rdb::elem::{decompress, Elem, RdbStr};
@@ -238,24 +238,8 @@ pub fn skip_value(cur: &mut Cursor<'_>, vt: ValueType) -> Result<()> {
         HashTtl(k) => hfe::skip(cur, k),
         Stream(v) => stream::skip(cur, v),
         Module2 => module::read_module2(cur).map(|_| ()),
-        ModulePreGa => Err(module_pre_ga_error(cur)),
+        ModulePreGa => Err(module::pre_ga_error(cur)),
     }
-}
-
-fn module_pre_ga_error(cur: &Cursor<'_>) -> Error {
-    let mut c = cur.clone();
-    let name = match c.length("module id") {
-        Ok(id) => module::module_name(id).0,
-        Err(_) => "?".to_string(),
-    };
-    Error::new(
-        cur.offset(),
-        ErrorKind::UnsupportedModule {
-            detail: format!(
-                "value of module type '{name}' uses the pre-GA module format (RDB type 6, Redis 4.0 release candidates), which cannot be read without the module"
-            ),
-        },
-    )
 }
 
 /// Scratch buffers reused across values, so that decoding LZF-compressed
@@ -393,7 +377,7 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
             let m = module::read_module2(cur)?;
             v.module(&m)
         }
-        ModulePreGa => Err(module_pre_ga_error(cur)),
+        ModulePreGa => Err(module::pre_ga_error(cur)),
     }
 }
 

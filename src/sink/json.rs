@@ -237,6 +237,22 @@ impl JsonEncoder {
                 write_module(out, m);
                 out.extend_from_slice(b"}\n");
             }
+            Item::SlotImport { job, ranges } => {
+                out.extend_from_slice(b"{\"slot_import\":{\"job\":");
+                write_bytes(out, job.bytes(&mut a)?);
+                out.extend_from_slice(b",\"ranges\":[");
+                for (i, (x, y)) in ranges.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'[');
+                    write_u64(out, *x);
+                    out.push(b',');
+                    write_u64(out, *y);
+                    out.push(b']');
+                }
+                out.extend_from_slice(b"]}}\n");
+            }
             Item::Eof { checksum, .. } => {
                 out.extend_from_slice(b"{\"eof\":{\"checksum\":");
                 match checksum {
@@ -259,6 +275,10 @@ fn write_module(out: &mut Vec<u8>, m: &ModuleValue<'_>) {
     write_bytes(out, m.name.as_bytes());
     out.extend_from_slice(b",\"encver\":");
     write_u64(out, m.encver);
+    if let Some(w) = m.when {
+        out.extend_from_slice(b",\"when\":");
+        write_u64(out, w);
+    }
     out.extend_from_slice(b",\"b64\":\"");
     // Always base64, even when the bytes happen to be UTF-8: it is binary.
     use base64::Engine;
