@@ -76,6 +76,8 @@ pub struct Chunk<'a> {
     pub db: u64,
     /// Keys in the chunk.
     pub keys: u64,
+    /// Offset of the EOF opcode, when this is the last chunk.
+    pub eof_at: Option<u64>,
 }
 
 impl<'a> Chunk<'a> {
@@ -116,8 +118,10 @@ where
     let threads = opts.threads.max(1);
 
     std::thread::scope(|s| -> Result<PassInfo, SinkError> {
-        // CRC on its own thread, only when it will be needed.
-        let crc = (opts.verify_checksum && parser.header().has_checksum()).then(|| s.spawn(|| file_crc(data)));
+        // CRC-64 runs over each chunk as it is consumed, in order: at the
+        // speed of the SIMD CRC (>20 GB/s) that costs far less than another
+        // thread touching every page ahead of the workers would.
+        let mut crc = CrcState::new(data, opts.verify_checksum && parser.header().has_checksum());
 
         let eof = if threads == 1 {
             let mut w = make_worker();
@@ -127,6 +131,7 @@ where
                 if let Some(chunk) = chunk {
                     let out = w.process(&chunk)?;
                     consume(out, &chunk)?;
+                    crc.advance(&chunk);
                     info.keys += chunk.keys;
                     info.bytes_done = chunk.end;
                     if let Some(p) = progress {
@@ -139,14 +144,13 @@ where
                 }
             }
         } else {
-            parallel(s, parser, opts, threads, &make_worker, &mut consume, &mut info, total, progress)?
+            parallel(s, parser, opts, threads, &make_worker, &mut consume, &mut info, total, progress, &mut crc)?
         };
 
         if let Some((checksum, eof_offset, trailing)) = eof {
             info.checksum = checksum;
             info.trailing_bytes = trailing as u64;
-            if let (Some(stored), Some(h)) = (checksum, crc) {
-                let computed = h.join().expect("crc thread")(eof_offset);
+            if let (Some(stored), Some(computed)) = (checksum, crc.value()) {
                 if stored != 0 {
                     if computed != stored {
                         return Err(Error::new(eof_offset + 1, ErrorKind::ChecksumMismatch { stored, computed }).into());
@@ -160,18 +164,38 @@ where
     })
 }
 
-/// CRC of the whole file computed once; the closure answers for the prefix
-/// ending with the EOF opcode (normally everything but the 8-byte trailer).
-fn file_crc(data: &[u8]) -> impl FnOnce(u64) -> u64 + '_ {
-    let n = data.len().saturating_sub(8);
-    let full = crc64::crc64(0, &data[..n]);
-    move |eof_offset: u64| {
-        let end = (eof_offset + 1) as usize;
-        if end == n {
-            full
-        } else {
-            crc64::crc64(0, &data[..end.min(data.len())])
+/// Running CRC-64 over the file prefix up to and including the EOF opcode.
+struct CrcState<'a> {
+    data: &'a [u8],
+    on: bool,
+    pos: usize,
+    crc: u64,
+}
+
+impl<'a> CrcState<'a> {
+    fn new(data: &'a [u8], on: bool) -> Self {
+        CrcState { data, on, pos: 0, crc: 0 }
+    }
+
+    /// Covers everything up to the end of `chunk` (up to its EOF opcode, if
+    /// it holds one). Chunks arrive in file order and are contiguous.
+    fn advance(&mut self, chunk: &Chunk<'_>) {
+        if !self.on {
+            return;
         }
+        let upto = match chunk.eof_at {
+            Some(eof) => eof as usize + 1,
+            None => chunk.end as usize,
+        }
+        .min(self.data.len());
+        if upto > self.pos {
+            self.crc = crc64::crc64(self.crc, &self.data[self.pos..upto]);
+            self.pos = upto;
+        }
+    }
+
+    fn value(&self) -> Option<u64> {
+        self.on.then_some(self.crc)
     }
 }
 
@@ -203,10 +227,12 @@ impl<'a> Chunker<'a> {
         let mut keys = 0;
         let mut end = None;
         let mut end_offset = start;
+        let mut eof_at = None;
         loop {
             match self.parser.next_item() {
                 Ok(Some(Item::Eof { offset, checksum, trailing })) => {
                     end_offset = self.parser.offset();
+                    eof_at = Some(offset);
                     end = Some(Ok(Some((checksum, offset, trailing))));
                     break;
                 }
@@ -231,7 +257,7 @@ impl<'a> Chunker<'a> {
             self.done = true;
         }
         let chunk = (end_offset > start).then(|| {
-            let c = Chunk { seq: self.seq, data: self.data, header: self.parser.header(), start, end: end_offset, db, keys };
+            let c = Chunk { seq: self.seq, data: self.data, header: self.parser.header(), start, end: end_offset, db, keys, eof_at };
             self.seq += 1;
             c
         });
@@ -250,6 +276,7 @@ fn parallel<'a, 's, W, F, C>(
     info: &mut PassInfo,
     total: u64,
     progress: Option<Progress<'_>>,
+    crc: &mut CrcState<'a>,
 ) -> Result<EofInfo, SinkError>
 where
     'a: 's,
@@ -322,6 +349,7 @@ where
                 failure = Some(e);
                 break;
             }
+            crc.advance(&chunk);
             info.keys += chunk.keys;
             info.bytes_done = chunk.end;
             if let Some(p) = progress {
