@@ -236,9 +236,11 @@ where
     let spos = cur.pos();
     let s = cur.string("hash listpack")?;
     let mut scratch = Vec::new();
-    let (bytes, offset): (&[u8], u64) = match s {
-        RdbStr::Raw(b) => (b, cur.offset() - b.len() as u64),
-        RdbStr::Lzf { offset, .. } => (s.bytes(&mut scratch)?, offset),
+    let (bytes, offset, compressed): (&[u8], u64, Option<u64>) = match s {
+        RdbStr::Raw(b) => (b, cur.offset() - b.len() as u64, None),
+        // Decompressed bytes have no file offsets: walk them from 0 and
+        // re-anchor any error at the compressed data.
+        RdbStr::Lzf { offset, .. } => (s.bytes(&mut scratch)?, 0, Some(offset)),
         RdbStr::Int(_) => {
             return Err(cur.invalid_at(
                 spos,
@@ -247,6 +249,17 @@ where
             ))
         }
     };
+    let r = walk_listpack_ex(bytes, offset, f);
+    match compressed {
+        Some(at) => r.map_err(|e| crate::rdb::value::in_compressed(e, at, "hash listpack")),
+        None => r,
+    }
+}
+
+fn walk_listpack_ex<F>(bytes: &[u8], offset: u64, f: &mut F) -> Result<()>
+where
+    F: FnMut(Elem<'_>, Elem<'_>, Option<i64>) -> Result<()>,
+{
     let lp = listpack::parse(bytes, offset)?;
     let mut field = Elem::Int(0);
     let mut value = Elem::Int(0);

@@ -291,48 +291,48 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
             Ok(())
         }
         HashZipmap => {
-            let (data, off) = blob(cur, &mut scratch.node, "zipmap")?;
-            let zm = zipmap::parse(data, off)?;
-            for pair in zm.iter() {
-                let (f, val) = pair?;
-                v.hash_field(Elem::Bytes(f), Elem::Bytes(val), None)?;
-            }
-            Ok(())
+            with_blob(cur, &mut scratch.node, "zipmap", |data, off| {
+                for pair in zipmap::parse(data, off)?.iter() {
+                    let (f, val) = pair?;
+                    v.hash_field(Elem::Bytes(f), Elem::Bytes(val), None)?;
+                }
+                Ok(())
+            })
         }
         SetIntset => {
-            let (data, off) = blob(cur, &mut scratch.node, "intset")?;
-            let is = intset::parse(data, off)?;
-            for i in is.iter() {
-                v.set_member(Elem::Int(i))?;
-            }
-            Ok(())
+            with_blob(cur, &mut scratch.node, "intset", |data, off| {
+                for i in intset::parse(data, off)?.iter() {
+                    v.set_member(Elem::Int(i))?;
+                }
+                Ok(())
+            })
         }
         ListZiplist | ZSetZiplist | HashZiplist => {
-            let (data, off) = blob(cur, &mut scratch.node, "ziplist")?;
-            let zl = ziplist::parse(data, off)?;
-            let it = zl.iter();
-            match vt {
-                ListZiplist => each_single(it, |e| v.list_item(e)),
-                ZSetZiplist => each_zset(it, off, v),
-                _ => each_pair(it, off, "hash ziplist", |f, val| v.hash_field(f, val, None)),
-            }
+            with_blob(cur, &mut scratch.node, "ziplist", |data, off| {
+                let it = ziplist::parse(data, off)?.iter();
+                match vt {
+                    ListZiplist => each_single(it, |e| v.list_item(e)),
+                    ZSetZiplist => each_zset(it, off, v),
+                    _ => each_pair(it, off, "hash ziplist", |f, val| v.hash_field(f, val, None)),
+                }
+            })
         }
         SetListpack | ZSetListpack | HashListpack => {
-            let (data, off) = blob(cur, &mut scratch.node, "listpack")?;
-            let lp = listpack::parse(data, off)?;
-            let it = lp.iter();
-            match vt {
-                SetListpack => each_single(it, |e| v.set_member(e)),
-                ZSetListpack => each_zset(it, off, v),
-                _ => each_pair(it, off, "hash listpack", |f, val| v.hash_field(f, val, None)),
-            }
+            with_blob(cur, &mut scratch.node, "listpack", |data, off| {
+                let it = listpack::parse(data, off)?.iter();
+                match vt {
+                    SetListpack => each_single(it, |e| v.set_member(e)),
+                    ZSetListpack => each_zset(it, off, v),
+                    _ => each_pair(it, off, "hash listpack", |f, val| v.hash_field(f, val, None)),
+                }
+            })
         }
         ListQuicklist => {
             let n = cur.count("quicklist node count", 1)?;
             for _ in 0..n {
-                let (data, off) = blob(cur, &mut scratch.node, "quicklist ziplist node")?;
-                let zl = ziplist::parse(data, off)?;
-                each_single(zl.iter(), |e| v.list_item(e))?;
+                with_blob(cur, &mut scratch.node, "quicklist ziplist node", |data, off| {
+                    each_single(ziplist::parse(data, off)?.iter(), |e| v.list_item(e))
+                })?;
             }
             Ok(())
         }
@@ -347,9 +347,9 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
                         v.list_item(e)?;
                     }
                     QUICKLIST_NODE_CONTAINER_PACKED => {
-                        let (data, off) = blob(cur, &mut scratch.node, "quicklist listpack node")?;
-                        let lp = listpack::parse(data, off)?;
-                        each_single(lp.iter(), |e| v.list_item(e))?;
+                        with_blob(cur, &mut scratch.node, "quicklist listpack node", |data, off| {
+                            each_single(listpack::parse(data, off)?.iter(), |e| v.list_item(e))
+                        })?;
                     }
                     other => {
                         return Err(cur.invalid_at(
@@ -382,22 +382,31 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
 }
 
 /// Reads a string that holds an encoded blob (ziplist, listpack, intset,
-/// zipmap), decompressing into `buf` when it is LZF. Returns the bytes and
-/// the file offset to blame for errors inside them (for a compressed blob,
-/// the start of its compressed bytes).
-fn blob<'a, 'b>(cur: &mut Cursor<'a>, buf: &'b mut Vec<u8>, what: &'static str) -> Result<(&'b [u8], u64)>
-where
-    'a: 'b,
-{
-    let off = cur.offset();
+/// zipmap) and runs `f` over its bytes with their file offset. A blob stored
+/// LZF-compressed is decompressed into `buf` first; offsets inside it do not
+/// exist in the file, so an error there is reported at the compressed
+/// string's offset with the position inside the decompressed bytes.
+fn with_blob<R>(
+    cur: &mut Cursor<'_>,
+    buf: &mut Vec<u8>,
+    what: &'static str,
+    f: impl FnOnce(&[u8], u64) -> Result<R>,
+) -> Result<R> {
+    let at = cur.offset();
     match cur.string(what)? {
-        RdbStr::Raw(b) => Ok((b, off)),
+        RdbStr::Raw(b) => f(b, cur.offset() - b.len() as u64),
         RdbStr::Lzf { data, len, offset } => {
             decompress(data, len, offset, buf)?;
-            Ok((&buf[..], offset))
+            f(buf, 0).map_err(|e| in_compressed(e, offset, what))
         }
-        RdbStr::Int(_) => Err(Error::invalid(off, what, "found an integer-encoded string")),
+        RdbStr::Int(_) => Err(Error::invalid(at, what, "found an integer-encoded string")),
     }
+}
+
+/// Re-anchors an error found inside decompressed bytes at the file offset
+/// of the compressed data.
+pub fn in_compressed(e: Error, offset: u64, what: &'static str) -> Error {
+    Error::invalid(offset, what, format!("in the LZF-decompressed data, at byte {}: {}", e.offset, e.kind))
 }
 
 fn each_single<'a, I, F>(it: I, mut f: F) -> Result<()>
