@@ -42,7 +42,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            chunk_bytes: 4 << 20,
+            chunk_bytes: 2 << 20,
             verify_checksum: true,
         }
     }
@@ -208,17 +208,25 @@ struct Chunker<'a> {
     target: usize,
     seq: u64,
     done: bool,
+    /// A big record already walked that forms the next chunk by itself:
+    /// (start, db, end).
+    pending: Option<(u64, u64, u64)>,
 }
 
 impl<'a> Chunker<'a> {
     fn new(data: &'a [u8], parser: Parser<'a>, target: usize) -> Self {
-        Chunker { data, parser, target: target.max(1), seq: 0, done: false }
+        Chunker { data, parser, target: target.max(1), seq: 0, done: false, pending: None }
     }
 
     /// The next chunk (if it holds any item) and, once the pass is over,
     /// how it ended: EOF info or the error that stopped the walk.
     #[allow(clippy::type_complexity)]
     fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+        if let Some((start, db, end)) = self.pending.take() {
+            let c = Chunk { seq: self.seq, data: self.data, header: self.parser.header(), start, end, db, keys: 1, eof_at: None };
+            self.seq += 1;
+            return (Some(c), None);
+        }
         if self.done {
             return (None, Some(Ok(None)));
         }
@@ -229,7 +237,16 @@ impl<'a> Chunker<'a> {
         let mut end_offset = start;
         let mut eof_at = None;
         loop {
+            let item_start = self.parser.offset();
+            let item_db = self.parser.db();
             match self.parser.next_item() {
+                Ok(Some(Item::Key(_))) if self.parser.offset() - item_start >= self.target as u64 && item_start > start => {
+                    // A big record goes into a chunk of its own, so that a
+                    // sink can treat it specially (e.g. stream it).
+                    self.pending = Some((item_start, item_db, self.parser.offset()));
+                    end_offset = item_start;
+                    break;
+                }
                 Ok(Some(Item::Eof { offset, checksum, trailing })) => {
                     end_offset = self.parser.offset();
                     eof_at = Some(offset);
@@ -287,7 +304,7 @@ where
 {
     let chunk_bytes = opts.chunk_bytes;
     let data = parser.data();
-    let window = threads * 3;
+    let window = threads * 2 + 2;
     let (token_tx, token_rx) = sync_channel::<()>(window);
     for _ in 0..window {
         token_tx.send(()).expect("token");

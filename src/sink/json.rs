@@ -69,24 +69,59 @@ pub fn write_parallel<W: Write>(
 ) -> std::result::Result<JsonSummary, SinkError> {
     let engine = EngineOptions { verify_checksum: opts.verify_checksum, ..*engine };
     let meta = opts.meta;
+    let mut enc = JsonEncoder::default();
+    let mut buf = Vec::new();
     let info = scan::run(
         data,
         &engine,
         || JsonWorker { enc: JsonEncoder::default(), meta },
-        |out: Vec<u8>, _| w.write_all(&out).map_err(SinkError::Io),
+        |out: JsonOut, chunk| match out {
+            JsonOut::Ready(b) => w.write_all(&b).map_err(SinkError::Io),
+            JsonOut::Huge => {
+                // One huge record: encode it here, in order, streaming to the
+                // output in blocks, so memory does not grow with the value.
+                let mut p = chunk.parser()?;
+                while let Some(item) = p.next_item()? {
+                    match &item {
+                        Item::Key(rec) => enc.record_streaming(w, &mut buf, rec)?,
+                        other if meta => {
+                            buf.clear();
+                            enc.meta_item(&mut buf, other)?;
+                            w.write_all(&buf)?;
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+        },
         progress,
     )?;
     Ok(JsonSummary { keys: info.keys })
 }
+
+/// Records whose encoded value is larger than this are not encoded by a
+/// worker into a buffer but streamed by the writer (see [`JsonOut::Huge`]).
+pub const HUGE_RECORD_BYTES: u64 = 8 << 20;
 
 struct JsonWorker {
     enc: JsonEncoder,
     meta: bool,
 }
 
+/// A worker's result for one chunk.
+enum JsonOut {
+    Ready(Vec<u8>),
+    /// The chunk is one huge record: the writer encodes it, streaming.
+    Huge,
+}
+
 impl<'a> Worker<'a> for JsonWorker {
-    type Out = Vec<u8>;
-    fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<Vec<u8>, SinkError> {
+    type Out = JsonOut;
+    fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<JsonOut, SinkError> {
+        if chunk.keys == 1 && chunk.end - chunk.start > HUGE_RECORD_BYTES {
+            return Ok(JsonOut::Huge);
+        }
         let mut out = Vec::with_capacity((chunk.end - chunk.start) as usize + (chunk.end - chunk.start) as usize / 4);
         let mut p = chunk.parser()?;
         while let Some(item) = p.next_item()? {
@@ -96,7 +131,7 @@ impl<'a> Worker<'a> for JsonWorker {
                 _ => {}
             }
         }
-        Ok(out)
+        Ok(JsonOut::Ready(out))
     }
 }
 
@@ -111,6 +146,30 @@ pub struct JsonEncoder {
 impl JsonEncoder {
     /// Appends one key's line to `out`.
     pub fn record(&mut self, out: &mut Vec<u8>, rec: &Record<'_>) -> Result<()> {
+        self.record_impl(out, rec, None, false).map_err(|e| match e {
+            SinkError::Format(e) => e,
+            SinkError::Io(_) => unreachable!("no sink, no I/O"),
+        })
+    }
+
+    /// Writes one key's line to `w`, in blocks of about 1 MiB, using `out`
+    /// as the block buffer: memory stays flat however big the value is. A
+    /// hash is checked for non-UTF-8 field names first (one extra decode),
+    /// since a streamed object cannot be rewritten as pairs afterwards.
+    pub fn record_streaming(&mut self, w: &mut dyn Write, out: &mut Vec<u8>, rec: &Record<'_>) -> std::result::Result<(), SinkError> {
+        out.clear();
+        let pairs = rec.vtype.kind() == Kind::Hash && {
+            let mut c = TextCheck(true);
+            rec.decode(&mut self.scratch, &mut c)?;
+            !c.0
+        };
+        self.record_impl(out, rec, Some(w), pairs)?;
+        w.write_all(out)?;
+        out.clear();
+        Ok(())
+    }
+
+    fn record_impl(&mut self, out: &mut Vec<u8>, rec: &Record<'_>, sink: Option<&mut (dyn Write + '_)>, pairs: bool) -> std::result::Result<(), SinkError> {
         let line_start = out.len();
         out.extend_from_slice(b"{\"db\":");
         write_u64(out, rec.db);
@@ -134,12 +193,12 @@ impl JsonEncoder {
         }
         out.extend_from_slice(b",\"value\":");
         let value_start = out.len();
-        let r = self.value(out, rec, kind, false);
+        let r = self.value(out, rec, kind, pairs, sink);
         let r = match r {
             Ok(true) => {
                 // A hash field or TTL field is not UTF-8: redo as [field, value] pairs.
                 out.truncate(value_start);
-                self.value(out, rec, kind, true).map(|_| ())
+                self.value(out, rec, kind, true, None).map(|_| ())
             }
             Ok(false) => Ok(()),
             Err(e) => Err(e),
@@ -157,16 +216,20 @@ impl JsonEncoder {
     }
 
     /// Writes the value; returns Ok(true) when a hash needs the pairs form.
-    fn value(&mut self, out: &mut Vec<u8>, rec: &Record<'_>, kind: Kind, pairs: bool) -> Result<bool> {
+    fn value(&mut self, out: &mut Vec<u8>, rec: &Record<'_>, kind: Kind, pairs: bool, sink: Option<&mut (dyn Write + '_)>) -> std::result::Result<bool, SinkError> {
         self.fexp.clear();
-        let mut v = Visit { out, fexp: &mut self.fexp, first: true, fexp_first: true, pairs, need_pairs: false, fields: Vec::new() };
+        let mut v = Visit { out, fexp: &mut self.fexp, first: true, fexp_first: true, pairs, need_pairs: false, fields: Vec::new(), sink, io_err: None };
         match kind {
             Kind::String | Kind::Module => {}
             Kind::Hash if !pairs => v.out.push(b'{'),
             Kind::Stream => v.out.extend_from_slice(b"{\"entries\":["),
             _ => v.out.push(b'['),
         }
-        rec.decode(&mut self.scratch, &mut v)?;
+        let r = rec.decode(&mut self.scratch, &mut v);
+        if let Some(e) = v.io_err.take() {
+            return Err(SinkError::Io(e));
+        }
+        r?;
         if v.need_pairs {
             return Ok(true);
         }
@@ -287,7 +350,7 @@ fn write_module(out: &mut Vec<u8>, m: &ModuleValue<'_>) {
     out.push(b'}');
 }
 
-struct Visit<'o> {
+struct Visit<'o, 'w> {
     out: &'o mut Vec<u8>,
     fexp: &'o mut Vec<u8>,
     first: bool,
@@ -297,9 +360,29 @@ struct Visit<'o> {
     /// Set when an object form turned out impossible.
     need_pairs: bool,
     fields: Vec<Vec<u8>>,
+    /// Streaming mode: where full blocks go.
+    sink: Option<&'o mut (dyn Write + 'w)>,
+    io_err: Option<std::io::Error>,
 }
 
-impl Visit<'_> {
+impl Visit<'_, '_> {
+    /// In streaming mode, hands a full block to the sink. An I/O error is
+    /// kept aside and decoding is stopped with a placeholder format error
+    /// that the caller replaces with the I/O error.
+    #[inline]
+    fn flush(&mut self) -> Result<()> {
+        if let Some(w) = self.sink.as_deref_mut() {
+            if self.out.len() >= 1 << 20 {
+                if let Err(e) = w.write_all(self.out) {
+                    self.io_err = Some(e);
+                    return Err(crate::Error::invalid(0, "output", "write failed"));
+                }
+                self.out.clear();
+            }
+        }
+        Ok(())
+    }
+
     #[inline]
     fn sep(&mut self) {
         if self.first {
@@ -310,7 +393,7 @@ impl Visit<'_> {
     }
 }
 
-impl ValueVisitor for Visit<'_> {
+impl ValueVisitor for Visit<'_, '_> {
     fn string(&mut self, v: Elem<'_>) -> Result<()> {
         write_elem(self.out, v);
         Ok(())
@@ -319,7 +402,7 @@ impl ValueVisitor for Visit<'_> {
     fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
         self.sep();
         write_elem(self.out, v);
-        Ok(())
+        self.flush()
     }
 
     fn set_member(&mut self, v: Elem<'_>) -> Result<()> {
@@ -333,7 +416,7 @@ impl ValueVisitor for Visit<'_> {
         self.out.push(b',');
         write_score(self.out, score);
         self.out.push(b']');
-        Ok(())
+        self.flush()
     }
 
     fn hash_field(&mut self, field: Elem<'_>, value: Elem<'_>, expire_ms: Option<i64>) -> Result<()> {
@@ -375,7 +458,7 @@ impl ValueVisitor for Visit<'_> {
                 write_i64(self.fexp, ms);
             }
         }
-        Ok(())
+        self.flush()
     }
 
     fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
@@ -411,7 +494,7 @@ impl ValueVisitor for Visit<'_> {
             }
         }
         self.out.extend_from_slice(if object { b"}]" } else { b"]]" });
-        Ok(())
+        self.flush()
     }
 
     fn stream_meta(&mut self, m: &StreamMeta) -> Result<()> {
@@ -531,6 +614,37 @@ impl ValueVisitor for Visit<'_> {
 
     fn module(&mut self, value: &ModuleValue<'_>) -> Result<()> {
         write_module(self.out, value);
+        Ok(())
+    }
+}
+
+/// Finds whether every hash field name is UTF-8 (for streaming a hash).
+struct TextCheck(bool);
+
+impl ValueVisitor for TextCheck {
+    fn string(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
+        Ok(())
+    }
+    fn hash_field(&mut self, field: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
+        self.0 &= elem_is_text(&field);
+        Ok(())
+    }
+    fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+        Ok(())
+    }
+    fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
+        Ok(())
+    }
+    fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
         Ok(())
     }
 }
