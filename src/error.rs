@@ -24,7 +24,11 @@ pub struct Error {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The input ended while `what` was being read.
-    Truncated { what: &'static str, needed: u64, available: u64 },
+    Truncated {
+        what: &'static str,
+        needed: u64,
+        available: u64,
+    },
     /// The bytes do not form a valid `what`; `detail` says how.
     Invalid { what: &'static str, detail: String },
     /// The input does not start with `REDIS` or `VALKEY` magic.
@@ -32,7 +36,11 @@ pub enum ErrorKind {
     /// The RDB version is outside the range this build understands.
     UnsupportedVersion { version: u32, dialect: &'static str },
     /// A value type byte this build does not know.
-    UnsupportedType { type_byte: u8, version: u32, dialect: &'static str },
+    UnsupportedType {
+        type_byte: u8,
+        version: u32,
+        dialect: &'static str,
+    },
     /// An opcode this build does not know.
     UnsupportedOpcode { opcode: u8 },
     /// A value that cannot be decoded without the module that wrote it.
@@ -48,12 +56,25 @@ impl Error {
 
     /// The input ended early while reading `what`.
     pub fn truncated(offset: u64, what: &'static str, needed: u64, available: u64) -> Self {
-        Error::new(offset, ErrorKind::Truncated { what, needed, available })
+        Error::new(
+            offset,
+            ErrorKind::Truncated {
+                what,
+                needed,
+                available,
+            },
+        )
     }
 
     /// The bytes at `offset` are not a valid `what`.
     pub fn invalid(offset: u64, what: &'static str, detail: impl Into<String>) -> Self {
-        Error::new(offset, ErrorKind::Invalid { what, detail: detail.into() })
+        Error::new(
+            offset,
+            ErrorKind::Invalid {
+                what,
+                detail: detail.into(),
+            },
+        )
     }
 }
 

@@ -62,12 +62,22 @@ impl Input {
             const PAGE: usize = 1 << 21; // release in 2 MiB steps: few syscalls
             let upto = (upto as usize).min(map.len()) / PAGE * PAGE;
             let from = released.load(Ordering::Relaxed);
-            if upto > from && released.compare_exchange(from, upto, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            if upto > from
+                && released
+                    .compare_exchange(from, upto, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
                 // SAFETY: the map is read-only and private (never written), so
                 // MADV_DONTNEED only drops page-table entries: a later access to
                 // the range faults the same file bytes back in. No data is lost
                 // and no reference into the map becomes invalid.
-                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, upto - from) };
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        from,
+                        upto - from,
+                    )
+                };
             }
         }
     }

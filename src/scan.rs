@@ -41,7 +41,9 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             chunk_bytes: 2 << 20,
             verify_checksum: true,
         }
@@ -83,7 +85,16 @@ pub struct Chunk<'a> {
 impl<'a> Chunk<'a> {
     /// A parser over exactly this chunk's items.
     pub fn parser(&self) -> Result<Parser<'a>, Error> {
-        Parser::resume(self.data, self.header, self.start as usize, self.end as usize, self.db, ParseOptions { verify_checksum: false })
+        Parser::resume(
+            self.data,
+            self.header,
+            self.start as usize,
+            self.end as usize,
+            self.db,
+            ParseOptions {
+                verify_checksum: false,
+            },
+        )
     }
 }
 
@@ -112,8 +123,16 @@ where
     F: Fn() -> W + Sync,
     C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
 {
-    let parser = Parser::new(data, ParseOptions { verify_checksum: false })?;
-    let mut info = PassInfo { header: Some(parser.header()), ..Default::default() };
+    let parser = Parser::new(
+        data,
+        ParseOptions {
+            verify_checksum: false,
+        },
+    )?;
+    let mut info = PassInfo {
+        header: Some(parser.header()),
+        ..Default::default()
+    };
     let total = data.len() as u64;
     let threads = opts.threads.max(1);
 
@@ -144,7 +163,18 @@ where
                 }
             }
         } else {
-            parallel(s, parser, opts, threads, &make_worker, &mut consume, &mut info, total, progress, &mut crc)?
+            parallel(
+                s,
+                parser,
+                opts,
+                threads,
+                &make_worker,
+                &mut consume,
+                &mut info,
+                total,
+                progress,
+                &mut crc,
+            )?
         };
 
         if let Some((checksum, eof_offset, trailing)) = eof {
@@ -153,7 +183,11 @@ where
             if let (Some(stored), Some(computed)) = (checksum, crc.value()) {
                 if stored != 0 {
                     if computed != stored {
-                        return Err(Error::new(eof_offset + 1, ErrorKind::ChecksumMismatch { stored, computed }).into());
+                        return Err(Error::new(
+                            eof_offset + 1,
+                            ErrorKind::ChecksumMismatch { stored, computed },
+                        )
+                        .into());
                     }
                     info.checksum_verified = true;
                 }
@@ -174,7 +208,12 @@ struct CrcState<'a> {
 
 impl<'a> CrcState<'a> {
     fn new(data: &'a [u8], on: bool) -> Self {
-        CrcState { data, on, pos: 0, crc: 0 }
+        CrcState {
+            data,
+            on,
+            pos: 0,
+            crc: 0,
+        }
     }
 
     /// Covers everything up to the end of `chunk` (up to its EOF opcode, if
@@ -215,7 +254,14 @@ struct Chunker<'a> {
 
 impl<'a> Chunker<'a> {
     fn new(data: &'a [u8], parser: Parser<'a>, target: usize) -> Self {
-        Chunker { data, parser, target: target.max(1), seq: 0, done: false, pending: None }
+        Chunker {
+            data,
+            parser,
+            target: target.max(1),
+            seq: 0,
+            done: false,
+            pending: None,
+        }
     }
 
     /// The next chunk (if it holds any item) and, once the pass is over,
@@ -223,7 +269,16 @@ impl<'a> Chunker<'a> {
     #[allow(clippy::type_complexity)]
     fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
         if let Some((start, db, end)) = self.pending.take() {
-            let c = Chunk { seq: self.seq, data: self.data, header: self.parser.header(), start, end, db, keys: 1, eof_at: None };
+            let c = Chunk {
+                seq: self.seq,
+                data: self.data,
+                header: self.parser.header(),
+                start,
+                end,
+                db,
+                keys: 1,
+                eof_at: None,
+            };
             self.seq += 1;
             return (Some(c), None);
         }
@@ -240,14 +295,21 @@ impl<'a> Chunker<'a> {
             let item_start = self.parser.offset();
             let item_db = self.parser.db();
             match self.parser.next_item() {
-                Ok(Some(Item::Key(_))) if self.parser.offset() - item_start >= self.target as u64 && item_start > start => {
+                Ok(Some(Item::Key(_)))
+                    if self.parser.offset() - item_start >= self.target as u64
+                        && item_start > start =>
+                {
                     // A big record goes into a chunk of its own, so that a
                     // sink can treat it specially (e.g. stream it).
                     self.pending = Some((item_start, item_db, self.parser.offset()));
                     end_offset = item_start;
                     break;
                 }
-                Ok(Some(Item::Eof { offset, checksum, trailing })) => {
+                Ok(Some(Item::Eof {
+                    offset,
+                    checksum,
+                    trailing,
+                })) => {
                     end_offset = self.parser.offset();
                     eof_at = Some(offset);
                     end = Some(Ok(Some((checksum, offset, trailing))));
@@ -274,7 +336,16 @@ impl<'a> Chunker<'a> {
             self.done = true;
         }
         let chunk = (end_offset > start).then(|| {
-            let c = Chunk { seq: self.seq, data: self.data, header: self.parser.header(), start, end: end_offset, db, keys, eof_at };
+            let c = Chunk {
+                seq: self.seq,
+                data: self.data,
+                header: self.parser.header(),
+                start,
+                end: end_offset,
+                db,
+                keys,
+                eof_at,
+            };
             self.seq += 1;
             c
         });
@@ -339,7 +410,9 @@ where
         s.spawn(move || {
             let mut w = make_worker();
             loop {
-                let next = rx.lock().map(|r: std::sync::MutexGuard<'_, Receiver<Chunk<'a>>>| r.recv());
+                let next = rx
+                    .lock()
+                    .map(|r: std::sync::MutexGuard<'_, Receiver<Chunk<'a>>>| r.recv());
                 let chunk = match next {
                     Ok(Ok(c)) => c,
                     _ => return,

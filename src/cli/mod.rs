@@ -26,7 +26,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "rdbkit", version, about = "Read Redis/Valkey RDB snapshot files: convert, load, inspect")]
+#[command(
+    name = "rdbkit",
+    version,
+    about = "Read Redis/Valkey RDB snapshot files: convert, load, inspect"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -47,7 +51,10 @@ struct Common {
 
 impl Common {
     fn engine(&self) -> EngineOptions {
-        let mut e = EngineOptions { verify_checksum: !self.no_checksum, ..Default::default() };
+        let mut e = EngineOptions {
+            verify_checksum: !self.no_checksum,
+            ..Default::default()
+        };
         if let Some(t) = self.threads {
             e.threads = t.max(1);
         }
@@ -86,7 +93,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -128,11 +139,22 @@ fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Json { file, output: out_path, meta, common } => {
+        Cmd::Json {
+            file,
+            output: out_path,
+            meta,
+            common,
+        } => {
             let input = open(&file)?;
-            let opts = JsonOptions { meta, verify_checksum: !common.no_checksum };
+            let opts = JsonOptions {
+                meta,
+                verify_checksum: !common.no_checksum,
+            };
             let mut out = output(&out_path)?;
-            let bar = progress::Bar::new(common.quiet || !io::stderr().is_terminal(), input.len() as u64);
+            let bar = progress::Bar::new(
+                common.quiet || !io::stderr().is_terminal(),
+                input.len() as u64,
+            );
             let cb = bar.callback(&input);
             let r = json::write_parallel(&input, &opts, &common.engine(), &mut out, Some(&cb))
                 .and_then(|_| out.flush().map_err(SinkError::Io));
@@ -141,7 +163,10 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Stats { file, json, common } => {
             let input = open(&file)?;
-            let bar = progress::Bar::new(common.quiet || !io::stderr().is_terminal(), input.len() as u64);
+            let bar = progress::Bar::new(
+                common.quiet || !io::stderr().is_terminal(),
+                input.len() as u64,
+            );
             let cb = bar.callback(&input);
             let r = stats::compute(&input, &common.engine(), Some(&cb));
             bar.finish();
@@ -149,9 +174,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 Ok(st) => st,
                 Err(e) => return finish(&file, Err::<(), _>(e)),
             };
-            let text = if json { stats::to_json(&st) } else { stats::to_text(&st).into_bytes() };
+            let text = if json {
+                stats::to_json(&st)
+            } else {
+                stats::to_text(&st).into_bytes()
+            };
             let mut out = io::stdout().lock();
-            finish(&file, out.write_all(&text).and_then(|_| out.flush()).map_err(SinkError::Io))
+            finish(
+                &file,
+                out.write_all(&text)
+                    .and_then(|_| out.flush())
+                    .map_err(SinkError::Io),
+            )
         }
     }
 }

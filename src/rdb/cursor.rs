@@ -96,7 +96,12 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn need(&self, n: u64, what: &'static str) -> Result<()> {
         if n > self.remaining() as u64 {
-            Err(Error::truncated(self.offset(), what, n, self.remaining() as u64))
+            Err(Error::truncated(
+                self.offset(),
+                what,
+                n,
+                self.remaining() as u64,
+            ))
         } else {
             Ok(())
         }
@@ -187,7 +192,11 @@ impl<'a> Cursor<'a> {
             _ => match b {
                 0x80 => Ok(Len::Len(self.u32_be(what)? as u64)),
                 0x81 => Ok(Len::Len(self.u64_be(what)?)),
-                _ => Err(self.invalid_at(start, what, format!("unknown length prefix byte 0x{b:02x}"))),
+                _ => Err(self.invalid_at(
+                    start,
+                    what,
+                    format!("unknown length prefix byte 0x{b:02x}"),
+                )),
             },
         }
     }
@@ -218,7 +227,10 @@ impl<'a> Cursor<'a> {
             return Err(self.invalid_at(
                 start,
                 what,
-                format!("count {n} cannot fit in the {} bytes that remain", self.remaining()),
+                format!(
+                    "count {n} cannot fit in the {} bytes that remain",
+                    self.remaining()
+                ),
             ));
         }
         Ok(n)
@@ -240,7 +252,9 @@ impl<'a> Cursor<'a> {
                 let data = self.take(clen, "LZF compressed data")?;
                 Ok(RdbStr::Lzf { data, len, offset })
             }
-            Len::Encoded(e) => Err(self.invalid_at(start, what, format!("unknown string encoding {e}"))),
+            Len::Encoded(e) => {
+                Err(self.invalid_at(start, what, format!("unknown string encoding {e}")))
+            }
         }
     }
 
@@ -258,7 +272,9 @@ impl<'a> Cursor<'a> {
                 self.length("LZF uncompressed length")?;
                 self.skip(clen, "LZF compressed data")
             }
-            Len::Encoded(e) => Err(self.invalid_at(start, what, format!("unknown string encoding {e}"))),
+            Len::Encoded(e) => {
+                Err(self.invalid_at(start, what, format!("unknown string encoding {e}")))
+            }
         }
     }
 
@@ -290,7 +306,9 @@ impl<'a> Cursor<'a> {
             255 => Ok(f64::NEG_INFINITY),
             _ => {
                 let s = self.take(n as u64, what)?;
-                parse_f64(s).ok_or_else(|| self.invalid_at(start, what, "not a decimal floating point number"))
+                parse_f64(s).ok_or_else(|| {
+                    self.invalid_at(start, what, "not a decimal floating point number")
+                })
             }
         }
     }
@@ -314,7 +332,9 @@ mod tests {
 
     #[test]
     fn lengths_of_every_width() {
-        let data = [0x05, 0x41, 0x02, 0x80, 0, 1, 0, 0, 0x81, 0, 0, 0, 1, 0, 0, 0, 0];
+        let data = [
+            0x05, 0x41, 0x02, 0x80, 0, 1, 0, 0, 0x81, 0, 0, 0, 1, 0, 0, 0, 0,
+        ];
         let mut c = Cursor::new(&data, 100);
         assert_eq!(c.length("l").unwrap(), 5);
         assert_eq!(c.length("l").unwrap(), 0x102);

@@ -86,7 +86,11 @@ pub enum RdbStr<'a> {
     Int(i64),
     /// `RDB_ENC_LZF`: `data` decompresses to `len` bytes; `offset` is where
     /// `data` starts in the file.
-    Lzf { data: &'a [u8], len: u64, offset: u64 },
+    Lzf {
+        data: &'a [u8],
+        len: u64,
+        offset: u64,
+    },
 }
 
 impl<'a> RdbStr<'a> {

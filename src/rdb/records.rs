@@ -51,11 +51,20 @@ pub fn parse_header(data: &[u8]) -> Result<Header> {
     let magic_len = if dialect == Dialect::Redis { 5 } else { 6 };
     let len = magic_len + digits;
     if data.len() < len {
-        return Err(Error::truncated(magic_len as u64, "RDB version", digits as u64, (data.len() - magic_len) as u64));
+        return Err(Error::truncated(
+            magic_len as u64,
+            "RDB version",
+            digits as u64,
+            (data.len() - magic_len) as u64,
+        ));
     }
     let vtext = &data[magic_len..len];
     if !vtext.iter().all(u8::is_ascii_digit) {
-        return Err(Error::invalid(magic_len as u64, "RDB version", format!("expected {digits} ASCII digits, found {vtext:?}")));
+        return Err(Error::invalid(
+            magic_len as u64,
+            "RDB version",
+            format!("expected {digits} ASCII digits, found {vtext:?}"),
+        ));
     }
     let version: u32 = vtext.iter().fold(0, |a, d| a * 10 + (d - b'0') as u32);
     let ok = match dialect {
@@ -63,9 +72,19 @@ pub fn parse_header(data: &[u8]) -> Result<Header> {
         Dialect::Valkey => (VALKEY_RDB_VERSION_MIN..=VALKEY_RDB_VERSION_MAX).contains(&version),
     };
     if !ok {
-        return Err(Error::new(magic_len as u64, ErrorKind::UnsupportedVersion { version, dialect: dialect.name() }));
+        return Err(Error::new(
+            magic_len as u64,
+            ErrorKind::UnsupportedVersion {
+                version,
+                dialect: dialect.name(),
+            },
+        ));
     }
-    Ok(Header { dialect, version, len })
+    Ok(Header {
+        dialect,
+        version,
+        len,
+    })
 }
 
 /// One key with its metadata, borrowing from the input.
@@ -118,20 +137,37 @@ pub struct FunctionPreGa<'a> {
 #[derive(Debug, Clone)]
 pub enum Item<'a> {
     Key(Record<'a>),
-    Aux { key: RdbStr<'a>, value: RdbStr<'a> },
+    Aux {
+        key: RdbStr<'a>,
+        value: RdbStr<'a>,
+    },
     SelectDb(u64),
-    ResizeDb { db_size: u64, expires_size: u64 },
-    SlotInfo { slot: u64, slot_size: u64, expires_slot_size: u64 },
+    ResizeDb {
+        db_size: u64,
+        expires_size: u64,
+    },
+    SlotInfo {
+        slot: u64,
+        slot_size: u64,
+        expires_slot_size: u64,
+    },
     /// `RDB_OPCODE_FUNCTION2`: one library's source code.
     Function(RdbStr<'a>),
     FunctionPreGa(FunctionPreGa<'a>),
     ModuleAux(ModuleValue<'a>),
     /// Valkey 9 `RDB_OPCODE_SLOT_IMPORT`: a slot migration in progress when
     /// the file was written (job name and slot ranges).
-    SlotImport { job: RdbStr<'a>, ranges: Vec<(u64, u64)> },
+    SlotImport {
+        job: RdbStr<'a>,
+        ranges: Vec<(u64, u64)>,
+    },
     /// End of file. `checksum` is the stored trailer (`None` before RDB 5;
     /// `Some(0)` means the writer had checksums off).
-    Eof { offset: u64, checksum: Option<u64>, trailing: usize },
+    Eof {
+        offset: u64,
+        checksum: Option<u64>,
+        trailing: usize,
+    },
 }
 
 /// Options for [`Parser`].
@@ -143,7 +179,9 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { verify_checksum: true }
+        ParseOptions {
+            verify_checksum: true,
+        }
     }
 }
 
@@ -164,7 +202,15 @@ impl<'a> Parser<'a> {
         let header = parse_header(data)?;
         let mut cur = Cursor::new(data, 0);
         cur.skip(header.len as u64, "header")?;
-        Ok(Parser { data, cur, header, db: 0, opts, done: false, stop_at: None })
+        Ok(Parser {
+            data,
+            cur,
+            header,
+            db: 0,
+            opts,
+            done: false,
+            stop_at: None,
+        })
     }
 
     pub fn header(&self) -> Header {
@@ -174,11 +220,26 @@ impl<'a> Parser<'a> {
     /// A parser over `data[start..end]`, which must be whole items as an
     /// earlier pass found them, with `db` the database selected at `start`.
     /// It returns `Ok(None)` at `end`. Used by workers to re-walk a chunk.
-    pub fn resume(data: &'a [u8], header: Header, start: usize, end: usize, db: u64, opts: ParseOptions) -> Result<Self> {
+    pub fn resume(
+        data: &'a [u8],
+        header: Header,
+        start: usize,
+        end: usize,
+        db: u64,
+        opts: ParseOptions,
+    ) -> Result<Self> {
         let end = end.min(data.len());
         let mut cur = Cursor::new(&data[..end], 0);
         cur.skip(start as u64, "chunk start")?;
-        Ok(Parser { data, cur, header, db, opts, done: false, stop_at: Some(end) })
+        Ok(Parser {
+            data,
+            cur,
+            header,
+            db,
+            opts,
+            done: false,
+            stop_at: Some(end),
+        })
     }
 
     /// The whole input.
@@ -230,7 +291,10 @@ impl<'a> Parser<'a> {
                     self.no_pending(has_key_state, op_offset, "RESIZEDB")?;
                     let db_size = self.cur.length("RESIZEDB db size")?;
                     let expires_size = self.cur.length("RESIZEDB expires size")?;
-                    return Ok(Some(Item::ResizeDb { db_size, expires_size }));
+                    return Ok(Some(Item::ResizeDb {
+                        db_size,
+                        expires_size,
+                    }));
                 }
                 RDB_OPCODE_AUX => {
                     self.no_pending(has_key_state, op_offset, "AUX")?;
@@ -271,16 +335,29 @@ impl<'a> Parser<'a> {
                     let name = self.cur.string("function name")?;
                     let engine = self.cur.string("function engine")?;
                     let has_desc = self.cur.length("function description flag")?;
-                    let description = if has_desc != 0 { Some(self.cur.string("function description")?) } else { None };
+                    let description = if has_desc != 0 {
+                        Some(self.cur.string("function description")?)
+                    } else {
+                        None
+                    };
                     let code = self.cur.string("function code")?;
-                    return Ok(Some(Item::FunctionPreGa(FunctionPreGa { name, engine, description, code })));
+                    return Ok(Some(Item::FunctionPreGa(FunctionPreGa {
+                        name,
+                        engine,
+                        description,
+                        code,
+                    })));
                 }
                 RDB_OPCODE_SLOT_INFO => {
                     self.no_pending(has_key_state, op_offset, "SLOT_INFO")?;
                     let slot = self.cur.length("SLOT_INFO slot id")?;
                     let slot_size = self.cur.length("SLOT_INFO slot size")?;
                     let expires_slot_size = self.cur.length("SLOT_INFO expires slot size")?;
-                    return Ok(Some(Item::SlotInfo { slot, slot_size, expires_slot_size }));
+                    return Ok(Some(Item::SlotInfo {
+                        slot,
+                        slot_size,
+                        expires_slot_size,
+                    }));
                 }
                 VALKEY_RDB_OPCODE_SLOT_IMPORT if dialect == Dialect::Valkey => {
                     // `clusterRDBLoadSlotImport`: job name, range count, (start, end) per range.
@@ -301,7 +378,9 @@ impl<'a> Parser<'a> {
                     key_meta = Some(self.cur.since(s));
                     has_key_state = true;
                 }
-                RDB_OPCODE_ENTERPRISE_RAM_LRU | RDB_OPCODE_ENTERPRISE_SLOT_NUM if dialect == Dialect::Redis => {
+                RDB_OPCODE_ENTERPRISE_RAM_LRU | RDB_OPCODE_ENTERPRISE_SLOT_NUM
+                    if dialect == Dialect::Redis =>
+                {
                     // Redis Enterprise hints: one length each, no meaning for a reader.
                     self.cur.length("Redis Enterprise opcode argument")?;
                 }
@@ -309,12 +388,19 @@ impl<'a> Parser<'a> {
                     let vtype = match ValueType::from_byte(t, dialect) {
                         Some(vt) => vt,
                         None if t >= 200 => {
-                            return Err(Error::new(op_offset, ErrorKind::UnsupportedOpcode { opcode: t }));
+                            return Err(Error::new(
+                                op_offset,
+                                ErrorKind::UnsupportedOpcode { opcode: t },
+                            ));
                         }
                         None => {
                             return Err(Error::new(
                                 op_offset,
-                                ErrorKind::UnsupportedType { type_byte: t, version: self.header.version, dialect: dialect.name() },
+                                ErrorKind::UnsupportedType {
+                                    type_byte: t,
+                                    version: self.header.version,
+                                    dialect: dialect.name(),
+                                },
                             ));
                         }
                     };
@@ -343,7 +429,13 @@ impl<'a> Parser<'a> {
 
     fn no_pending(&self, pending: bool, at: u64, what: &str) -> Result<()> {
         if pending {
-            Err(Error::invalid(at, "key", format!("expected a value type after a key's EXPIRETIME/IDLE/FREQ, found opcode {what}")))
+            Err(Error::invalid(
+                at,
+                "key",
+                format!(
+                    "expected a value type after a key's EXPIRETIME/IDLE/FREQ, found opcode {what}"
+                ),
+            ))
         } else {
             Ok(())
         }
@@ -356,14 +448,24 @@ impl<'a> Parser<'a> {
             if self.opts.verify_checksum && c != 0 {
                 let computed = crc64::crc64(0, &self.data[..(at + 1) as usize]);
                 if computed != c {
-                    return Err(Error::new(at + 1, ErrorKind::ChecksumMismatch { stored: c, computed }));
+                    return Err(Error::new(
+                        at + 1,
+                        ErrorKind::ChecksumMismatch {
+                            stored: c,
+                            computed,
+                        },
+                    ));
                 }
             }
             Some(c)
         } else {
             None
         };
-        Ok(Item::Eof { offset: at, checksum, trailing: self.cur.remaining() })
+        Ok(Item::Eof {
+            offset: at,
+            checksum,
+            trailing: self.cur.remaining(),
+        })
     }
 }
 

@@ -511,13 +511,13 @@ fn decode_node<V: StreamVisitor>(
     visitor: &mut V,
 ) -> Result<()> {
     let at = cur.offset();
-    let (data, base): (&[u8], u64) = match cur.string("stream node listpack")? {
-        RdbStr::Raw(b) => (b, cur.offset() - b.len() as u64),
-        // Offsets inside a decompressed listpack are counted from the start
-        // of the compressed bytes: the nearest place in the file.
+    let (data, base, compressed): (&[u8], u64, Option<u64>) = match cur.string("stream node listpack")? {
+        RdbStr::Raw(b) => (b, cur.offset() - b.len() as u64, None),
+        // Decompressed bytes have no file offsets: walk them from 0 and
+        // re-anchor any error at the compressed data.
         RdbStr::Lzf { data, len, offset } => {
             elem::decompress(data, len, offset, &mut bufs.lzf)?;
-            (&bufs.lzf[..], offset)
+            (&bufs.lzf[..], 0, Some(offset))
         }
         RdbStr::Int(_) => {
             return Err(Error::invalid(
@@ -540,7 +540,10 @@ fn decode_node<V: StreamVisitor>(
     );
     bufs.master_fields = recycle(master_fields);
     bufs.fields = recycle(fields);
-    r
+    match compressed {
+        Some(at) => r.map_err(|e| crate::rdb::value::in_compressed(e, at, "stream node listpack")),
+        None => r,
+    }
 }
 
 fn int_elem(e: Elem<'_>, at: u64, what: &'static str) -> Result<i64> {

@@ -171,7 +171,12 @@ pub trait ValueVisitor {
     fn list_item(&mut self, v: Elem<'_>) -> Result<()>;
     fn set_member(&mut self, v: Elem<'_>) -> Result<()>;
     fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()>;
-    fn hash_field(&mut self, field: Elem<'_>, value: Elem<'_>, expire_ms: Option<i64>) -> Result<()>;
+    fn hash_field(
+        &mut self,
+        field: Elem<'_>,
+        value: Elem<'_>,
+        expire_ms: Option<i64>,
+    ) -> Result<()>;
     fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()>;
     fn stream_meta(&mut self, meta: &StreamMeta) -> Result<()>;
     fn module(&mut self, value: &ModuleValue<'_>) -> Result<()>;
@@ -183,8 +188,8 @@ pub trait ValueVisitor {
 pub fn skip_value(cur: &mut Cursor<'_>, vt: ValueType) -> Result<()> {
     use ValueType::*;
     match vt {
-        String | HashZipmap | ListZiplist | SetIntset | ZSetZiplist | HashZiplist | HashListpack
-        | ZSetListpack | SetListpack => cur.skip_string("value"),
+        String | HashZipmap | ListZiplist | SetIntset | ZSetZiplist | HashZiplist
+        | HashListpack | ZSetListpack | SetListpack => cur.skip_string("value"),
         List | Set => {
             let n = cur.count("collection length", 1)?;
             for _ in 0..n {
@@ -253,7 +258,12 @@ pub struct Scratch {
 
 /// Decodes one value of type `vt` from `cur` (positioned just after the type
 /// byte), pushing every element into `v`.
-pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratch: &mut Scratch, v: &mut V) -> Result<()> {
+pub fn decode_value<V: ValueVisitor>(
+    cur: &mut Cursor<'_>,
+    vt: ValueType,
+    scratch: &mut Scratch,
+    v: &mut V,
+) -> Result<()> {
     use ValueType::*;
     match vt {
         String => {
@@ -276,7 +286,11 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
             let n = cur.count("zset length", if vt == ZSet { 2 } else { 9 })?;
             for _ in 0..n {
                 let m = cur.string("zset member")?;
-                let score = if vt == ZSet { cur.ascii_double("zset score")? } else { cur.f64_le("zset score")? };
+                let score = if vt == ZSet {
+                    cur.ascii_double("zset score")?
+                } else {
+                    cur.f64_le("zset score")?
+                };
                 v.zset_member(m.resolve(&mut scratch.a)?, score)?;
             }
             Ok(())
@@ -286,27 +300,27 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
             for _ in 0..n {
                 let f = cur.string("hash field")?;
                 let val = cur.string("hash value")?;
-                v.hash_field(f.resolve(&mut scratch.a)?, val.resolve(&mut scratch.b)?, None)?;
+                v.hash_field(
+                    f.resolve(&mut scratch.a)?,
+                    val.resolve(&mut scratch.b)?,
+                    None,
+                )?;
             }
             Ok(())
         }
-        HashZipmap => {
-            with_blob(cur, &mut scratch.node, "zipmap", |data, off| {
-                for pair in zipmap::parse(data, off)?.iter() {
-                    let (f, val) = pair?;
-                    v.hash_field(Elem::Bytes(f), Elem::Bytes(val), None)?;
-                }
-                Ok(())
-            })
-        }
-        SetIntset => {
-            with_blob(cur, &mut scratch.node, "intset", |data, off| {
-                for i in intset::parse(data, off)?.iter() {
-                    v.set_member(Elem::Int(i))?;
-                }
-                Ok(())
-            })
-        }
+        HashZipmap => with_blob(cur, &mut scratch.node, "zipmap", |data, off| {
+            for pair in zipmap::parse(data, off)?.iter() {
+                let (f, val) = pair?;
+                v.hash_field(Elem::Bytes(f), Elem::Bytes(val), None)?;
+            }
+            Ok(())
+        }),
+        SetIntset => with_blob(cur, &mut scratch.node, "intset", |data, off| {
+            for i in intset::parse(data, off)?.iter() {
+                v.set_member(Elem::Int(i))?;
+            }
+            Ok(())
+        }),
         ListZiplist | ZSetZiplist | HashZiplist => {
             with_blob(cur, &mut scratch.node, "ziplist", |data, off| {
                 let it = ziplist::parse(data, off)?.iter();
@@ -323,16 +337,21 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
                 match vt {
                     SetListpack => each_single(it, |e| v.set_member(e)),
                     ZSetListpack => each_zset(it, off, v),
-                    _ => each_pair(it, off, "hash listpack", |f, val| v.hash_field(f, val, None)),
+                    _ => each_pair(it, off, "hash listpack", |f, val| {
+                        v.hash_field(f, val, None)
+                    }),
                 }
             })
         }
         ListQuicklist => {
             let n = cur.count("quicklist node count", 1)?;
             for _ in 0..n {
-                with_blob(cur, &mut scratch.node, "quicklist ziplist node", |data, off| {
-                    each_single(ziplist::parse(data, off)?.iter(), |e| v.list_item(e))
-                })?;
+                with_blob(
+                    cur,
+                    &mut scratch.node,
+                    "quicklist ziplist node",
+                    |data, off| each_single(ziplist::parse(data, off)?.iter(), |e| v.list_item(e)),
+                )?;
             }
             Ok(())
         }
@@ -343,13 +362,20 @@ pub fn decode_value<V: ValueVisitor>(cur: &mut Cursor<'_>, vt: ValueType, scratc
                 let container = cur.length("quicklist node container")?;
                 match container {
                     QUICKLIST_NODE_CONTAINER_PLAIN => {
-                        let e = cur.string("quicklist plain node")?.resolve(&mut scratch.a)?;
+                        let e = cur
+                            .string("quicklist plain node")?
+                            .resolve(&mut scratch.a)?;
                         v.list_item(e)?;
                     }
                     QUICKLIST_NODE_CONTAINER_PACKED => {
-                        with_blob(cur, &mut scratch.node, "quicklist listpack node", |data, off| {
-                            each_single(listpack::parse(data, off)?.iter(), |e| v.list_item(e))
-                        })?;
+                        with_blob(
+                            cur,
+                            &mut scratch.node,
+                            "quicklist listpack node",
+                            |data, off| {
+                                each_single(listpack::parse(data, off)?.iter(), |e| v.list_item(e))
+                            },
+                        )?;
                     }
                     other => {
                         return Err(cur.invalid_at(
@@ -406,7 +432,14 @@ fn with_blob<R>(
 /// Re-anchors an error found inside decompressed bytes at the file offset
 /// of the compressed data.
 pub fn in_compressed(e: Error, offset: u64, what: &'static str) -> Error {
-    Error::invalid(offset, what, format!("in the LZF-decompressed data, at byte {}: {}", e.offset, e.kind))
+    Error::invalid(
+        offset,
+        what,
+        format!(
+            "in the LZF-decompressed data, at byte {}: {}",
+            e.offset, e.kind
+        ),
+    )
 }
 
 fn each_single<'a, I, F>(it: I, mut f: F) -> Result<()>
@@ -429,7 +462,13 @@ where
         let a = a?;
         match it.next() {
             Some(b) => f(a, b?)?,
-            None => return Err(Error::invalid(off, what, "odd number of elements: a field without a value")),
+            None => {
+                return Err(Error::invalid(
+                    off,
+                    what,
+                    "odd number of elements: a field without a value",
+                ))
+            }
         }
     }
     Ok(())

@@ -15,9 +15,9 @@ use crate::error::Result;
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
-use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
 use crate::rdb::stream::{StreamId, StreamMeta};
 use crate::rdb::value::{Kind, Scratch, ValueVisitor};
+use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::jsonfmt::*;
 use crate::sink::SinkError;
 
@@ -32,7 +32,10 @@ pub struct JsonOptions {
 
 impl Default for JsonOptions {
     fn default() -> Self {
-        JsonOptions { meta: false, verify_checksum: true }
+        JsonOptions {
+            meta: false,
+            verify_checksum: true,
+        }
     }
 }
 
@@ -53,8 +56,16 @@ pub fn to_vec(data: &[u8], opts: &JsonOptions) -> Result<Vec<u8>> {
 }
 
 /// Converts a whole file on one thread, streaming to `w`.
-pub fn write_all<W: Write>(data: &[u8], opts: &JsonOptions, w: &mut W) -> std::result::Result<JsonSummary, SinkError> {
-    let engine = EngineOptions { threads: 1, verify_checksum: opts.verify_checksum, ..Default::default() };
+pub fn write_all<W: Write>(
+    data: &[u8],
+    opts: &JsonOptions,
+    w: &mut W,
+) -> std::result::Result<JsonSummary, SinkError> {
+    let engine = EngineOptions {
+        threads: 1,
+        verify_checksum: opts.verify_checksum,
+        ..Default::default()
+    };
     write_parallel(data, opts, &engine, w, None)
 }
 
@@ -67,16 +78,26 @@ pub fn write_parallel<W: Write>(
     w: &mut W,
     progress: Option<Progress<'_>>,
 ) -> std::result::Result<JsonSummary, SinkError> {
-    let engine = EngineOptions { verify_checksum: opts.verify_checksum, ..*engine };
+    let engine = EngineOptions {
+        verify_checksum: opts.verify_checksum,
+        ..*engine
+    };
     let meta = opts.meta;
     let mut enc = JsonEncoder::default();
     let mut buf = Vec::new();
     let info = scan::run(
         data,
         &engine,
-        || JsonWorker { enc: JsonEncoder::default(), meta },
+        || JsonWorker {
+            enc: JsonEncoder::default(),
+            meta,
+        },
         |out: JsonOut, chunk| match out {
             JsonOut::Ready(b) => w.write_all(&b).map_err(SinkError::Io),
+            JsonOut::Failed(b, e) => {
+                w.write_all(&b)?;
+                Err(SinkError::Format(e))
+            }
             JsonOut::Huge => {
                 // One huge record: encode it here, in order, streaming to the
                 // output in blocks, so memory does not grow with the value.
@@ -114,6 +135,9 @@ enum JsonOut {
     Ready(Vec<u8>),
     /// The chunk is one huge record: the writer encodes it, streaming.
     Huge,
+    /// The lines before a format error, and the error: written, then
+    /// reported, so the output does not depend on where chunks were cut.
+    Failed(Vec<u8>, crate::Error),
 }
 
 impl<'a> Worker<'a> for JsonWorker {
@@ -122,14 +146,22 @@ impl<'a> Worker<'a> for JsonWorker {
         if chunk.keys == 1 && chunk.end - chunk.start > HUGE_RECORD_BYTES {
             return Ok(JsonOut::Huge);
         }
-        let mut out = Vec::with_capacity((chunk.end - chunk.start) as usize + (chunk.end - chunk.start) as usize / 4);
-        let mut p = chunk.parser()?;
-        while let Some(item) = p.next_item()? {
-            match &item {
-                Item::Key(rec) => self.enc.record(&mut out, rec)?,
-                other if self.meta => self.enc.meta_item(&mut out, other)?,
-                _ => {}
+        let mut out = Vec::with_capacity(
+            (chunk.end - chunk.start) as usize + (chunk.end - chunk.start) as usize / 4,
+        );
+        let r = (|| {
+            let mut p = chunk.parser()?;
+            while let Some(item) = p.next_item()? {
+                match &item {
+                    Item::Key(rec) => self.enc.record(&mut out, rec)?,
+                    other if self.meta => self.enc.meta_item(&mut out, other)?,
+                    _ => {}
+                }
             }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            return Ok(JsonOut::Failed(out, e));
         }
         Ok(JsonOut::Ready(out))
     }
@@ -146,17 +178,23 @@ pub struct JsonEncoder {
 impl JsonEncoder {
     /// Appends one key's line to `out`.
     pub fn record(&mut self, out: &mut Vec<u8>, rec: &Record<'_>) -> Result<()> {
-        self.record_impl(out, rec, None, false).map_err(|e| match e {
-            SinkError::Format(e) => e,
-            SinkError::Io(_) => unreachable!("no sink, no I/O"),
-        })
+        self.record_impl(out, rec, None, false)
+            .map_err(|e| match e {
+                SinkError::Format(e) => e,
+                SinkError::Io(_) => unreachable!("no sink, no I/O"),
+            })
     }
 
     /// Writes one key's line to `w`, in blocks of about 1 MiB, using `out`
     /// as the block buffer: memory stays flat however big the value is. A
     /// hash is checked for non-UTF-8 field names first (one extra decode),
     /// since a streamed object cannot be rewritten as pairs afterwards.
-    pub fn record_streaming(&mut self, w: &mut dyn Write, out: &mut Vec<u8>, rec: &Record<'_>) -> std::result::Result<(), SinkError> {
+    pub fn record_streaming(
+        &mut self,
+        w: &mut dyn Write,
+        out: &mut Vec<u8>,
+        rec: &Record<'_>,
+    ) -> std::result::Result<(), SinkError> {
         out.clear();
         let pairs = rec.vtype.kind() == Kind::Hash && {
             let mut c = TextCheck(true);
@@ -169,7 +207,13 @@ impl JsonEncoder {
         Ok(())
     }
 
-    fn record_impl(&mut self, out: &mut Vec<u8>, rec: &Record<'_>, sink: Option<&mut (dyn Write + '_)>, pairs: bool) -> std::result::Result<(), SinkError> {
+    fn record_impl(
+        &mut self,
+        out: &mut Vec<u8>,
+        rec: &Record<'_>,
+        sink: Option<&mut (dyn Write + '_)>,
+        pairs: bool,
+    ) -> std::result::Result<(), SinkError> {
         let line_start = out.len();
         out.extend_from_slice(b"{\"db\":");
         write_u64(out, rec.db);
@@ -216,9 +260,26 @@ impl JsonEncoder {
     }
 
     /// Writes the value; returns Ok(true) when a hash needs the pairs form.
-    fn value(&mut self, out: &mut Vec<u8>, rec: &Record<'_>, kind: Kind, pairs: bool, sink: Option<&mut (dyn Write + '_)>) -> std::result::Result<bool, SinkError> {
+    fn value(
+        &mut self,
+        out: &mut Vec<u8>,
+        rec: &Record<'_>,
+        kind: Kind,
+        pairs: bool,
+        sink: Option<&mut (dyn Write + '_)>,
+    ) -> std::result::Result<bool, SinkError> {
         self.fexp.clear();
-        let mut v = Visit { out, fexp: &mut self.fexp, first: true, fexp_first: true, pairs, need_pairs: false, fields: Vec::new(), sink, io_err: None };
+        let mut v = Visit {
+            out,
+            fexp: &mut self.fexp,
+            first: true,
+            fexp_first: true,
+            pairs,
+            need_pairs: false,
+            fields: Vec::new(),
+            sink,
+            io_err: None,
+        };
         match kind {
             Kind::String | Kind::Module => {}
             Kind::Hash if !pairs => v.out.push(b'{'),
@@ -250,25 +311,36 @@ impl JsonEncoder {
         match item {
             Item::Key(_) => {}
             Item::Aux { key, value } => {
-                out.extend_from_slice(b"{\"aux\":{");
-                write_bytes(out, key.bytes(&mut a)?);
-                out.push(b':');
+                // `{"aux":{name:value}}`, or `{"aux":[name,value]}` when the
+                // name is not UTF-8 (it cannot be an object key then).
+                let k = key.bytes(&mut a)?;
+                let text = is_text(k);
+                out.extend_from_slice(if text { b"{\"aux\":{" } else { b"{\"aux\":[" });
+                write_bytes(out, k);
+                out.push(if text { b':' } else { b',' });
                 write_bytes(out, value.bytes(&mut self.key)?);
-                out.extend_from_slice(b"}}\n");
+                out.extend_from_slice(if text { b"}}\n" } else { b"]}\n" });
             }
             Item::SelectDb(db) => {
                 out.extend_from_slice(b"{\"select_db\":");
                 write_u64(out, *db);
                 out.extend_from_slice(b"}\n");
             }
-            Item::ResizeDb { db_size, expires_size } => {
+            Item::ResizeDb {
+                db_size,
+                expires_size,
+            } => {
                 out.extend_from_slice(b"{\"resize_db\":{\"db_size\":");
                 write_u64(out, *db_size);
                 out.extend_from_slice(b",\"expires_size\":");
                 write_u64(out, *expires_size);
                 out.extend_from_slice(b"}}\n");
             }
-            Item::SlotInfo { slot, slot_size, expires_slot_size } => {
+            Item::SlotInfo {
+                slot,
+                slot_size,
+                expires_slot_size,
+            } => {
                 out.extend_from_slice(b"{\"slot_info\":{\"slot\":");
                 write_u64(out, *slot);
                 out.extend_from_slice(b",\"slot_size\":");
@@ -345,7 +417,11 @@ fn write_module(out: &mut Vec<u8>, m: &ModuleValue<'_>) {
     out.extend_from_slice(b",\"b64\":\"");
     // Always base64, even when the bytes happen to be UTF-8: it is binary.
     use base64::Engine;
-    out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(m.raw).as_bytes());
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(m.raw)
+            .as_bytes(),
+    );
     out.push(b'"');
     out.push(b'}');
 }
@@ -419,7 +495,12 @@ impl ValueVisitor for Visit<'_, '_> {
         self.flush()
     }
 
-    fn hash_field(&mut self, field: Elem<'_>, value: Elem<'_>, expire_ms: Option<i64>) -> Result<()> {
+    fn hash_field(
+        &mut self,
+        field: Elem<'_>,
+        value: Elem<'_>,
+        expire_ms: Option<i64>,
+    ) -> Result<()> {
         if self.need_pairs {
             return Ok(());
         }
@@ -493,7 +574,8 @@ impl ValueVisitor for Visit<'_, '_> {
                 self.out.push(b']');
             }
         }
-        self.out.extend_from_slice(if object { b"}]" } else { b"]]" });
+        self.out
+            .extend_from_slice(if object { b"}]" } else { b"]]" });
         self.flush()
     }
 
@@ -549,7 +631,7 @@ impl ValueVisitor for Visit<'_, '_> {
                 out.push(b',');
                 write_u64(out, p.delivery_count);
                 out.push(b',');
-                write_u64(out, p.delivery_time_ms);
+                write_i64(out, p.delivery_time_ms as i64);
                 out.push(b']');
             }
             out.extend_from_slice(b"],\"consumers\":[");
@@ -560,10 +642,10 @@ impl ValueVisitor for Visit<'_, '_> {
                 out.extend_from_slice(b"{\"name\":");
                 write_bytes(out, &c.name);
                 out.extend_from_slice(b",\"seen_time_ms\":");
-                write_u64(out, c.seen_time_ms);
+                write_i64(out, c.seen_time_ms as i64);
                 if let Some(t) = c.active_time_ms {
                     out.extend_from_slice(b",\"active_time_ms\":");
-                    write_u64(out, t);
+                    write_i64(out, t as i64);
                 }
                 out.extend_from_slice(b",\"pending\":[");
                 for (j, id) in c.pending.iter().enumerate() {

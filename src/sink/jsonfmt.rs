@@ -39,7 +39,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
                 b'\n' => out.extend_from_slice(b"\\n"),
                 b'\r' => out.extend_from_slice(b"\\r"),
                 b'\t' => out.extend_from_slice(b"\\t"),
-                _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]),
+                _ => out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]),
             }
             start = i + 1;
         }
@@ -128,13 +135,19 @@ mod tests {
 
     #[test]
     fn escapes_controls_quotes_and_backslashes() {
-        assert_eq!(s(|o| write_bytes(o, b"a\"b\\c\n\x00\x1f")), r#""a\"b\\c\n\u0000\u001f""#);
+        assert_eq!(
+            s(|o| write_bytes(o, b"a\"b\\c\n\x00\x1f")),
+            r#""a\"b\\c\n\u0000\u001f""#
+        );
         assert_eq!(s(|o| write_bytes(o, "ключ".as_bytes())), "\"ключ\"");
     }
 
     #[test]
     fn non_utf8_is_base64() {
-        assert_eq!(s(|o| write_bytes(o, b"bin\x00key\xff")), r#"{"b64":"YmluAGtlef8="}"#);
+        assert_eq!(
+            s(|o| write_bytes(o, b"bin\x00key\xff")),
+            r#"{"b64":"YmluAGtlef8="}"#
+        );
         assert_eq!(s(|o| write_bytes(o, b"\xc3\x28")), r#"{"b64":"wyg="}"#);
     }
 

@@ -117,7 +117,12 @@ impl<'a> Worker<'a> for StatsWorker {
                     let vb = r.value.len() as u64;
                     acc.value_bytes += vb;
                     if p.largest.as_ref().is_none_or(|l| vb > l.bytes) {
-                        p.largest = Some(Largest { db: r.db, key: str_bytes(&r.key), kind: r.vtype.kind().name(), bytes: vb });
+                        p.largest = Some(Largest {
+                            db: r.db,
+                            key: str_bytes(&r.key),
+                            kind: r.vtype.kind().name(),
+                            bytes: vb,
+                        });
                     }
                 }
                 Item::Aux { key, value } => p.aux.push((str_bytes(key), str_bytes(value))),
@@ -134,8 +139,15 @@ impl<'a> Worker<'a> for StatsWorker {
 }
 
 /// Computes statistics over a whole file.
-pub fn compute(data: &[u8], engine: &EngineOptions, progress: Option<Progress<'_>>) -> Result<Stats, SinkError> {
-    let mut st = Stats { file_bytes: data.len() as u64, ..Default::default() };
+pub fn compute(
+    data: &[u8],
+    engine: &EngineOptions,
+    progress: Option<Progress<'_>>,
+) -> Result<Stats, SinkError> {
+    let mut st = Stats {
+        file_bytes: data.len() as u64,
+        ..Default::default()
+    };
     let mut accs: BTreeMap<u64, Acc> = BTreeMap::new();
     let info = scan::run(
         data,
@@ -166,7 +178,13 @@ pub fn compute(data: &[u8], engine: &EngineOptions, progress: Option<Progress<'_
         };
     }
     for (db, a) in accs {
-        let mut d = DbStats { keys: a.keys, expiring: a.expiring, key_bytes: a.key_bytes, value_bytes: a.value_bytes, ..Default::default() };
+        let mut d = DbStats {
+            keys: a.keys,
+            expiring: a.expiring,
+            key_bytes: a.key_bytes,
+            value_bytes: a.value_bytes,
+            ..Default::default()
+        };
         for (t, &n) in a.by_type_byte.iter().enumerate() {
             if n == 0 {
                 continue;
@@ -174,7 +192,9 @@ pub fn compute(data: &[u8], engine: &EngineOptions, progress: Option<Progress<'_
             if let Some(vt) = ValueType::from_byte(t as u8, dialect) {
                 let kind = vt.kind().name();
                 *d.by_type.entry(kind).or_default() += n;
-                *d.by_encoding.entry(format!("{kind}/{}", vt.encoding())).or_default() += n;
+                *d.by_encoding
+                    .entry(format!("{kind}/{}", vt.encoding()))
+                    .or_default() += n;
             }
         }
         st.dbs.insert(db, d);
@@ -264,7 +284,11 @@ pub fn to_json(st: &Stats) -> Vec<u8> {
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"checksum_verified\":");
-    o.extend_from_slice(if st.checksum_verified { b"true" } else { b"false" });
+    o.extend_from_slice(if st.checksum_verified {
+        b"true"
+    } else {
+        b"false"
+    });
     o.extend_from_slice(b"}\n");
     o
 }
@@ -274,7 +298,11 @@ pub fn to_text(st: &Stats) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "file            {} bytes", st.file_bytes);
-    let _ = writeln!(s, "format          {} RDB version {}", st.dialect, st.version);
+    let _ = writeln!(
+        s,
+        "format          {} RDB version {}",
+        st.dialect, st.version
+    );
     let checksum = match (st.checksum, st.checksum_verified) {
         (None, _) => "none (RDB < 5)".to_string(),
         (Some(0), _) => "disabled (trailer is zero)".to_string(),
@@ -283,7 +311,12 @@ pub fn to_text(st: &Stats) -> String {
     };
     let _ = writeln!(s, "checksum        {checksum}");
     for (k, v) in &st.aux {
-        let _ = writeln!(s, "aux {:<12}{}", String::from_utf8_lossy(k), String::from_utf8_lossy(v).escape_debug());
+        let _ = writeln!(
+            s,
+            "aux {:<12}{}",
+            String::from_utf8_lossy(k),
+            String::from_utf8_lossy(v).escape_debug()
+        );
     }
     let _ = writeln!(s, "keys            {}", st.keys());
     if st.functions > 0 {
@@ -293,10 +326,27 @@ pub fn to_text(st: &Stats) -> String {
         let _ = writeln!(s, "module aux      {}", st.module_aux);
     }
     let _ = writeln!(s);
-    let _ = writeln!(s, "{:>4} {:>12} {:>10} {:>14} {:>16}  types", "db", "keys", "expiring", "key bytes", "value bytes");
+    let _ = writeln!(
+        s,
+        "{:>4} {:>12} {:>10} {:>14} {:>16}  types",
+        "db", "keys", "expiring", "key bytes", "value bytes"
+    );
     for (db, d) in &st.dbs {
-        let types: Vec<String> = d.by_encoding.iter().map(|(t, n)| format!("{t}={n}")).collect();
-        let _ = writeln!(s, "{:>4} {:>12} {:>10} {:>14} {:>16}  {}", db, d.keys, d.expiring, d.key_bytes, d.value_bytes, types.join(" "));
+        let types: Vec<String> = d
+            .by_encoding
+            .iter()
+            .map(|(t, n)| format!("{t}={n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:>4} {:>12} {:>10} {:>14} {:>16}  {}",
+            db,
+            d.keys,
+            d.expiring,
+            d.key_bytes,
+            d.value_bytes,
+            types.join(" ")
+        );
     }
     if let Some(l) = &st.largest {
         let _ = writeln!(
