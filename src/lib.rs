@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod input;
+pub mod load;
 pub mod rdb;
 pub mod scan;
 pub mod sink;

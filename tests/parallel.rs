@@ -24,7 +24,7 @@ fn run(data: &[u8], threads: usize, chunk_bytes: usize, meta: bool) -> (Vec<u8>,
     let err = match write_parallel(data, &opts, &engine, &mut out, None) {
         Ok(_) => None,
         Err(SinkError::Format(e)) => Some(e.to_string()),
-        Err(SinkError::Io(e)) => panic!("I/O error writing to a Vec: {e}"),
+        Err(e) => panic!("unexpected error writing to a Vec: {e}"),
     };
     (out, err)
 }

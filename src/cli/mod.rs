@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use rdbkit::input::Input;
+use rdbkit::load::{self, respout, Ending, InputFile, KeyOptions, LoadOptions, OnConflict, Target};
 use rdbkit::scan::EngineOptions;
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
@@ -19,10 +20,14 @@ mod progress;
 pub mod exit {
     pub const OK: u8 = 0;
     /// Format error in the input (with its byte offset), checksum mismatch,
-    /// I/O error, or any other runtime failure.
+    /// unreachable target, I/O error, or any other runtime failure.
     pub const FAILURE: u8 = 1;
     /// Bad command line (clap's own code).
     pub const USAGE: u8 = 2;
+    /// `load --on-conflict panic` stopped at a key that already exists.
+    pub const CONFLICT: u8 = 3;
+    /// `load` finished (or stopped at `--max-errors`) with keys that failed.
+    pub const FAILED_KEYS: u8 = 4;
 }
 
 #[derive(Parser, Debug)]
@@ -77,6 +82,34 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Bulk-restore RDB files into a Redis/Valkey server or cluster.
+    Load {
+        /// RDB files (several: one per source shard; they load concurrently).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write the RESTORE command stream of a file, for `redis-cli --pipe`.
+    Resp {
+        /// The RDB file (`-` for standard input).
+        file: PathBuf,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// `rewrite` adds REPLACE to every RESTORE.
+        #[arg(long, value_enum, default_value = "panic")]
+        on_conflict: ConflictArg,
+        #[command(flatten)]
+        keys: KeyArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -87,6 +120,125 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ConflictArg {
+    /// Stop at the first key that exists in the target; leave it untouched.
+    Panic,
+    /// Overwrite atomically with RESTORE ... REPLACE.
+    Rewrite,
+    /// Keep the target's key, count it, go on.
+    Ignore,
+    /// Same as ignore (RedisShake's name).
+    Skip,
+}
+
+impl From<ConflictArg> for OnConflict {
+    fn from(c: ConflictArg) -> Self {
+        match c {
+            ConflictArg::Panic => OnConflict::Panic,
+            ConflictArg::Rewrite => OnConflict::Rewrite,
+            ConflictArg::Ignore | ConflictArg::Skip => OnConflict::Ignore,
+        }
+    }
+}
+
+fn parse_db_map(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once('=').ok_or("expected FROM=TO, e.g. 3=0")?;
+    Ok((
+        a.trim().parse().map_err(|_| "FROM is not a db number")?,
+        b.trim().parse().map_err(|_| "TO is not a db number")?,
+    ))
+}
+
+#[derive(Args, Debug, Clone)]
+struct KeyArgs {
+    /// Put every key into this database.
+    #[arg(long)]
+    db: Option<u64>,
+    /// Map a source database to a target database (repeatable), e.g. 3=0.
+    #[arg(long = "db-map", value_parser = parse_db_map)]
+    db_map: Vec<(u64, u64)>,
+    /// Also restore keys whose expiry has passed (without that expiry).
+    #[arg(long)]
+    keep_expired: bool,
+    /// Shift every expiry by (now - the snapshot's ctime), keeping each key's remaining lifetime.
+    #[arg(long)]
+    ttl_from_snapshot: bool,
+    /// Carry LRU idle times (RESTORE ... IDLETIME).
+    #[arg(long)]
+    lru: bool,
+    /// Carry LFU frequencies (RESTORE ... FREQ).
+    #[arg(long)]
+    lfu: bool,
+}
+
+impl KeyArgs {
+    fn options(&self) -> KeyOptions {
+        KeyOptions {
+            db: self.db,
+            db_map: self.db_map.clone(),
+            keep_expired: self.keep_expired,
+            ttl_from_snapshot: self.ttl_from_snapshot,
+            lru: self.lru,
+            lfu: self.lfu,
+            now_ms: None,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct LoadArgs {
+    /// Target: redis://[user:pass@]host:port[/db]
+    #[arg(long, short = 't')]
+    target: String,
+    /// The target is a Redis Cluster (default: ask the server with INFO cluster).
+    #[arg(long)]
+    cluster: bool,
+    /// Read the password from this file (first line). Also: REDISCLI_AUTH.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// What to do when a key already exists in the target.
+    #[arg(long, value_enum, default_value = "panic")]
+    on_conflict: ConflictArg,
+    /// Write every conflicting key (db, key, action) here as JSON Lines.
+    #[arg(long)]
+    conflicts: Option<PathBuf>,
+    /// Write every key that could not be written here, as a replayable RESP stream.
+    #[arg(long)]
+    failed: Option<PathBuf>,
+    /// Load nothing; report which keys would conflict (pipelined EXISTS).
+    #[arg(long)]
+    dry_run: bool,
+    /// Failed keys tolerated before the load stops.
+    #[arg(long, default_value_t = 0)]
+    max_errors: u64,
+    #[command(flatten)]
+    keys: KeyArgs,
+}
+
+fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, String> {
+    let mut target = Target::parse(&a.target).map_err(|e| e.to_string())?;
+    if target.auth.pass.is_none() {
+        if let Some(p) = &a.password_file {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            target.auth.pass = Some(text.lines().next().unwrap_or("").to_string());
+        } else if let Ok(p) = std::env::var("REDISCLI_AUTH") {
+            target.auth.pass = Some(p);
+        }
+    }
+    Ok(LoadOptions {
+        target,
+        cluster: if a.cluster { Some(true) } else { None },
+        on_conflict: a.on_conflict.into(),
+        conflicts_file: a.conflicts.clone(),
+        failed_file: a.failed.clone(),
+        dry_run: a.dry_run,
+        max_errors: a.max_errors,
+        keys: a.keys.options(),
+        engine,
+    })
 }
 
 pub fn main() -> ExitCode {
@@ -103,7 +255,7 @@ pub fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(()) => ExitCode::from(exit::OK),
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("rdbkit: error: {e}");
             ExitCode::from(exit::FAILURE)
@@ -137,8 +289,107 @@ fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), String> {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
+        Cmd::Load {
+            files,
+            load,
+            json,
+            common,
+        } => {
+            let opts = load_options(&load, common.engine())?;
+            let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
+            let named: Vec<InputFile<'_>> = files
+                .iter()
+                .zip(&inputs)
+                .map(|(f, i)| InputFile {
+                    name: f.display().to_string(),
+                    data: i,
+                })
+                .collect();
+            let bar = progress::Bar::new(
+                common.quiet || !io::stderr().is_terminal(),
+                inputs.iter().map(|i| i.len() as u64).sum(),
+            );
+            let cb = bar.load_callback();
+            let r = load::load(&named, &opts, Some(&cb));
+            bar.finish();
+            let summary = r.map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", summary.to_json());
+            } else if !common.quiet {
+                eprint!("{}", summary.to_text());
+            }
+            Ok(match &summary.ending {
+                Ending::Completed => exit::OK,
+                Ending::StoppedOnConflict(msg) => {
+                    eprintln!("rdbkit: stopped on conflict: {msg}");
+                    exit::CONFLICT
+                }
+                Ending::StoppedOnErrors | Ending::CompletedWithFailures => {
+                    eprintln!(
+                        "rdbkit: {} keys failed (see the summary{})",
+                        summary.failed,
+                        if load.failed.is_some() {
+                            " and the --failed file"
+                        } else {
+                            ""
+                        }
+                    );
+                    exit::FAILED_KEYS
+                }
+                Ending::Error(e) => return Err(e.clone()),
+            })
+        }
+        Cmd::Resp {
+            file,
+            output: out_path,
+            on_conflict,
+            keys,
+            common,
+        } => {
+            let input = open(&file)?;
+            let oc: OnConflict = on_conflict.into();
+            let cfg = load::worker_config(
+                0,
+                &input,
+                &keys.options(),
+                false,
+                oc,
+                false,
+                &file.display().to_string(),
+            )
+            .map_err(|e| e.to_string())?;
+            let mut out = output(&out_path)?;
+            let bar = progress::Bar::new(
+                common.quiet || !io::stderr().is_terminal(),
+                input.len() as u64,
+            );
+            let cb = bar.callback(&input);
+            let r = respout::write_resp(&input, &cfg, &common.engine(), &mut out, Some(&cb))
+                .and_then(|s| out.flush().map(|_| s).map_err(SinkError::Io));
+            bar.finish();
+            match r {
+                Ok(s) => {
+                    for e in &s.errors {
+                        eprintln!("rdbkit: error: {e}");
+                    }
+                    if !common.quiet {
+                        eprintln!(
+                            "rdbkit: {} keys read, {} written, {} skipped (expired), {} skipped (empty), {} failed, {} functions",
+                            s.keys_read, s.written, s.skipped_expired, s.skipped_empty, s.failed, s.functions
+                        );
+                    }
+                    Ok(if s.failed > 0 {
+                        exit::FAILED_KEYS
+                    } else {
+                        exit::OK
+                    })
+                }
+                Err(e) if is_broken_pipe(&e) => Ok(exit::OK),
+                Err(e) => Err(format!("{}: {e}", file.display())),
+            }
+        }
         Cmd::Json {
             file,
             output: out_path,
@@ -159,7 +410,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let r = json::write_parallel(&input, &opts, &common.engine(), &mut out, Some(&cb))
                 .and_then(|_| out.flush().map_err(SinkError::Io));
             bar.finish();
-            finish(&file, r)
+            finish(&file, r).map(|_| exit::OK)
         }
         Cmd::Stats { file, json, common } => {
             let input = open(&file)?;
@@ -172,7 +423,7 @@ fn run(cli: Cli) -> Result<(), String> {
             bar.finish();
             let st = match r {
                 Ok(st) => st,
-                Err(e) => return finish(&file, Err::<(), _>(e)),
+                Err(e) => return finish(&file, Err::<(), _>(e)).map(|_| exit::OK),
             };
             let text = if json {
                 stats::to_json(&st)
@@ -186,6 +437,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .and_then(|_| out.flush())
                     .map_err(SinkError::Io),
             )
+            .map(|_| exit::OK)
         }
     }
 }

@@ -36,6 +36,23 @@ impl Bar {
         }
     }
 
+    /// Progress of a load: keys and conflicts/errors so far.
+    pub fn load_callback(&self) -> impl Fn(&rdbkit::load::Summary) + Sync {
+        let bar = self.bar.clone();
+        move |s: &rdbkit::load::Summary| {
+            if let Some(b) = &bar {
+                b.set_position(s.bytes_read);
+                b.set_message(format!(
+                    "{} keys loaded, {} conflicts, {} failed, {:.0} keys/s",
+                    s.loaded,
+                    s.conflicts,
+                    s.failed,
+                    s.keys_per_s()
+                ));
+            }
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

@@ -131,6 +131,8 @@ pub struct FunctionPreGa<'a> {
     pub engine: RdbStr<'a>,
     pub description: Option<RdbStr<'a>>,
     pub code: RdbStr<'a>,
+    /// The opcode and its body as in the file.
+    pub raw: &'a [u8],
 }
 
 /// Everything the file holds, in order.
@@ -151,8 +153,12 @@ pub enum Item<'a> {
         slot_size: u64,
         expires_slot_size: u64,
     },
-    /// `RDB_OPCODE_FUNCTION2`: one library's source code.
-    Function(RdbStr<'a>),
+    /// `RDB_OPCODE_FUNCTION2`: one library's source code; `raw` is the
+    /// opcode and its string as in the file (a `FUNCTION RESTORE` body).
+    Function {
+        code: RdbStr<'a>,
+        raw: &'a [u8],
+    },
     FunctionPreGa(FunctionPreGa<'a>),
     ModuleAux(ModuleValue<'a>),
     /// Valkey 9 `RDB_OPCODE_SLOT_IMPORT`: a slot migration in progress when
@@ -328,7 +334,8 @@ impl<'a> Parser<'a> {
                 RDB_OPCODE_FUNCTION2 => {
                     self.no_pending(has_key_state, op_offset, "FUNCTION2")?;
                     let code = self.cur.string("function library code")?;
-                    return Ok(Some(Item::Function(code)));
+                    let raw = &self.data[op_offset as usize..self.cur.offset() as usize];
+                    return Ok(Some(Item::Function { code, raw }));
                 }
                 RDB_OPCODE_FUNCTION_PRE_GA => {
                     self.no_pending(has_key_state, op_offset, "FUNCTION")?;
@@ -341,11 +348,13 @@ impl<'a> Parser<'a> {
                         None
                     };
                     let code = self.cur.string("function code")?;
+                    let raw = &self.data[op_offset as usize..self.cur.offset() as usize];
                     return Ok(Some(Item::FunctionPreGa(FunctionPreGa {
                         name,
                         engine,
                         description,
                         code,
+                        raw,
                     })));
                 }
                 RDB_OPCODE_SLOT_INFO => {

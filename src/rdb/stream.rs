@@ -511,22 +511,23 @@ fn decode_node<V: StreamVisitor>(
     visitor: &mut V,
 ) -> Result<()> {
     let at = cur.offset();
-    let (data, base, compressed): (&[u8], u64, Option<u64>) = match cur.string("stream node listpack")? {
-        RdbStr::Raw(b) => (b, cur.offset() - b.len() as u64, None),
-        // Decompressed bytes have no file offsets: walk them from 0 and
-        // re-anchor any error at the compressed data.
-        RdbStr::Lzf { data, len, offset } => {
-            elem::decompress(data, len, offset, &mut bufs.lzf)?;
-            (&bufs.lzf[..], 0, Some(offset))
-        }
-        RdbStr::Int(_) => {
-            return Err(Error::invalid(
-                at,
-                "stream node listpack",
-                "found an integer-encoded string, not a listpack",
-            ))
-        }
-    };
+    let (data, base, compressed): (&[u8], u64, Option<u64>) =
+        match cur.string("stream node listpack")? {
+            RdbStr::Raw(b) => (b, cur.offset() - b.len() as u64, None),
+            // Decompressed bytes have no file offsets: walk them from 0 and
+            // re-anchor any error at the compressed data.
+            RdbStr::Lzf { data, len, offset } => {
+                elem::decompress(data, len, offset, &mut bufs.lzf)?;
+                (&bufs.lzf[..], 0, Some(offset))
+            }
+            RdbStr::Int(_) => {
+                return Err(Error::invalid(
+                    at,
+                    "stream node listpack",
+                    "found an integer-encoded string, not a listpack",
+                ))
+            }
+        };
     let mut master_fields = recycle(std::mem::take(&mut bufs.master_fields));
     let mut fields = recycle(std::mem::take(&mut bufs.fields));
     let r = walk_node(

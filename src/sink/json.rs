@@ -52,6 +52,9 @@ pub fn to_vec(data: &[u8], opts: &JsonOptions) -> Result<Vec<u8>> {
         Ok(_) => Ok(out),
         Err(SinkError::Format(e)) => Err(e),
         Err(SinkError::Io(e)) => unreachable!("writing to a Vec cannot fail: {e}"),
+        Err(e @ (SinkError::Stopped | SinkError::Abort(_))) => {
+            unreachable!("the JSON sink does not stop: {e}")
+        }
     }
 }
 
@@ -181,7 +184,9 @@ impl JsonEncoder {
         self.record_impl(out, rec, None, false)
             .map_err(|e| match e {
                 SinkError::Format(e) => e,
-                SinkError::Io(_) => unreachable!("no sink, no I/O"),
+                SinkError::Io(_) | SinkError::Stopped | SinkError::Abort(_) => {
+                    unreachable!("no sink, no I/O")
+                }
             })
     }
 
@@ -349,7 +354,7 @@ impl JsonEncoder {
                 write_u64(out, *expires_slot_size);
                 out.extend_from_slice(b"}}\n");
             }
-            Item::Function(code) => {
+            Item::Function { code, .. } => {
                 out.extend_from_slice(b"{\"function\":");
                 write_bytes(out, code.bytes(&mut a)?);
                 out.extend_from_slice(b"}\n");

@@ -9,9 +9,14 @@ use std::fmt;
 /// Error of the sink layer: a format error from the file or an I/O error
 /// writing the output.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SinkError {
     Format(crate::Error),
     Io(std::io::Error),
+    /// The consumer asked the run to stop (not an error of its own).
+    Stopped,
+    /// A sink-level condition that ends the run, with its message.
+    Abort(String),
 }
 
 impl fmt::Display for SinkError {
@@ -19,6 +24,8 @@ impl fmt::Display for SinkError {
         match self {
             SinkError::Format(e) => e.fmt(f),
             SinkError::Io(e) => write!(f, "writing output: {e}"),
+            SinkError::Stopped => write!(f, "stopped"),
+            SinkError::Abort(m) => write!(f, "{m}"),
         }
     }
 }

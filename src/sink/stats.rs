@@ -126,7 +126,7 @@ impl<'a> Worker<'a> for StatsWorker {
                     }
                 }
                 Item::Aux { key, value } => p.aux.push((str_bytes(key), str_bytes(value))),
-                Item::Function(_) | Item::FunctionPreGa(_) => p.functions += 1,
+                Item::Function { .. } | Item::FunctionPreGa(_) => p.functions += 1,
                 Item::ModuleAux(_) => p.module_aux += 1,
                 _ => {}
             }

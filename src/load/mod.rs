@@ -1,0 +1,722 @@
+//! `rdbkit load` and `rdbkit resp`: RESTORE every key of one or more RDB
+//! files into a standalone server or a Redis Cluster, pipelined, with an
+//! explicit policy for keys that already exist.
+//!
+//! Flow: one scanner thread per input file runs the parallel engine; its
+//! workers turn records into [`Op`]s (expired and empty keys are counted and
+//! dropped there). The main thread routes ops to per-node pipelines
+//! ([`node`]), receives every outcome, and does all accounting, so each key
+//! read lands in exactly one bucket of the [`Summary`].
+
+pub mod cluster;
+pub mod conn;
+pub mod node;
+pub mod op;
+pub mod payload;
+pub mod resp;
+pub mod respout;
+pub mod slot;
+pub mod summary;
+pub mod target;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::rdb::records::{Item, ParseOptions, Parser};
+use crate::scan::{self, EngineOptions};
+use crate::sink::jsonfmt::{write_bytes, write_u64};
+use crate::sink::SinkError;
+
+use self::cluster::Topology;
+use self::conn::Conn;
+use self::node::{NodeMsg, Outcome};
+pub use self::op::{Op, OpKind};
+use self::resp::Reply;
+pub use self::summary::{Ending, Summary};
+pub use self::target::{Auth, Target};
+use self::worker::{Batch, LoadWorker, WorkerConfig};
+
+/// What to do when `RESTORE` answers `BUSYKEY` (the key exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Stop at the first existing key, leave it untouched, report it.
+    Panic,
+    /// `RESTORE ... REPLACE`: overwrite atomically (never DEL + RESTORE).
+    Rewrite,
+    /// Keep the target's key, count it, go on.
+    Ignore,
+}
+
+impl OnConflict {
+    pub fn action(self) -> &'static str {
+        match self {
+            OnConflict::Panic => "stopped",
+            OnConflict::Rewrite => "rewritten",
+            OnConflict::Ignore => "ignored",
+        }
+    }
+}
+
+/// Errors of the load layer. None of them carries a password.
+#[derive(Debug)]
+pub enum LoadError {
+    /// A bad option or URL.
+    Usage(String),
+    /// A target refused or failed (address, what happened).
+    Target { addr: String, msg: String },
+    /// An input file failed to parse.
+    Input { file: String, msg: String },
+    /// A local file could not be written.
+    Io(String),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Usage(m) => write!(f, "{m}"),
+            LoadError::Target { addr, msg } => write!(f, "target {addr}: {msg}"),
+            LoadError::Input { file, msg } => write!(f, "{file}: {msg}"),
+            LoadError::Io(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Everything `load` needs besides the inputs.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub target: Target,
+    /// `Some(true)`: cluster; `Some(false)`: standalone; `None`: ask the server.
+    pub cluster: Option<bool>,
+    pub on_conflict: OnConflict,
+    pub conflicts_file: Option<PathBuf>,
+    pub failed_file: Option<PathBuf>,
+    pub dry_run: bool,
+    /// Failed keys tolerated before the load stops.
+    pub max_errors: u64,
+    pub keys: KeyOptions,
+    pub engine: EngineOptions,
+}
+
+/// How records become RESTORE commands (shared by `load` and `resp`).
+#[derive(Debug, Clone, Default)]
+pub struct KeyOptions {
+    /// Put every key into this db.
+    pub db: Option<u64>,
+    /// Source db -> target db.
+    pub db_map: Vec<(u64, u64)>,
+    pub keep_expired: bool,
+    /// Shift expiries by (now - the snapshot's ctime).
+    pub ttl_from_snapshot: bool,
+    pub lru: bool,
+    pub lfu: bool,
+    /// "Now" in Unix ms (tests set it; default: the clock).
+    pub now_ms: Option<i64>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One input: a name for messages and its bytes.
+pub struct InputFile<'a> {
+    pub name: String,
+    pub data: &'a [u8],
+}
+
+/// Messages to the main thread.
+#[allow(clippy::large_enum_variant)]
+pub enum Msg<'a> {
+    Batch(usize, Batch<'a>),
+    Outcome(Outcome<'a>),
+    FileDone(usize, Result<(), SinkError>),
+}
+
+/// Reads the snapshot's `ctime` aux field (seconds) before the first key.
+pub fn snapshot_ctime_ms(data: &[u8]) -> Option<i64> {
+    let mut p = Parser::new(
+        data,
+        ParseOptions {
+            verify_checksum: false,
+        },
+    )
+    .ok()?;
+    while let Ok(Some(item)) = p.next_item() {
+        match item {
+            Item::Aux { key, value } if key.to_vec().ok()? == b"ctime" => {
+                let v = value.to_vec().ok()?;
+                return std::str::from_utf8(&v)
+                    .ok()?
+                    .parse::<i64>()
+                    .ok()
+                    .map(|s| s * 1000);
+            }
+            Item::Key(_) | Item::Eof { .. } => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Builds each file's worker configuration (expiry shift, db mapping).
+pub fn worker_config(
+    file: usize,
+    data: &[u8],
+    keys: &KeyOptions,
+    cluster: bool,
+    policy: OnConflict,
+    dry_run: bool,
+    name: &str,
+) -> Result<WorkerConfig, LoadError> {
+    let now = keys.now_ms.unwrap_or_else(now_ms);
+    let shift = if keys.ttl_from_snapshot {
+        match snapshot_ctime_ms(data) {
+            Some(ctime) => now - ctime,
+            None => {
+                return Err(LoadError::Input { file: name.to_string(), msg: "--ttl-from-snapshot needs the snapshot's ctime aux field, which this file lacks".into() })
+            }
+        }
+    } else {
+        0
+    };
+    Ok(WorkerConfig {
+        file,
+        now_ms: now,
+        shift_ms: shift,
+        keys: keys.clone(),
+        cluster,
+        replace: policy == OnConflict::Rewrite,
+        dry_run,
+    })
+}
+
+struct Node<'a> {
+    tx: SyncSender<NodeMsg<'a>>,
+}
+
+/// Loads `files` into the target.
+pub fn load<'a>(
+    files: &[InputFile<'a>],
+    opts: &LoadOptions,
+    progress: Option<&(dyn Fn(&Summary) + Sync)>,
+) -> Result<Summary, LoadError> {
+    let started = Instant::now();
+    let target = &opts.target;
+    if target.tls {
+        return Err(LoadError::Usage(
+            "rediss:// (TLS) targets are not supported yet".into(),
+        ));
+    }
+    let mut control = Conn::open(&target.addr(), &target.auth)?;
+    let server = control.info("server")?;
+    let get = |k: &str| server.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    let server_version = match get("valkey_version") {
+        Some(v) => format!("valkey {v}"),
+        None => format!(
+            "redis {}",
+            get("redis_version").unwrap_or_else(|| "?".into())
+        ),
+    };
+    let cluster = match opts.cluster {
+        Some(c) => c,
+        None => control
+            .info("cluster")?
+            .iter()
+            .any(|(k, v)| k == "cluster_enabled" && v == "1"),
+    };
+    if cluster && (target.db.unwrap_or(0) != 0 || opts.keys.db.unwrap_or(0) != 0) {
+        return Err(LoadError::Usage(
+            "a Redis Cluster has only database 0".into(),
+        ));
+    }
+    let mut keys = opts.keys.clone();
+    if keys.db.is_none() {
+        keys.db = target.db;
+    }
+    let mut configs = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let h = crate::rdb::records::parse_header(f.data).map_err(|e| LoadError::Input {
+            file: f.name.clone(),
+            msg: e.to_string(),
+        })?;
+        configs.push((
+            worker_config(
+                i,
+                f.data,
+                &keys,
+                cluster,
+                opts.on_conflict,
+                opts.dry_run,
+                &f.name,
+            )?,
+            h.version,
+        ));
+    }
+
+    let mut conflicts_out = match &opts.conflicts_file {
+        Some(p) => {
+            Some(BufWriter::new(File::create(p).map_err(|e| {
+                LoadError::Io(format!("{}: {e}", p.display()))
+            })?))
+        }
+        None => None,
+    };
+    let mut failed_out = match &opts.failed_file {
+        Some(p) => {
+            Some(BufWriter::new(File::create(p).map_err(|e| {
+                LoadError::Io(format!("{}: {e}", p.display()))
+            })?))
+        }
+        None => None,
+    };
+
+    let mut summary = Summary {
+        server_version: server_version.clone(),
+        ..Default::default()
+    };
+    let stop = AtomicBool::new(false);
+    let mut fatal: Option<LoadError> = None;
+
+    std::thread::scope(|s| {
+        let (to_main, from_nodes): (_, Receiver<Msg<'a>>) = channel();
+        let mut topology: Option<Topology> = None;
+        let mut nodes: HashMap<String, Node<'a>> = HashMap::new();
+        // Input files of different RDB versions each need their own payload
+        // trailer; a node writes payloads of one version, so key the nodes
+        // by (address, version).
+        let open_node = |addr: &str,
+                         version: u32,
+                         nodes: &mut HashMap<String, Node<'a>>|
+         -> Result<String, LoadError> {
+            let id = format!("{addr}#{version}");
+            if !nodes.contains_key(&id) {
+                let c = Conn::open(addr, &target.auth)?;
+                let tx = node::spawn(s, c, version, to_main.clone());
+                nodes.insert(id.clone(), Node { tx });
+            }
+            Ok(id)
+        };
+        if cluster {
+            match cluster::discover(&mut control, &target.host) {
+                Ok(t) => topology = Some(t),
+                Err(e) => {
+                    fatal = Some(e);
+                    return;
+                }
+            }
+        }
+
+        // Scanners, one per file, with a token window each.
+        let mut tokens = Vec::new();
+        for (i, f) in files.iter().enumerate() {
+            let (tok_tx, tok_rx) = sync_channel::<()>(4);
+            for _ in 0..4 {
+                let _ = tok_tx.send(());
+            }
+            tokens.push(tok_tx);
+            let to_main = to_main.clone();
+            let cfg = configs[i].0.clone();
+            let engine = opts.engine;
+            let stop = &stop;
+            let data = f.data;
+            s.spawn(move || {
+                let r = scan::run(
+                    data,
+                    &engine,
+                    || LoadWorker::new(cfg.clone()),
+                    |batch: Batch<'a>, _| {
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(SinkError::Stopped);
+                        }
+                        if tok_rx.recv().is_err() {
+                            return Err(SinkError::Stopped);
+                        }
+                        to_main
+                            .send(Msg::Batch(i, batch))
+                            .map_err(|_| SinkError::Stopped)
+                    },
+                    None,
+                );
+                let _ = to_main.send(Msg::FileDone(i, r.map(|_| ())));
+            });
+        }
+
+        let mut files_left = files.len();
+        let mut outstanding: u64 = 0;
+        let mut stopped = false;
+        let mut selected_dbs: Vec<u64> = Vec::new();
+        let mut last_progress = Instant::now();
+
+        // Routes ops to nodes; returns ops that could not be routed.
+        let route = |ops: Vec<Op<'a>>,
+                     version: u32,
+                     topology: &Option<Topology>,
+                     nodes: &mut HashMap<String, Node<'a>>,
+                     summary: &mut Summary,
+                     outstanding: &mut u64,
+                     failed_out: &mut Option<BufWriter<File>>| {
+            let mut per_node: HashMap<String, Vec<Op<'a>>> = HashMap::new();
+            for op in ops {
+                let addrs: Vec<String> = match (topology, &op.kind) {
+                    _ if op.ask.is_some() => vec![op.ask.clone().unwrap_or_default()],
+                    (None, _) => vec![target.addr()],
+                    (Some(t), OpKind::Function { .. }) => t.masters.clone(),
+                    (Some(t), _) => match t.node_of(op.slot) {
+                        Some(a) => vec![a.to_string()],
+                        None => {
+                            summary.fail(
+                                &op,
+                                &format!("CLUSTERDOWN slot {} is not served by any node", op.slot),
+                                failed_out,
+                                version,
+                            );
+                            continue;
+                        }
+                    },
+                };
+                for a in addrs {
+                    match open_node(&a, version, nodes) {
+                        Ok(id) => per_node.entry(id).or_default().push(op.clone()),
+                        Err(e) => summary.fail(&op, &format!("{e}"), failed_out, version),
+                    }
+                }
+            }
+            for (id, ops) in per_node {
+                *outstanding += ops.len() as u64;
+                if let Some(n) = nodes.get(&id) {
+                    let _ = n.tx.send(NodeMsg::Batch(ops));
+                }
+            }
+        };
+
+        while files_left > 0 || outstanding > 0 {
+            let msg = match from_nodes.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            };
+            match msg {
+                Msg::Batch(i, batch) => {
+                    let version = configs[i].1;
+                    summary.keys_read += batch.keys_read;
+                    summary.skipped_expired += batch.skipped_expired;
+                    summary.skipped_empty += batch.skipped_empty;
+                    summary.bytes_read += batch.bytes;
+                    for (op, msg) in batch.failed {
+                        summary.fail(&op, &msg, &mut failed_out, version);
+                    }
+                    if stopped {
+                        summary.not_attempted +=
+                            batch.ops.iter().filter(|o| o.is_key()).count() as u64;
+                    } else {
+                        // Check each new target db once, before sending keys there.
+                        if topology.is_none() {
+                            for op in &batch.ops {
+                                if !selected_dbs.contains(&op.db) {
+                                    if let Err(e) =
+                                        control.call_ok(&[b"SELECT", op.db.to_string().as_bytes()])
+                                    {
+                                        fatal.get_or_insert(e);
+                                        stopped = true;
+                                        stop.store(true, Ordering::Relaxed);
+                                        break;
+                                    }
+                                    selected_dbs.push(op.db);
+                                }
+                            }
+                        }
+                        if stopped {
+                            summary.not_attempted +=
+                                batch.ops.iter().filter(|o| o.is_key()).count() as u64;
+                        } else {
+                            route(
+                                batch.ops,
+                                version,
+                                &topology,
+                                &mut nodes,
+                                &mut summary,
+                                &mut outstanding,
+                                &mut failed_out,
+                            );
+                        }
+                    }
+                    let _ = tokens[i].send(());
+                }
+                Msg::FileDone(i, r) => {
+                    files_left -= 1;
+                    match r {
+                        Ok(()) | Err(SinkError::Stopped) => {}
+                        Err(e) => {
+                            fatal.get_or_insert(LoadError::Input {
+                                file: files[i].name.clone(),
+                                msg: e.to_string(),
+                            });
+                            stopped = true;
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Msg::Outcome(o) => {
+                    outstanding -= 1;
+                    let version = configs[o.op.file].1;
+                    let retry = summary.record(
+                        o,
+                        opts,
+                        &mut conflicts_out,
+                        &mut failed_out,
+                        files,
+                        version,
+                        &server_version,
+                    );
+                    if let Some((mut op, redirect)) = retry {
+                        op.attempts += 1;
+                        if op.attempts > 16 {
+                            summary.fail(
+                                &op,
+                                "too many redirects or retries",
+                                &mut failed_out,
+                                version,
+                            );
+                        } else {
+                            match redirect {
+                                Redirect::Moved => {
+                                    op.ask = None;
+                                    if let Ok(t) = cluster::discover(&mut control, &target.host) {
+                                        topology = Some(t);
+                                    }
+                                    summary.redirects += 1;
+                                }
+                                Redirect::Ask(addr) => {
+                                    op.ask = Some(addr);
+                                    summary.redirects += 1;
+                                }
+                                Redirect::Retry => {
+                                    std::thread::sleep(Duration::from_millis(
+                                        50 * op.attempts as u64,
+                                    ));
+                                    summary.retries += 1;
+                                }
+                            }
+                            route(
+                                vec![op],
+                                version,
+                                &topology,
+                                &mut nodes,
+                                &mut summary,
+                                &mut outstanding,
+                                &mut failed_out,
+                            );
+                        }
+                    }
+                    if summary.must_stop(opts) && !stopped {
+                        stopped = true;
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            if let Some(p) = progress {
+                if last_progress.elapsed() > Duration::from_millis(100) {
+                    p(&summary);
+                    last_progress = Instant::now();
+                }
+            }
+        }
+        nodes.clear(); // closes the node channels: writers and readers finish
+    });
+
+    if let Some(w) = conflicts_out.as_mut() {
+        w.flush()
+            .map_err(|e| LoadError::Io(format!("conflicts file: {e}")))?;
+    }
+    if let Some(w) = failed_out.as_mut() {
+        w.flush()
+            .map_err(|e| LoadError::Io(format!("failed-keys file: {e}")))?;
+    }
+    summary.duration = started.elapsed();
+    if let Some(e) = fatal {
+        summary.ending = Ending::Error(e.to_string());
+        return Err(e);
+    }
+    summary.finish(opts);
+    Ok(summary)
+}
+
+/// Why an op must be sent again.
+pub enum Redirect {
+    Moved,
+    Ask(String),
+    Retry,
+}
+
+/// Appends a conflict line.
+fn write_conflict(w: &mut BufWriter<File>, op: &Op<'_>, action: &str, file: &str) {
+    let mut l = Vec::new();
+    l.extend_from_slice(b"{\"db\":");
+    write_u64(&mut l, op.db);
+    l.extend_from_slice(b",\"key\":");
+    write_bytes(&mut l, &op.key);
+    l.extend_from_slice(b",\"action\":\"");
+    l.extend_from_slice(action.as_bytes());
+    l.extend_from_slice(b"\",\"file\":");
+    write_bytes(&mut l, file.as_bytes());
+    l.extend_from_slice(b",\"offset\":");
+    write_u64(&mut l, op.offset);
+    l.extend_from_slice(b"}\n");
+    let _ = w.write_all(&l);
+}
+
+/// Printable, escaped form of a key for messages (never raw binary).
+pub fn printable(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(t) => format!("{t:?}"),
+        Err(_) => {
+            let mut s = String::from("\"");
+            for c in b.escape_ascii() {
+                s.push(c as char);
+            }
+            s.push('"');
+            s
+        }
+    }
+}
+
+impl Summary {
+    /// Accounts one outcome; returns the op if it must be sent again.
+    #[allow(clippy::too_many_arguments)]
+    fn record<'a>(
+        &mut self,
+        o: Outcome<'a>,
+        opts: &LoadOptions,
+        conflicts_out: &mut Option<BufWriter<File>>,
+        failed_out: &mut Option<BufWriter<File>>,
+        files: &[InputFile<'_>],
+        version: u32,
+        server_version: &str,
+    ) -> Option<(Op<'a>, Redirect)> {
+        let op = o.op;
+        let reply = match o.reply {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail(&op, &format!("{}: {e}", o.node), failed_out, version);
+                return None;
+            }
+        };
+        let file = &files[op.file].name;
+        match (&op.kind, reply) {
+            (OpKind::Exists, Reply::Int(n)) => {
+                if n > 0 {
+                    self.conflicts += 1;
+                    *self
+                        .conflicts_by_action
+                        .entry("would-conflict".into())
+                        .or_default() += 1;
+                    if let Some(w) = conflicts_out.as_mut() {
+                        write_conflict(w, &op, "would-conflict", file);
+                    }
+                } else {
+                    self.not_attempted += 1;
+                    self.would_load += 1;
+                }
+            }
+            (OpKind::Function { .. }, Reply::Status(s)) if s == "OK" => self.functions_loaded += 1,
+            (OpKind::Function { .. }, Reply::Error(e)) => {
+                self.functions_failed += 1;
+                self.function_errors.push(format!("{}: {e}", o.node));
+            }
+            (_, Reply::Status(s)) if s == "OK" => self.loaded += 1,
+            (_, Reply::Error(e)) => {
+                let word = e.split(' ').next().unwrap_or("");
+                match word {
+                    "BUSYKEY" => {
+                        let action = opts.on_conflict.action();
+                        self.conflicts += 1;
+                        *self.conflicts_by_action.entry(action.into()).or_default() += 1;
+                        if let Some(w) = conflicts_out.as_mut() {
+                            write_conflict(w, &op, action, file);
+                        }
+                        if opts.on_conflict == OnConflict::Panic && self.first_conflict.is_none() {
+                            self.first_conflict = Some(format!(
+                                "key {} in db {} already exists in the target (file {}, record at byte offset {}); {} keys were loaded before the stop",
+                                printable(&op.key),
+                                op.db,
+                                file,
+                                op.offset,
+                                self.loaded
+                            ));
+                        }
+                    }
+                    "MOVED" => return Some((op, Redirect::Moved)),
+                    "ASK" => {
+                        let addr = e.split(' ').nth(2).unwrap_or("").to_string();
+                        return Some((op, Redirect::Ask(addr)));
+                    }
+                    "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => {
+                        return Some((op, Redirect::Retry))
+                    }
+                    _ => {
+                        let msg = if e.contains("DUMP payload version") {
+                            format!("{e} (target {server_version} does not accept RDB version {version} payloads)")
+                        } else {
+                            e
+                        };
+                        self.fail(&op, &msg, failed_out, version);
+                    }
+                }
+            }
+            (_, other) => self.fail(
+                &op,
+                &format!("unexpected reply {other:?}"),
+                failed_out,
+                version,
+            ),
+        }
+        None
+    }
+
+    /// Counts a failed op and writes it to the failed-keys stream.
+    pub fn fail(
+        &mut self,
+        op: &Op<'_>,
+        msg: &str,
+        failed_out: &mut Option<BufWriter<File>>,
+        version: u32,
+    ) {
+        if !op.is_key() {
+            self.functions_failed += 1;
+            self.function_errors.push(msg.to_string());
+            return;
+        }
+        self.failed += 1;
+        let kind: String = msg.chars().take(80).collect();
+        *self.errors_by_kind.entry(kind).or_default() += 1;
+        if self.first_errors.len() < 10 {
+            self.first_errors
+                .push(format!("db {} key {}: {msg}", op.db, printable(&op.key)));
+        }
+        if let Some(w) = failed_out.as_mut() {
+            let mut b = Vec::new();
+            if op.db != 0 {
+                resp::command(&mut b, &[b"SELECT", op.db.to_string().as_bytes()]);
+            }
+            op.encode(&mut b, version);
+            if op.db != 0 {
+                resp::command(&mut b, &[b"SELECT", b"0"]);
+            }
+            let _ = w.write_all(&b);
+        }
+    }
+
+    fn must_stop(&self, opts: &LoadOptions) -> bool {
+        self.first_conflict.is_some() || self.failed > opts.max_errors
+    }
+}

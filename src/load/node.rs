@@ -1,0 +1,194 @@
+//! One pipelined connection to one server: a writer thread encodes commands
+//! into a buffer and writes it whenever it is full or no more work is
+//! queued; a reader thread reads replies in order and pairs each with the
+//! operation that caused it. Nothing waits for a round trip per key.
+//!
+//! ```text
+//! main ──batches──▶ writer ──bytes──▶ socket ──replies──▶ reader ──outcomes──▶ main
+//!                      └──── in-flight queue (bounded) ────┘
+//! ```
+//!
+//! The bounded in-flight queue is the pipeline window: the writer stops when
+//! that many commands await replies.
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+
+use super::conn::Conn;
+use super::op::{Op, OpKind};
+use super::resp::{self, Reply};
+use super::Msg;
+
+/// Commands awaiting a reply on one connection.
+pub const WINDOW: usize = 4096;
+/// Write when the buffer holds this much.
+const FLUSH_BYTES: usize = 256 << 10;
+
+/// What the writer tells the reader to expect.
+#[allow(clippy::large_enum_variant)] // ops are the common case; boxing them would cost an allocation each
+enum Pending<'a> {
+    /// A reply to an internal command (SELECT, ASKING): `+OK` expected.
+    Control(&'static str),
+    Op(Op<'a>),
+}
+
+/// The result of one operation, sent to the main thread.
+pub struct Outcome<'a> {
+    pub op: Op<'a>,
+    pub node: String,
+    /// The reply, or the I/O error that left the reply unknown.
+    pub reply: Result<Reply, String>,
+}
+
+/// Messages to a node's writer.
+pub enum NodeMsg<'a> {
+    Batch(Vec<Op<'a>>),
+}
+
+/// Starts the writer and reader threads of a node within `scope`.
+pub fn spawn<'scope, 'env, 'a: 'scope>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    conn: Conn,
+    rdb_version: u32,
+    to_main: Sender<Msg<'a>>,
+) -> SyncSender<NodeMsg<'a>> {
+    let (tx, rx) = sync_channel::<NodeMsg<'a>>(4);
+    let (ptx, prx) = sync_channel::<Pending<'a>>(WINDOW);
+    let addr = conn.addr.clone();
+    let reader = conn.reader;
+    let stream = conn.stream;
+    let to_main2 = to_main.clone();
+    let addr2 = addr.clone();
+    s.spawn(move || read_loop(reader, prx, to_main2, addr2));
+    s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, rdb_version));
+    tx
+}
+
+fn write_loop<'a>(
+    mut stream: TcpStream,
+    rx: Receiver<NodeMsg<'a>>,
+    ptx: SyncSender<Pending<'a>>,
+    to_main: Sender<Msg<'a>>,
+    addr: String,
+    rdb_version: u32,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
+    let mut db = 0u64;
+    let mut broken: Option<String> = None;
+    // Ops whose command is in `buf` but not yet on the wire.
+    let mut staged: Vec<Pending<'a>> = Vec::new();
+    let flush = |stream: &mut TcpStream,
+                 buf: &mut Vec<u8>,
+                 staged: &mut Vec<Pending<'a>>,
+                 broken: &mut Option<String>| {
+        if broken.is_none() && !buf.is_empty() {
+            if let Err(e) = stream.write_all(buf) {
+                *broken = Some(format!("write failed: {e}"));
+            }
+        }
+        buf.clear();
+        for p in staged.drain(..) {
+            if let Some(err) = broken.as_ref() {
+                if let Pending::Op(op) = p {
+                    let _ = to_main.send(Msg::Outcome(Outcome {
+                        op,
+                        node: addr.clone(),
+                        reply: Err(err.clone()),
+                    }));
+                }
+            } else if ptx.send(p).is_err() {
+                // The reader died; it reports what it had.
+            }
+        }
+    };
+    loop {
+        // Block for the next batch only when nothing is staged.
+        let msg = if staged.is_empty() {
+            match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        } else {
+            match rx.try_recv() {
+                Ok(m) => m,
+                Err(_) => {
+                    flush(&mut stream, &mut buf, &mut staged, &mut broken);
+                    continue;
+                }
+            }
+        };
+        let NodeMsg::Batch(ops) = msg;
+        for op in ops {
+            if op.db != db {
+                resp::command(
+                    &mut buf,
+                    &[b"SELECT", itoa::Buffer::new().format(op.db).as_bytes()],
+                );
+                staged.push(Pending::Control("SELECT"));
+                db = op.db;
+            }
+            if op.ask.is_some() {
+                resp::command(&mut buf, &[b"ASKING"]);
+                staged.push(Pending::Control("ASKING"));
+            }
+            op.encode(&mut buf, rdb_version);
+            staged.push(Pending::Op(op));
+            // Hand staged entries to the reader in window-sized steps, so
+            // the in-flight queue (not this buffer) bounds memory.
+            if buf.len() >= FLUSH_BYTES || staged.len() >= WINDOW / 2 {
+                flush(&mut stream, &mut buf, &mut staged, &mut broken);
+            }
+        }
+    }
+    flush(&mut stream, &mut buf, &mut staged, &mut broken);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+fn read_loop<'a>(
+    mut reader: BufReader<TcpStream>,
+    prx: Receiver<Pending<'a>>,
+    to_main: Sender<Msg<'a>>,
+    addr: String,
+) {
+    let mut broken: Option<String> = None;
+    for p in prx.iter() {
+        let reply = match &broken {
+            Some(e) => Err(e.clone()),
+            None => match resp::read_reply(&mut reader) {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    let msg = format!("connection lost, reply unknown: {e}");
+                    broken = Some(msg.clone());
+                    Err(msg)
+                }
+            },
+        };
+        match p {
+            Pending::Op(op) => {
+                if to_main
+                    .send(Msg::Outcome(Outcome {
+                        op,
+                        node: addr.clone(),
+                        reply,
+                    }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Pending::Control(what) => {
+                if let Ok(Reply::Error(e)) = reply {
+                    // A failed SELECT would send the following keys to the
+                    // wrong db: treat the connection as broken from here.
+                    broken = Some(format!("{what} failed: {e}"));
+                }
+            }
+        }
+    }
+}
+
+/// Whether an op kind expects `+OK`.
+pub fn expects_ok(k: &OpKind<'_>) -> bool {
+    !matches!(k, OpKind::Exists)
+}

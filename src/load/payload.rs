@@ -1,0 +1,114 @@
+//! `RESTORE` payloads built from the file's own bytes, without re-encoding
+//! (`createDumpPayload` / `verifyDumpPayload` in Redis' `cluster.c`):
+//!
+//! ```text
+//! [KEY_META opcode + body (RDB 13)] type-byte value-bytes | rdb-version (2 bytes LE) | CRC-64 (8 bytes LE)
+//! ```
+//!
+//! The CRC-64 (Jones) covers everything before it. The version is the
+//! file's own: stamping an older one would only make the target fail later
+//! on an encoding it does not know.
+
+use crate::rdb::consts::RDB_OPCODE_KEY_META;
+use crate::rdb::crc64;
+use crate::rdb::records::Record;
+
+use super::resp;
+
+/// Length of the payload of a record.
+pub fn payload_len(rec: &Record<'_>) -> usize {
+    meta_len(rec) + 1 + rec.value.len() + 10
+}
+
+fn meta_len(rec: &Record<'_>) -> usize {
+    rec.key_meta.map(|m| m.len() + 1).unwrap_or(0)
+}
+
+/// Appends the payload of `rec` to `out`.
+pub fn write_payload(out: &mut Vec<u8>, rec: &Record<'_>, rdb_version: u32) {
+    let start = out.len();
+    out.reserve(payload_len(rec));
+    if let Some(m) = rec.key_meta {
+        out.push(RDB_OPCODE_KEY_META);
+        out.extend_from_slice(m);
+    }
+    out.push(rec.type_byte);
+    out.extend_from_slice(rec.value);
+    trailer(out, start, rdb_version);
+}
+
+/// Appends a `FUNCTION RESTORE` payload for a function item's raw bytes
+/// (opcode and body, as in the file).
+pub fn write_function_payload(out: &mut Vec<u8>, raw: &[u8], rdb_version: u32) {
+    let start = out.len();
+    out.extend_from_slice(raw);
+    trailer(out, start, rdb_version);
+}
+
+fn trailer(out: &mut Vec<u8>, start: usize, rdb_version: u32) {
+    out.extend_from_slice(&(rdb_version as u16).to_le_bytes());
+    let crc = crc64::crc64(0, &out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// Options that shape a RESTORE command.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreArgs {
+    /// `REPLACE`: overwrite an existing key atomically.
+    pub replace: bool,
+    /// Absolute expiry in ms (sent with `ABSTTL`), or none.
+    pub expire_ms: Option<i64>,
+    /// `IDLETIME s`.
+    pub idle: Option<u64>,
+    /// `FREQ f`.
+    pub freq: Option<u8>,
+}
+
+/// Appends `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`.
+pub fn write_restore(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    rec: &Record<'_>,
+    rdb_version: u32,
+    a: &RestoreArgs,
+) {
+    let n = 4
+        + a.replace as usize
+        + a.expire_ms.is_some() as usize
+        + 2 * a.idle.is_some() as usize
+        + 2 * a.freq.is_some() as usize;
+    resp::array_header(out, n);
+    resp::bulk(out, b"RESTORE");
+    resp::bulk(out, key);
+    resp::bulk_int(out, a.expire_ms.unwrap_or(0));
+    resp::bulk_header(out, payload_len(rec));
+    write_payload(out, rec, rdb_version);
+    out.extend_from_slice(b"\r\n");
+    if a.replace {
+        resp::bulk(out, b"REPLACE");
+    }
+    if a.expire_ms.is_some() {
+        resp::bulk(out, b"ABSTTL");
+    }
+    if let Some(i) = a.idle {
+        resp::bulk(out, b"IDLETIME");
+        resp::bulk_int(out, i as i64);
+    }
+    if let Some(f) = a.freq {
+        resp::bulk(out, b"FREQ");
+        resp::bulk_int(out, f as i64);
+    }
+}
+
+/// Appends `FUNCTION RESTORE payload [REPLACE]`.
+pub fn write_function_restore(out: &mut Vec<u8>, raw: &[u8], rdb_version: u32, replace: bool) {
+    resp::array_header(out, 3 + replace as usize);
+    resp::bulk(out, b"FUNCTION");
+    resp::bulk(out, b"RESTORE");
+    resp::bulk_header(out, raw.len() + 10);
+    write_function_payload(out, raw, rdb_version);
+    out.extend_from_slice(b"\r\n");
+    if replace {
+        resp::bulk(out, b"REPLACE");
+    }
+}

@@ -1,0 +1,140 @@
+//! `rdbkit resp`: the RESTORE command stream for a file, for
+//! `redis-cli --pipe`. Same decisions as `load` (expired and empty keys are
+//! skipped, db mapping, REPLACE under `rewrite`), produced on the parallel
+//! engine; `SELECT` is written whenever the target db changes, in file order.
+
+use std::io::Write;
+
+use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
+use crate::sink::SinkError;
+
+use super::resp;
+use super::worker::{Decision, LoadWorker, WorkerConfig};
+use crate::rdb::records::{parse_header, FunctionPreGa, Item};
+
+/// Counts of one `resp` run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RespSummary {
+    pub keys_read: u64,
+    pub written: u64,
+    pub skipped_expired: u64,
+    pub skipped_empty: u64,
+    /// Keys whose value is corrupt in the file (message on stderr).
+    pub failed: u64,
+    pub functions: u64,
+    pub errors: Vec<String>,
+}
+
+struct Segment {
+    db: u64,
+    bytes: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Out {
+    segments: Vec<Segment>,
+    sum: RespSummary,
+}
+
+struct RespWorker {
+    inner: LoadWorker,
+    version: u32,
+    replace: bool,
+}
+
+impl<'a> Worker<'a> for RespWorker {
+    type Out = Out;
+    fn process(&mut self, chunk: &Chunk<'a>) -> Result<Out, SinkError> {
+        let mut out = Out::default();
+        let mut p = chunk.parser()?;
+        let push = |out: &mut Out, db: u64, f: &mut dyn FnMut(&mut Vec<u8>)| {
+            if out.segments.last().map(|s| s.db) != Some(db) {
+                out.segments.push(Segment {
+                    db,
+                    bytes: Vec::new(),
+                });
+            }
+            if let Some(s) = out.segments.last_mut() {
+                f(&mut s.bytes);
+            }
+        };
+        while let Some(item) = p.next_item()? {
+            match item {
+                Item::Key(rec) => {
+                    out.sum.keys_read += 1;
+                    match self.inner.op_for(&rec)? {
+                        Decision::Send(op) => {
+                            out.sum.written += 1;
+                            let v = self.version;
+                            push(&mut out, op.db, &mut |b| op.encode(b, v));
+                        }
+                        Decision::SkipExpired => out.sum.skipped_expired += 1,
+                        Decision::SkipEmpty => out.sum.skipped_empty += 1,
+                        Decision::Fail(op, why) => {
+                            out.sum.failed += 1;
+                            out.sum.errors.push(format!(
+                                "db {} key {}: {why}",
+                                op.db,
+                                super::printable(&op.key)
+                            ));
+                        }
+                    }
+                }
+                Item::Function { raw, .. } | Item::FunctionPreGa(FunctionPreGa { raw, .. }) => {
+                    out.sum.functions += 1;
+                    let (v, r) = (self.version, self.replace);
+                    let db = out.segments.last().map(|s| s.db).unwrap_or(0);
+                    push(&mut out, db, &mut |b| {
+                        super::payload::write_function_restore(b, raw, v, r)
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Writes the command stream of `data` to `w`.
+pub fn write_resp<W: Write>(
+    data: &[u8],
+    cfg: &WorkerConfig,
+    engine: &EngineOptions,
+    w: &mut W,
+    progress: Option<Progress<'_>>,
+) -> Result<RespSummary, SinkError> {
+    let version = parse_header(data)?.version;
+    let mut cur_db = 0u64;
+    let mut sum = RespSummary::default();
+    let mut select = Vec::new();
+    scan::run(
+        data,
+        engine,
+        || RespWorker {
+            inner: LoadWorker::new(cfg.clone()),
+            version,
+            replace: cfg.replace,
+        },
+        |out: Out, _| {
+            for s in out.segments {
+                if s.db != cur_db {
+                    select.clear();
+                    resp::command(&mut select, &[b"SELECT", s.db.to_string().as_bytes()]);
+                    w.write_all(&select)?;
+                    cur_db = s.db;
+                }
+                w.write_all(&s.bytes)?;
+            }
+            sum.keys_read += out.sum.keys_read;
+            sum.written += out.sum.written;
+            sum.skipped_expired += out.sum.skipped_expired;
+            sum.skipped_empty += out.sum.skipped_empty;
+            sum.failed += out.sum.failed;
+            sum.functions += out.sum.functions;
+            sum.errors.extend(out.sum.errors);
+            Ok(())
+        },
+        progress,
+    )?;
+    Ok(sum)
+}

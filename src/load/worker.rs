@@ -1,0 +1,244 @@
+//! Turning records into load operations, on the engine's worker threads:
+//! target db, expiry (skip or shift), empty-collection check, slot, and the
+//! kind of command. Counting happens here too, so the main thread only
+//! adds up per-chunk numbers.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::elem::{Elem, RdbStr};
+use crate::rdb::module::ModuleValue;
+use crate::rdb::records::{Item, Record};
+use crate::rdb::stream::{StreamId, StreamMeta};
+use crate::rdb::value::{Kind, Scratch, ValueVisitor};
+use crate::scan::{Chunk, Worker};
+use crate::sink::SinkError;
+
+use super::op::{Op, OpKind};
+use super::payload::RestoreArgs;
+use super::slot::key_slot;
+use super::KeyOptions;
+
+/// Per-file settings of the worker.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub file: usize,
+    pub now_ms: i64,
+    /// Added to every expiry (`--ttl-from-snapshot`).
+    pub shift_ms: i64,
+    pub keys: KeyOptions,
+    pub cluster: bool,
+    /// `RESTORE ... REPLACE`.
+    pub replace: bool,
+    /// `EXISTS` instead of `RESTORE`.
+    pub dry_run: bool,
+}
+
+impl WorkerConfig {
+    /// The db a record goes to in the target.
+    pub fn target_db(&self, db: u64) -> u64 {
+        if let Some(d) = self.keys.db {
+            return d;
+        }
+        self.keys
+            .db_map
+            .iter()
+            .find(|(from, _)| *from == db)
+            .map(|(_, to)| *to)
+            .unwrap_or(db)
+    }
+}
+
+/// A chunk's worth of work.
+#[derive(Default)]
+pub struct Batch<'a> {
+    pub ops: Vec<Op<'a>>,
+    /// Keys that cannot be sent, with the reason (e.g. a corrupt value).
+    pub failed: Vec<(Op<'a>, String)>,
+    pub keys_read: u64,
+    pub skipped_expired: u64,
+    pub skipped_empty: u64,
+    pub bytes: u64,
+}
+
+pub struct LoadWorker {
+    cfg: WorkerConfig,
+    scratch: Scratch,
+}
+
+impl LoadWorker {
+    pub fn new(cfg: WorkerConfig) -> Self {
+        LoadWorker {
+            cfg,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// The op for one record, or why it is not sent.
+    pub fn op_for<'a>(&mut self, rec: &Record<'a>) -> std::result::Result<Decision<'a>, SinkError> {
+        let cfg = &self.cfg;
+        let db = cfg.target_db(rec.db);
+        if cfg.cluster && db != 0 {
+            return Err(SinkError::Abort(format!(
+                "a key in db {} cannot be loaded into a Redis Cluster, which has only db 0; map it with --db-map {}=0 or --db 0",
+                rec.db, rec.db
+            )));
+        }
+        let mut expire_ms = rec.expire_ms.map(|e| e.saturating_add(cfg.shift_ms));
+        if let Some(e) = expire_ms {
+            if e <= cfg.now_ms {
+                if !cfg.keys.keep_expired {
+                    return Ok(Decision::SkipExpired);
+                }
+                // RESTORE with a past ABSTTL deletes the key at once; to keep
+                // an expired key it is restored without its (past) expiry.
+                expire_ms = None;
+            }
+        }
+        let key: Cow<'a, [u8]> = match rec.key {
+            RdbStr::Raw(b) => Cow::Borrowed(b),
+            other => match other.to_vec() {
+                Ok(v) => Cow::Owned(v),
+                Err(e) => return Err(SinkError::Format(e)),
+            },
+        };
+        let slot = if cfg.cluster { key_slot(&key) } else { 0 };
+        let mut op = Op {
+            file: cfg.file,
+            offset: rec.offset,
+            db,
+            key,
+            slot,
+            kind: OpKind::Exists,
+            ask: None,
+            attempts: 0,
+        };
+        match is_empty_collection(rec, &mut self.scratch) {
+            Ok(true) => return Ok(Decision::SkipEmpty),
+            Ok(false) => {}
+            Err(e) => {
+                return Ok(Decision::Fail(
+                    op,
+                    format!("corrupt value in the file: {e}"),
+                ))
+            }
+        }
+        if !cfg.dry_run {
+            let args = RestoreArgs {
+                replace: cfg.replace,
+                expire_ms,
+                idle: if cfg.keys.lru { rec.idle } else { None },
+                freq: if cfg.keys.lfu { rec.freq } else { None },
+            };
+            op.kind = OpKind::Restore {
+                rec: rec.clone(),
+                args,
+            };
+        }
+        Ok(Decision::Send(op))
+    }
+}
+
+/// What becomes of one record.
+pub enum Decision<'a> {
+    Send(Op<'a>),
+    SkipExpired,
+    SkipEmpty,
+    Fail(Op<'a>, String),
+}
+
+impl<'a> Worker<'a> for LoadWorker {
+    type Out = Batch<'a>;
+    fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<Batch<'a>, SinkError> {
+        let mut b = Batch {
+            bytes: chunk.end - chunk.start,
+            ..Default::default()
+        };
+        let mut p = chunk.parser()?;
+        while let Some(item) = p.next_item()? {
+            match item {
+                Item::Key(rec) => {
+                    b.keys_read += 1;
+                    match self.op_for(&rec)? {
+                        Decision::Send(op) => b.ops.push(op),
+                        Decision::SkipExpired => b.skipped_expired += 1,
+                        Decision::SkipEmpty => b.skipped_empty += 1,
+                        Decision::Fail(op, why) => b.failed.push((op, why)),
+                    }
+                }
+                Item::Function { raw, .. }
+                | Item::FunctionPreGa(crate::rdb::records::FunctionPreGa { raw, .. })
+                    if !self.cfg.dry_run =>
+                {
+                    b.ops.push(Op {
+                        file: self.cfg.file,
+                        offset: p.offset(),
+                        db: 0,
+                        key: Cow::Borrowed(b""),
+                        slot: 0,
+                        kind: OpKind::Function {
+                            raw,
+                            replace: self.cfg.replace,
+                        },
+                        ask: None,
+                        attempts: 0,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(b)
+    }
+}
+
+/// Servers drop empty collections on load (and refuse them in RESTORE), so
+/// they are skipped and counted. Decodes at most the first element.
+pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bool> {
+    if matches!(rec.vtype.kind(), Kind::String | Kind::Stream | Kind::Module) {
+        return Ok(false);
+    }
+    /// Stops the decode at the first element, which sets `.0`.
+    struct First(bool);
+    fn found(f: &mut First) -> Result<()> {
+        f.0 = true;
+        Err(Error::new(
+            0,
+            ErrorKind::Invalid {
+                what: "value",
+                detail: "stopped at the first element".into(),
+            },
+        ))
+    }
+    impl ValueVisitor for First {
+        fn string(&mut self, _: Elem<'_>) -> Result<()> {
+            found(self)
+        }
+        fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
+            found(self)
+        }
+        fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
+            found(self)
+        }
+        fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
+            found(self)
+        }
+        fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
+            found(self)
+        }
+        fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+            found(self)
+        }
+        fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
+            found(self)
+        }
+        fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+            found(self)
+        }
+    }
+    let mut first = First(false);
+    match rec.decode(scratch, &mut first) {
+        _ if first.0 => Ok(false),
+        Ok(()) => Ok(true),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,21 @@
+//! Support code of the tests that run `rdbkit load` / `rdbkit resp` against
+//! real `redis-server` processes (Debian's Redis 7.0.15 at
+//! `/usr/bin/redis-server`):
+//!
+//! - [`server`]: standalone servers and 3-master clusters on free loopback
+//!   ports, each in its own temporary directory, killed on drop;
+//! - [`resp`]: a minimal blocking RESP2 client and a RESP command-stream parser;
+//! - [`truth`]: a server's content read back in the fixtures' truth format
+//!   (`testdata/README.md`) and compared with `.expected.jsonl` through the
+//!   comparator of `tests/common`;
+//! - [`run`]: running the binary and `redis-cli --pipe`, `load --json`
+//!   summary checks, and the fixtures Redis 7.0 can load.
+//!
+//! Test files using this module must also declare `mod common;`.
+
+#![allow(dead_code)]
+
+pub mod resp;
+pub mod run;
+pub mod server;
+pub mod truth;
