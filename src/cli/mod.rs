@@ -299,12 +299,18 @@ fn run(cli: Cli) -> Result<u8, String> {
         } => {
             let opts = load_options(&load, common.engine())?;
             let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
+            let releases: Vec<_> = inputs
+                .iter()
+                .map(|i| move |upto: u64| i.release_before(upto))
+                .collect();
             let named: Vec<InputFile<'_>> = files
                 .iter()
                 .zip(&inputs)
-                .map(|(f, i)| InputFile {
+                .zip(&releases)
+                .map(|((f, i), r)| InputFile {
                     name: f.display().to_string(),
                     data: i,
+                    release: Some(r as &(dyn Fn(u64) + Sync)),
                 })
                 .collect();
             let bar = progress::Bar::new(

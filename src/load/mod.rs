@@ -133,6 +133,9 @@ pub fn now_ms() -> i64 {
 pub struct InputFile<'a> {
     pub name: String,
     pub data: &'a [u8],
+    /// Called with the offset below which the input will not be read again
+    /// (e.g. to release mapped pages); `None` for no such hint.
+    pub release: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
 /// Messages to the main thread.
@@ -320,8 +323,8 @@ pub fn load<'a>(
         // Scanners, one per file, with a token window each.
         let mut tokens = Vec::new();
         for (i, f) in files.iter().enumerate() {
-            let (tok_tx, tok_rx) = sync_channel::<()>(4);
-            for _ in 0..4 {
+            let (tok_tx, tok_rx) = sync_channel::<()>(2);
+            for _ in 0..2 {
                 let _ = tok_tx.send(());
             }
             tokens.push(tok_tx);
@@ -330,7 +333,16 @@ pub fn load<'a>(
             let engine = opts.engine;
             let stop = &stop;
             let data = f.data;
+            let release = f.release;
             s.spawn(move || {
+                // Pages behind the consumed chunks may still be read by a node
+                // writer encoding a payload; a released page just faults back
+                // in from the page cache, so lag the release by a margin.
+                let hint = move |done: u64, _: u64, _: u64| {
+                    if let Some(r) = release {
+                        r(done.saturating_sub(16 << 20));
+                    }
+                };
                 let r = scan::run(
                     data,
                     &engine,
@@ -346,7 +358,7 @@ pub fn load<'a>(
                             .send(Msg::Batch(i, batch))
                             .map_err(|_| SinkError::Stopped)
                     },
-                    None,
+                    Some(&hint),
                 );
                 let _ = to_main.send(Msg::FileDone(i, r.map(|_| ())));
             });
@@ -603,6 +615,7 @@ impl Summary {
         version: u32,
         server_version: &str,
     ) -> Option<(Op<'a>, Redirect)> {
+        let existed = o.existed;
         let op = o.op;
         let reply = match o.reply {
             Ok(r) => r,
@@ -633,7 +646,18 @@ impl Summary {
                 self.functions_failed += 1;
                 self.function_errors.push(format!("{}: {e}", o.node));
             }
-            (_, Reply::Status(s)) if s == "OK" => self.loaded += 1,
+            (_, Reply::Status(s)) if s == "OK" => {
+                if existed == Some(true) {
+                    // RESTORE ... REPLACE over a key that was there.
+                    self.conflicts += 1;
+                    *self.conflicts_by_action.entry("rewritten".into()).or_default() += 1;
+                    if let Some(w) = conflicts_out.as_mut() {
+                        write_conflict(w, &op, "rewritten", file);
+                    }
+                } else {
+                    self.loaded += 1;
+                }
+            }
             (_, Reply::Error(e)) => {
                 let word = e.split(' ').next().unwrap_or("");
                 match word {

@@ -30,6 +30,9 @@ const FLUSH_BYTES: usize = 256 << 10;
 enum Pending<'a> {
     /// A reply to an internal command (SELECT, ASKING): `+OK` expected.
     Control(&'static str),
+    /// `EXISTS` sent just before a `RESTORE ... REPLACE` of the same key, so
+    /// that a rewrite of an existing key can be reported as a conflict.
+    Probe,
     Op(Op<'a>),
 }
 
@@ -39,6 +42,8 @@ pub struct Outcome<'a> {
     pub node: String,
     /// The reply, or the I/O error that left the reply unknown.
     pub reply: Result<Reply, String>,
+    /// For `RESTORE ... REPLACE`: whether the key existed just before.
+    pub existed: Option<bool>,
 }
 
 /// Messages to a node's writer.
@@ -53,7 +58,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     rdb_version: u32,
     to_main: Sender<Msg<'a>>,
 ) -> SyncSender<NodeMsg<'a>> {
-    let (tx, rx) = sync_channel::<NodeMsg<'a>>(4);
+    let (tx, rx) = sync_channel::<NodeMsg<'a>>(2);
     let (ptx, prx) = sync_channel::<Pending<'a>>(WINDOW);
     let addr = conn.addr.clone();
     let reader = conn.reader;
@@ -95,6 +100,7 @@ fn write_loop<'a>(
                         op,
                         node: addr.clone(),
                         reply: Err(err.clone()),
+                        existed: None,
                     }));
                 }
             } else if ptx.send(p).is_err() {
@@ -128,6 +134,13 @@ fn write_loop<'a>(
                 staged.push(Pending::Control("SELECT"));
                 db = op.db;
             }
+            // The probe goes first: ASKING applies to the next command only.
+            if let OpKind::Restore { args, .. } = &op.kind {
+                if args.replace {
+                    resp::command(&mut buf, &[b"EXISTS", &op.key]);
+                    staged.push(Pending::Probe);
+                }
+            }
             if op.ask.is_some() {
                 resp::command(&mut buf, &[b"ASKING"]);
                 staged.push(Pending::Control("ASKING"));
@@ -152,6 +165,7 @@ fn read_loop<'a>(
     addr: String,
 ) {
     let mut broken: Option<String> = None;
+    let mut existed = None;
     for p in prx.iter() {
         let reply = match &broken {
             Some(e) => Err(e.clone()),
@@ -165,12 +179,15 @@ fn read_loop<'a>(
             },
         };
         match p {
+            Pending::Probe => existed = reply.ok().and_then(|r| r.as_int()).map(|n| n > 0),
             Pending::Op(op) => {
+                let existed = existed.take();
                 if to_main
                     .send(Msg::Outcome(Outcome {
                         op,
                         node: addr.clone(),
                         reply,
+                        existed,
                     }))
                     .is_err()
                 {
