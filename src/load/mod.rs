@@ -642,6 +642,12 @@ impl Summary {
                 }
             }
             (OpKind::Function { .. }, Reply::Status(s)) if s == "OK" => self.functions_loaded += 1,
+            (OpKind::Function { .. }, Reply::Error(e)) if e.contains("already exists") => {
+                // Not a key: a library that is already there is kept (the
+                // `rewrite` policy sends REPLACE) and reported, not failed.
+                self.functions_existing += 1;
+                self.function_errors.push(format!("{}: {e}", o.node));
+            }
             (OpKind::Function { .. }, Reply::Error(e)) => {
                 self.functions_failed += 1;
                 self.function_errors.push(format!("{}: {e}", o.node));

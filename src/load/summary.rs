@@ -40,6 +40,8 @@ pub struct Summary {
     pub would_load: u64,
     pub functions_loaded: u64,
     pub functions_failed: u64,
+    /// Libraries already in the target (kept; `rewrite` replaces them).
+    pub functions_existing: u64,
     pub function_errors: Vec<String>,
     pub redirects: u64,
     pub retries: u64,
@@ -127,6 +129,7 @@ impl Summary {
         num(&mut o, "would_load", self.would_load);
         num(&mut o, "functions_loaded", self.functions_loaded);
         num(&mut o, "functions_failed", self.functions_failed);
+        num(&mut o, "functions_existing", self.functions_existing);
         num(&mut o, "redirects", self.redirects);
         num(&mut o, "retries", self.retries);
         num(&mut o, "bytes_read", self.bytes_read);
@@ -179,11 +182,11 @@ impl Summary {
         if self.not_attempted > 0 {
             let _ = writeln!(s, "  not attempted   {}", self.not_attempted);
         }
-        if self.functions_loaded + self.functions_failed > 0 {
+        if self.functions_loaded + self.functions_failed + self.functions_existing > 0 {
             let _ = writeln!(
                 s,
-                "functions         {} loaded, {} failed",
-                self.functions_loaded, self.functions_failed
+                "functions         {} loaded, {} already there, {} failed",
+                self.functions_loaded, self.functions_existing, self.functions_failed
             );
             for e in &self.function_errors {
                 let _ = writeln!(s, "    {e}");
