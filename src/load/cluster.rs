@@ -23,6 +23,13 @@ impl Topology {
         }
     }
 
+    /// Records a new owner for one slot (from a `-MOVED` reply).
+    pub fn set_owner(&mut self, slot: u16, addr: String) {
+        if (slot as usize) < self.owner.len() {
+            let _ = self.add(addr, slot as i64, slot as i64);
+        }
+    }
+
     fn add(&mut self, addr: String, start: i64, end: i64) -> Result<(), String> {
         if !(0..SLOTS as i64).contains(&start) || !(0..SLOTS as i64).contains(&end) || start > end {
             return Err(format!("bad slot range {start}-{end}"));

@@ -305,7 +305,7 @@ pub fn load<'a>(
             let id = format!("{addr}#{version}");
             if !nodes.contains_key(&id) {
                 let c = Conn::open(addr, &target.auth)?;
-                let tx = node::spawn(s, c, version, to_main.clone());
+                let tx = node::spawn(s, c, version, to_main.clone(), &stop);
                 nodes.insert(id.clone(), Node { tx });
             }
             Ok(id)
@@ -412,10 +412,44 @@ pub fn load<'a>(
             }
         };
 
-        while files_left > 0 || outstanding > 0 {
-            let msg = match from_nodes.recv() {
-                Ok(m) => m,
-                Err(_) => break,
+        let mut retry_q: Vec<(u32, Op<'a>)> = Vec::new();
+        let mut last_refresh = Instant::now();
+        while files_left > 0 || outstanding > 0 || !retry_q.is_empty() {
+            // Redirected ops go out in batches: when no message is waiting,
+            // or when many have gathered.
+            let msg = match from_nodes.try_recv() {
+                Ok(m) => {
+                    if retry_q.len() >= 1024 {
+                        flush_retries(
+                            &mut retry_q,
+                            &route,
+                            &topology,
+                            &mut nodes,
+                            &mut summary,
+                            &mut outstanding,
+                            &mut failed_out,
+                        );
+                    }
+                    m
+                }
+                Err(_) => {
+                    flush_retries(
+                        &mut retry_q,
+                        &route,
+                        &topology,
+                        &mut nodes,
+                        &mut summary,
+                        &mut outstanding,
+                        &mut failed_out,
+                    );
+                    if files_left == 0 && outstanding == 0 {
+                        break;
+                    }
+                    match from_nodes.recv() {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    }
+                }
             };
             match msg {
                 Msg::Batch(i, batch) => {
@@ -501,10 +535,21 @@ pub fn load<'a>(
                             );
                         } else {
                             match redirect {
-                                Redirect::Moved => {
+                                Redirect::Moved(slot, addr) => {
                                     op.ask = None;
-                                    if let Ok(t) = cluster::discover(&mut control, &target.host) {
-                                        topology = Some(t);
+                                    // Take the new owner from the reply; re-read the
+                                    // whole map at most once a second.
+                                    if let (Some(t), Some(slot), Some(addr)) =
+                                        (topology.as_mut(), slot, addr)
+                                    {
+                                        t.set_owner(slot, addr);
+                                    }
+                                    if last_refresh.elapsed() > Duration::from_secs(1) {
+                                        if let Ok(t) = cluster::discover(&mut control, &target.host)
+                                        {
+                                            topology = Some(t);
+                                        }
+                                        last_refresh = Instant::now();
                                     }
                                     summary.redirects += 1;
                                 }
@@ -519,15 +564,7 @@ pub fn load<'a>(
                                     summary.retries += 1;
                                 }
                             }
-                            route(
-                                vec![op],
-                                version,
-                                &topology,
-                                &mut nodes,
-                                &mut summary,
-                                &mut outstanding,
-                                &mut failed_out,
-                            );
+                            retry_q.push((version, op));
                         }
                     }
                     if summary.must_stop(opts) && !stopped {
@@ -563,9 +600,46 @@ pub fn load<'a>(
     Ok(summary)
 }
 
+/// Routes the gathered redirected ops, grouped by payload version.
+#[allow(clippy::too_many_arguments)]
+fn flush_retries<'a, R>(
+    q: &mut Vec<(u32, Op<'a>)>,
+    route: &R,
+    topology: &Option<Topology>,
+    nodes: &mut HashMap<String, Node<'a>>,
+    summary: &mut Summary,
+    outstanding: &mut u64,
+    failed_out: &mut Option<BufWriter<File>>,
+) where
+    R: Fn(
+        Vec<Op<'a>>,
+        u32,
+        &Option<Topology>,
+        &mut HashMap<String, Node<'a>>,
+        &mut Summary,
+        &mut u64,
+        &mut Option<BufWriter<File>>,
+    ),
+{
+    while let Some(&(v, _)) = q.first() {
+        let (same, rest): (Vec<_>, Vec<_>) = q.drain(..).partition(|(x, _)| *x == v);
+        *q = rest;
+        route(
+            same.into_iter().map(|(_, o)| o).collect(),
+            v,
+            topology,
+            nodes,
+            summary,
+            outstanding,
+            failed_out,
+        );
+    }
+}
+
 /// Why an op must be sent again.
 pub enum Redirect {
-    Moved,
+    /// `-MOVED slot addr`: the slot's owner changed.
+    Moved(Option<u16>, Option<String>),
     Ask(String),
     Retry,
 }
@@ -619,6 +693,12 @@ impl Summary {
         let op = o.op;
         let reply = match o.reply {
             Ok(r) => r,
+            Err(e) if e == node::NOT_SENT => {
+                if op.is_key() {
+                    self.not_attempted += 1;
+                }
+                return None;
+            }
             Err(e) => {
                 self.fail(&op, &format!("{}: {e}", o.node), failed_out, version);
                 return None;
@@ -656,7 +736,10 @@ impl Summary {
                 if existed == Some(true) {
                     // RESTORE ... REPLACE over a key that was there.
                     self.conflicts += 1;
-                    *self.conflicts_by_action.entry("rewritten".into()).or_default() += 1;
+                    *self
+                        .conflicts_by_action
+                        .entry("rewritten".into())
+                        .or_default() += 1;
                     if let Some(w) = conflicts_out.as_mut() {
                         write_conflict(w, &op, "rewritten", file);
                     }
@@ -685,7 +768,12 @@ impl Summary {
                             ));
                         }
                     }
-                    "MOVED" => return Some((op, Redirect::Moved)),
+                    "MOVED" => {
+                        let mut it = e.split(' ').skip(1);
+                        let slot = it.next().and_then(|x| x.parse::<u16>().ok());
+                        let addr = it.next().map(|a| a.to_string());
+                        return Some((op, Redirect::Moved(slot, addr)));
+                    }
                     "ASK" => {
                         let addr = e.split(' ').nth(2).unwrap_or("").to_string();
                         return Some((op, Redirect::Ask(addr)));

@@ -13,6 +13,7 @@
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
 use super::conn::Conn;
@@ -36,6 +37,9 @@ enum Pending<'a> {
     Op(Op<'a>),
 }
 
+/// The `reply` error of an op that was never sent because the load stopped.
+pub const NOT_SENT: &str = "not sent: the load stopped";
+
 /// The result of one operation, sent to the main thread.
 pub struct Outcome<'a> {
     pub op: Op<'a>,
@@ -57,6 +61,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     conn: Conn,
     rdb_version: u32,
     to_main: Sender<Msg<'a>>,
+    stop: &'scope AtomicBool,
 ) -> SyncSender<NodeMsg<'a>> {
     let (tx, rx) = sync_channel::<NodeMsg<'a>>(2);
     let (ptx, prx) = sync_channel::<Pending<'a>>(WINDOW);
@@ -66,7 +71,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
     s.spawn(move || read_loop(reader, prx, to_main2, addr2));
-    s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, rdb_version));
+    s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, rdb_version, stop));
     tx
 }
 
@@ -77,6 +82,7 @@ fn write_loop<'a>(
     to_main: Sender<Msg<'a>>,
     addr: String,
     rdb_version: u32,
+    stop: &AtomicBool,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
     let mut db = 0u64;
@@ -126,6 +132,17 @@ fn write_loop<'a>(
         };
         let NodeMsg::Batch(ops) = msg;
         for op in ops {
+            // After a stop (conflict under `panic`, too many errors) nothing
+            // further is sent; the op goes back as not attempted.
+            if stop.load(Ordering::Relaxed) {
+                let _ = to_main.send(Msg::Outcome(Outcome {
+                    op,
+                    node: addr.clone(),
+                    reply: Err(NOT_SENT.to_string()),
+                    existed: None,
+                }));
+                continue;
+            }
             if op.db != db {
                 resp::command(
                     &mut buf,

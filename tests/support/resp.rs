@@ -1,7 +1,7 @@
 //! A minimal blocking RESP2 client over `TcpStream` (binary-safe), and a
 //! parser for RESP command streams (the output of `rdbkit resp`).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -265,7 +265,10 @@ fn read_line<R: BufRead>(r: &mut R) -> io::Result<Vec<u8>> {
     if !line.ends_with(b"\r\n") {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("reply line without CRLF: {:?}", String::from_utf8_lossy(&line)),
+            format!(
+                "reply line without CRLF: {:?}",
+                String::from_utf8_lossy(&line)
+            ),
         ));
     }
     line.truncate(line.len() - 2);
@@ -381,7 +384,9 @@ pub fn parse_command_stream(data: &[u8]) -> Result<Vec<Command>, String> {
                     )
                 })?;
             if pos + len + 2 > data.len() || &data[pos + len..pos + len + 2] != b"\r\n" {
-                return Err(format!("offset {pos}: bulk of {len} bytes not followed by CRLF"));
+                return Err(format!(
+                    "offset {pos}: bulk of {len} bytes not followed by CRLF"
+                ));
             }
             cmd.push(data[pos..pos + len].to_vec());
             pos += len + 2;
@@ -396,7 +401,10 @@ pub fn parse_command_stream(data: &[u8]) -> Result<Vec<Command>, String> {
 pub fn command_name(c: &Command) -> String {
     let first = String::from_utf8_lossy(&c[0]).to_ascii_uppercase();
     if first == "FUNCTION" && c.len() > 1 {
-        format!("FUNCTION {}", String::from_utf8_lossy(&c[1]).to_ascii_uppercase())
+        format!(
+            "FUNCTION {}",
+            String::from_utf8_lossy(&c[1]).to_ascii_uppercase()
+        )
     } else {
         first
     }

@@ -63,13 +63,13 @@ impl Out {
     /// The `--json` summary: stdout must be exactly one JSON object.
     pub fn summary(&self) -> Value {
         let text = self.stdout_text();
-        let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not one JSON object ({e}): {}",
-                self.describe()
-            )
-        });
-        assert!(v.is_object(), "summary is not an object: {}", self.describe());
+        let v: Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", self.describe()));
+        assert!(
+            v.is_object(),
+            "summary is not an object: {}",
+            self.describe()
+        );
         v
     }
 }
@@ -194,12 +194,19 @@ pub fn n(s: &Value, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("summary member {name:?} missing or not a count: {s}"))
 }
 
-/// `conflicts_by_action.<action>`.
+/// `conflicts_by_action.<action>` (an absent action counts as 0; the
+/// member itself must be an object).
 pub fn by_action(s: &Value, action: &str) -> u64 {
-    s.get("conflicts_by_action")
-        .and_then(|m| m.get(action))
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("summary conflicts_by_action.{action} missing: {s}"))
+    let m = s
+        .get("conflicts_by_action")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("summary conflicts_by_action missing or not an object: {s}"));
+    match m.get(action) {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .unwrap_or_else(|| panic!("summary conflicts_by_action.{action} is not a count: {s}")),
+    }
 }
 
 /// Checks the shape of a `load --json` summary and its invariant
@@ -383,9 +390,7 @@ pub fn mentions_db(text: &str, db: u64) -> bool {
         while let Some(i) = t[from..].find(word) {
             let after = &t[from + i + word.len()..];
             let rest = after.trim_start_matches([' ', '=', ':', '#']);
-            if rest.starts_with(&d)
-                && !rest[d.len()..].starts_with(|c: char| c.is_ascii_digit())
-            {
+            if rest.starts_with(&d) && !rest[d.len()..].starts_with(|c: char| c.is_ascii_digit()) {
                 return true;
             }
             from += i + word.len();

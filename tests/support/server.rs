@@ -4,8 +4,9 @@
 //!
 //! Safety net for abnormal ends (the test process killed by a signal, where
 //! no `Drop` runs): every server gets a tiny watchdog shell that kills it
-//! when the test process is gone. `Drop` stops the watchdog first, then the
-//! server, so the watchdog never acts on a pid that is not its server.
+//! (and removes its directory) when the test process is gone. `Drop` stops
+//! the watchdog first, then the server, so the watchdog never acts on a pid
+//! that is not its server.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -18,8 +19,18 @@ use std::time::{Duration, Instant};
 
 use super::resp::{Conn, Reply};
 
-pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
-pub const REDIS_CLI: &str = "/usr/bin/redis-cli";
+/// Debian's `redis-server` (7.0.15), or the one on the PATH.
+pub const REDIS_SERVER: &str = if cfg!(unix) {
+    "/usr/bin/redis-server"
+} else {
+    "redis-server"
+};
+/// Debian's `redis-cli`.
+pub const REDIS_CLI: &str = if cfg!(unix) {
+    "/usr/bin/redis-cli"
+} else {
+    "redis-cli"
+};
 
 // ---------------------------------------------------------------------------
 // Temporary directories
@@ -177,11 +188,14 @@ impl Server {
                 .arg("-c")
                 .arg(
                     "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; \
-                     do sleep 1; done; kill -9 \"$2\" 2>/dev/null",
+                     do sleep 1; done; \
+                     if ! kill -0 \"$1\" 2>/dev/null; then \
+                     kill -9 \"$2\" 2>/dev/null; sleep 0.2; rm -rf \"$3\"; fi",
                 )
                 .arg("watchdog")
                 .arg(std::process::id().to_string())
                 .arg(child.id().to_string())
+                .arg(dir.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -405,4 +419,33 @@ impl Cluster {
 /// The node id (`CLUSTER MYID`) of a server.
 pub fn node_id(s: &Server) -> String {
     s.conn().must(["CLUSTER", "MYID"]).text()
+}
+
+/// CRC16-XMODEM, the cluster key hash.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The cluster slot of a key (hash tags honoured).
+pub fn key_slot(key: &[u8]) -> u16 {
+    let mut k = key;
+    if let Some(s) = key.iter().position(|&c| c == b'{') {
+        if let Some(e) = key[s + 1..].iter().position(|&c| c == b'}') {
+            if e > 0 {
+                k = &key[s + 1..s + 1 + e];
+            }
+        }
+    }
+    crc16(k) % 16384
 }

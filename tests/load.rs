@@ -1,0 +1,1538 @@
+//! `rdbkit load` against real Redis 7.0 servers started by the tests
+//! (standalone and 3-master clusters): content equal to the fixtures'
+//! truth, conflict policies, duplicate keys, slot migration during a load,
+//! authentication, failed keys, DB filtering/mapping, LRU/LFU.
+//!
+//! Only fixtures Redis 7.0 accepts as RESTORE payloads are used (RDB
+//! version <= 10, see `support::run::eligible_fixtures`).
+
+mod common;
+mod support;
+
+use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use support::resp::{command_name, parse_command_stream, Conn};
+use support::run::*;
+use support::server::*;
+use support::truth::*;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Runs `f`, turning a panic into `Err(message)` so that one fixture's
+/// failure does not hide the others.
+fn attempt<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into())),
+    }
+}
+
+fn report(test: &str, failures: &[String], total: usize) {
+    if !failures.is_empty() {
+        panic!(
+            "{test}: {} of {total} cases failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// The counters every successful plain load of a fixture must show.
+fn check_fixture_summary(s: &Value, rdb: &Path, masters: u64) -> Result<(), String> {
+    check_summary(s, false);
+    let want = [
+        ("loaded", expected(rdb).len() as u64),
+        ("skipped_expired", expired_keys(rdb).len() as u64),
+        (
+            "skipped_empty",
+            common::skipped_empty_keys(rdb).len() as u64,
+        ),
+        ("filtered", 0),
+        ("conflicts", 0),
+        ("failed", 0),
+        ("not_attempted", 0),
+    ];
+    for (k, v) in want {
+        if n(s, k) != v {
+            return Err(format!(
+                "summary {k} = {}, expected {v}; summary: {s}",
+                n(s, k)
+            ));
+        }
+    }
+    // libraries, or (cluster) libraries x masters, as each master gets them
+    let libs = expected_functions(rdb).len() as u64;
+    let f = n(s, "functions_loaded");
+    if f != libs && f != libs * masters {
+        return Err(format!(
+            "summary functions_loaded = {f}, expected {libs} (or {} = per master); summary: {s}",
+            libs * masters
+        ));
+    }
+    Ok(())
+}
+
+fn db0_only(rdb: &Path) -> bool {
+    expected(rdb)
+        .iter()
+        .chain(expired_keys(rdb).iter())
+        .all(|l| l["db"].as_u64() == Some(0))
+}
+
+// ---------------------------------------------------------------------------
+// 2. standalone: every eligible fixture
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_standalone_matches_truth() {
+    let server = Server::start();
+    let fixtures = eligible_fixtures();
+    let mut failures = Vec::new();
+    let mut keys = 0usize;
+    for rdb in &fixtures {
+        server.flush();
+        let r = attempt(|| {
+            let out = load(rdb, &server.url(), &[]);
+            if out.code != 0 {
+                return Err(format!("exit {}: {}", out.code, out.describe()));
+            }
+            check_fixture_summary(&out.summary(), rdb, 1)?;
+            let mut c = server.conn();
+            let k = compare_lines(&dump_server(&mut c), &expected(rdb))?;
+            compare_functions(&mut c, rdb)?;
+            Ok(k)
+        });
+        match r {
+            Ok(k) => keys += k,
+            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
+        }
+    }
+    eprintln!(
+        "load_standalone_matches_truth: {} of {} fixtures equal to their truth ({keys} keys)",
+        fixtures.len() - failures.len(),
+        fixtures.len()
+    );
+    report("load_standalone_matches_truth", &failures, fixtures.len());
+}
+
+// ---------------------------------------------------------------------------
+// 3. cluster: DB-0 fixtures, auto-detected and --cluster; DB checks
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_cluster_matches_truth() {
+    let cluster = Cluster::start(3);
+    let fixtures: Vec<PathBuf> = eligible_fixtures()
+        .into_iter()
+        .filter(|p| db0_only(p))
+        .collect();
+    assert!(
+        fixtures.len() >= 40,
+        "only {} DB-0 fixtures",
+        fixtures.len()
+    );
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for (i, rdb) in fixtures.iter().enumerate() {
+        for mode in ["auto-detect", "--cluster"] {
+            cases += 1;
+            cluster.flush();
+            // any master as the entry point
+            let entry = &cluster.nodes[(i + cases) % cluster.nodes.len()];
+            let extra: &[&str] = if mode == "--cluster" {
+                &["--cluster"]
+            } else {
+                &[]
+            };
+            let r = attempt(|| {
+                let out = load(rdb, &entry.url(), extra);
+                if out.code != 0 {
+                    return Err(format!("exit {}: {}", out.code, out.describe()));
+                }
+                check_fixture_summary(&out.summary(), rdb, cluster.nodes.len() as u64)?;
+                compare_lines(&dump_nodes(&cluster.nodes), &expected(rdb))?;
+                for node in &cluster.nodes {
+                    compare_functions(&mut node.conn(), rdb)
+                        .map_err(|e| format!("master {}: {e}", node.port))?;
+                }
+                Ok(())
+            });
+            if let Err(e) = r {
+                failures.push(format!("{} ({mode}): {e}", common::rel(rdb)));
+            }
+        }
+    }
+    eprintln!(
+        "load_cluster_matches_truth: {} of {cases} cluster loads equal to the truth ({} fixtures)",
+        cases - failures.len(),
+        fixtures.len()
+    );
+
+    // Keys outside DB 0 cannot go to a cluster: an error naming the DB,
+    // nothing loaded into DB 0 by mistake; fine with --db-map 1=0.
+    let filter1 = common::fixture("public/redis-rdb-cli/filter1.rdb"); // 1 key in DB 1, 2 functions
+    let r = attempt(|| {
+        cluster.flush();
+        let out = load(&filter1, &cluster.nodes[0].url(), &[]);
+        if out.code != 1 {
+            return Err(format!("DB 1 key into a cluster: {}", out.describe()));
+        }
+        if !mentions_db(&out.stderr, 1) {
+            return Err(format!(
+                "DB 1 key into a cluster: stderr does not name DB 1: {}",
+                out.describe()
+            ));
+        }
+        if cluster.total_keys() != 0 {
+            return Err(format!(
+                "DB 1 key into a cluster: {} keys were written anyway",
+                cluster.total_keys()
+            ));
+        }
+        cluster.flush();
+        let out = load(&filter1, &cluster.nodes[1].url(), &["--db-map", "1=0"]);
+        if out.code != 0 {
+            return Err(format!("--db-map 1=0: {}", out.describe()));
+        }
+        let s = out.summary();
+        check_summary(&s, false);
+        if n(&s, "loaded") != 1 || ![2, 6].contains(&n(&s, "functions_loaded")) {
+            return Err(format!("--db-map 1=0: summary {s}"));
+        }
+        let truth = remap_db(&expected(&filter1), &[(1, 0)]);
+        compare_lines(&dump_nodes(&cluster.nodes), &truth)
+            .map_err(|e| format!("--db-map 1=0: {e}"))?;
+        for node in &cluster.nodes {
+            compare_functions(&mut node.conn(), &filter1)
+                .map_err(|e| format!("--db-map 1=0: master {}: {e}", node.port))?;
+        }
+        Ok(())
+    });
+    if let Err(e) = r {
+        failures.push(format!("public/redis-rdb-cli/filter1.rdb: {e}"));
+    }
+
+    // DB 0 + DB 2: error naming DB 2; with --db 0 (every key into DB 0) both.
+    let multi = common::fixture("public/redis-rdb-tools/multiple_databases.rdb");
+    let r = attempt(|| {
+        cluster.flush();
+        let out = load(&multi, &cluster.nodes[2].url(), &["--cluster"]);
+        if out.code != 1 || !mentions_db(&out.stderr, 2) {
+            return Err(format!(
+                "DB 2 key into a cluster: expected exit 1 naming DB 2: {}",
+                out.describe()
+            ));
+        }
+        cluster.flush();
+        let out = load(&multi, &cluster.nodes[2].url(), &["--cluster", "--db", "0"]);
+        if out.code != 0 {
+            return Err(format!("--db 0: {}", out.describe()));
+        }
+        let s = out.summary();
+        check_summary(&s, false);
+        if n(&s, "loaded") != 2 {
+            return Err(format!("--db 0: expected loaded 2: {s}"));
+        }
+        let truth = remap_db(&expected(&multi), &[(2, 0)]);
+        compare_lines(&dump_nodes(&cluster.nodes), &truth).map_err(|e| format!("--db 0: {e}"))?;
+        Ok(())
+    });
+    if let Err(e) = r {
+        failures.push(format!(
+            "public/redis-rdb-tools/multiple_databases.rdb: {e}"
+        ));
+    }
+    report("load_cluster_matches_truth", &failures, cases + 2);
+}
+
+// ---------------------------------------------------------------------------
+// 4. conflict policies
+// ---------------------------------------------------------------------------
+
+const DEFAULT_RDB: &str = "redis-7.0.15/default.rdb";
+/// `(db, key, seeded string value)`.
+type Seed = (u64, &'static [u8], &'static str);
+/// Keys of DEFAULT_RDB, seeded with other values (one of another type, one
+/// not valid UTF-8).
+const SEEDS: [Seed; 3] = [
+    (0, b"str:short", "seeded-1"),
+    (0, b"bin\x00key\xff", "seeded-2"),
+    (15, b"db15:hash", "seeded-3"),
+];
+/// A key that is not in the file.
+const EXTRA: Seed = (0, b"seed:extra", "untouched");
+
+fn seed(s: &Server) {
+    s.flush();
+    let mut c = s.conn();
+    for (db, k, v) in SEEDS.iter().chain([&EXTRA]) {
+        c.ok(["SELECT", &db.to_string()]);
+        c.ok([b"SET" as &[u8], k, v.as_bytes()]);
+    }
+    c.ok(["SELECT", "0"]);
+}
+
+/// Seeded values that differ from the seeds (empty = all intact).
+fn seeds_changed(s: &Server, which: &[Seed]) -> Vec<String> {
+    let mut c = s.conn();
+    let mut bad = Vec::new();
+    for (db, k, v) in which {
+        c.ok(["SELECT", &db.to_string()]);
+        let got = c.cmd([b"GET" as &[u8], k]);
+        if got != support::resp::Reply::Bulk(Some(v.as_bytes().to_vec())) {
+            bad.push(format!(
+                "db {db} {}: {got:?}, seeded {v:?}",
+                common::show(k)
+            ));
+        }
+    }
+    bad
+}
+
+fn seed_ids() -> BTreeSet<(u64, Vec<u8>)> {
+    SEEDS.iter().map(|(d, k, _)| (*d, k.to_vec())).collect()
+}
+
+fn is_extra(l: &Value) -> bool {
+    common::ident(l).unwrap() == (EXTRA.0, EXTRA.1.to_vec())
+}
+
+/// The server's content without the EXTRA key (which must be intact).
+fn dump_without_extra(s: &Server) -> Vec<Value> {
+    assert!(
+        seeds_changed(s, &[EXTRA]).is_empty(),
+        "the extra seeded key was changed"
+    );
+    let mut c = s.conn();
+    dump_server(&mut c)
+        .into_iter()
+        .filter(|l| !is_extra(l))
+        .collect()
+}
+
+/// The key member of every line of a `--conflicts` file must be a JSON
+/// string when the key is UTF-8, else `{"b64": ...}`.
+fn check_conflicts_key_encoding(path: &Path) -> Result<(), String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for l in common::parse_jsonl(&data)? {
+        let key = common::bytes_of(&l["key"])?;
+        let utf8 = std::str::from_utf8(&key).is_ok();
+        if utf8 != l["key"].is_string() {
+            return Err(format!(
+                "--conflicts line {}: key should be {}",
+                l,
+                if utf8 { "a string" } else { "{\"b64\": ...}" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Problems found in one case (all of them, not only the first).
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(msg());
+        }
+    }
+    fn result(&mut self, r: Result<impl Sized, String>) {
+        if let Err(e) = r {
+            self.0.push(e);
+        }
+    }
+    fn done(self) -> Result<(), String> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0.join("\n    also: "))
+        }
+    }
+}
+
+#[test]
+fn load_conflict_policies() {
+    let rdb = common::fixture(DEFAULT_RDB);
+    let truth = expected(&rdb);
+    let total = truth.len() as u64;
+    for (db, k, _) in SEEDS {
+        assert!(
+            truth
+                .iter()
+                .any(|l| common::ident(l).unwrap() == (db, k.to_vec())),
+            "seed {} is not a key of {DEFAULT_RDB}",
+            common::show(k)
+        );
+    }
+    let server = Server::start();
+    let tmp = TempDir::new("conflicts");
+    let mut failures = Vec::new();
+    let ids = seed_ids();
+    let not_seed = |l: &Value| !ids.contains(&common::ident(l).unwrap());
+
+    // panic: stop at the first conflict, exit 3, nothing overwritten
+    let r = attempt(|| {
+        let mut p = Problems::default();
+        seed(&server);
+        let cf = tmp.join("panic.jsonl");
+        let cfs = cf.to_str().unwrap();
+        let out = load(
+            &rdb,
+            &server.url(),
+            &["--on-conflict", "panic", "--conflicts", cfs],
+        );
+        out.expect_code(3);
+        let named: Vec<_> = SEEDS
+            .iter()
+            .filter(|(_, k, _)| std::str::from_utf8(k).is_ok_and(|k| out.stderr.contains(k)))
+            .collect();
+        p.check(!named.is_empty(), || {
+            format!("stderr names no seeded key: {}", out.describe())
+        });
+        if let Some((db, _, _)) = named.first() {
+            p.check(
+                mentions_db(&out.stderr, *db)
+                    && out.stderr.contains("default.rdb")
+                    && out.stderr.to_ascii_lowercase().contains("offset"),
+                || {
+                    format!(
+                        "stderr should name db {db}, the file and the record offset: {}",
+                        out.stderr
+                    )
+                },
+            );
+        }
+        let bad = seeds_changed(&server, &SEEDS);
+        p.check(bad.is_empty(), || format!("seeded keys changed: {bad:?}"));
+        let s = out.summary();
+        check_summary(&s, false);
+        // Stopping is tested on a big file (load_stops_on_conflict_and_on_errors):
+        // this file fits in one pipeline, so all three seeds may be in flight
+        // when the first BUSYKEY comes back; those count as stopped too
+        // (README: "Keys already in flight ... are counted as loaded or as
+        // conflicts, as their replies say").
+        let stopped = by_action(&s, "stopped");
+        p.check(
+            (1..=3).contains(&stopped) && n(&s, "conflicts") == stopped,
+            || format!("expected 1..=3 stopped conflicts and nothing else: {s}"),
+        );
+        p.result(check_conflicts_key_encoding(&cf));
+        let lines = read_conflicts(&cf);
+        p.check(
+            lines.len() as u64 == stopped
+                && lines
+                    .iter()
+                    .all(|l| l.2 == "stopped" && ids.contains(&(l.0, l.1.clone()))),
+            || format!("--conflicts file should list the {stopped} stopped seeds: {lines:?}"),
+        );
+        p.done()
+    });
+    if let Err(e) = r {
+        failures.push(format!("panic: {e}"));
+    }
+
+    // rewrite: everything equals the truth, seeds overwritten
+    let r = attempt(|| {
+        let mut p = Problems::default();
+        seed(&server);
+        let cf = tmp.join("rewrite.jsonl");
+        let cfs = cf.to_str().unwrap();
+        let out = load(
+            &rdb,
+            &server.url(),
+            &["--on-conflict", "rewrite", "--conflicts", cfs],
+        );
+        out.expect_code(0);
+        p.result(compare_lines(&dump_without_extra(&server), &truth));
+        p.result(compare_functions(&mut server.conn(), &rdb));
+        let s = out.summary();
+        check_summary(&s, false);
+        p.check(
+            by_action(&s, "rewritten") == 3
+                && n(&s, "conflicts") == 3
+                && n(&s, "loaded") == total - 3,
+            || {
+                format!(
+                    "expected conflicts 3 (rewritten 3) and loaded {}: {s}",
+                    total - 3
+                )
+            },
+        );
+        p.result(check_conflicts_key_encoding(&cf));
+        let lines = read_conflicts(&cf);
+        let want: Vec<_> = ids
+            .iter()
+            .map(|(d, k)| (*d, k.clone(), "rewritten".to_string()))
+            .collect();
+        p.check(lines == want, || {
+            format!("--conflicts file: {lines:?}, expected {want:?}")
+        });
+        p.done()
+    });
+    if let Err(e) = r {
+        failures.push(format!("rewrite: {e}"));
+    }
+
+    // ignore / skip: seeds kept, everything else loaded
+    for policy in ["ignore", "skip"] {
+        let r = attempt(|| {
+            let mut p = Problems::default();
+            seed(&server);
+            let cf = tmp.join(&format!("{policy}.jsonl"));
+            let cfs = cf.to_str().unwrap();
+            let out = load(
+                &rdb,
+                &server.url(),
+                &["--on-conflict", policy, "--conflicts", cfs],
+            );
+            out.expect_code(0);
+            let bad = seeds_changed(&server, &SEEDS);
+            p.check(bad.is_empty(), || format!("seeded keys changed: {bad:?}"));
+            let have: Vec<Value> = dump_without_extra(&server)
+                .into_iter()
+                .filter(not_seed)
+                .collect();
+            let want: Vec<Value> = truth.iter().filter(|l| not_seed(l)).cloned().collect();
+            p.result(compare_lines(&have, &want));
+            p.result(compare_functions(&mut server.conn(), &rdb));
+            let s = out.summary();
+            check_summary(&s, false);
+            p.check(
+                by_action(&s, "ignored") == 3
+                    && n(&s, "conflicts") == 3
+                    && n(&s, "loaded") == total - 3,
+                || {
+                    format!(
+                        "expected conflicts 3 (ignored 3) and loaded {}: {s}",
+                        total - 3
+                    )
+                },
+            );
+            p.result(check_conflicts_key_encoding(&cf));
+            let lines = read_conflicts(&cf);
+            let want: Vec<_> = ids
+                .iter()
+                .map(|(d, k)| (*d, k.clone(), "ignored".to_string()))
+                .collect();
+            p.check(lines == want, || {
+                format!("--conflicts file: {lines:?}, expected {want:?}")
+            });
+            p.done()
+        });
+        if let Err(e) = r {
+            failures.push(format!("{policy}: {e}"));
+        }
+    }
+
+    // dry run: nothing written, the 3 conflicts reported
+    let r = attempt(|| {
+        let mut p = Problems::default();
+        seed(&server);
+        let before = server.total_keys();
+        let cf = tmp.join("dry.jsonl");
+        let out = load(
+            &rdb,
+            &server.url(),
+            &["--dry-run", "--conflicts", cf.to_str().unwrap()],
+        );
+        out.expect_code(0);
+        let after = server.total_keys();
+        p.check(after == before, || {
+            format!("DBSIZE changed from {before} to {after}")
+        });
+        let bad = seeds_changed(&server, &SEEDS);
+        p.check(bad.is_empty(), || format!("seeded keys changed: {bad:?}"));
+        p.check(function_libs(&mut server.conn()).is_empty(), || {
+            "functions were loaded".into()
+        });
+        let s = out.summary();
+        check_summary(&s, true);
+        p.check(n(&s, "loaded") == 0 && n(&s, "conflicts") == 3, || {
+            format!("expected loaded 0, conflicts 3: {s}")
+        });
+        p.result(check_conflicts_key_encoding(&cf));
+        let keys: BTreeSet<_> = read_conflicts(&cf)
+            .into_iter()
+            .map(|(d, k, _)| (d, k))
+            .collect();
+        p.check(keys == ids, || format!("--conflicts file keys {keys:?}"));
+        p.done()
+    });
+    if let Err(e) = r {
+        failures.push(format!("dry-run: {e}"));
+    }
+    report("load_conflict_policies", &failures, 5);
+}
+
+// ---------------------------------------------------------------------------
+// 5. duplicate keys in one file
+// ---------------------------------------------------------------------------
+
+/// `rdbkit json FILE` key lines, in file order.
+fn json_lines(rdb: &Path) -> Vec<Value> {
+    let out = rdbkit(&["json", rdb.to_str().unwrap(), "-q"]);
+    out.expect_code(0);
+    common::parse_jsonl(&out.stdout).unwrap()
+}
+
+#[test]
+fn load_duplicate_keys() {
+    let server = Server::start();
+    let mut failures = Vec::new();
+
+    // dump.rdb: key1 three times in DB 0 (the first duplicate in file order)
+    let dump = common::fixture("public/redis-rdb-cli/dump.rdb");
+    let r = attempt(|| {
+        let mut p = Problems::default();
+        server.flush();
+        let out = load(&dump, &server.url(), &["--on-conflict", "panic"]);
+        out.expect_code(3);
+        p.check(
+            out.stderr.contains("key1") && mentions_db(&out.stderr, 0),
+            || format!("stderr should name key1 in db 0: {}", out.stderr),
+        );
+        let s = out.summary();
+        check_summary(&s, false);
+        // in-flight duplicates may be counted as stopped too (see above)
+        p.check(
+            by_action(&s, "stopped") >= 1 && n(&s, "conflicts") == by_action(&s, "stopped"),
+            || format!("expected stopped >= 1 and no other conflicts: {s}"),
+        );
+        p.done()
+    });
+    if let Err(e) = r {
+        failures.push(format!("dump.rdb panic: {e}"));
+    }
+
+    // 12.rdb: same duplicates, no module key; rewrite keeps the last copy,
+    // ignore the first.
+    let twelve = common::fixture("public/redis-rdb-cli/12.rdb");
+    let lines = json_lines(&twelve);
+    let ids: Vec<(u64, Vec<u8>)> = lines.iter().map(|l| common::ident(l).unwrap()).collect();
+    let distinct: BTreeSet<_> = ids.iter().cloned().collect();
+    let dups = (ids.len() - distinct.len()) as u64;
+    let key1: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["db"] == 0 && l["key"] == "key1")
+        .collect();
+    assert!(key1.len() >= 2, "12.rdb should hold key1 more than once");
+    assert_ne!(
+        key1.first().unwrap()["value"],
+        key1.last().unwrap()["value"],
+        "first and last key1 should differ"
+    );
+    for (policy, action, last) in [("rewrite", "rewritten", true), ("ignore", "ignored", false)] {
+        let r = attempt(|| {
+            let mut p = Problems::default();
+            server.flush();
+            let out = load(&twelve, &server.url(), &["--on-conflict", policy]);
+            out.expect_code(0);
+            let mut c = server.conn();
+            let have = dump_server(&mut c);
+            let have_ids: BTreeSet<_> = have.iter().map(|l| common::ident(l).unwrap()).collect();
+            p.check(have_ids == distinct, || {
+                format!(
+                    "server holds {} keys, the file {} distinct",
+                    have_ids.len(),
+                    distinct.len()
+                )
+            });
+            for h in &have {
+                let id = common::ident(h).unwrap();
+                let copies: Vec<&Value> = lines
+                    .iter()
+                    .filter(|l| common::ident(l).unwrap() == id)
+                    .collect();
+                let want = if last { copies.last() } else { copies.first() }.unwrap();
+                p.result(compare_json_line(want, h).map_err(|e| {
+                    format!(
+                        "{} should be the {} copy: {e}",
+                        common::ident_str(&id),
+                        if last { "last" } else { "first" }
+                    )
+                }));
+            }
+            c.ok(["SELECT", "0"]);
+            let v = c.bulk(["GET", "key1"]).unwrap_or_default();
+            let want = if last { "foobar" } else { "value1" };
+            p.check(v == want.as_bytes(), || {
+                format!(
+                    "key1 = {:?}, expected {want:?}",
+                    String::from_utf8_lossy(&v)
+                )
+            });
+            let s = out.summary();
+            check_summary(&s, false);
+            p.check(
+                by_action(&s, action) == dups && n(&s, "loaded") == distinct.len() as u64,
+                || {
+                    format!(
+                        "expected conflicts {dups} ({action}), loaded {}: {s}",
+                        distinct.len()
+                    )
+                },
+            );
+            p.done()
+        });
+        if let Err(e) = r {
+            failures.push(format!("12.rdb {policy}: {e}"));
+        }
+    }
+    report("load_duplicate_keys", &failures, 3);
+}
+
+// ---------------------------------------------------------------------------
+// 6. slot migration (ASK / MOVED) during a cluster load
+// ---------------------------------------------------------------------------
+
+const SPREAD_KEYS: u64 = 200_000;
+const HOT_KEYS: u64 = 100_000;
+
+/// An RDB written by a real server after `DEBUG POPULATE count prefix 100`
+/// for each `(count, prefix)` (keys `prefix:N`, values `value:N` padded with
+/// zero bytes to 100 bytes), then SAVE.
+fn populated_rdb(dir: &TempDir, spec: &[(u64, &str)]) -> PathBuf {
+    let gen = Server::start_with(ServerOpts {
+        args: vec!["--enable-debug-command".into(), "yes".into()],
+        ..Default::default()
+    });
+    let mut c = gen.conn();
+    for (count, prefix) in spec {
+        c.ok(["DEBUG", "POPULATE", &count.to_string(), prefix, "100"]);
+    }
+    let total: u64 = spec.iter().map(|x| x.0).sum();
+    assert_eq!(c.int(["DBSIZE"]) as u64, total);
+    c.ok(["SAVE"]);
+    let p = dir.join("populated.rdb");
+    std::fs::copy(gen.dir.join("dump.rdb"), &p).expect("copy dump.rdb");
+    p
+}
+
+/// An RDB with SPREAD_KEYS keys `key:N` over all slots and HOT_KEYS keys
+/// `{hot}:N` in one slot.
+fn make_big_rdb(dir: &TempDir) -> PathBuf {
+    populated_rdb(dir, &[(SPREAD_KEYS, "key"), (HOT_KEYS, "{hot}")])
+}
+
+fn keys_in_slot(c: &mut Conn, slot: i64) -> i64 {
+    c.int(["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()])
+}
+
+#[test]
+fn load_cluster_survives_slot_migration() {
+    let tmp = TempDir::new("big");
+    let big = make_big_rdb(&tmp);
+    let total = SPREAD_KEYS + HOT_KEYS;
+    let cluster = Cluster::start(3);
+    let slot = cluster.nodes[0]
+        .conn()
+        .int(["CLUSTER", "KEYSLOT", "{hot}:0"]);
+    {
+        let mut c = cluster.nodes[0].conn();
+        for k in ["key:1", "key:77", "{hot}:0", "a{b}c{d}", "{}x"] {
+            assert_eq!(
+                c.int(["CLUSTER", "KEYSLOT", k]),
+                key_slot(k.as_bytes()) as i64,
+                "key_slot({k})"
+            );
+        }
+    }
+    let src = cluster.owner_of(slot);
+    let dst = cluster.nodes.iter().find(|s| s.port != src.port).unwrap();
+    let third = cluster
+        .nodes
+        .iter()
+        .find(|s| s.port != src.port && s.port != dst.port)
+        .unwrap();
+    let (src_id, dst_id) = (node_id(src), node_id(dst));
+    let slot_s = slot.to_string();
+
+    let started = Instant::now();
+    let (mut child, cmdline) = spawn_rdbkit(&[
+        "load",
+        big.to_str().unwrap(),
+        "--target",
+        &src.url(),
+        "--cluster",
+        "--json",
+        "-q",
+    ]);
+    let mut sc = src.conn();
+    let mut dc = dst.conn();
+    // start migrating as soon as the load has put some hot keys on the source
+    loop {
+        if keys_in_slot(&mut sc, slot) >= 100 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "load never reached the hot slot"
+        );
+        sleep(Duration::from_millis(2));
+    }
+    let running_at_start = child.try_wait().unwrap().is_none();
+    let hot_on_src_at_start = keys_in_slot(&mut sc, slot);
+    dc.ok(["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &src_id]);
+    sc.ok(["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &dst_id]);
+    let mut migrated = 0usize;
+    let mut batches = 0usize;
+    loop {
+        let keys: Vec<Vec<u8>> = sc
+            .must(["CLUSTER", "GETKEYSINSLOT", &slot_s, "1000"])
+            .array()
+            .iter()
+            .map(|k| k.bytes())
+            .collect();
+        if keys.is_empty() {
+            break;
+        }
+        let mut args: Vec<Vec<u8>> = [
+            "MIGRATE",
+            "127.0.0.1",
+            &dst.port.to_string(),
+            "",
+            "0",
+            "10000",
+            "KEYS",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        migrated += keys.len();
+        batches += 1;
+        args.extend(keys);
+        sc.must(args);
+    }
+    for node in [dst, src, third] {
+        node.conn()
+            .ok(["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst_id]);
+    }
+    let running_at_end = child.try_wait().unwrap().is_none();
+    let migration_s = started.elapsed().as_secs_f64();
+
+    let out = wait_child(child, cmdline, Duration::from_secs(600));
+    let load_s = started.elapsed().as_secs_f64();
+    assert_eq!(out.code, 0, "load during migration: {}", out.describe());
+    let s = out.summary();
+    check_summary(&s, false);
+    eprintln!(
+        "load_cluster_survives_slot_migration: slot {slot} {}->{}: {hot_on_src_at_start} hot keys on the \
+         source when migration started, {migrated} keys moved in {batches} MIGRATE batches; \
+         load running at migration start: {running_at_start}, at migration end: {running_at_end}; \
+         migration done at {migration_s:.2}s, load done at {load_s:.2}s; summary redirects: {}",
+        src.port,
+        dst.port,
+        s.get("redirects").map(|v| v.to_string()).unwrap_or_else(|| "(not reported)".into())
+    );
+    assert_eq!(n(&s, "loaded"), total, "loaded: {s}");
+    assert_eq!(n(&s, "failed"), 0, "failed: {s}");
+    assert_eq!(
+        cluster.total_keys(),
+        total,
+        "sum of DBSIZE over the masters"
+    );
+    let in_slot = HOT_KEYS
+        + (0..SPREAD_KEYS)
+            .filter(|i| key_slot(format!("key:{i}").as_bytes()) as i64 == slot)
+            .count() as u64;
+    assert_eq!(
+        keys_in_slot(&mut dst.conn(), slot) as u64,
+        in_slot,
+        "hot slot keys on the new owner"
+    );
+    assert_eq!(
+        keys_in_slot(&mut src.conn(), slot),
+        0,
+        "hot slot keys left on the old owner"
+    );
+    // sample values (DEBUG POPULATE: "value:N" zero-padded to 100 bytes)
+    for i in [0u64, 4242, HOT_KEYS - 1] {
+        let v = dst
+            .conn()
+            .bulk(["GET", &format!("{{hot}}:{i}")])
+            .expect("hot key present");
+        let mut want = format!("value:{i}").into_bytes();
+        want.resize(100, 0);
+        assert_eq!(v, want, "value of {{hot}}:{i}");
+    }
+    assert!(
+        running_at_start,
+        "the load finished before the slot migration started, so no redirect was exercised; \
+         make the generated file bigger"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// stopping: panic at a conflict, --max-errors, on a file bigger than what
+// can be in flight at once
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_stops_on_conflict_and_on_errors() {
+    const KEYS: u64 = 50_000;
+    let tmp = TempDir::new("stop");
+    let rdb = populated_rdb(&tmp, &[(KEYS, "key")]);
+    // the 100th key in file order
+    let out = rdbkit(&["json", rdb.to_str().unwrap(), "-q"]);
+    out.expect_code(0);
+    let line = out.stdout.split(|&b| b == b'\n').nth(99).expect("100 keys");
+    let early: Value = serde_json::from_slice(line).unwrap();
+    let early = early["key"].as_str().unwrap().to_string();
+    let server = Server::start();
+    let mut c = server.conn();
+    let mut failures = Vec::new();
+
+    let r =
+        attempt(|| {
+            let mut p = Problems::default();
+            server.flush();
+            c.ok(["SET", &early, "seeded"]);
+            let out = load(&rdb, &server.url(), &["--on-conflict", "panic"]);
+            out.expect_code(3);
+            p.check(out.stderr.contains(&early), || {
+                format!("stderr does not name {early}: {}", out.stderr)
+            });
+            p.check(c.bulk(["GET", &early]) == Some(b"seeded".to_vec()), || {
+                "the seeded key was changed".into()
+            });
+            let s = out.summary();
+            check_summary(&s, false);
+            let on_server = server.total_keys();
+            p.check(on_server == n(&s, "loaded") + 1, || {
+                format!("server holds {on_server} keys = loaded + the seed? summary {s}")
+            });
+            p.check(by_action(&s, "stopped") >= 1 && n(&s, "not_attempted") > 0, || {
+            format!("a conflict at key 100 of {KEYS} should stop the load (not_attempted > 0): {s}")
+        });
+            eprintln!("load_stops_on_conflict_and_on_errors: panic at key 100 of {KEYS}: {s}");
+            p.done()
+        });
+    if let Err(e) = r {
+        failures.push(format!("panic: {e}"));
+    }
+
+    let r = attempt(|| {
+        let mut p = Problems::default();
+        server.flush();
+        let used: u64 = c
+            .info_field("memory", "used_memory")
+            .unwrap()
+            .parse()
+            .unwrap();
+        c.ok([
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            &(used + 2_000_000).to_string(),
+        ]);
+        let out = load(&rdb, &server.url(), &[]); // --max-errors 0
+        c.ok(["CONFIG", "SET", "maxmemory", "0"]);
+        out.expect_code(4);
+        let s = out.summary();
+        check_summary(&s, false);
+        let on_server = server.total_keys();
+        p.check(on_server == n(&s, "loaded"), || {
+            format!("server holds {on_server} keys, summary {s}")
+        });
+        p.check(n(&s, "failed") >= 1 && n(&s, "not_attempted") > 0, || {
+            format!("OOM with --max-errors 0 should stop the load (not_attempted > 0): {s}")
+        });
+        eprintln!("load_stops_on_conflict_and_on_errors: OOM, --max-errors 0: {s}");
+        p.done()
+    });
+    if let Err(e) = r {
+        failures.push(format!("--max-errors 0: {e}"));
+    }
+    report("load_stops_on_conflict_and_on_errors", &failures, 2);
+}
+
+// ---------------------------------------------------------------------------
+// 8. authentication
+// ---------------------------------------------------------------------------
+
+const PASSWORD: &str = "s3cret";
+/// (what, rdbkit arguments, environment)
+type AuthCase<'a> = (&'a str, Vec<String>, Vec<(&'a str, &'a str)>);
+const WRONG: &str = "wr0ngPa55w0rd";
+
+#[test]
+fn load_with_password() {
+    let rdb = common::fixture("redis-4.0.14/compact.rdb");
+    let truth = expected(&rdb);
+    let server = Server::start_with(ServerOpts {
+        password: Some(PASSWORD.into()),
+        ..Default::default()
+    });
+    server.conn().ok([
+        "ACL",
+        "SETUSER",
+        "loader",
+        "on",
+        ">l0aderPW",
+        "~*",
+        "&*",
+        "+@all",
+    ]);
+    let tmp = TempDir::new("auth");
+    let pw_file = tmp.join("pw");
+    std::fs::write(&pw_file, PASSWORD).unwrap();
+    let pw_file_nl = tmp.join("pw-newline");
+    std::fs::write(&pw_file_nl, format!("{PASSWORD}\n")).unwrap();
+    let wrong_file = tmp.join("wrong");
+    std::fs::write(&wrong_file, WRONG).unwrap();
+    let rdb_s = rdb.to_str().unwrap().to_string();
+    let plain = server.url();
+    let with_pw = format!("redis://:{PASSWORD}@127.0.0.1:{}", server.port);
+    let with_user = format!("redis://default:{PASSWORD}@127.0.0.1:{}", server.port);
+    let acl_user = format!("redis://loader:l0aderPW@127.0.0.1:{}", server.port);
+    let wrong_url = format!("redis://:{WRONG}@127.0.0.1:{}", server.port);
+
+    let args = |target: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["load", &rdb_s, "--target", target, "--json", "-q"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let good: Vec<AuthCase> = vec![
+        ("password in the URL", args(&with_pw, &[]), vec![]),
+        ("user:password in the URL", args(&with_user, &[]), vec![]),
+        ("ACL user in the URL", args(&acl_user, &[]), vec![]),
+        (
+            "REDISCLI_AUTH",
+            args(&plain, &[]),
+            vec![("REDISCLI_AUTH", PASSWORD)],
+        ),
+        (
+            "--password-file",
+            args(&plain, &["--password-file", pw_file.to_str().unwrap()]),
+            vec![],
+        ),
+        (
+            "--password-file with a trailing newline",
+            args(&plain, &["--password-file", pw_file_nl.to_str().unwrap()]),
+            vec![],
+        ),
+    ];
+    let bad: Vec<AuthCase> = vec![
+        ("wrong password in the URL", args(&wrong_url, &[]), vec![]),
+        (
+            "wrong REDISCLI_AUTH",
+            args(&plain, &[]),
+            vec![("REDISCLI_AUTH", WRONG)],
+        ),
+        (
+            "wrong --password-file",
+            args(&plain, &["--password-file", wrong_file.to_str().unwrap()]),
+            vec![],
+        ),
+        ("no password", args(&plain, &[]), vec![]),
+    ];
+    let mut failures = Vec::new();
+    for (what, a, env) in &good {
+        let r = attempt(|| {
+            server.flush();
+            let out = rdbkit_env(a, env);
+            if out.code != 0 {
+                return Err(format!("exit {}: {}", out.code, out.describe()));
+            }
+            if out.all_text().contains(PASSWORD) {
+                return Err(format!(
+                    "the password appears in the output: {}",
+                    out.describe()
+                ));
+            }
+            let s = out.summary();
+            check_summary(&s, false);
+            if n(&s, "loaded") != truth.len() as u64 {
+                return Err(format!("loaded {} of {}", n(&s, "loaded"), truth.len()));
+            }
+            compare_lines(&dump_server(&mut server.conn()), &truth)?;
+            Ok(())
+        });
+        if let Err(e) = r {
+            failures.push(format!("{what}: {e}"));
+        }
+    }
+    for (what, a, env) in &bad {
+        let r = attempt(|| {
+            server.flush();
+            let out = rdbkit_env(a, env);
+            if out.code != 1 {
+                return Err(format!("expected exit 1: {}", out.describe()));
+            }
+            let text = out.all_text();
+            if text.contains(WRONG) || text.contains(PASSWORD) {
+                return Err(format!(
+                    "a password appears in the output: {}",
+                    out.describe()
+                ));
+            }
+            if server.total_keys() != 0 {
+                return Err("keys were written".into());
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            failures.push(format!("{what}: {e}"));
+        }
+    }
+    report("load_with_password", &failures, good.len() + bad.len());
+}
+
+// ---------------------------------------------------------------------------
+// failed keys: exit 4, --failed is a replayable RESP stream
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_failed_keys_are_counted_and_replayable() {
+    let rdb = common::fixture(DEFAULT_RDB);
+    let truth = expected(&rdb);
+    let server = Server::start_with(ServerOpts {
+        args: vec!["--maxmemory-policy".into(), "noeviction".into()],
+        ..Default::default()
+    });
+    let mut c = server.conn();
+    let used: u64 = c
+        .info_field("memory", "used_memory")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // room for part of the data set only (it holds a 1 MiB string alone)
+    c.ok([
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        &(used + 1_000_000).to_string(),
+    ]);
+    let tmp = TempDir::new("failed");
+    let failed = tmp.join("failed.resp");
+    let out = load(
+        &rdb,
+        &server.url(),
+        &[
+            "--failed",
+            failed.to_str().unwrap(),
+            "--max-errors",
+            "1000000",
+        ],
+    );
+    assert_eq!(
+        out.code,
+        4,
+        "some keys must fail with OOM: {}",
+        out.describe()
+    );
+    let s = out.summary();
+    check_summary(&s, false);
+    let nf = n(&s, "failed");
+    assert!(nf > 0, "failed == 0: {s}");
+    assert_eq!(
+        n(&s, "loaded") + nf,
+        truth.len() as u64,
+        "loaded + failed: {s}"
+    );
+    let kinds = s["errors_by_kind"].as_object().unwrap();
+    assert!(
+        kinds.keys().any(|k| k.starts_with("OOM")),
+        "errors_by_kind should have an OOM kind: {s}"
+    );
+    let cmds = parse_command_stream(&std::fs::read(&failed).expect("--failed file"))
+        .unwrap_or_else(|e| panic!("--failed file is not a RESP command stream: {e}"));
+    let restores = cmds.iter().filter(|c| command_name(c) == "RESTORE").count() as u64;
+    assert_eq!(restores, nf, "RESTORE commands in the --failed file");
+    eprintln!(
+        "load_failed_keys_are_counted_and_replayable: {} loaded, {nf} failed ({:?})",
+        n(&s, "loaded"),
+        kinds
+    );
+    // replay after lifting the limit: the server ends up equal to the truth
+    c.ok(["CONFIG", "SET", "maxmemory", "0"]);
+    let (code, errors, _, text) = pipe(server.port, &failed);
+    assert!(code == 0 && errors == 0, "replaying --failed: {text}");
+    compare_lines(&dump_server(&mut c), &truth).unwrap_or_else(|e| panic!("after replay: {e}"));
+    compare_functions(&mut c, &rdb).unwrap_or_else(|e| panic!("after replay: {e}"));
+
+    // default --max-errors (0): the load stops at the first failed key, exit 4
+    server.flush();
+    let used: u64 = c
+        .info_field("memory", "used_memory")
+        .unwrap()
+        .parse()
+        .unwrap();
+    c.ok([
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        &(used + 1_000_000).to_string(),
+    ]);
+    let out = load(&rdb, &server.url(), &[]);
+    assert_eq!(out.code, 4, "stopped on errors: {}", out.describe());
+    let s = out.summary();
+    check_summary(&s, false);
+    assert!(n(&s, "failed") >= 1, "{s}");
+    eprintln!("  with the default --max-errors: {s}");
+    c.ok(["CONFIG", "SET", "maxmemory", "0"]);
+}
+
+// ---------------------------------------------------------------------------
+// --db / --db-map / --keep-expired (standalone)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_db_options_and_keep_expired() {
+    let server = Server::start();
+    let mut failures = Vec::new();
+    // --db N: every key into DB N (this file's DB-0 and DB-2 keys differ)
+    let multi = common::fixture("public/redis-rdb-tools/multiple_databases.rdb");
+    let r = attempt(|| {
+        server.flush();
+        let out = load(&multi, &server.url(), &["--db", "7"]);
+        out.expect_code(0);
+        let s = out.summary();
+        check_summary(&s, false);
+        if n(&s, "loaded") != 2 {
+            return Err(format!("expected loaded 2: {s}"));
+        }
+        compare_lines(
+            &dump_server(&mut server.conn()),
+            &remap_db(&expected(&multi), &[(0, 7), (2, 7)]),
+        )?;
+        Ok(())
+    });
+    if let Err(e) = r {
+        failures.push(format!("--db 7: {e}"));
+    }
+    let rdb = common::fixture(DEFAULT_RDB);
+    let truth = expected(&rdb);
+    let r = attempt(|| {
+        server.flush();
+        let out = load(
+            &rdb,
+            &server.url(),
+            &["--db-map", "15=2", "--db-map", "1=3"],
+        );
+        out.expect_code(0);
+        let s = out.summary();
+        check_summary(&s, false);
+        if n(&s, "loaded") != truth.len() as u64 {
+            return Err(format!("loaded: {s}"));
+        }
+        compare_lines(
+            &dump_server(&mut server.conn()),
+            &remap_db(&truth, &[(15, 2), (1, 3)]),
+        )?;
+        Ok(())
+    });
+    if let Err(e) = r {
+        failures.push(format!("--db-map 15=2 --db-map 1=3: {e}"));
+    }
+    // --keep-expired: the expired keys are restored too, without their expiry
+    let cases = [
+        "redis-7.0.15/expired.rdb",
+        "redis-4.0.14/expired.rdb",
+        "public/redis-replicator/dump-lru.rdb",
+    ];
+    for rel in cases {
+        let rdb = common::fixture(rel);
+        let r = attempt(|| {
+            server.flush();
+            let out = load(&rdb, &server.url(), &["--keep-expired"]);
+            out.expect_code(0);
+            let s = out.summary();
+            check_summary(&s, false);
+            let exp = expired_keys(&rdb);
+            let mut want = expected(&rdb);
+            want.extend(exp.iter().map(|l| {
+                let mut l = l.clone();
+                l["expire_ms"] = Value::Null;
+                l
+            }));
+            sort_lines(&mut want);
+            if n(&s, "loaded") != want.len() as u64
+                || n(&s, "skipped_expired") != 0
+                || exp.is_empty()
+            {
+                return Err(format!(
+                    "expected loaded {}, skipped_expired 0: {s}",
+                    want.len()
+                ));
+            }
+            compare_lines(&dump_server(&mut server.conn()), &want)?;
+            Ok(())
+        });
+        if let Err(e) = r {
+            failures.push(format!("{rel} --keep-expired: {e}"));
+        }
+    }
+    // --ttl-from-snapshot: every expiry shifted by (now - the snapshot's ctime)
+    let r = attempt(|| {
+        let meta = common::parse_jsonl(&common::convert(&common::read(&rdb), true, true).unwrap())
+            .unwrap();
+        let ctime_s: i64 = meta
+            .iter()
+            .find_map(|l| {
+                l.get("aux")
+                    .and_then(|a| a.get("ctime"))
+                    .and_then(Value::as_str)
+            })
+            .expect("ctime aux field")
+            .parse()
+            .unwrap();
+        server.flush();
+        let before = now_ms();
+        let out = load(&rdb, &server.url(), &["--ttl-from-snapshot"]);
+        let after = now_ms();
+        out.expect_code(0);
+        check_summary(&out.summary(), false);
+        let mut have = dump_server(&mut server.conn());
+        let mut shift = None;
+        for (h, t) in have.iter_mut().zip(truth.iter()) {
+            if let (Some(he), Some(te)) = (h["expire_ms"].as_i64(), t["expire_ms"].as_i64()) {
+                let d = he - te;
+                if *shift.get_or_insert(d) != d {
+                    return Err(format!(
+                        "{}: shifted by {d}, others by {shift:?}",
+                        common::short(&t["key"])
+                    ));
+                }
+                h["expire_ms"] = serde_json::json!(te);
+            }
+        }
+        let d = shift.ok_or("no key with a TTL")?;
+        let (lo, hi) = (
+            before - ctime_s * 1000 - 1000,
+            after - ctime_s * 1000 + 1000,
+        );
+        if !(lo..=hi).contains(&d) {
+            return Err(format!(
+                "expiries shifted by {d} ms, expected now - ctime in {lo}..={hi}"
+            ));
+        }
+        compare_lines(&have, &truth)?;
+        Ok(())
+    });
+    if let Err(e) = r {
+        failures.push(format!("--ttl-from-snapshot: {e}"));
+    }
+    report(
+        "load_db_options_and_keep_expired",
+        &failures,
+        3 + cases.len(),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// --lru / --lfu
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_lru_lfu() {
+    // per `rdbkit json`: dump-lfu.rdb key1 has freq 1, dump-lru.rdb key1 idle 1914611 s;
+    // "key" in both expired in 2018
+    let lfu = common::fixture("public/redis-replicator/dump-lfu.rdb");
+    let lru = common::fixture("public/redis-replicator/dump-lru.rdb");
+    let server = Server::start_with(ServerOpts {
+        args: vec!["--maxmemory-policy".into(), "allkeys-lfu".into()],
+        ..Default::default()
+    });
+    let mut c = server.conn();
+
+    server.flush();
+    let out = load(&lfu, &server.url(), &["--lfu"]);
+    out.expect_code(0);
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!((n(&s, "loaded"), n(&s, "skipped_expired")), (1, 1), "{s}");
+    assert_eq!(
+        c.int(["OBJECT", "FREQ", "key1"]),
+        1,
+        "OBJECT FREQ after --lfu"
+    );
+    server.flush();
+    load(&lfu, &server.url(), &[]).expect_code(0);
+    assert_ne!(
+        c.int(["OBJECT", "FREQ", "key1"]),
+        1,
+        "OBJECT FREQ without --lfu (server default)"
+    );
+
+    c.ok(["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    server.flush();
+    let out = load(&lru, &server.url(), &["--lru"]);
+    out.expect_code(0);
+    check_summary(&out.summary(), false);
+    let idle = c.int(["OBJECT", "IDLETIME", "key1"]);
+    assert!(
+        (1_914_611..1_914_611 + 30).contains(&idle),
+        "OBJECT IDLETIME after --lru: {idle}, file says 1914611"
+    );
+    server.flush();
+    load(&lru, &server.url(), &[]).expect_code(0);
+    let idle = c.int(["OBJECT", "IDLETIME", "key1"]);
+    assert!(idle < 30, "OBJECT IDLETIME without --lru: {idle}");
+}
+
+// ---------------------------------------------------------------------------
+// the harness itself
+// ---------------------------------------------------------------------------
+
+/// The dump + comparison used above, checked without rdbkit: a server that
+/// loads a fixture itself (as its dump.rdb) must compare equal to the
+/// truth, and a changed value must be caught.
+#[test]
+fn harness_dump_matches_truth_on_native_load() {
+    let mut failures = Vec::new();
+    let fixtures = eligible_fixtures();
+    let mut native = 0;
+    for rdb in &fixtures {
+        let r = attempt(|| {
+            let s = Server::start_with(ServerOpts {
+                rdb: Some(rdb.clone()),
+                ..Default::default()
+            });
+            let mut c = s.conn();
+            let have = dump_server(&mut c);
+            compare_lines(&have, &expected(rdb))?;
+            compare_functions(&mut c, rdb)?;
+            // the dump is in the exact truth format (not only equivalent):
+            // same JSON apart from `encoding` (this server runs with default
+            // thresholds) for everything but streams (whose invented members
+            // depend on the loading server)
+            let strip = |l: &Value| {
+                let mut l = l.clone();
+                l.as_object_mut().unwrap().remove("encoding");
+                l
+            };
+            for (h, t) in have.iter().zip(expected(rdb).iter()) {
+                if t["type"] != "stream" && strip(h) != strip(t) {
+                    return Err(format!(
+                        "not the exact truth format:\n server {}\n truth  {}",
+                        common::short(h),
+                        common::short(t)
+                    ));
+                }
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => native += 1,
+            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
+        }
+    }
+    eprintln!(
+        "harness_dump_matches_truth_on_native_load: {native} of {} fixtures",
+        fixtures.len()
+    );
+    report(
+        "harness_dump_matches_truth_on_native_load",
+        &failures,
+        fixtures.len(),
+    );
+
+    // a difference must be caught
+    let rdb = common::fixture(DEFAULT_RDB);
+    let s = Server::start_with(ServerOpts {
+        rdb: Some(rdb.clone()),
+        ..Default::default()
+    });
+    let mut c = s.conn();
+    let truth = expected(&rdb);
+    for (what, cmd) in [
+        ("string value", vec!["SET", "str:short", "changed"]),
+        ("list element", vec!["LSET", "list:small", "0", "changed"]),
+        ("zset score", vec!["ZINCRBY", "zset:small", "0.5", "one"]),
+        ("expire", vec!["PEXPIREAT", "str:short", "4102444800999"]),
+        ("extra key", vec!["SET", "harness:extra", "x"]),
+        (
+            "stream PEL",
+            vec!["XACK", "stream:groups", "g1", "1700000002000-0"],
+        ),
+    ] {
+        let snapshot = c.must(["DUMP", cmd[1]]);
+        let ttl = c.int(["PTTL", cmd[1]]);
+        c.must(&cmd);
+        let r = compare_lines(&dump_server(&mut c), &truth);
+        assert!(r.is_err(), "the comparison did not notice a changed {what}");
+        // restore the original
+        c.must(["DEL", cmd[1]]);
+        if let support::resp::Reply::Bulk(Some(p)) = snapshot {
+            let ttl = if ttl < 0 { 0 } else { ttl };
+            c.must([
+                b"RESTORE" as &[u8],
+                cmd[1].as_bytes(),
+                ttl.to_string().as_bytes(),
+                &p,
+            ]);
+        }
+    }
+    compare_lines(&dump_server(&mut c), &truth).expect("restored to the truth");
+}
+
+// ---------------------------------------------------------------------------
+// human summary, exit codes of errors
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_human_summary_and_error_exits() {
+    let rdb = common::fixture(DEFAULT_RDB);
+    let rdb_s = rdb.to_str().unwrap();
+    let server = Server::start();
+    let url = server.url();
+
+    // without --json: nothing on stdout, a human summary on stderr
+    let out = rdbkit(&["load", rdb_s, "--target", &url]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.is_empty(),
+        "stdout without --json: {}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains(&expected(&rdb).len().to_string()),
+        "the human summary should give the number of loaded keys: {}",
+        out.describe()
+    );
+    server.flush();
+
+    // usage errors: exit 2
+    rdbkit(&["load", rdb_s]).expect_code(2); // no --target
+    rdbkit(&["load", rdb_s, "--target", &url, "--on-conflict", "bogus"]).expect_code(2);
+    assert_eq!(server.total_keys(), 0);
+
+    // runtime errors: exit 1
+    let dead = format!("redis://127.0.0.1:{}", free_port(false)); // nothing listens
+    let out = rdbkit(&["load", rdb_s, "--target", &dead, "-q"]);
+    out.expect_code(1);
+    let out = rdbkit(&["load", "/nonexistent/x.rdb", "--target", &url, "-q"]);
+    out.expect_code(1);
+    let tmp = TempDir::new("trunc");
+    let cut = tmp.join("cut.rdb");
+    let data = common::read(&rdb);
+    std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    let out = rdbkit(&["load", cut.to_str().unwrap(), "--target", &url, "-q"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("cut.rdb"),
+        "a format error should name the file: {}",
+        out.describe()
+    );
+}
