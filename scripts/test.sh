@@ -48,4 +48,12 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
 log "cargo test --release $*"
-cargo test --release "$@"
+log_file=$(mktemp)
+trap 'rm -f "$log_file"' EXIT
+set +e
+cargo test --release "$@" 2>&1 | tee "$log_file"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log_file"
+exit "$status"

@@ -1536,3 +1536,131 @@ fn load_human_summary_and_error_exits() {
         out.describe()
     );
 }
+
+// ---------------------------------------------------------------------------
+// TLS: rediss:// with a CA and a client certificate (Redis' default
+// `tls-auth-clients yes`), made with the openssl command line.
+// ---------------------------------------------------------------------------
+
+fn openssl(dir: &TempDir, args: &[&str]) {
+    let st = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(st.success(), "openssl {args:?} failed");
+}
+
+#[test]
+fn load_over_tls() {
+    let tmp = TempDir::new("tls");
+    std::fs::write(tmp.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(tmp.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    let days = ["-days", "2"];
+    openssl(
+        &tmp,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=rdbkit-test-ca",
+            days[0],
+            days[1],
+        ],
+    );
+    for who in ["server", "client"] {
+        openssl(
+            &tmp,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{who}.key"),
+                "-out",
+                &format!("{who}.csr"),
+                "-subj",
+                &format!("/CN={who}"),
+            ],
+        );
+        openssl(
+            &tmp,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{who}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{who}.crt"),
+                "-extfile",
+                &format!("{who}.ext"),
+                days[0],
+                days[1],
+            ],
+        );
+    }
+    let p = |f: &str| tmp.join(f).to_str().unwrap().to_string();
+    let tls_port = support::server::free_port(false);
+    let server = Server::start_with(ServerOpts {
+        args: vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            p("server.crt"),
+            "--tls-key-file".into(),
+            p("server.key"),
+            "--tls-ca-cert-file".into(),
+            p("ca.crt"),
+        ],
+        ..Default::default()
+    });
+    let rdb = common::fixture("redis-7.0.15/default.rdb");
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let (ca, cert, key) = (p("ca.crt"), p("client.crt"), p("client.key"));
+
+    // With the CA and a client certificate: the content equals the truth.
+    let out = load(
+        &rdb,
+        &url,
+        &["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key],
+    );
+    out.expect_code(0);
+    check_fixture_summary(&out.summary(), &rdb, 1).unwrap();
+    let mut c = server.conn();
+    compare_lines(&dump_server(&mut c), &expected(&rdb)).unwrap();
+
+    // Without a client certificate the server refuses the handshake; without
+    // the CA, or with a plain-TCP URL on the TLS port, it fails cleanly.
+    server.flush();
+    let out = load(&rdb, &url, &["--tls-ca", &ca]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let out = load(&rdb, &url, &[]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.all_text().contains("--tls-ca"), "{}", out.describe());
+    let out = load(
+        &rdb,
+        &format!("rediss://127.0.0.1:{}", server.port),
+        &["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key],
+    );
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert_eq!(
+        server.total_keys(),
+        0,
+        "nothing may be written by failed TLS attempts"
+    );
+}

@@ -211,6 +211,15 @@ struct LoadArgs {
     /// Load nothing; report which keys would conflict (pipelined EXISTS).
     #[arg(long)]
     dry_run: bool,
+    /// CA certificate(s) (PEM) that signed the server certificates, for rediss://.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Client certificate chain (PEM), for servers that require client certificates.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Failed keys tolerated before the load stops.
     #[arg(long, default_value_t = 0)]
     max_errors: u64,
@@ -238,6 +247,11 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
         max_errors: a.max_errors,
         keys: a.keys.options(),
         engine,
+        tls: load::conn::TlsFiles {
+            ca: a.tls_ca.clone(),
+            cert: a.tls_cert.clone(),
+            key: a.tls_key.clone(),
+        },
     })
 }
 

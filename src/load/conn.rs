@@ -1,58 +1,235 @@
 //! One blocking connection to a server: connect with `TCP_NODELAY` (without
-//! it, pipelined RESTOREs stall on delayed ACKs), authenticate, and run
-//! commands. The pipelined load path splits the socket into a writer and a
-//! reader (see `node.rs`); this type serves set-up and control commands.
+//! it, pipelined RESTOREs stall on delayed ACKs), optionally TLS (rustls),
+//! authenticate, and run commands. The pipelined load path splits the
+//! connection into a [`ReadHalf`] and a [`WriteHalf`] used by two threads
+//! (see `node.rs`); [`Conn::call`] serves set-up and control commands.
+//!
+//! A TLS session is one state machine, so its two halves share it behind a
+//! mutex. The socket gets a short read timeout: a reader waiting for bytes
+//! releases the lock every few milliseconds, so the writer is never blocked
+//! for long. (Redis buffers replies without limit for normal clients, so a
+//! writer blocked on a full socket always makes progress.)
 
-use std::io::{BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::resp::{self, Reply};
 use super::target::Auth;
 use super::LoadError;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const TLS_POLL: Duration = Duration::from_millis(2);
+
+type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// The byte stream under a connection.
+#[derive(Clone)]
+enum Transport {
+    Tcp(Arc<TcpStream>),
+    Tls(Arc<Mutex<TlsStream>>),
+}
+
+/// Reading side of a connection.
+pub struct ReadHalf(Transport);
+/// Writing side of a connection.
+pub struct WriteHalf(Transport);
+
+impl Read for ReadHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.0 {
+            Transport::Tcp(s) => (&**s).read(buf),
+            Transport::Tls(s) => loop {
+                let r = s
+                    .lock()
+                    .map_err(|_| io::Error::other("TLS stream lock poisoned"))?
+                    .read(buf);
+                match r {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    r => return r,
+                }
+            },
+        }
+    }
+}
+
+impl Write for WriteHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &self.0 {
+            Transport::Tcp(s) => (&**s).write(buf),
+            Transport::Tls(s) => {
+                let mut g = s
+                    .lock()
+                    .map_err(|_| io::Error::other("TLS stream lock poisoned"))?;
+                g.write_all(buf)?;
+                g.flush()?;
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &self.0 {
+            Transport::Tcp(s) => (&**s).flush(),
+            Transport::Tls(s) => s
+                .lock()
+                .map_err(|_| io::Error::other("TLS stream lock poisoned"))?
+                .flush(),
+        }
+    }
+}
+
+impl WriteHalf {
+    /// Closes the sending direction (plain TCP; a TLS stream is left to close
+    /// with the connection).
+    pub fn shutdown_write(&self) {
+        if let Transport::Tcp(s) = &self.0 {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+    }
+}
+
+/// TLS settings for `rediss://` targets.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// PEM file with the CA certificate(s) that signed the servers' certificates.
+    pub ca: Option<std::path::PathBuf>,
+    /// PEM client certificate chain and key, for servers that require client
+    /// authentication (Redis' default `tls-auth-clients yes`).
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
+
+fn tls_err(what: &str, p: &Path, e: impl std::fmt::Display) -> LoadError {
+    LoadError::Usage(format!("TLS {what} {}: {e}", p.display()))
+}
+
+/// Builds the rustls client configuration.
+pub fn tls_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, LoadError> {
+    let mut roots = RootCertStore::empty();
+    let ca = files.ca.as_ref().ok_or_else(|| {
+        LoadError::Usage("rediss:// needs --tls-ca FILE (the CA certificate, PEM)".into())
+    })?;
+    let certs = CertificateDer::pem_file_iter(ca).map_err(|e| tls_err("CA file", ca, e))?;
+    for c in certs {
+        roots
+            .add(c.map_err(|e| tls_err("CA file", ca, e))?)
+            .map_err(|e| tls_err("CA file", ca, e))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| LoadError::Usage(format!("TLS: {e}")))?
+        .with_root_certificates(roots);
+    let cfg = match (&files.cert, &files.key) {
+        (Some(c), Some(k)) => {
+            let chain = CertificateDer::pem_file_iter(c)
+                .map_err(|e| tls_err("certificate file", c, e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| tls_err("certificate file", c, e))?;
+            let key = PrivateKeyDer::from_pem_file(k).map_err(|e| tls_err("key file", k, e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| LoadError::Usage(format!("TLS client certificate: {e}")))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(LoadError::Usage(
+                "--tls-cert and --tls-key go together".into(),
+            ))
+        }
+    };
+    Ok(Arc::new(cfg))
+}
 
 pub struct Conn {
     pub addr: String,
-    pub reader: BufReader<TcpStream>,
-    pub stream: TcpStream,
+    pub reader: BufReader<ReadHalf>,
+    pub writer: WriteHalf,
+}
+
+fn target_err(addr: &str, msg: String) -> LoadError {
+    LoadError::Target {
+        addr: addr.to_string(),
+        msg,
+    }
 }
 
 impl Conn {
-    /// Connects and authenticates. Errors name the address, never the password.
-    pub fn open(addr: &str, auth: &Auth) -> Result<Conn, LoadError> {
+    /// Connects (with TLS when `tls` is given) and authenticates. Errors name
+    /// the address, never the password.
+    pub fn open(
+        addr: &str,
+        auth: &Auth,
+        tls: Option<&Arc<ClientConfig>>,
+    ) -> Result<Conn, LoadError> {
         let sa = addr
             .to_socket_addrs()
-            .map_err(|e| LoadError::Target {
-                addr: addr.to_string(),
-                msg: format!("cannot resolve: {e}"),
-            })?
+            .map_err(|e| target_err(addr, format!("cannot resolve: {e}")))?
             .next()
-            .ok_or_else(|| LoadError::Target {
-                addr: addr.to_string(),
-                msg: "no address".into(),
-            })?;
-        let stream =
-            TcpStream::connect_timeout(&sa, CONNECT_TIMEOUT).map_err(|e| LoadError::Target {
-                addr: addr.to_string(),
-                msg: format!("cannot connect: {e}"),
-            })?;
-        stream.set_nodelay(true).map_err(|e| LoadError::Target {
-            addr: addr.to_string(),
-            msg: e.to_string(),
-        })?;
-        let reader = BufReader::with_capacity(
-            1 << 16,
-            stream.try_clone().map_err(|e| LoadError::Target {
-                addr: addr.to_string(),
-                msg: e.to_string(),
-            })?,
-        );
+            .ok_or_else(|| target_err(addr, "no address".into()))?;
+        let stream = TcpStream::connect_timeout(&sa, CONNECT_TIMEOUT)
+            .map_err(|e| target_err(addr, format!("cannot connect: {e}")))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| target_err(addr, e.to_string()))?;
+        let transport = match tls {
+            None => Transport::Tcp(Arc::new(stream)),
+            Some(cfg) => {
+                let host = addr
+                    .rsplit_once(':')
+                    .map(|(h, _)| h)
+                    .unwrap_or(addr)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let name = ServerName::try_from(host.to_string())
+                    .map_err(|e| target_err(addr, format!("TLS server name: {e}")))?;
+                let conn = ClientConnection::new(Arc::clone(cfg), name)
+                    .map_err(|e| target_err(addr, format!("TLS: {e}")))?;
+                // A peer that is not a TLS server may never answer the
+                // ClientHello: bound the handshake in time.
+                stream
+                    .set_read_timeout(Some(CONNECT_TIMEOUT))
+                    .map_err(|e| target_err(addr, e.to_string()))?;
+                stream
+                    .set_write_timeout(Some(CONNECT_TIMEOUT))
+                    .map_err(|e| target_err(addr, e.to_string()))?;
+                let mut s = StreamOwned::new(conn, stream);
+                // Complete the handshake now, so certificate problems are
+                // reported here, before any key is sent.
+                while s.conn.is_handshaking() {
+                    s.conn
+                        .complete_io(&mut s.sock)
+                        .map_err(|e| target_err(addr, format!("TLS handshake failed: {e}")))?;
+                }
+                s.sock
+                    .set_read_timeout(Some(TLS_POLL))
+                    .map_err(|e| target_err(addr, e.to_string()))?;
+                s.sock
+                    .set_write_timeout(None)
+                    .map_err(|e| target_err(addr, e.to_string()))?;
+                Transport::Tls(Arc::new(Mutex::new(s)))
+            }
+        };
+        let reader = BufReader::with_capacity(1 << 16, ReadHalf(transport.clone()));
         let mut c = Conn {
             addr: addr.to_string(),
             reader,
-            stream,
+            writer: WriteHalf(transport),
         };
         if let Some(pass) = &auth.pass {
             let r = match &auth.user {
@@ -61,10 +238,7 @@ impl Conn {
             };
             if let Reply::Error(e) = r {
                 // The server's message does not contain the password.
-                return Err(LoadError::Target {
-                    addr: addr.to_string(),
-                    msg: format!("authentication failed: {e}"),
-                });
+                return Err(target_err(addr, format!("authentication failed: {e}")));
             }
         }
         Ok(c)
@@ -74,26 +248,23 @@ impl Conn {
     pub fn call(&mut self, args: &[&[u8]]) -> Result<Reply, LoadError> {
         let mut buf = Vec::new();
         resp::command(&mut buf, args);
-        self.stream.write_all(&buf).map_err(|e| self.io(e))?;
+        self.writer.write_all(&buf).map_err(|e| self.io(e))?;
         resp::read_reply(&mut self.reader).map_err(|e| self.io(e))
     }
 
     /// Like `call`, but an error reply is an error.
     pub fn call_ok(&mut self, args: &[&[u8]]) -> Result<Reply, LoadError> {
         match self.call(args)? {
-            Reply::Error(e) => Err(LoadError::Target {
-                addr: self.addr.clone(),
-                msg: format!("{} failed: {e}", String::from_utf8_lossy(args[0])),
-            }),
+            Reply::Error(e) => Err(target_err(
+                &self.addr,
+                format!("{} failed: {e}", String::from_utf8_lossy(args[0])),
+            )),
             r => Ok(r),
         }
     }
 
     pub fn io(&self, e: std::io::Error) -> LoadError {
-        LoadError::Target {
-            addr: self.addr.clone(),
-            msg: e.to_string(),
-        }
+        target_err(&self.addr, e.to_string())
     }
 
     /// `INFO section` as key/value pairs.

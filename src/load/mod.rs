@@ -104,6 +104,8 @@ pub struct LoadOptions {
     pub max_errors: u64,
     pub keys: KeyOptions,
     pub engine: EngineOptions,
+    /// CA and client certificate files for `rediss://` targets.
+    pub tls: conn::TlsFiles,
 }
 
 /// How records become RESTORE commands (shared by `load` and `resp`).
@@ -216,12 +218,12 @@ pub fn load<'a>(
 ) -> Result<Summary, LoadError> {
     let started = Instant::now();
     let target = &opts.target;
-    if target.tls {
-        return Err(LoadError::Usage(
-            "rediss:// (TLS) targets are not supported yet".into(),
-        ));
-    }
-    let mut control = Conn::open(&target.addr(), &target.auth)?;
+    let tls = if target.tls {
+        Some(conn::tls_config(&opts.tls)?)
+    } else {
+        None
+    };
+    let mut control = Conn::open(&target.addr(), &target.auth, tls.as_ref())?;
     let server = control.info("server")?;
     let get = |k: &str| server.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let server_version = match get("valkey_version") {
@@ -304,7 +306,7 @@ pub fn load<'a>(
          -> Result<String, LoadError> {
             let id = format!("{addr}#{version}");
             if !nodes.contains_key(&id) {
-                let c = Conn::open(addr, &target.auth)?;
+                let c = Conn::open(addr, &target.auth, tls.as_ref())?;
                 let tx = node::spawn(s, c, version, to_main.clone(), &stop);
                 nodes.insert(id.clone(), Node { tx });
             }

@@ -12,11 +12,10 @@
 //! that many commands await replies.
 
 use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
-use super::conn::Conn;
+use super::conn::{Conn, ReadHalf, WriteHalf};
 use super::op::{Op, OpKind};
 use super::resp::{self, Reply};
 use super::Msg;
@@ -67,7 +66,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let (ptx, prx) = sync_channel::<Pending<'a>>(WINDOW);
     let addr = conn.addr.clone();
     let reader = conn.reader;
-    let stream = conn.stream;
+    let stream = conn.writer;
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
     s.spawn(move || read_loop(reader, prx, to_main2, addr2));
@@ -76,7 +75,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
 }
 
 fn write_loop<'a>(
-    mut stream: TcpStream,
+    mut stream: WriteHalf,
     rx: Receiver<NodeMsg<'a>>,
     ptx: SyncSender<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
@@ -89,7 +88,7 @@ fn write_loop<'a>(
     let mut broken: Option<String> = None;
     // Ops whose command is in `buf` but not yet on the wire.
     let mut staged: Vec<Pending<'a>> = Vec::new();
-    let flush = |stream: &mut TcpStream,
+    let flush = |stream: &mut WriteHalf,
                  buf: &mut Vec<u8>,
                  staged: &mut Vec<Pending<'a>>,
                  broken: &mut Option<String>| {
@@ -172,11 +171,11 @@ fn write_loop<'a>(
         }
     }
     flush(&mut stream, &mut buf, &mut staged, &mut broken);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    stream.shutdown_write();
 }
 
 fn read_loop<'a>(
-    mut reader: BufReader<TcpStream>,
+    mut reader: BufReader<ReadHalf>,
     prx: Receiver<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
     addr: String,
