@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Load benchmark: how fast `rdbkit load` fills a fresh standalone
+# redis-server, next to the target's own limits, on the same file:
+#   (a) redis-cli --pipe of the same RESTORE commands (`rdbkit resp` output,
+#       prepared beforehand): no client cost, so the server's RESTORE rate;
+#   (b) the server loading the RDB itself at start-up ("DB loaded from disk");
+#   rdbkit load: wall time, peak RSS of rdbkit, and the server's CPU share
+#       during the load (utime+stime of redis-server / wall).
+#
+#   scripts/bench_load.sh [--runs N] [--data DIR] [--file small-keys]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${BENCH_DATA:-$ROOT/bench-data}
+RUNS=3
+FILE=small-keys
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --data) DATA=$2; shift 2 ;;
+    --file) FILE=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--data DIR] [--file NAME]" >&2; exit 2 ;;
+  esac
+done
+RDB=$DATA/$FILE.rdb
+[ -s "$RDB" ] || python3 "$ROOT/scripts/make_rdb.py" --only small --out "$DATA"
+(cd "$ROOT" && cargo build --release --quiet)
+RDBKIT=$ROOT/target/release/rdbkit
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_server() { # dir port [extra...] ; echoes pid
+  local dir=$1 port=$2; shift 2
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --dbfilename dump.rdb --save '' \
+    --appendonly no --daemonize no --logfile "$dir/log" "$@" >/dev/null 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 600); do
+    if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then echo "$pid"; return; fi
+    sleep 0.1
+  done
+  echo "server did not start" >&2; exit 1
+}
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+cat "$RDB" > /dev/null
+"$RDBKIT" resp -q "$RDB" -o "$TMP/cmds.resp"
+HZ=$(getconf CLK_TCK)
+
+pipe_t=(); load_t=(); load_rss=(); load_cpu=(); boot_t=()
+for i in $(seq "$RUNS"); do
+  mkdir -p "$TMP/s$i" && port=$(free_port) && pid=$(start_server "$TMP/s$i" "$port")
+  t0=$(date +%s.%N)
+  redis-cli -p "$port" --pipe < "$TMP/cmds.resp" > "$TMP/pipe.out"
+  t1=$(date +%s.%N)
+  grep -q "errors: 0" "$TMP/pipe.out" || { cat "$TMP/pipe.out"; exit 1; }
+  pipe_t+=("$(calc "$t1 - $t0")")
+  redis-cli -p "$port" flushall > /dev/null
+  c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$TMP/rss" "$RDBKIT" load -q "$RDB" --target "redis://127.0.0.1:$port" --json > "$TMP/sum.json"
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
+  grep -q '"balanced":true' "$TMP/sum.json" || { cat "$TMP/sum.json"; exit 1; }
+  w=$(calc "$t1 - $t0")
+  load_t+=("$w"); load_rss+=("$(cat "$TMP/rss")")
+  load_cpu+=("$(calc "100 * ($c1 - $c0) / $HZ / $w")")
+  kill -9 "$pid" 2>/dev/null || true
+  # (b) the server loads the file itself at start-up
+  mkdir -p "$TMP/b$i" && cp "$RDB" "$TMP/b$i/dump.rdb" && port=$(free_port)
+  pid=$(start_server "$TMP/b$i" "$port")
+  boot_t+=("$(grep -o 'DB loaded from disk: [0-9.]* seconds' "$TMP/b$i/log" | awk '{print $5}')")
+  kill -9 "$pid" 2>/dev/null || true
+  rm -rf "$TMP/b$i" "$TMP/s$i"
+done
+
+p=$(printf '%s\n' "${pipe_t[@]}" | median)
+l=$(printf '%s\n' "${load_t[@]}" | median)
+b=$(printf '%s\n' "${boot_t[@]}" | median)
+r=$(printf '%s\n' "${load_rss[@]}" | sort -n | tail -1)
+c=$(printf '%s\n' "${load_cpu[@]}" | median)
+echo "== load of $FILE.rdb into redis-server $(redis-server --version | awk '{print $3}'), runs=$RUNS (medians)"
+printf '%-34s %8s s\n' "(a) redis-cli --pipe of RESTOREs" "$p"
+printf '%-34s %8s s\n' "(b) server loads the RDB at start" "$b"
+printf '%-34s %8s s   ratio to (a) %s   peak RSS %d MB   server CPU %s%%\n' "rdbkit load" "$l" \
+  "$(calc "$l / $p")" "$((r / 1024))" "$c"
