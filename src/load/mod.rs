@@ -710,14 +710,7 @@ impl Summary {
         match (&op.kind, reply) {
             (OpKind::Exists, Reply::Int(n)) => {
                 if n > 0 {
-                    self.conflicts += 1;
-                    *self
-                        .conflicts_by_action
-                        .entry("would-conflict".into())
-                        .or_default() += 1;
-                    if let Some(w) = conflicts_out.as_mut() {
-                        write_conflict(w, &op, "would-conflict", file);
-                    }
+                    self.conflict(&op, "would-conflict", file, conflicts_out);
                 } else {
                     self.not_attempted += 1;
                     self.would_load += 1;
@@ -737,14 +730,7 @@ impl Summary {
             (_, Reply::Status(s)) if s == "OK" => {
                 if existed == Some(true) {
                     // RESTORE ... REPLACE over a key that was there.
-                    self.conflicts += 1;
-                    *self
-                        .conflicts_by_action
-                        .entry("rewritten".into())
-                        .or_default() += 1;
-                    if let Some(w) = conflicts_out.as_mut() {
-                        write_conflict(w, &op, "rewritten", file);
-                    }
+                    self.conflict(&op, "rewritten", file, conflicts_out);
                 } else {
                     self.loaded += 1;
                 }
@@ -753,12 +739,7 @@ impl Summary {
                 let word = e.split(' ').next().unwrap_or("");
                 match word {
                     "BUSYKEY" => {
-                        let action = opts.on_conflict.action();
-                        self.conflicts += 1;
-                        *self.conflicts_by_action.entry(action.into()).or_default() += 1;
-                        if let Some(w) = conflicts_out.as_mut() {
-                            write_conflict(w, &op, action, file);
-                        }
+                        self.conflict(&op, opts.on_conflict.action(), file, conflicts_out);
                         if opts.on_conflict == OnConflict::Panic && self.first_conflict.is_none() {
                             self.first_conflict = Some(format!(
                                 "key {} in db {} already exists in the target (file {}, record at byte offset {}); {} keys were loaded before the stop",
@@ -801,6 +782,22 @@ impl Summary {
             ),
         }
         None
+    }
+
+    /// Counts a conflicting key under `action` and writes it to the
+    /// conflicts file.
+    fn conflict(
+        &mut self,
+        op: &Op<'_>,
+        action: &str,
+        file: &str,
+        conflicts_out: &mut Option<BufWriter<File>>,
+    ) {
+        self.conflicts += 1;
+        *self.conflicts_by_action.entry(action.into()).or_default() += 1;
+        if let Some(w) = conflicts_out.as_mut() {
+            write_conflict(w, op, action, file);
+        }
     }
 
     /// Counts a failed op and writes it to the failed-keys stream.

@@ -357,21 +357,7 @@ mod tests {
         out.extend_from_slice(s);
     }
 
-    /// RDB length, 6/14/32/64-bit forms.
-    fn rlen(out: &mut Vec<u8>, n: u64) {
-        if n < 64 {
-            out.push(n as u8);
-        } else if n < 16384 {
-            out.push(0x40 | (n >> 8) as u8);
-            out.push(n as u8);
-        } else if n <= u32::MAX as u64 {
-            out.push(0x80);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
-        } else {
-            out.push(0x81);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
+    use crate::rdb::testutil::rlen;
 
     type Field = (Vec<u8>, Vec<u8>, Option<i64>);
 

@@ -12,6 +12,8 @@ pub mod lzf;
 pub mod module;
 pub mod records;
 pub mod stream;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod value;
 pub mod ziplist;
 pub mod zipmap;

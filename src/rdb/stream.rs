@@ -884,20 +884,7 @@ mod tests {
 
     // ---- builders -------------------------------------------------------
 
-    fn put_len(out: &mut Vec<u8>, n: u64) {
-        if n < 64 {
-            out.push(n as u8);
-        } else if n < 16384 {
-            out.push(0x40 | (n >> 8) as u8);
-            out.push(n as u8);
-        } else if n <= u32::MAX as u64 {
-            out.push(0x80);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
-        } else {
-            out.push(0x81);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
+    use crate::rdb::testutil::rlen as put_len;
 
     fn put_str(out: &mut Vec<u8>, s: &[u8]) {
         put_len(out, s.len() as u64);
