@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use rdbkit::input::Input;
+use rdbkit::load::commands::{BatchLimits, TargetFeatures};
 use rdbkit::load::{self, respout, Ending, InputFile, KeyOptions, LoadOptions, OnConflict, Target};
 use rdbkit::scan::EngineOptions;
 use rdbkit::sink::json::{self, JsonOptions};
@@ -102,9 +103,30 @@ enum Cmd {
         /// Write to this file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// `rewrite` adds REPLACE to every RESTORE.
+        /// `rewrite` adds REPLACE to every RESTORE (in command mode: replaces
+        /// each key atomically with MULTI/DEL/.../EXEC or a temporary key and RENAME).
         #[arg(long, value_enum, default_value = "panic")]
         on_conflict: ConflictArg,
+        /// `restore`: RESTORE with the file's payloads; `commands`: SET/RPUSH/SADD/
+        /// ZADD/HSET/XADD... for targets that cannot read this RDB version.
+        #[arg(long, value_enum, default_value = "restore")]
+        mode: ModeArg,
+        /// Command mode: the target has hash field TTLs (Redis 7.4+, Valkey 9+).
+        #[arg(long)]
+        field_ttl: bool,
+        /// Command mode: the target is Redis < 7.0 (no ENTRIESADDED/MAXDELETEDID/ENTRIESREAD).
+        #[arg(long)]
+        old_streams: bool,
+        /// Command mode: load hashes without the field TTLs the target cannot hold
+        /// (otherwise such keys are reported as failed).
+        #[arg(long)]
+        lossy: bool,
+        /// Command mode: elements per command.
+        #[arg(long, default_value_t = 512)]
+        batch_elements: usize,
+        /// Command mode: bytes per command.
+        #[arg(long, default_value_t = 4 << 20)]
+        batch_bytes: usize,
         #[command(flatten)]
         keys: KeyArgs,
         #[command(flatten)]
@@ -120,6 +142,12 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ModeArg {
+    Restore,
+    Commands,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -365,9 +393,30 @@ fn run(cli: Cli) -> Result<u8, String> {
             file,
             output: out_path,
             on_conflict,
+            mode,
+            field_ttl,
+            old_streams,
+            lossy,
+            batch_elements,
+            batch_bytes,
             keys,
             common,
         } => {
+            let mode = match mode {
+                ModeArg::Restore => respout::Mode::Restore,
+                ModeArg::Commands => respout::Mode::Commands {
+                    limits: BatchLimits {
+                        elements: batch_elements.max(1),
+                        bytes: batch_bytes.max(1),
+                    },
+                    features: TargetFeatures {
+                        field_ttl,
+                        stream_v2: !old_streams,
+                        lossy,
+                        now_ms: load::now_ms(),
+                    },
+                },
+            };
             let input = open(&file)?;
             let oc: OnConflict = on_conflict.into();
             let cfg = load::worker_config(
@@ -386,7 +435,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 input.len() as u64,
             );
             let cb = bar.callback(&input);
-            let r = respout::write_resp(&input, &cfg, &common.engine(), &mut out, Some(&cb))
+            let r = respout::write_resp(&input, &cfg, mode, &common.engine(), &mut out, Some(&cb))
                 .and_then(|s| out.flush().map(|_| s).map_err(SinkError::Io));
             bar.finish();
             match r {

@@ -9,6 +9,7 @@
 //! read lands in exactly one bucket of the [`Summary`].
 
 pub mod cluster;
+pub mod commands;
 pub mod conn;
 pub mod node;
 pub mod op;

@@ -1,0 +1,520 @@
+//! Command mode: a key written as ordinary commands instead of `RESTORE`,
+//! for targets that cannot read the snapshot's RDB version or encodings, and
+//! for keys too big for one `RESTORE`.
+//!
+//! Collections are split into commands of at most `batch_elements` elements
+//! or `batch_bytes` bytes, so no single command is huge:
+//!
+//! | type | commands |
+//! |---|---|
+//! | string | `SET` |
+//! | list | `RPUSH` |
+//! | set | `SADD` |
+//! | zset | `ZADD` (scores in shortest round-trip form, `inf`, `-inf`) |
+//! | hash | `HSET`; field TTLs `HPEXPIREAT key ms FIELDS n f...` |
+//! | stream | `XADD` with explicit IDs, `XSETID` (+`ENTRIESADDED`/`MAXDELETEDID`), `XGROUP CREATE ... ENTRIESREAD`, `XGROUP CREATECONSUMER`, PEL via `XCLAIM ... TIME ms RETRYCOUNT n FORCE JUSTID` (as Redis' AOF rewrite does) |
+//! | key TTL | `PEXPIREAT` |
+//!
+//! [`CommandBuilder`] holds the batching rule; [`emit_record`] walks a
+//! record's value with the decoders (nothing is materialised).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::elem::Elem;
+use crate::rdb::module::ModuleValue;
+use crate::rdb::records::Record;
+use crate::rdb::stream::{StreamId, StreamMeta};
+use crate::rdb::value::{Kind, Scratch, ValueVisitor};
+
+use super::resp;
+
+/// Limits of one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Elements (members, fields, entries) per command.
+    pub elements: usize,
+    /// Bytes of arguments per command.
+    pub bytes: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            elements: 512,
+            bytes: 4 << 20,
+        }
+    }
+}
+
+/// Builds commands that share a prefix (`RPUSH key`, `HSET key`, ...) and
+/// cuts them by the limits. Complete commands are appended, RESP-encoded,
+/// to `out`; `count` says how many.
+pub struct CommandBuilder<'o> {
+    pub out: &'o mut Vec<u8>,
+    pub count: usize,
+    limits: BatchLimits,
+    prefix: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+    elements: usize,
+    bytes: usize,
+}
+
+impl<'o> CommandBuilder<'o> {
+    pub fn new(out: &'o mut Vec<u8>, limits: BatchLimits) -> Self {
+        CommandBuilder {
+            out,
+            count: 0,
+            limits,
+            prefix: Vec::new(),
+            args: Vec::new(),
+            elements: 0,
+            bytes: 0,
+        }
+    }
+
+    /// A whole command on its own.
+    pub fn command(&mut self, args: &[&[u8]]) {
+        self.flush();
+        resp::command(self.out, args);
+        self.count += 1;
+    }
+
+    /// Starts a run of commands with this prefix (flushing any other run).
+    pub fn start(&mut self, prefix: &[&[u8]]) {
+        if self.prefix.len() != prefix.len()
+            || self
+                .prefix
+                .iter()
+                .zip(prefix)
+                .any(|(a, b)| a.as_slice() != *b)
+        {
+            self.flush();
+            self.prefix = prefix.iter().map(|p| p.to_vec()).collect();
+        }
+    }
+
+    /// Adds one element (one or more arguments) to the current run.
+    pub fn element(&mut self, parts: &[&[u8]]) {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        if self.elements > 0
+            && (self.elements >= self.limits.elements || self.bytes + n > self.limits.bytes)
+        {
+            self.flush();
+        }
+        for p in parts {
+            self.args.push(p.to_vec());
+        }
+        self.elements += 1;
+        self.bytes += n;
+    }
+
+    /// Writes the pending command of the current run, if any.
+    pub fn flush(&mut self) {
+        if self.elements == 0 {
+            return;
+        }
+        resp::array_header(self.out, self.prefix.len() + self.args.len());
+        for p in &self.prefix {
+            resp::bulk(self.out, p);
+        }
+        for a in self.args.drain(..) {
+            resp::bulk(self.out, &a);
+        }
+        self.count += 1;
+        self.elements = 0;
+        self.bytes = 0;
+    }
+}
+
+const TMP_GROUP: &[u8] = b"rdbkit:tmp-group";
+
+/// The source code of a function library item, with the `#!engine name=...`
+/// header that `FUNCTION LOAD` needs (the Redis 7.0 RC format kept name and
+/// engine apart from the code).
+pub fn function_code(item: &crate::rdb::records::Item<'_>) -> Result<Vec<u8>> {
+    use crate::rdb::records::Item;
+    match item {
+        Item::Function { code, .. } => code.to_vec(),
+        Item::FunctionPreGa(f) => {
+            let code = f.code.to_vec()?;
+            if code.starts_with(b"#!") {
+                return Ok(code);
+            }
+            let mut c = b"#!".to_vec();
+            c.extend_from_slice(&f.engine.to_vec()?);
+            c.extend_from_slice(b" name=");
+            c.extend_from_slice(&f.name.to_vec()?);
+            c.push(b'\n');
+            c.extend_from_slice(&code);
+            Ok(c)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Appends `FUNCTION LOAD [REPLACE] code`.
+pub fn function_load(out: &mut Vec<u8>, code: &[u8], replace: bool) {
+    if replace {
+        resp::command(out, &[b"FUNCTION", b"LOAD", b"REPLACE", code]);
+    } else {
+        resp::command(out, &[b"FUNCTION", b"LOAD", code]);
+    }
+}
+
+/// A score as text that parses back to the same double (`inf`, `-inf`).
+pub fn score_text(f: f64) -> String {
+    if f.is_nan() {
+        "nan".into()
+    } else if f == f64::INFINITY {
+        "inf".into()
+    } else if f == f64::NEG_INFINITY {
+        "-inf".into()
+    } else {
+        ryu::Buffer::new().format_finite(f).to_string()
+    }
+}
+
+/// What the target can take, for the choices command mode makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetFeatures {
+    /// `HPEXPIREAT` (Redis 7.4+, Valkey 9+).
+    pub field_ttl: bool,
+    /// `XSETID ... ENTRIESADDED ... MAXDELETEDID`, `XGROUP CREATE ... ENTRIESREAD` (7.0+).
+    pub stream_v2: bool,
+    /// Drop what the target cannot hold (field TTLs) instead of failing.
+    pub lossy: bool,
+    /// Unix ms: hash fields whose TTL is at or before this are left out, as
+    /// a server loading the file drops them (0: keep every field).
+    pub now_ms: i64,
+}
+
+/// Appends the commands that rebuild `rec` under the name `key` (which may
+/// differ from the record's, e.g. a temporary key); returns how many (0 when
+/// nothing is left to write: a hash whose fields have all expired).
+/// `expire_ms` is the absolute expiry to set, if any.
+pub fn emit_record(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    rec: &Record<'_>,
+    expire_ms: Option<i64>,
+    limits: BatchLimits,
+    features: TargetFeatures,
+    scratch: &mut Scratch,
+) -> Result<usize> {
+    let start = out.len();
+    let mut v = Emit {
+        b: CommandBuilder::new(out, limits),
+        key,
+        kind: rec.vtype.kind(),
+        features,
+        ttl_fields: Vec::new(),
+        lost: false,
+        first_id: None,
+        tmp: Vec::new(),
+        fields: 0,
+        dropped_fields: 0,
+    };
+    let r = rec.decode(scratch, &mut v);
+    if let Err(e) = r {
+        v.b.out.truncate(start);
+        return Err(e);
+    }
+    v.b.flush();
+    if v.fields == 0 && v.dropped_fields > 0 {
+        // Every field had expired: the key does not exist any more.
+        v.b.out.truncate(start);
+        return Ok(0);
+    }
+    // Field TTLs after all fields exist, grouped by expiry time.
+    if !v.ttl_fields.is_empty() {
+        v.ttl_fields.sort();
+        let mut i = 0;
+        while i < v.ttl_fields.len() {
+            let ms = v.ttl_fields[i].0;
+            let j = v.ttl_fields[i..]
+                .iter()
+                .position(|(m, _)| *m != ms)
+                .map(|p| i + p)
+                .unwrap_or(v.ttl_fields.len());
+            for chunk in v.ttl_fields[i..j].chunks(limits.elements.max(1)) {
+                let ms_s = ms.to_string();
+                let n = chunk.len().to_string();
+                let mut args: Vec<&[u8]> =
+                    vec![b"HPEXPIREAT", key, ms_s.as_bytes(), b"FIELDS", n.as_bytes()];
+                args.extend(chunk.iter().map(|(_, f)| f.as_slice()));
+                v.b.command(&args);
+            }
+            i = j;
+        }
+    }
+    if v.lost && !features.lossy {
+        v.b.out.truncate(start);
+        return Err(Error::new(
+            rec.value_offset,
+            ErrorKind::Invalid { what: "value for this target", detail: "the hash has field TTLs, which the target does not support (use --lossy to load it without them)".into() },
+        ));
+    }
+    if let Some(ms) = expire_ms {
+        v.b.command(&[b"PEXPIREAT", key, ms.to_string().as_bytes()]);
+    }
+    Ok(v.b.count)
+}
+
+struct Emit<'o, 'k> {
+    b: CommandBuilder<'o>,
+    key: &'k [u8],
+    kind: Kind,
+    features: TargetFeatures,
+    /// (expire ms, field) of hash fields with a TTL.
+    ttl_fields: Vec<(i64, Vec<u8>)>,
+    /// A field TTL was dropped because the target cannot hold it.
+    lost: bool,
+    first_id: Option<StreamId>,
+    tmp: Vec<u8>,
+    /// Hash fields written / left out because their TTL had passed.
+    fields: u64,
+    dropped_fields: u64,
+}
+
+fn bytes<'e>(e: &'e Elem<'_>, buf: &'e mut itoa::Buffer) -> &'e [u8] {
+    e.as_bytes(buf)
+}
+
+impl ValueVisitor for Emit<'_, '_> {
+    fn string(&mut self, v: Elem<'_>) -> Result<()> {
+        let mut ib = itoa::Buffer::new();
+        self.b.command(&[b"SET", self.key, bytes(&v, &mut ib)]);
+        Ok(())
+    }
+
+    fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
+        self.b.start(&[b"RPUSH", self.key]);
+        let mut ib = itoa::Buffer::new();
+        self.b.element(&[bytes(&v, &mut ib)]);
+        Ok(())
+    }
+
+    fn set_member(&mut self, v: Elem<'_>) -> Result<()> {
+        self.b.start(&[b"SADD", self.key]);
+        let mut ib = itoa::Buffer::new();
+        self.b.element(&[bytes(&v, &mut ib)]);
+        Ok(())
+    }
+
+    fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
+        self.b.start(&[b"ZADD", self.key]);
+        let mut ib = itoa::Buffer::new();
+        let s = score_text(score);
+        self.b.element(&[s.as_bytes(), bytes(&member, &mut ib)]);
+        Ok(())
+    }
+
+    fn hash_field(
+        &mut self,
+        field: Elem<'_>,
+        value: Elem<'_>,
+        expire_ms: Option<i64>,
+    ) -> Result<()> {
+        if matches!(expire_ms, Some(ms) if ms <= self.features.now_ms) {
+            self.dropped_fields += 1;
+            return Ok(());
+        }
+        self.fields += 1;
+        self.b.start(&[b"HSET", self.key]);
+        let (mut fb, mut vb) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let f = bytes(&field, &mut fb);
+        self.b.element(&[f, bytes(&value, &mut vb)]);
+        if let Some(ms) = expire_ms {
+            if self.features.field_ttl {
+                self.ttl_fields.push((ms, f.to_vec()));
+            } else {
+                self.lost = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+        if self.first_id.is_none() {
+            self.first_id = Some(id);
+        }
+        self.tmp.clear();
+        let ids = id.to_string();
+        let mut args: Vec<Vec<u8>> = vec![b"XADD".to_vec(), self.key.to_vec(), ids.into_bytes()];
+        for (f, v) in fields {
+            args.push(f.to_vec());
+            args.push(v.to_vec());
+        }
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        self.b.command(&refs);
+        Ok(())
+    }
+
+    fn stream_meta(&mut self, m: &StreamMeta) -> Result<()> {
+        let key = self.key;
+        let last = m.last_id.to_string();
+        if self.first_id.is_none() {
+            // No entries: create the stream empty through a temporary group
+            // (unlike a placeholder XADD, this works for last ID 0-0 and
+            // does not count an entry as added).
+            self.b
+                .command(&[b"XGROUP", b"CREATE", key, TMP_GROUP, b"0", b"MKSTREAM"]);
+            self.b.command(&[b"XGROUP", b"DESTROY", key, TMP_GROUP]);
+        }
+        let mut xsetid: Vec<Vec<u8>> =
+            vec![b"XSETID".to_vec(), key.to_vec(), last.clone().into_bytes()];
+        if self.features.stream_v2 {
+            if let Some(n) = m.entries_added {
+                xsetid.push(b"ENTRIESADDED".to_vec());
+                xsetid.push(n.to_string().into_bytes());
+            }
+            if let Some(id) = m.max_deleted_id {
+                xsetid.push(b"MAXDELETEDID".to_vec());
+                xsetid.push(id.to_string().into_bytes());
+            }
+        }
+        let refs: Vec<&[u8]> = xsetid.iter().map(|a| a.as_slice()).collect();
+        self.b.command(&refs);
+        for g in &m.groups {
+            let ld = g.last_delivered_id.to_string();
+            let mut create: Vec<Vec<u8>> = vec![
+                b"XGROUP".to_vec(),
+                b"CREATE".to_vec(),
+                key.to_vec(),
+                g.name.clone(),
+                ld.into_bytes(),
+            ];
+            if let (true, Some(n)) = (self.features.stream_v2, g.entries_read) {
+                if n >= 0 {
+                    create.push(b"ENTRIESREAD".to_vec());
+                    create.push(n.to_string().into_bytes());
+                }
+            }
+            let refs: Vec<&[u8]> = create.iter().map(|a| a.as_slice()).collect();
+            self.b.command(&refs);
+            for c in &g.consumers {
+                self.b
+                    .command(&[b"XGROUP", b"CREATECONSUMER", key, &g.name, &c.name]);
+            }
+            // Each pending entry, claimed by its consumer with its delivery
+            // time and count.
+            for c in &g.consumers {
+                for id in &c.pending {
+                    if let Some(p) = g.pending.iter().find(|p| p.id == *id) {
+                        let (ids, t, n) = (
+                            id.to_string(),
+                            (p.delivery_time_ms as i64).to_string(),
+                            p.delivery_count.to_string(),
+                        );
+                        self.b.command(&[
+                            b"XCLAIM",
+                            key,
+                            &g.name,
+                            &c.name,
+                            b"0",
+                            ids.as_bytes(),
+                            b"TIME",
+                            t.as_bytes(),
+                            b"RETRYCOUNT",
+                            n.as_bytes(),
+                            b"FORCE",
+                            b"JUSTID",
+                        ]);
+                    }
+                }
+            }
+        }
+        let _ = self.kind;
+        Ok(())
+    }
+
+    fn module(&mut self, value: &ModuleValue<'_>) -> Result<()> {
+        Err(Error::new(
+            0,
+            ErrorKind::UnsupportedModule { detail: format!("a value of module type '{}' can only be loaded with RESTORE into a server that has the module", value.name) },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        let mut r = b;
+        let mut cmds = Vec::new();
+        while !r.is_empty() {
+            match resp::read_reply(&mut r).unwrap() {
+                resp::Reply::Array(Some(a)) => cmds.push(
+                    a.into_iter()
+                        .map(|x| x.as_bytes().unwrap().to_vec())
+                        .collect(),
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        cmds
+    }
+
+    #[test]
+    fn builder_cuts_by_elements_and_bytes() {
+        let mut out = Vec::new();
+        let mut b = CommandBuilder::new(
+            &mut out,
+            BatchLimits {
+                elements: 2,
+                bytes: 10,
+            },
+        );
+        b.start(&[b"RPUSH", b"k"]);
+        for e in [&b"a"[..], b"b", b"c", b"0123456789", b"d"] {
+            b.element(&[e]);
+        }
+        b.flush();
+        let n = b.count;
+        let cmds = parse(&out);
+        assert_eq!(n, 4);
+        assert_eq!(
+            cmds[0],
+            vec![
+                b"RPUSH".to_vec(),
+                b"k".to_vec(),
+                b"a".to_vec(),
+                b"b".to_vec()
+            ]
+        );
+        assert_eq!(
+            cmds[1],
+            vec![b"RPUSH".to_vec(), b"k".to_vec(), b"c".to_vec()]
+        );
+        assert_eq!(
+            cmds[2],
+            vec![b"RPUSH".to_vec(), b"k".to_vec(), b"0123456789".to_vec()]
+        );
+        assert_eq!(
+            cmds[3],
+            vec![b"RPUSH".to_vec(), b"k".to_vec(), b"d".to_vec()]
+        );
+    }
+
+    #[test]
+    fn scores_round_trip() {
+        for f in [
+            0.1,
+            1.0 / 3.0,
+            1e300,
+            -1e-300,
+            9007199254740993.0,
+            -0.5,
+            0.0,
+            -0.0,
+        ] {
+            assert_eq!(
+                score_text(f).parse::<f64>().unwrap().to_bits(),
+                f.to_bits(),
+                "{f}"
+            );
+        }
+        assert_eq!(score_text(f64::INFINITY), "inf");
+        assert_eq!(score_text(f64::NEG_INFINITY), "-inf");
+    }
+}
