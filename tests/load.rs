@@ -1664,3 +1664,184 @@ fn load_over_tls() {
         "nothing may be written by failed TLS attempts"
     );
 }
+
+// ---------------------------------------------------------------------------
+// command mode: `--mode auto` loads every fixture, of any RDB version, into
+// Redis 7.0 (RESTORE where it can, commands where it cannot)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn load_auto_mode_matches_truth_for_every_version() {
+    let server = Server::start();
+    let fixtures = command_mode_fixtures();
+    let mut failures = Vec::new();
+    let (mut keys, mut as_commands) = (0usize, 0u64);
+    for rdb in &fixtures {
+        server.flush();
+        let r = attempt(|| {
+            let out = load(rdb, &server.url(), &["--lossy"]);
+            if out.code != 0 {
+                return Err(format!("exit {}: {}", out.code, out.describe()));
+            }
+            let s = out.summary();
+            check_summary(&s, false);
+            let newer = !matches!(version_of(rdb), Some(1..=10));
+            let cmds = n(&s, "as_commands");
+            if newer && cmds < n(&s, "loaded") {
+                return Err(format!(
+                    "RDB {:?} needs commands for every key: {s}",
+                    version_of(rdb)
+                ));
+            }
+            if !newer && cmds != 0 {
+                return Err(format!(
+                    "RDB {:?} loads by RESTORE, yet {cmds} keys went as commands",
+                    version_of(rdb)
+                ));
+            }
+            as_commands += cmds;
+            let mut c = server.conn();
+            // RESTOREd streams keep the length the file stores; only commands
+            // need the adjusted truth.
+            let truth = if newer {
+                command_mode_truth(rdb)
+            } else {
+                strip_uncarried(&expected(rdb))
+            };
+            let k = compare_lines(&strip_uncarried(&dump_server(&mut c)), &truth)?;
+            compare_functions(&mut c, rdb)?;
+            Ok(k)
+        });
+        match r {
+            Ok(k) => keys += k,
+            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
+        }
+    }
+    eprintln!(
+        "load_auto_mode: {} of {} fixtures equal to their truth ({keys} keys, {as_commands} written as commands)",
+        fixtures.len() - failures.len(),
+        fixtures.len()
+    );
+    report(
+        "load_auto_mode_matches_truth_for_every_version",
+        &failures,
+        fixtures.len(),
+    );
+}
+
+#[test]
+fn load_command_mode_policies() {
+    // RDB 12: every key goes as commands into Redis 7.0.
+    let rdb = common::fixture("redis-7.4.1/default.rdb");
+    let server = Server::start();
+    let url = server.url();
+    let first = load(&rdb, &url, &["--lossy"]);
+    first.expect_code(0);
+    let total = n(&first.summary(), "loaded");
+    let before = dump_server(&mut server.conn());
+    // panic: stops, nothing is touched
+    let out = load(&rdb, &url, &["--lossy", "--on-conflict", "panic"]);
+    assert_eq!(out.code, 3, "{}", out.describe());
+    check_summary(&out.summary(), false);
+    assert_eq!(
+        dump_server(&mut server.conn()),
+        before,
+        "panic changed the target"
+    );
+    // ignore: every key is a conflict, nothing changes
+    let out = load(&rdb, &url, &["--lossy", "--on-conflict", "ignore"]);
+    out.expect_code(0);
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!(
+        (n(&s, "loaded"), by_action(&s, "ignored")),
+        (0, total),
+        "{s}"
+    );
+    assert_eq!(
+        dump_server(&mut server.conn()),
+        before,
+        "ignore changed the target"
+    );
+    // rewrite: every key replaced atomically; the content stays the truth
+    let out = load(&rdb, &url, &["--lossy", "--on-conflict", "rewrite"]);
+    out.expect_code(0);
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!(by_action(&s, "rewritten"), total, "{s}");
+    compare_lines(
+        &strip_uncarried(&dump_server(&mut server.conn())),
+        &command_mode_truth(&rdb),
+    )
+    .unwrap();
+    // without --lossy the hashes with field TTLs fail, reported, never silently
+    server.flush();
+    let out = load(&rdb, &url, &["--max-errors", "1000"]);
+    assert_eq!(out.code, 4, "{}", out.describe());
+    let s = out.summary();
+    check_summary(&s, false);
+    assert!(
+        n(&s, "failed") > 0 && out.all_text().contains("field TTLs"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn load_big_key_as_commands_in_bounded_commands() {
+    // One 20k-field hash, sent as commands: --max-restore-bytes 1 forces
+    // command mode for it; no command may carry more than the limits.
+    let tmp = TempDir::new("bigkey");
+    let src = Server::start();
+    let mut c = src.conn();
+    let mut args: Vec<String> = vec!["HSET".into(), "bighash".into()];
+    for i in 0..20000 {
+        args.push(format!("f{i}"));
+        args.push(format!("value-{i}-{}", "x".repeat(i % 50)));
+    }
+    c.must(args);
+    c.ok(["SAVE"]);
+    let rdb = tmp.join("big.rdb");
+    std::fs::copy(src.dir.join("dump.rdb"), &rdb).unwrap();
+    let dst = Server::start();
+    let out = load(
+        &rdb,
+        &dst.url(),
+        &[
+            "--max-restore-bytes",
+            "1000",
+            "--batch-elements",
+            "100",
+            "--batch-bytes",
+            "2000",
+        ],
+    );
+    out.expect_code(0);
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!(n(&s, "as_commands"), 1, "{s}");
+    let mut d = dst.conn();
+    assert_eq!(d.int(["HLEN", "bighash"]), 20000);
+    assert_eq!(
+        d.bulk(["HGET", "bighash", "f12345"]),
+        Some(format!("value-12345-{}", "x".repeat(12345 % 50)).into_bytes())
+    );
+    // The command stream shows the limits.
+    let out = rdbkit(&[
+        "resp",
+        rdb.to_str().unwrap(),
+        "--mode",
+        "commands",
+        "--batch-elements",
+        "100",
+        "--batch-bytes",
+        "2000",
+        "-q",
+    ]);
+    out.expect_code(0);
+    for cmd in support::resp::parse_command_stream(&out.stdout).unwrap() {
+        if cmd[0] == b"HSET" {
+            assert!(cmd.len() - 2 <= 200, "HSET with {} args", cmd.len() - 2);
+        }
+    }
+}

@@ -484,69 +484,11 @@ fn resp_lru_lfu() {
 // ordinary commands in Redis 7.0
 // ---------------------------------------------------------------------------
 
-/// What plain commands cannot carry into Redis 7.0, removed from both sides:
-/// hash field TTLs (7.0 has none; `--lossy` drops them), consumers' seen and
-/// active times (set by the server when the consumer is created).
-fn strip_uncarried(lines: &[Value]) -> Vec<Value> {
-    lines
-        .iter()
-        .map(|l| {
-            let mut l = l.clone();
-            if let Some(o) = l.as_object_mut() {
-                o.remove("field_expire_ms");
-                o.remove("encoding");
-                if let Some(groups) = o
-                    .get_mut("value")
-                    .and_then(|v| v.get_mut("groups"))
-                    .and_then(|g| g.as_array_mut())
-                {
-                    for g in groups {
-                        if let Some(g) = g.as_object_mut() {
-                            // Every consumer keeps a seen time, all the same.
-                            let names: Vec<Value> = g
-                                .get("consumers")
-                                .and_then(Value::as_array)
-                                .cloned()
-                                .unwrap_or_default();
-                            let seen: Vec<Value> =
-                                names.iter().map(|n| serde_json::json!([n, 0])).collect();
-                            g.insert("consumer_seen_time_ms".into(), Value::Array(seen));
-                            g.insert("consumer_active_time_ms".into(), Value::Null);
-                        }
-                    }
-                }
-            }
-            l
-        })
-        .collect()
-}
-
 #[test]
 fn resp_command_mode_matches_truth_for_every_version() {
     let server = Server::start();
     let dir = TempDir::new("resp-cmd");
-    let negative = negative_entries();
-    let fixtures: Vec<PathBuf> = common::all_rdb_files()
-        .into_iter()
-        .filter(|p| common::sibling(p, ".expected.jsonl").exists())
-        .filter(|p| {
-            !negative.iter().any(|(sec, np)| {
-                np == p
-                    && sec != "loadable only by an older server"
-                    && !sec.contains("rewritten")
-                    && !sec.contains("vendor")
-            })
-        })
-        .filter(|p| {
-            // module-typed keys cannot be written with commands
-            expected(p).iter().all(|l| {
-                matches!(
-                    l["type"].as_str(),
-                    Some("string" | "list" | "set" | "zset" | "hash" | "stream")
-                )
-            })
-        })
-        .collect();
+    let fixtures = command_mode_fixtures();
     assert!(fixtures.len() >= 100, "only {} fixtures", fixtures.len());
     let mut failures = Vec::new();
     let mut keys = 0;
@@ -557,29 +499,7 @@ fn resp_command_mode_matches_truth_for_every_version() {
             newer += 1;
         }
         let r = attempt(|| {
-            // These two files store a stream `length` that disagrees with
-            // the entries they hold (120 vs 118, 130 vs 128; the server
-            // reports the stored number). Commands can only create the
-            // entries, so the length becomes the real count.
-            let inconsistent_length = [
-                "hdt3213-rdb/stream_listpacks_1.rdb",
-                "redis-replicator/dump-stream.rdb",
-            ];
-            let mut truth = expected(rdb);
-            if inconsistent_length
-                .iter()
-                .any(|f| common::rel(rdb).ends_with(f))
-            {
-                for l in truth.iter_mut() {
-                    if l["type"] == "stream" {
-                        let n = l["value"]["entries"]
-                            .as_array()
-                            .map(|a| a.len())
-                            .unwrap_or(0);
-                        l["value"]["length"] = serde_json::json!(n);
-                    }
-                }
-            }
+            let truth = command_mode_truth(rdb);
             let (path, cmds) = resp(
                 rdb,
                 &dir,
@@ -600,10 +520,7 @@ fn resp_command_mode_matches_truth_for_every_version() {
                 ));
             }
             let mut c = server.conn();
-            let k = compare_lines(
-                &strip_uncarried(&dump_server(&mut c)),
-                &strip_uncarried(&truth),
-            )?;
+            let k = compare_lines(&strip_uncarried(&dump_server(&mut c)), &truth)?;
             compare_functions(&mut c, rdb)?;
             Ok(k)
         });

@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use rdbkit::input::Input;
 use rdbkit::load::commands::{BatchLimits, TargetFeatures};
-use rdbkit::load::{self, respout, Ending, InputFile, KeyOptions, LoadOptions, OnConflict, Target};
+use rdbkit::load::{
+    self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
+};
 use rdbkit::scan::EngineOptions;
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
@@ -145,6 +147,13 @@ enum Cmd {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LoadModeArg {
+    Restore,
+    Commands,
+    Auto,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum ModeArg {
     Restore,
     Commands,
@@ -251,6 +260,24 @@ struct LoadArgs {
     /// Failed keys tolerated before the load stops.
     #[arg(long, default_value_t = 0)]
     max_errors: u64,
+    /// `restore`: RESTORE payloads; `commands`: SET/RPUSH/SADD/ZADD/HSET/XADD...;
+    /// `auto`: RESTORE where the target reads the file's RDB version, commands
+    /// otherwise, and for keys over --max-restore-bytes.
+    #[arg(long, value_enum, default_value = "auto")]
+    mode: LoadModeArg,
+    /// In auto mode, a key whose RESTORE payload is bigger goes as commands.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_restore_bytes: u64,
+    /// Command mode: elements per command.
+    #[arg(long, default_value_t = 512)]
+    batch_elements: usize,
+    /// Command mode: bytes per command.
+    #[arg(long, default_value_t = 4 << 20)]
+    batch_bytes: usize,
+    /// Command mode: load hashes without the field TTLs the target cannot
+    /// hold (otherwise those keys fail and are reported).
+    #[arg(long)]
+    lossy: bool,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -275,6 +302,17 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
         max_errors: a.max_errors,
         keys: a.keys.options(),
         engine,
+        mode: match a.mode {
+            LoadModeArg::Restore => LoadMode::Restore,
+            LoadModeArg::Commands => LoadMode::Commands,
+            LoadModeArg::Auto => LoadMode::Auto,
+        },
+        max_restore_bytes: a.max_restore_bytes,
+        limits: BatchLimits {
+            elements: a.batch_elements.max(1),
+            bytes: a.batch_bytes.max(1),
+        },
+        lossy: a.lossy,
         tls: load::conn::TlsFiles {
             ca: a.tls_ca.clone(),
             cert: a.tls_cert.clone(),

@@ -125,6 +125,69 @@ impl<'o> CommandBuilder<'o> {
     }
 }
 
+/// Commands of one key in command mode. Under `rewrite` the key is replaced
+/// atomically: `MULTI`, `DEL`, the commands, `EXEC` when the key takes at
+/// most [`TX_MAX_COMMANDS`] commands; a bigger key is built under a
+/// temporary name in the same slot and `RENAME`d over the old one, so
+/// readers never see a half-written key.
+pub const TX_MAX_COMMANDS: usize = 1000;
+
+/// Appends the commands of one key (see [`TX_MAX_COMMANDS`] for `replace`);
+/// returns how many were written, 0 when nothing is left to write (all hash
+/// fields expired).
+#[allow(clippy::too_many_arguments)]
+pub fn emit_key(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    rec: &Record<'_>,
+    expire_ms: Option<i64>,
+    replace: bool,
+    limits: BatchLimits,
+    features: TargetFeatures,
+    scratch: &mut Scratch,
+) -> Result<usize> {
+    let mut body = Vec::new();
+    let n = emit_record(&mut body, key, rec, expire_ms, limits, features, scratch)?;
+    if n == 0 {
+        return Ok(0);
+    }
+    if !replace {
+        out.extend_from_slice(&body);
+        Ok(n)
+    } else if n <= TX_MAX_COMMANDS {
+        resp::command(out, &[b"MULTI"]);
+        resp::command(out, &[b"DEL", key]);
+        out.extend_from_slice(&body);
+        resp::command(out, &[b"EXEC"]);
+        Ok(n + 3)
+    } else {
+        let tmp = temp_key(key);
+        resp::command(out, &[b"DEL", &tmp]);
+        let m = emit_record(out, &tmp, rec, expire_ms, limits, features, scratch)?;
+        resp::command(out, &[b"RENAME", &tmp, key]);
+        Ok(m + 2)
+    }
+}
+
+/// A temporary name in the same cluster slot as `key`: the key itself plus a
+/// suffix when it has a hash tag (the first tag still decides), else the
+/// whole key made the tag. A key holding a `}` but no valid tag has no such
+/// name, nor does the empty key; their `RENAME` then fails in a cluster
+/// (CROSSSLOT) and is reported.
+pub fn temp_key(key: &[u8]) -> Vec<u8> {
+    let has_tag = super::slot::hash_tag(key).len() != key.len();
+    let mut t = Vec::with_capacity(key.len() + 16);
+    if !has_tag && !key.contains(&b'}') {
+        t.push(b'{');
+        t.extend_from_slice(key);
+        t.push(b'}');
+    } else {
+        t.extend_from_slice(key);
+    }
+    t.extend_from_slice(b":rdbkit-tmp");
+    t
+}
+
 const TMP_GROUP: &[u8] = b"rdbkit:tmp-group";
 
 /// The source code of a function library item, with the `#!engine name=...`
@@ -438,6 +501,19 @@ impl ValueVisitor for Emit<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::slot::key_slot;
+    #[test]
+    fn temp_keys_stay_in_the_slot() {
+        // (The empty key has no such name: its slot 0 needs a CRC16 of 0.)
+        for k in [&b"plain"[..], b"{user1}:a", b"a{b}c", b"a{b", b"{x}{}"] {
+            assert_eq!(
+                key_slot(&temp_key(k)),
+                key_slot(k),
+                "{:?}",
+                String::from_utf8_lossy(k)
+            );
+        }
+    }
 
     fn parse(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let mut r = b;

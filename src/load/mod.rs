@@ -107,6 +107,81 @@ pub struct LoadOptions {
     pub engine: EngineOptions,
     /// CA and client certificate files for `rediss://` targets.
     pub tls: conn::TlsFiles,
+    /// RESTORE, commands, or RESTORE where the target can read the payload.
+    pub mode: LoadMode,
+    /// In `auto` mode, keys whose RESTORE payload is bigger go as commands.
+    pub max_restore_bytes: u64,
+    /// Command mode: size of one command.
+    pub limits: commands::BatchLimits,
+    /// Command mode: drop field TTLs the target cannot hold (else such keys fail).
+    pub lossy: bool,
+}
+
+/// How keys are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    Restore,
+    Commands,
+    Auto,
+}
+
+/// The highest RDB version a server accepts in RESTORE payloads, and whether
+/// it is Valkey (which refuses the "foreign" versions 12-79), from its
+/// `INFO server` version strings.
+pub fn target_rdb_version(redis_version: &str, valkey_version: Option<&str>) -> (u32, bool) {
+    let parse = |v: &str| -> (u32, u32) {
+        let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    };
+    if let Some(v) = valkey_version {
+        let (ma, mi) = parse(v);
+        let max = match (ma, mi) {
+            (0..=8, _) => 11,
+            (9, 0..=1) => 80,
+            (9, _) => 81,
+            _ => 81,
+        };
+        return (max, true);
+    }
+    let (ma, mi) = parse(redis_version);
+    let max = match (ma, mi) {
+        (0..=2, 0..=5) => 5,
+        (2, _) | (3, 0..=1) => 6,
+        (3, _) => 7,
+        (4, _) => 8,
+        (5..=6, _) => 9,
+        (7, 0..=1) => 10,
+        (7, 2..=3) => 11,
+        (7, _) | (8, 0..=5) => 12,
+        _ => 13,
+    };
+    (max, false)
+}
+
+/// Command-mode features of a target, from its version.
+pub fn target_features(
+    redis_version: &str,
+    valkey_version: Option<&str>,
+) -> commands::TargetFeatures {
+    let major_minor = |v: &str| -> (u32, u32) {
+        let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    };
+    match valkey_version {
+        Some(v) => commands::TargetFeatures {
+            field_ttl: major_minor(v).0 >= 9,
+            stream_v2: true,
+            ..Default::default()
+        },
+        None => {
+            let v = major_minor(redis_version);
+            commands::TargetFeatures {
+                field_ttl: v >= (7, 4),
+                stream_v2: v >= (7, 0),
+                ..Default::default()
+            }
+        }
+    }
 }
 
 /// How records become RESTORE commands (shared by `load` and `resp`).
@@ -204,6 +279,7 @@ pub fn worker_config(
         cluster,
         replace: policy == OnConflict::Rewrite,
         dry_run,
+        commands: None,
     })
 }
 
@@ -234,6 +310,16 @@ pub fn load<'a>(
             get("redis_version").unwrap_or_else(|| "?".into())
         ),
     };
+    let redis_version = get("redis_version").unwrap_or_default();
+    let valkey_version = get("valkey_version");
+    let (target_max, target_valkey) = target_rdb_version(&redis_version, valkey_version.as_deref());
+    let mut features = target_features(&redis_version, valkey_version.as_deref());
+    features.lossy = opts.lossy;
+    features.now_ms = if opts.keys.keep_expired {
+        0
+    } else {
+        opts.keys.now_ms.unwrap_or_else(now_ms)
+    };
     let cluster = match opts.cluster {
         Some(c) => c,
         None => control
@@ -251,23 +337,47 @@ pub fn load<'a>(
         keys.db = target.db;
     }
     let mut configs = Vec::new();
+    let mut summary_notes = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let h = crate::rdb::records::parse_header(f.data).map_err(|e| LoadError::Input {
             file: f.name.clone(),
             msg: e.to_string(),
         })?;
-        configs.push((
-            worker_config(
-                i,
-                f.data,
-                &keys,
-                cluster,
-                opts.on_conflict,
-                opts.dry_run,
-                &f.name,
-            )?,
-            h.version,
-        ));
+        let mut cfg = worker_config(
+            i,
+            f.data,
+            &keys,
+            cluster,
+            opts.on_conflict,
+            opts.dry_run,
+            &f.name,
+        )?;
+        // Can the target read this file's payloads?
+        let readable =
+            h.version <= target_max && !(target_valkey && (12..=79).contains(&h.version));
+        let all = match opts.mode {
+            LoadMode::Restore => false,
+            LoadMode::Commands => true,
+            LoadMode::Auto => !readable,
+        };
+        if opts.mode != LoadMode::Restore {
+            cfg.commands = Some(worker::CommandChoice {
+                all,
+                max_restore_bytes: if opts.mode == LoadMode::Auto {
+                    opts.max_restore_bytes
+                } else {
+                    u64::MAX
+                },
+                check: opts.on_conflict != OnConflict::Rewrite,
+            });
+        }
+        if all {
+            summary_notes.push(match opts.mode {
+                LoadMode::Commands => format!("{}: written as commands (--mode commands)", f.name),
+                _ => format!("{}: written as commands: target {server_version} does not accept RDB version {} payloads", f.name, h.version),
+            });
+        }
+        configs.push((cfg, h.version));
     }
 
     let mut conflicts_out = match &opts.conflicts_file {
@@ -288,6 +398,9 @@ pub fn load<'a>(
     };
 
     let mut summary = Summary {
+        notes: summary_notes,
+        encode_limits: opts.limits,
+        encode_features: features,
         server_version: server_version.clone(),
         ..Default::default()
     };
@@ -308,7 +421,17 @@ pub fn load<'a>(
             let id = format!("{addr}#{version}");
             if !nodes.contains_key(&id) {
                 let c = Conn::open(addr, &target.auth, tls.as_ref())?;
-                let tx = node::spawn(s, c, version, to_main.clone(), &stop);
+                let tx = node::spawn(
+                    s,
+                    c,
+                    node::NodeConfig {
+                        rdb_version: version,
+                        limits: opts.limits,
+                        features,
+                    },
+                    to_main.clone(),
+                    &stop,
+                );
                 nodes.insert(id.clone(), Node { tx });
             }
             Ok(id)
@@ -460,6 +583,7 @@ pub fn load<'a>(
                     summary.keys_read += batch.keys_read;
                     summary.skipped_expired += batch.skipped_expired;
                     summary.skipped_empty += batch.skipped_empty;
+                    summary.as_commands += batch.as_commands;
                     summary.bytes_read += batch.bytes;
                     for (op, msg) in batch.failed {
                         summary.fail(&op, &msg, &mut failed_out, version);
@@ -528,7 +652,9 @@ pub fn load<'a>(
                         &server_version,
                     );
                     if let Some((mut op, redirect)) = retry {
-                        op.attempts += 1;
+                        if !matches!(redirect, Redirect::Proceed) {
+                            op.attempts += 1;
+                        }
                         if op.attempts > 16 {
                             summary.fail(
                                 &op,
@@ -538,6 +664,7 @@ pub fn load<'a>(
                             );
                         } else {
                             match redirect {
+                                Redirect::Proceed => {}
                                 Redirect::Moved(slot, addr) => {
                                     op.ask = None;
                                     // Take the new owner from the reply; re-read the
@@ -641,6 +768,8 @@ fn flush_retries<'a, R>(
 
 /// Why an op must be sent again.
 pub enum Redirect {
+    /// Not a redirect: the next step of the op (command mode after its check).
+    Proceed,
     /// `-MOVED slot addr`: the slot's owner changed.
     Moved(Option<u16>, Option<String>),
     Ask(String),
@@ -696,10 +825,18 @@ impl Summary {
         let op = o.op;
         let reply = match o.reply {
             Ok(r) => r,
+            Err(e) if e == node::NOTHING_LEFT => {
+                self.skipped_expired += 1;
+                return None;
+            }
             Err(e) if e == node::NOT_SENT => {
                 if op.is_key() {
                     self.not_attempted += 1;
                 }
+                return None;
+            }
+            Err(e) if e.starts_with(node::NOT_WRITABLE) => {
+                self.fail(&op, &e, failed_out, version);
                 return None;
             }
             Err(e) => {
@@ -708,6 +845,43 @@ impl Summary {
             }
         };
         let file = &files[op.file].name;
+        // Command mode, existence check answered: absent -> write it now;
+        // present -> a conflict, exactly like BUSYKEY from RESTORE.
+        if let (
+            OpKind::Commands {
+                check: true,
+                rec,
+                args,
+            },
+            Reply::Int(n),
+        ) = (&op.kind, &reply)
+        {
+            if *n == 0 {
+                let mut next = op.clone();
+                next.kind = OpKind::Commands {
+                    rec: rec.clone(),
+                    args: *args,
+                    check: false,
+                };
+                return Some((next, Redirect::Proceed));
+            }
+            return self.record(
+                Outcome {
+                    op,
+                    node: o.node,
+                    reply: Ok(Reply::Error(
+                        "BUSYKEY key exists (checked before writing commands)".into(),
+                    )),
+                    existed: None,
+                },
+                opts,
+                conflicts_out,
+                failed_out,
+                files,
+                version,
+                server_version,
+            );
+        }
         match (&op.kind, reply) {
             (OpKind::Exists, Reply::Int(n)) => {
                 if n > 0 {
@@ -718,15 +892,31 @@ impl Summary {
                 }
             }
             (OpKind::Function { .. }, Reply::Status(s)) if s == "OK" => self.functions_loaded += 1,
-            (OpKind::Function { .. }, Reply::Error(e)) if e.contains("already exists") => {
+            (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e))
+                if e.contains("already exists") =>
+            {
                 // Not a key: a library that is already there is kept (the
                 // `rewrite` policy sends REPLACE) and reported, not failed.
                 self.functions_existing += 1;
                 self.function_errors.push(format!("{}: {e}", o.node));
             }
-            (OpKind::Function { .. }, Reply::Error(e)) => {
+            (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e)) => {
                 self.functions_failed += 1;
                 self.function_errors.push(format!("{}: {e}", o.node));
+            }
+            (
+                OpKind::Function { .. } | OpKind::FunctionLoad { .. },
+                Reply::Status(_) | Reply::Bulk(_),
+            ) => self.functions_loaded += 1,
+            (OpKind::Commands { check: false, .. }, Reply::Error(e)) => {
+                self.fail(&op, &e, failed_out, version);
+            }
+            (OpKind::Commands { check: false, .. }, _) => {
+                if existed == Some(true) {
+                    self.conflict(&op, "rewritten", file, conflicts_out);
+                } else {
+                    self.loaded += 1;
+                }
             }
             (_, Reply::Status(s)) if s == "OK" => {
                 if existed == Some(true) {
@@ -815,7 +1005,7 @@ impl Summary {
             return;
         }
         self.failed += 1;
-        let kind: String = msg.chars().take(80).collect();
+        let kind: String = msg.chars().take(160).collect();
         *self.errors_by_kind.entry(kind).or_default() += 1;
         if self.first_errors.len() < 10 {
             self.first_errors
@@ -826,7 +1016,16 @@ impl Summary {
             if op.db != 0 {
                 resp::command(&mut b, &[b"SELECT", op.db.to_string().as_bytes()]);
             }
-            op.encode(&mut b, version);
+            let mut ctx = op::EncodeCtx {
+                limits: self.encode_limits,
+                features: self.encode_features,
+                scratch: Default::default(),
+            };
+            if let Err(e) = op.encode(&mut b, version, &mut ctx) {
+                // Not replayable as commands either; the reason is in the summary.
+                let _ = e;
+                return;
+            }
             if op.db != 0 {
                 resp::command(&mut b, &[b"SELECT", b"0"]);
             }

@@ -15,8 +15,9 @@ use std::io::{BufReader, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
+use super::commands::{BatchLimits, TargetFeatures};
 use super::conn::{Conn, ReadHalf, WriteHalf};
-use super::op::{Op, OpKind};
+use super::op::{EncodeCtx, Op, OpKind};
 use super::resp::{self, Reply};
 use super::Msg;
 
@@ -33,11 +34,24 @@ enum Pending<'a> {
     /// `EXISTS` sent just before a `RESTORE ... REPLACE` of the same key, so
     /// that a rewrite of an existing key can be reported as a conflict.
     Probe,
-    Op(Op<'a>),
+    /// An op and how many replies its commands produce.
+    Op(Op<'a>, usize),
 }
 
 /// The `reply` error of an op that was never sent because the load stopped.
 pub const NOT_SENT: &str = "not sent: the load stopped";
+/// The `reply` error of an op with nothing left to write (all fields expired).
+pub const NOTHING_LEFT: &str = "nothing left to write: every hash field has expired";
+/// Prefix of the `reply` error of an op that cannot be encoded as commands.
+pub const NOT_WRITABLE: &str = "cannot be written with commands: ";
+
+/// What a node writer needs to encode ops.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeConfig {
+    pub rdb_version: u32,
+    pub limits: BatchLimits,
+    pub features: TargetFeatures,
+}
 
 /// The result of one operation, sent to the main thread.
 pub struct Outcome<'a> {
@@ -58,7 +72,7 @@ pub enum NodeMsg<'a> {
 pub fn spawn<'scope, 'env, 'a: 'scope>(
     s: &'scope std::thread::Scope<'scope, 'env>,
     conn: Conn,
-    rdb_version: u32,
+    cfg: NodeConfig,
     to_main: Sender<Msg<'a>>,
     stop: &'scope AtomicBool,
 ) -> SyncSender<NodeMsg<'a>> {
@@ -70,7 +84,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
     s.spawn(move || read_loop(reader, prx, to_main2, addr2));
-    s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, rdb_version, stop));
+    s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, cfg, stop));
     tx
 }
 
@@ -80,9 +94,14 @@ fn write_loop<'a>(
     ptx: SyncSender<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
     addr: String,
-    rdb_version: u32,
+    cfg: NodeConfig,
     stop: &AtomicBool,
 ) {
+    let mut ctx = EncodeCtx {
+        limits: cfg.limits,
+        features: cfg.features,
+        scratch: Default::default(),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
     let mut db = 0u64;
     let mut broken: Option<String> = None;
@@ -100,7 +119,7 @@ fn write_loop<'a>(
         buf.clear();
         for p in staged.drain(..) {
             if let Some(err) = broken.as_ref() {
-                if let Pending::Op(op) = p {
+                if let Pending::Op(op, _) = p {
                     let _ = to_main.send(Msg::Outcome(Outcome {
                         op,
                         node: addr.clone(),
@@ -150,8 +169,13 @@ fn write_loop<'a>(
                 staged.push(Pending::Control("SELECT"));
                 db = op.db;
             }
+            let (mark, staged_mark) = (buf.len(), staged.len());
             // The probe goes first: ASKING applies to the next command only.
-            if let OpKind::Restore { args, .. } = &op.kind {
+            if let OpKind::Restore { args, .. }
+            | OpKind::Commands {
+                args, check: false, ..
+            } = &op.kind
+            {
                 if args.replace {
                     resp::command(&mut buf, &[b"EXISTS", &op.key]);
                     staged.push(Pending::Probe);
@@ -161,8 +185,33 @@ fn write_loop<'a>(
                 resp::command(&mut buf, &[b"ASKING"]);
                 staged.push(Pending::Control("ASKING"));
             }
-            op.encode(&mut buf, rdb_version);
-            staged.push(Pending::Op(op));
+            match op.encode(&mut buf, cfg.rdb_version, &mut ctx) {
+                Ok(0) => {
+                    // Nothing to write (a hash whose fields have all expired).
+                    buf.truncate(mark);
+                    staged.truncate(staged_mark);
+                    let _ = to_main.send(Msg::Outcome(Outcome {
+                        op,
+                        node: addr.clone(),
+                        reply: Err(NOTHING_LEFT.to_string()),
+                        existed: None,
+                    }));
+                }
+                Ok(n) => staged.push(Pending::Op(op, n)),
+                Err(e) => {
+                    // Cannot be written as commands (e.g. field TTLs the target
+                    // lacks): fails here, nothing was sent for it.
+                    // Take back the probe/ASKING written just for this op.
+                    buf.truncate(mark);
+                    staged.truncate(staged_mark);
+                    let _ = to_main.send(Msg::Outcome(Outcome {
+                        op,
+                        node: addr.clone(),
+                        reply: Err(format!("{NOT_WRITABLE}{}", e.kind)),
+                        existed: None,
+                    }));
+                }
+            }
             // Hand staged entries to the reader in window-sized steps, so
             // the in-flight queue (not this buffer) bounds memory.
             if buf.len() >= FLUSH_BYTES || staged.len() >= WINDOW / 2 {
@@ -183,20 +232,21 @@ fn read_loop<'a>(
     let mut broken: Option<String> = None;
     let mut existed = None;
     for p in prx.iter() {
+        let replies = match &p {
+            Pending::Op(_, n) => *n,
+            _ => 1,
+        };
         let reply = match &broken {
             Some(e) => Err(e.clone()),
-            None => match resp::read_reply(&mut reader) {
-                Ok(r) => Ok(r),
-                Err(e) => {
-                    let msg = format!("connection lost, reply unknown: {e}");
-                    broken = Some(msg.clone());
-                    Err(msg)
-                }
-            },
+            None => read_replies(&mut reader, replies).map_err(|e| {
+                let msg = format!("connection lost, reply unknown: {e}");
+                broken = Some(msg.clone());
+                msg
+            }),
         };
         match p {
             Pending::Probe => existed = reply.ok().and_then(|r| r.as_int()).map(|n| n > 0),
-            Pending::Op(op) => {
+            Pending::Op(op, _) => {
                 let existed = existed.take();
                 if to_main
                     .send(Msg::Outcome(Outcome {
@@ -219,6 +269,30 @@ fn read_loop<'a>(
             }
         }
     }
+}
+
+/// Reads the `n` replies of one op's commands and returns the one that
+/// decides its fate: the first error (also inside an `EXEC` result), else
+/// the last reply.
+fn read_replies(reader: &mut BufReader<ReadHalf>, n: usize) -> std::io::Result<Reply> {
+    let mut decisive: Option<Reply> = None;
+    let mut last = Reply::Status("OK".into());
+    for _ in 0..n.max(1) {
+        let r = resp::read_reply(reader)?;
+        if decisive.is_none() {
+            match &r {
+                Reply::Error(_) => decisive = Some(r.clone()),
+                Reply::Array(Some(items)) => {
+                    if let Some(e) = items.iter().find(|i| matches!(i, Reply::Error(_))) {
+                        decisive = Some(e.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        last = r;
+    }
+    Ok(decisive.unwrap_or(last))
 }
 
 /// Whether an op kind expects `+OK`.

@@ -6,14 +6,42 @@ use std::borrow::Cow;
 
 use crate::rdb::records::Record;
 
+use super::commands::{emit_key, function_load, BatchLimits, TargetFeatures};
 use super::payload::{self, RestoreArgs};
 use super::resp;
+use crate::rdb::value::Scratch;
 
 #[derive(Clone)]
 pub enum OpKind<'a> {
-    Restore { rec: Record<'a>, args: RestoreArgs },
+    Restore {
+        rec: Record<'a>,
+        args: RestoreArgs,
+    },
+    /// Command mode (see `commands.rs`). With `check`, only `EXISTS` is sent
+    /// first; the key's commands follow when it turns out absent (the
+    /// `panic`/`ignore` policies never touch an existing key).
+    Commands {
+        rec: Record<'a>,
+        args: RestoreArgs,
+        check: bool,
+    },
     Exists,
-    Function { raw: &'a [u8], replace: bool },
+    Function {
+        raw: &'a [u8],
+        replace: bool,
+    },
+    /// A function library as `FUNCTION LOAD` (command mode).
+    FunctionLoad {
+        code: Vec<u8>,
+        replace: bool,
+    },
+}
+
+/// What command-mode encoding needs besides the op.
+pub struct EncodeCtx {
+    pub limits: BatchLimits,
+    pub features: TargetFeatures,
+    pub scratch: Scratch,
 }
 
 #[derive(Clone)]
@@ -34,20 +62,51 @@ pub struct Op<'a> {
 }
 
 impl<'a> Op<'a> {
-    /// Appends the op's command.
-    pub fn encode(&self, out: &mut Vec<u8>, rdb_version: u32) {
-        match &self.kind {
+    /// Appends the op's commands; returns how many (replies to expect).
+    pub fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        rdb_version: u32,
+        ctx: &mut EncodeCtx,
+    ) -> crate::Result<usize> {
+        Ok(match &self.kind {
             OpKind::Restore { rec, args } => {
-                payload::write_restore(out, &self.key, rec, rdb_version, args)
+                payload::write_restore(out, &self.key, rec, rdb_version, args);
+                1
             }
-            OpKind::Exists => resp::command(out, &[b"EXISTS", &self.key]),
+            OpKind::Commands { check: true, .. } | OpKind::Exists => {
+                resp::command(out, &[b"EXISTS", &self.key]);
+                1
+            }
+            OpKind::Commands {
+                rec,
+                args,
+                check: false,
+            } => emit_key(
+                out,
+                &self.key,
+                rec,
+                args.expire_ms,
+                args.replace,
+                ctx.limits,
+                ctx.features,
+                &mut ctx.scratch,
+            )?,
             OpKind::Function { raw, replace } => {
-                payload::write_function_restore(out, raw, rdb_version, *replace)
+                payload::write_function_restore(out, raw, rdb_version, *replace);
+                1
             }
-        }
+            OpKind::FunctionLoad { code, replace } => {
+                function_load(out, code, *replace);
+                1
+            }
+        })
     }
 
     pub fn is_key(&self) -> bool {
-        !matches!(self.kind, OpKind::Function { .. })
+        !matches!(
+            self.kind,
+            OpKind::Function { .. } | OpKind::FunctionLoad { .. }
+        )
     }
 }

@@ -8,7 +8,8 @@ use std::io::Write;
 use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::SinkError;
 
-use super::commands::{BatchLimits, TargetFeatures};
+use super::commands::{emit_key, BatchLimits, TargetFeatures};
+use super::op::OpKind;
 use super::resp;
 use super::worker::{Decision, LoadWorker, WorkerConfig};
 use crate::rdb::records::{parse_header, FunctionPreGa, Item};
@@ -59,73 +60,6 @@ struct RespWorker {
     scratch: Scratch,
 }
 
-/// Commands of one key in command mode. Under `rewrite` the key is replaced
-/// atomically: `MULTI`, `DEL`, the commands, `EXEC` when the key takes at
-/// most `TX_MAX_COMMANDS` commands; a bigger key is built under a temporary
-/// name in the same slot and `RENAME`d over the old one, so readers never
-/// see a half-written key.
-pub const TX_MAX_COMMANDS: usize = 1000;
-
-/// Returns false when nothing was left to write (all hash fields expired).
-pub fn emit_key(
-    out: &mut Vec<u8>,
-    op: &super::op::Op<'_>,
-    replace: bool,
-    limits: BatchLimits,
-    features: TargetFeatures,
-    scratch: &mut Scratch,
-) -> crate::Result<bool> {
-    let super::op::OpKind::Restore { rec, args } = &op.kind else {
-        return Ok(false);
-    };
-    let mut body = Vec::new();
-    let n = super::commands::emit_record(
-        &mut body,
-        &op.key,
-        rec,
-        args.expire_ms,
-        limits,
-        features,
-        scratch,
-    )?;
-    if n == 0 {
-        return Ok(false);
-    }
-    if !replace {
-        out.extend_from_slice(&body);
-    } else if n <= TX_MAX_COMMANDS {
-        resp::command(out, &[b"MULTI"]);
-        resp::command(out, &[b"DEL", &op.key]);
-        out.extend_from_slice(&body);
-        resp::command(out, &[b"EXEC"]);
-    } else {
-        let tmp = temp_key(&op.key);
-        resp::command(out, &[b"DEL", &tmp]);
-        super::commands::emit_record(out, &tmp, rec, args.expire_ms, limits, features, scratch)?;
-        resp::command(out, &[b"RENAME", &tmp, &op.key]);
-    }
-    Ok(true)
-}
-
-/// A temporary name in the same cluster slot as `key`: the key itself plus a
-/// suffix when it has a hash tag (the first tag still decides), else the
-/// whole key made the tag. A key holding a `}` but no valid tag has no such
-/// name, nor does the empty key; their `RENAME` then fails in a cluster
-/// (CROSSSLOT) and is reported.
-pub fn temp_key(key: &[u8]) -> Vec<u8> {
-    let has_tag = super::slot::hash_tag(key).len() != key.len();
-    let mut t = Vec::with_capacity(key.len() + 16);
-    if !has_tag && !key.contains(&b'}') {
-        t.push(b'{');
-        t.extend_from_slice(key);
-        t.push(b'}');
-    } else {
-        t.extend_from_slice(key);
-    }
-    t.extend_from_slice(b":rdbkit-tmp");
-    t
-}
-
 impl<'a> Worker<'a> for RespWorker {
     type Out = Out;
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Out, SinkError> {
@@ -152,18 +86,29 @@ impl<'a> Worker<'a> for RespWorker {
                             match self.mode {
                                 Mode::Restore => {
                                     out.sum.written += 1;
-                                    push(&mut out, op.db, &mut |b| op.encode(b, v));
+                                    push(&mut out, op.db, &mut |b| {
+                                        if let OpKind::Restore { rec, args } = &op.kind {
+                                            super::payload::write_restore(b, &op.key, rec, v, args)
+                                        }
+                                    });
                                 }
                                 Mode::Commands { limits, features } => {
                                     let mut buf = Vec::new();
-                                    match emit_key(
-                                        &mut buf,
-                                        &op,
-                                        self.replace,
-                                        limits,
-                                        features,
-                                        &mut self.scratch,
-                                    ) {
+                                    let r = match &op.kind {
+                                        OpKind::Restore { rec, args }
+                                        | OpKind::Commands { rec, args, .. } => emit_key(
+                                            &mut buf,
+                                            &op.key,
+                                            rec,
+                                            args.expire_ms,
+                                            self.replace,
+                                            limits,
+                                            features,
+                                            &mut self.scratch,
+                                        ),
+                                        _ => Ok(0),
+                                    };
+                                    match r.map(|n| n > 0) {
                                         Ok(true) => {
                                             out.sum.written += 1;
                                             push(&mut out, op.db, &mut |b| {
@@ -268,23 +213,4 @@ pub fn write_resp<W: Write>(
         progress,
     )?;
     Ok(sum)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::load::slot::key_slot;
-
-    #[test]
-    fn temp_keys_stay_in_the_slot() {
-        // (The empty key has no such name: its slot 0 needs a CRC16 of 0.)
-        for k in [&b"plain"[..], b"{user1}:a", b"a{b}c", b"a{b", b"{x}{}"] {
-            assert_eq!(
-                key_slot(&temp_key(k)),
-                key_slot(k),
-                "{:?}",
-                String::from_utf8_lossy(k)
-            );
-        }
-    }
 }

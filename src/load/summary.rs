@@ -51,6 +51,13 @@ pub struct Summary {
     pub server_version: String,
     pub duration: Duration,
     pub ending: Ending,
+    /// Keys written as commands instead of RESTORE (the rest of `loaded`
+    /// and `conflicts` went by RESTORE).
+    pub as_commands: u64,
+    /// Why commands were used, per file.
+    pub notes: Vec<String>,
+    pub(crate) encode_limits: super::commands::BatchLimits,
+    pub(crate) encode_features: super::commands::TargetFeatures,
 }
 
 impl Summary {
@@ -130,6 +137,7 @@ impl Summary {
         num(&mut o, "functions_loaded", self.functions_loaded);
         num(&mut o, "functions_failed", self.functions_failed);
         num(&mut o, "functions_existing", self.functions_existing);
+        num(&mut o, "as_commands", self.as_commands);
         num(&mut o, "redirects", self.redirects);
         num(&mut o, "retries", self.retries);
         num(&mut o, "bytes_read", self.bytes_read);
@@ -191,6 +199,12 @@ impl Summary {
             for e in &self.function_errors {
                 let _ = writeln!(s, "    {e}");
             }
+        }
+        if self.as_commands > 0 {
+            let _ = writeln!(s, "as commands       {} keys", self.as_commands);
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
         }
         if self.redirects + self.retries > 0 {
             let _ = writeln!(s, "redirects/retries {}/{}", self.redirects, self.retries);

@@ -32,6 +32,20 @@ pub struct WorkerConfig {
     pub replace: bool,
     /// `EXISTS` instead of `RESTORE`.
     pub dry_run: bool,
+    /// Command mode for `load` (None: always RESTORE).
+    pub commands: Option<CommandChoice>,
+}
+
+/// When a key goes as commands instead of RESTORE.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandChoice {
+    /// Every key (the target cannot read this file's RDB version, or
+    /// `--mode commands`).
+    pub all: bool,
+    /// Keys whose RESTORE payload is bigger than this.
+    pub max_restore_bytes: u64,
+    /// Check that the key is absent before writing it (`panic`, `ignore`).
+    pub check: bool,
 }
 
 impl WorkerConfig {
@@ -59,6 +73,8 @@ pub struct Batch<'a> {
     pub skipped_expired: u64,
     pub skipped_empty: u64,
     pub bytes: u64,
+    /// Keys sent as commands rather than RESTORE.
+    pub as_commands: u64,
 }
 
 pub struct LoadWorker {
@@ -130,9 +146,20 @@ impl LoadWorker {
                 idle: if cfg.keys.lru { rec.idle } else { None },
                 freq: if cfg.keys.lfu { rec.freq } else { None },
             };
-            op.kind = OpKind::Restore {
-                rec: rec.clone(),
-                args,
+            op.kind = match cfg.commands {
+                Some(c)
+                    if c.all || super::payload::payload_len(rec) as u64 > c.max_restore_bytes =>
+                {
+                    OpKind::Commands {
+                        rec: rec.clone(),
+                        args,
+                        check: c.check,
+                    }
+                }
+                _ => OpKind::Restore {
+                    rec: rec.clone(),
+                    args,
+                },
             };
         }
         Ok(Decision::Send(op))
@@ -160,7 +187,10 @@ impl<'a> Worker<'a> for LoadWorker {
                 Item::Key(rec) => {
                     b.keys_read += 1;
                     match self.op_for(&rec)? {
-                        Decision::Send(op) => b.ops.push(op),
+                        Decision::Send(op) => {
+                            b.as_commands += matches!(op.kind, OpKind::Commands { .. }) as u64;
+                            b.ops.push(op)
+                        }
                         Decision::SkipExpired => b.skipped_expired += 1,
                         Decision::SkipEmpty => b.skipped_empty += 1,
                         Decision::Fail(op, why) => b.failed.push((op, why)),
@@ -176,9 +206,15 @@ impl<'a> Worker<'a> for LoadWorker {
                         db: 0,
                         key: Cow::Borrowed(b""),
                         slot: 0,
-                        kind: OpKind::Function {
-                            raw,
-                            replace: self.cfg.replace,
+                        kind: match self.cfg.commands {
+                            Some(c) if c.all => OpKind::FunctionLoad {
+                                code: super::commands::function_code(&item)?,
+                                replace: self.cfg.replace,
+                            },
+                            _ => OpKind::Function {
+                                raw,
+                                replace: self.cfg.replace,
+                            },
                         },
                         ask: None,
                         attempts: 0,
