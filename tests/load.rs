@@ -1845,3 +1845,56 @@ fn load_big_key_as_commands_in_bounded_commands() {
         }
     }
 }
+
+#[test]
+fn load_jsonl_round_trip_matches_truth() {
+    // RDB -> `rdbkit json` -> `rdbkit load` (detected as JSON Lines) -> server == truth
+    let server = Server::start();
+    let tmp = TempDir::new("jsonl");
+    let fixtures = command_mode_fixtures();
+    let mut failures = Vec::new();
+    let mut keys = 0usize;
+    for (i, rdb) in fixtures.iter().enumerate() {
+        server.flush();
+        let r = attempt(|| {
+            let jl = tmp.join(&format!("{i}.jsonl"));
+            let out = rdbkit(&[
+                "json",
+                rdb.to_str().unwrap(),
+                "--meta",
+                "-o",
+                jl.to_str().unwrap(),
+            ]);
+            if out.code != 0 {
+                return Err(format!("json: {}", out.describe()));
+            }
+            let out = load(&jl, &server.url(), &["--lossy"]);
+            if out.code != 0 {
+                return Err(format!("exit {}: {}", out.code, out.describe()));
+            }
+            let s = out.summary();
+            check_summary(&s, false);
+            let mut c = server.conn();
+            let k = compare_lines(
+                &strip_uncarried(&dump_server(&mut c)),
+                &command_mode_truth(rdb),
+            )?;
+            compare_functions(&mut c, rdb)?;
+            Ok(k)
+        });
+        match r {
+            Ok(k) => keys += k,
+            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
+        }
+    }
+    eprintln!(
+        "load_jsonl_round_trip: {} of {} fixtures equal to their truth ({keys} keys)",
+        fixtures.len() - failures.len(),
+        fixtures.len()
+    );
+    report(
+        "load_jsonl_round_trip_matches_truth",
+        &failures,
+        fixtures.len(),
+    );
+}

@@ -263,11 +263,39 @@ pub fn emit_record(
     features: TargetFeatures,
     scratch: &mut Scratch,
 ) -> Result<usize> {
+    emit_with(
+        out,
+        key,
+        rec.vtype.kind(),
+        expire_ms,
+        limits,
+        features,
+        rec.value_offset,
+        |v| rec.decode(scratch, v),
+    )
+}
+
+/// The driver of [`emit_record`]: `drive` pushes the value's elements into
+/// the visitor (from the decoders, or from a JSON line).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn emit_with<F>(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    kind: Kind,
+    expire_ms: Option<i64>,
+    limits: BatchLimits,
+    features: TargetFeatures,
+    offset: u64,
+    drive: F,
+) -> Result<usize>
+where
+    F: FnOnce(&mut dyn ValueVisitor) -> Result<()>,
+{
     let start = out.len();
     let mut v = Emit {
         b: CommandBuilder::new(out, limits),
         key,
-        kind: rec.vtype.kind(),
+        kind,
         features,
         ttl_fields: Vec::new(),
         lost: false,
@@ -276,7 +304,7 @@ pub fn emit_record(
         fields: 0,
         dropped_fields: 0,
     };
-    let r = rec.decode(scratch, &mut v);
+    let r = drive(&mut v);
     if let Err(e) = r {
         v.b.out.truncate(start);
         return Err(e);
@@ -312,7 +340,7 @@ pub fn emit_record(
     if v.lost && !features.lossy {
         v.b.out.truncate(start);
         return Err(Error::new(
-            rec.value_offset,
+            offset,
             ErrorKind::Invalid { what: "value for this target", detail: "the hash has field TTLs, which the target does not support (use --lossy to load it without them)".into() },
         ));
     }

@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod commands;
 pub mod conn;
+pub mod jsonl;
 pub mod node;
 pub mod op;
 pub mod payload;
@@ -339,10 +340,20 @@ pub fn load<'a>(
     let mut configs = Vec::new();
     let mut summary_notes = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        let h = crate::rdb::records::parse_header(f.data).map_err(|e| LoadError::Input {
-            file: f.name.clone(),
-            msg: e.to_string(),
-        })?;
+        let is_json = jsonl::is_jsonl(f.data);
+        let h = if is_json {
+            // JSON Lines from `rdbkit json`: always written as commands.
+            crate::rdb::records::Header {
+                dialect: crate::rdb::value::Dialect::Redis,
+                version: 0,
+                len: 0,
+            }
+        } else {
+            crate::rdb::records::parse_header(f.data).map_err(|e| LoadError::Input {
+                file: f.name.clone(),
+                msg: e.to_string(),
+            })?
+        };
         let mut cfg = worker_config(
             i,
             f.data,
@@ -353,14 +364,21 @@ pub fn load<'a>(
             &f.name,
         )?;
         // Can the target read this file's payloads?
-        let readable =
-            h.version <= target_max && !(target_valkey && (12..=79).contains(&h.version));
+        let readable = !is_json
+            && h.version <= target_max
+            && !(target_valkey && (12..=79).contains(&h.version));
         let all = match opts.mode {
             LoadMode::Restore => false,
             LoadMode::Commands => true,
             LoadMode::Auto => !readable,
         };
-        if opts.mode != LoadMode::Restore {
+        if is_json && opts.mode == LoadMode::Restore {
+            return Err(LoadError::Usage(format!(
+                "{}: JSON Lines input can only be loaded as commands (--mode commands or auto)",
+                f.name
+            )));
+        }
+        if opts.mode != LoadMode::Restore || is_json {
             cfg.commands = Some(worker::CommandChoice {
                 all,
                 max_restore_bytes: if opts.mode == LoadMode::Auto {
@@ -457,6 +475,7 @@ pub fn load<'a>(
             let to_main = to_main.clone();
             let cfg = configs[i].0.clone();
             let engine = opts.engine;
+            let limits = opts.limits;
             let stop = &stop;
             let data = f.data;
             let release = f.release;
@@ -469,24 +488,30 @@ pub fn load<'a>(
                         r(done.saturating_sub(16 << 20));
                     }
                 };
-                let r = scan::run(
-                    data,
-                    &engine,
-                    || LoadWorker::new(cfg.clone()),
-                    |batch: Batch<'a>, _| {
-                        if stop.load(Ordering::Relaxed) {
-                            return Err(SinkError::Stopped);
-                        }
-                        if tok_rx.recv().is_err() {
-                            return Err(SinkError::Stopped);
-                        }
-                        to_main
-                            .send(Msg::Batch(i, batch))
-                            .map_err(|_| SinkError::Stopped)
-                    },
-                    Some(&hint),
-                );
-                let _ = to_main.send(Msg::FileDone(i, r.map(|_| ())));
+                let mut send = |batch: Batch<'a>| {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(SinkError::Stopped);
+                    }
+                    if tok_rx.recv().is_err() {
+                        return Err(SinkError::Stopped);
+                    }
+                    to_main
+                        .send(Msg::Batch(i, batch))
+                        .map_err(|_| SinkError::Stopped)
+                };
+                let r = if jsonl::is_jsonl(data) {
+                    worker::jsonl_batches(data, &cfg, limits, features, &mut send)
+                } else {
+                    scan::run(
+                        data,
+                        &engine,
+                        || LoadWorker::new(cfg.clone()),
+                        |batch: Batch<'a>, _| send(batch),
+                        Some(&hint),
+                    )
+                    .map(|_| ())
+                };
+                let _ = to_main.send(Msg::FileDone(i, r));
             });
         }
 
@@ -848,21 +873,17 @@ impl Summary {
         // Command mode, existence check answered: absent -> write it now;
         // present -> a conflict, exactly like BUSYKEY from RESTORE.
         if let (
-            OpKind::Commands {
-                check: true,
-                rec,
-                args,
-            },
+            OpKind::Commands { check: true, .. } | OpKind::Encoded { check: true, .. },
             Reply::Int(n),
         ) = (&op.kind, &reply)
         {
             if *n == 0 {
                 let mut next = op.clone();
-                next.kind = OpKind::Commands {
-                    rec: rec.clone(),
-                    args: *args,
-                    check: false,
-                };
+                if let OpKind::Commands { check, .. } | OpKind::Encoded { check, .. } =
+                    &mut next.kind
+                {
+                    *check = false;
+                }
                 return Some((next, Redirect::Proceed));
             }
             return self.record(
@@ -908,10 +929,13 @@ impl Summary {
                 OpKind::Function { .. } | OpKind::FunctionLoad { .. },
                 Reply::Status(_) | Reply::Bulk(_),
             ) => self.functions_loaded += 1,
-            (OpKind::Commands { check: false, .. }, Reply::Error(e)) => {
+            (
+                OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. },
+                Reply::Error(e),
+            ) => {
                 self.fail(&op, &e, failed_out, version);
             }
-            (OpKind::Commands { check: false, .. }, _) => {
+            (OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. }, _) => {
                 if existed == Some(true) {
                     self.conflict(&op, "rewritten", file, conflicts_out);
                 } else {

@@ -171,12 +171,20 @@ fn write_loop<'a>(
             }
             let (mark, staged_mark) = (buf.len(), staged.len());
             // The probe goes first: ASKING applies to the next command only.
-            if let OpKind::Restore { args, .. }
-            | OpKind::Commands {
-                args, check: false, ..
-            } = &op.kind
+            let replace = match &op.kind {
+                OpKind::Restore { args, .. }
+                | OpKind::Commands {
+                    args, check: false, ..
+                } => args.replace,
+                OpKind::Encoded {
+                    replace,
+                    check: false,
+                    ..
+                } => *replace,
+                _ => false,
+            };
             {
-                if args.replace {
+                if replace {
                     resp::command(&mut buf, &[b"EXISTS", &op.key]);
                     staged.push(Pending::Probe);
                 }

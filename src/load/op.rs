@@ -30,6 +30,15 @@ pub enum OpKind<'a> {
         raw: &'a [u8],
         replace: bool,
     },
+    /// Commands already encoded (a JSON Lines key): `n` commands. With
+    /// `check`, `EXISTS` goes first as for `Commands`; `replace` marks a
+    /// rewrite (the commands include their `MULTI`/`DEL`/`EXEC`).
+    Encoded {
+        cmds: Vec<u8>,
+        n: usize,
+        check: bool,
+        replace: bool,
+    },
     /// A function library as `FUNCTION LOAD` (command mode).
     FunctionLoad {
         code: Vec<u8>,
@@ -74,7 +83,9 @@ impl<'a> Op<'a> {
                 payload::write_restore(out, &self.key, rec, rdb_version, args);
                 1
             }
-            OpKind::Commands { check: true, .. } | OpKind::Exists => {
+            OpKind::Commands { check: true, .. }
+            | OpKind::Encoded { check: true, .. }
+            | OpKind::Exists => {
                 resp::command(out, &[b"EXISTS", &self.key]);
                 1
             }
@@ -95,6 +106,15 @@ impl<'a> Op<'a> {
             OpKind::Function { raw, replace } => {
                 payload::write_function_restore(out, raw, rdb_version, *replace);
                 1
+            }
+            OpKind::Encoded {
+                cmds,
+                n,
+                check: false,
+                ..
+            } => {
+                out.extend_from_slice(cmds);
+                *n
             }
             OpKind::FunctionLoad { code, replace } => {
                 function_load(out, code, *replace);

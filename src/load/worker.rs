@@ -278,3 +278,156 @@ pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bo
         Err(e) => Err(e),
     }
 }
+
+/// Reads a JSON Lines file (what `rdbkit json` writes) in batches of about
+/// 2 MB of lines and hands each batch of ops to `send`, in file order. Every
+/// key is encoded as commands here (command mode), with the same decisions
+/// as for records: target db, expired keys, empty collections, slot.
+pub fn jsonl_batches<'a>(
+    data: &'a [u8],
+    cfg: &WorkerConfig,
+    limits: super::commands::BatchLimits,
+    features: super::commands::TargetFeatures,
+    send: &mut dyn FnMut(Batch<'a>) -> std::result::Result<(), SinkError>,
+) -> std::result::Result<(), SinkError> {
+    use super::jsonl::{emit_line, parse_line, Line};
+    let check = cfg.commands.map(|c| c.check).unwrap_or(true);
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let mut b = Batch::default();
+        let chunk_start = pos;
+        while pos < data.len() && pos - chunk_start < (2 << 20) {
+            let end = data[pos..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map(|i| pos + i)
+                .unwrap_or(data.len());
+            let line = &data[pos..end];
+            let offset = pos as u64;
+            pos = end + 1;
+            if line.iter().all(|c| c.is_ascii_whitespace()) {
+                continue;
+            }
+            match parse_line(line, offset).map_err(SinkError::Format)? {
+                Line::Other => {}
+                Line::Function(code) => {
+                    if !cfg.dry_run {
+                        let kind = OpKind::FunctionLoad {
+                            code,
+                            replace: cfg.replace,
+                        };
+                        b.ops.push(Op {
+                            file: cfg.file,
+                            offset,
+                            db: 0,
+                            key: Cow::Borrowed(b""),
+                            slot: 0,
+                            kind,
+                            ask: None,
+                            attempts: 0,
+                        });
+                    }
+                }
+                Line::Key {
+                    db,
+                    key,
+                    kind,
+                    expire_ms,
+                    value,
+                    field_expire,
+                } => {
+                    b.keys_read += 1;
+                    let db = cfg.target_db(db);
+                    if cfg.cluster && db != 0 {
+                        return Err(SinkError::Abort(format!(
+                            "a key in db {db} cannot be loaded into a Redis Cluster, which has only db 0; map it with --db-map {db}=0 or --db 0"
+                        )));
+                    }
+                    let mut expire_ms = expire_ms.map(|e| e.saturating_add(cfg.shift_ms));
+                    if let Some(e) = expire_ms {
+                        if e <= cfg.now_ms {
+                            if !cfg.keys.keep_expired {
+                                b.skipped_expired += 1;
+                                continue;
+                            }
+                            expire_ms = None;
+                        }
+                    }
+                    let empty = match (&kind, &value) {
+                        (
+                            Kind::List | Kind::Set | Kind::ZSet | Kind::Hash,
+                            serde_json::Value::Array(a),
+                        ) => a.is_empty(),
+                        (Kind::Hash, serde_json::Value::Object(o)) => o.is_empty(),
+                        _ => false,
+                    };
+                    if empty {
+                        b.skipped_empty += 1;
+                        continue;
+                    }
+                    let slot = if cfg.cluster { key_slot(&key) } else { 0 };
+                    let mut op = Op {
+                        file: cfg.file,
+                        offset,
+                        db,
+                        key: Cow::Owned(key),
+                        slot,
+                        kind: OpKind::Exists,
+                        ask: None,
+                        attempts: 0,
+                    };
+                    if !cfg.dry_run {
+                        let mut body = Vec::new();
+                        let fe = field_expire.as_ref();
+                        let n = match emit_line(
+                            &mut body, &op.key, kind, &value, fe, expire_ms, limits, features,
+                            offset,
+                        ) {
+                            Ok(0) => {
+                                b.skipped_expired += 1;
+                                continue;
+                            }
+                            Ok(n) => n,
+                            Err(e) => {
+                                b.failed
+                                    .push((op, format!("{}{}", super::node::NOT_WRITABLE, e.kind)));
+                                continue;
+                            }
+                        };
+                        let (cmds, n) = if !cfg.replace {
+                            (body, n)
+                        } else if n <= super::commands::TX_MAX_COMMANDS {
+                            let mut c = Vec::with_capacity(body.len() + 64);
+                            super::resp::command(&mut c, &[b"MULTI"]);
+                            super::resp::command(&mut c, &[b"DEL", &op.key]);
+                            c.extend_from_slice(&body);
+                            super::resp::command(&mut c, &[b"EXEC"]);
+                            (c, n + 3)
+                        } else {
+                            let tmp = super::commands::temp_key(&op.key);
+                            let mut c = Vec::new();
+                            super::resp::command(&mut c, &[b"DEL", &tmp]);
+                            let m = emit_line(
+                                &mut c, &tmp, kind, &value, fe, expire_ms, limits, features, offset,
+                            )
+                            .map_err(SinkError::Format)?;
+                            super::resp::command(&mut c, &[b"RENAME", &tmp, &op.key]);
+                            (c, m + 2)
+                        };
+                        op.kind = OpKind::Encoded {
+                            cmds,
+                            n,
+                            check: check && !cfg.replace,
+                            replace: cfg.replace,
+                        };
+                        b.as_commands += 1;
+                    }
+                    b.ops.push(op);
+                }
+            }
+        }
+        b.bytes = (pos.min(data.len()) - chunk_start) as u64;
+        send(b)?;
+    }
+    Ok(())
+}

@@ -113,7 +113,7 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// Decodes the value into a visitor.
-    pub fn decode<V: ValueVisitor>(&self, scratch: &mut Scratch, v: &mut V) -> Result<()> {
+    pub fn decode<V: ValueVisitor + ?Sized>(&self, scratch: &mut Scratch, v: &mut V) -> Result<()> {
         let mut cur = Cursor::new(self.value, self.value_offset);
         decode_value(&mut cur, self.vtype, scratch, v)
     }

@@ -258,7 +258,7 @@ pub struct Scratch {
 
 /// Decodes one value of type `vt` from `cur` (positioned just after the type
 /// byte), pushing every element into `v`.
-pub fn decode_value<V: ValueVisitor>(
+pub fn decode_value<V: ValueVisitor + ?Sized>(
     cur: &mut Cursor<'_>,
     vt: ValueType,
     scratch: &mut Scratch,
@@ -390,8 +390,8 @@ pub fn decode_value<V: ValueVisitor>(
         }
         HashTtl(k) => hfe::decode(cur, k, |f, val, ttl| v.hash_field(f, val, ttl)),
         Stream(sv) => {
-            struct Entries<'v, V>(&'v mut V);
-            impl<V: ValueVisitor> stream::StreamVisitor for Entries<'_, V> {
+            struct Entries<'v, V: ?Sized>(&'v mut V);
+            impl<V: ValueVisitor + ?Sized> stream::StreamVisitor for Entries<'_, V> {
                 fn entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
                     self.0.stream_entry(id, fields)
                 }
@@ -474,7 +474,7 @@ where
     Ok(())
 }
 
-fn each_zset<'a, I, V: ValueVisitor>(it: I, off: u64, v: &mut V) -> Result<()>
+fn each_zset<'a, I, V: ValueVisitor + ?Sized>(it: I, off: u64, v: &mut V) -> Result<()>
 where
     I: Iterator<Item = Result<Elem<'a>>>,
 {
