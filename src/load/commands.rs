@@ -146,8 +146,19 @@ pub fn emit_key(
     features: TargetFeatures,
     scratch: &mut Scratch,
 ) -> Result<usize> {
+    with_replace(out, key, replace, |o, k| {
+        emit_record(o, k, rec, expire_ms, limits, features, scratch)
+    })
+}
+
+/// Writes a key's commands with `emit(out, name)`, wrapped for `replace`
+/// (see [`TX_MAX_COMMANDS`]); returns the number of commands (replies).
+pub fn with_replace<F>(out: &mut Vec<u8>, key: &[u8], replace: bool, mut emit: F) -> Result<usize>
+where
+    F: FnMut(&mut Vec<u8>, &[u8]) -> Result<usize>,
+{
     let mut body = Vec::new();
-    let n = emit_record(&mut body, key, rec, expire_ms, limits, features, scratch)?;
+    let n = emit(&mut body, key)?;
     if n == 0 {
         return Ok(0);
     }
@@ -163,7 +174,7 @@ pub fn emit_key(
     } else {
         let tmp = temp_key(key);
         resp::command(out, &[b"DEL", &tmp]);
-        let m = emit_record(out, &tmp, rec, expire_ms, limits, features, scratch)?;
+        let m = emit(out, &tmp)?;
         resp::command(out, &[b"RENAME", &tmp, key]);
         Ok(m + 2)
     }

@@ -377,12 +377,19 @@ pub fn jsonl_batches<'a>(
                         attempts: 0,
                     };
                     if !cfg.dry_run {
-                        let mut body = Vec::new();
                         let fe = field_expire.as_ref();
-                        let n = match emit_line(
-                            &mut body, &op.key, kind, &value, fe, expire_ms, limits, features,
-                            offset,
-                        ) {
+                        let mut cmds = Vec::new();
+                        let r = super::commands::with_replace(
+                            &mut cmds,
+                            &op.key,
+                            cfg.replace,
+                            |o, k| {
+                                emit_line(
+                                    o, k, kind, &value, fe, expire_ms, limits, features, offset,
+                                )
+                            },
+                        );
+                        let n = match r {
                             Ok(0) => {
                                 b.skipped_expired += 1;
                                 continue;
@@ -393,26 +400,6 @@ pub fn jsonl_batches<'a>(
                                     .push((op, format!("{}{}", super::node::NOT_WRITABLE, e.kind)));
                                 continue;
                             }
-                        };
-                        let (cmds, n) = if !cfg.replace {
-                            (body, n)
-                        } else if n <= super::commands::TX_MAX_COMMANDS {
-                            let mut c = Vec::with_capacity(body.len() + 64);
-                            super::resp::command(&mut c, &[b"MULTI"]);
-                            super::resp::command(&mut c, &[b"DEL", &op.key]);
-                            c.extend_from_slice(&body);
-                            super::resp::command(&mut c, &[b"EXEC"]);
-                            (c, n + 3)
-                        } else {
-                            let tmp = super::commands::temp_key(&op.key);
-                            let mut c = Vec::new();
-                            super::resp::command(&mut c, &[b"DEL", &tmp]);
-                            let m = emit_line(
-                                &mut c, &tmp, kind, &value, fe, expire_ms, limits, features, offset,
-                            )
-                            .map_err(SinkError::Format)?;
-                            super::resp::command(&mut c, &[b"RENAME", &tmp, &op.key]);
-                            (c, m + 2)
                         };
                         op.kind = OpKind::Encoded {
                             cmds,
