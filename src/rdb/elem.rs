@@ -168,3 +168,21 @@ pub fn decompress(data: &[u8], len: u64, offset: u64, out: &mut Vec<u8>) -> Resu
     }
     lzf::decompress_into(data, len as usize, out, offset)
 }
+
+/// The end of a fallible, fused iterator's `next`: `Ok(None)` (the end) and
+/// `Err` (the first error) both finish it for good, so a caller that keeps
+/// calling after an error cannot loop.
+#[inline]
+pub(crate) fn fuse<T>(done: &mut bool, r: Result<Option<T>>) -> Option<Result<T>> {
+    match r {
+        Ok(Some(e)) => Some(Ok(e)),
+        Ok(None) => {
+            *done = true;
+            None
+        }
+        Err(e) => {
+            *done = true;
+            Some(Err(e))
+        }
+    }
+}

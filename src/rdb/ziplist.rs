@@ -346,17 +346,8 @@ impl<'a> Iterator for ZiplistIter<'a> {
         if self.done {
             return None;
         }
-        match self.step() {
-            Ok(Some(e)) => Some(Ok(e)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let r = self.step();
+        crate::rdb::elem::fuse(&mut self.done, r)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
