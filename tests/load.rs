@@ -10,7 +10,6 @@ mod common;
 mod support;
 
 use std::collections::BTreeSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -27,29 +26,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// Runs `f`, turning a panic into `Err(message)` so that one fixture's
-/// failure does not hide the others.
-fn attempt<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(p) => Err(p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into())),
-    }
-}
-
-fn report(test: &str, failures: &[String], total: usize) {
-    if !failures.is_empty() {
-        panic!(
-            "{test}: {} of {total} cases failed:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
-    }
 }
 
 /// The counters every successful plain load of a fixture must show.
@@ -101,12 +77,11 @@ fn db0_only(rdb: &Path) -> bool {
 #[test]
 fn load_standalone_matches_truth() {
     let server = Server::start();
-    let fixtures = eligible_fixtures();
-    let mut failures = Vec::new();
-    let mut keys = 0usize;
-    for rdb in &fixtures {
-        server.flush();
-        let r = attempt(|| {
+    check_fixtures(
+        "load_standalone_matches_truth",
+        &eligible_fixtures(),
+        |_, rdb| {
+            server.flush();
             let out = load(rdb, &server.url(), &[]);
             if out.code != 0 {
                 return Err(format!("exit {}: {}", out.code, out.describe()));
@@ -116,18 +91,8 @@ fn load_standalone_matches_truth() {
             let k = compare_lines(&dump_server(&mut c), &expected(rdb))?;
             compare_functions(&mut c, rdb)?;
             Ok(k)
-        });
-        match r {
-            Ok(k) => keys += k,
-            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
-        }
-    }
-    eprintln!(
-        "load_standalone_matches_truth: {} of {} fixtures equal to their truth ({keys} keys)",
-        fixtures.len() - failures.len(),
-        fixtures.len()
+        },
     );
-    report("load_standalone_matches_truth", &failures, fixtures.len());
 }
 
 // ---------------------------------------------------------------------------
@@ -1673,60 +1638,43 @@ fn load_over_tls() {
 #[test]
 fn load_auto_mode_matches_truth_for_every_version() {
     let server = Server::start();
-    let fixtures = command_mode_fixtures();
-    let mut failures = Vec::new();
-    let (mut keys, mut as_commands) = (0usize, 0u64);
-    for rdb in &fixtures {
+    let mut as_commands = 0u64;
+    check_fixtures("load_auto_mode", &command_mode_fixtures(), |_, rdb| {
         server.flush();
-        let r = attempt(|| {
-            let out = load(rdb, &server.url(), &["--lossy"]);
-            if out.code != 0 {
-                return Err(format!("exit {}: {}", out.code, out.describe()));
-            }
-            let s = out.summary();
-            check_summary(&s, false);
-            let newer = !matches!(version_of(rdb), Some(1..=10));
-            let cmds = n(&s, "as_commands");
-            if newer && cmds < n(&s, "loaded") {
-                return Err(format!(
-                    "RDB {:?} needs commands for every key: {s}",
-                    version_of(rdb)
-                ));
-            }
-            if !newer && cmds != 0 {
-                return Err(format!(
-                    "RDB {:?} loads by RESTORE, yet {cmds} keys went as commands",
-                    version_of(rdb)
-                ));
-            }
-            as_commands += cmds;
-            let mut c = server.conn();
-            // RESTOREd streams keep the length the file stores; only commands
-            // need the adjusted truth.
-            let truth = if newer {
-                command_mode_truth(rdb)
-            } else {
-                strip_uncarried(&expected(rdb))
-            };
-            let k = compare_lines(&strip_uncarried(&dump_server(&mut c)), &truth)?;
-            compare_functions(&mut c, rdb)?;
-            Ok(k)
-        });
-        match r {
-            Ok(k) => keys += k,
-            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
+        let out = load(rdb, &server.url(), &["--lossy"]);
+        if out.code != 0 {
+            return Err(format!("exit {}: {}", out.code, out.describe()));
         }
-    }
-    eprintln!(
-        "load_auto_mode: {} of {} fixtures equal to their truth ({keys} keys, {as_commands} written as commands)",
-        fixtures.len() - failures.len(),
-        fixtures.len()
-    );
-    report(
-        "load_auto_mode_matches_truth_for_every_version",
-        &failures,
-        fixtures.len(),
-    );
+        let s = out.summary();
+        check_summary(&s, false);
+        let newer = !matches!(version_of(rdb), Some(1..=10));
+        let cmds = n(&s, "as_commands");
+        if newer && cmds < n(&s, "loaded") {
+            return Err(format!(
+                "RDB {:?} needs commands for every key: {s}",
+                version_of(rdb)
+            ));
+        }
+        if !newer && cmds != 0 {
+            return Err(format!(
+                "RDB {:?} loads by RESTORE, yet {cmds} keys went as commands",
+                version_of(rdb)
+            ));
+        }
+        as_commands += cmds;
+        let mut c = server.conn();
+        // RESTOREd streams keep the length the file stores; only commands
+        // need the adjusted truth.
+        let truth = if newer {
+            command_mode_truth(rdb)
+        } else {
+            strip_uncarried(&expected(rdb))
+        };
+        let k = compare_lines(&strip_uncarried(&dump_server(&mut c)), &truth)?;
+        compare_functions(&mut c, rdb)?;
+        Ok(k)
+    });
+    eprintln!("load_auto_mode: {as_commands} keys written as commands");
 }
 
 #[test]
@@ -1851,12 +1799,11 @@ fn load_jsonl_round_trip_matches_truth() {
     // RDB -> `rdbkit json` -> `rdbkit load` (detected as JSON Lines) -> server == truth
     let server = Server::start();
     let tmp = TempDir::new("jsonl");
-    let fixtures = command_mode_fixtures();
-    let mut failures = Vec::new();
-    let mut keys = 0usize;
-    for (i, rdb) in fixtures.iter().enumerate() {
-        server.flush();
-        let r = attempt(|| {
+    check_fixtures(
+        "load_jsonl_round_trip",
+        &command_mode_fixtures(),
+        |i, rdb| {
+            server.flush();
             let jl = tmp.join(&format!("{i}.jsonl"));
             let out = rdbkit(&[
                 "json",
@@ -1872,8 +1819,7 @@ fn load_jsonl_round_trip_matches_truth() {
             if out.code != 0 {
                 return Err(format!("exit {}: {}", out.code, out.describe()));
             }
-            let s = out.summary();
-            check_summary(&s, false);
+            check_summary(&out.summary(), false);
             let mut c = server.conn();
             let k = compare_lines(
                 &strip_uncarried(&dump_server(&mut c)),
@@ -1881,20 +1827,6 @@ fn load_jsonl_round_trip_matches_truth() {
             )?;
             compare_functions(&mut c, rdb)?;
             Ok(k)
-        });
-        match r {
-            Ok(k) => keys += k,
-            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
-        }
-    }
-    eprintln!(
-        "load_jsonl_round_trip: {} of {} fixtures equal to their truth ({keys} keys)",
-        fixtures.len() - failures.len(),
-        fixtures.len()
-    );
-    report(
-        "load_jsonl_round_trip_matches_truth",
-        &failures,
-        fixtures.len(),
+        },
     );
 }

@@ -521,7 +521,49 @@ pub fn load<'a>(
         let mut selected_dbs: Vec<u64> = Vec::new();
         let mut last_progress = Instant::now();
 
-        // Routes ops to nodes; returns ops that could not be routed.
+        // Sends ops to one node (opening it if needed). Every op ends up
+        // outstanding (an outcome will come back) or failed, never lost.
+        let route_to = |addr: &str,
+                        ops: Vec<Op<'a>>,
+                        version: u32,
+                        nodes: &mut HashMap<String, Node<'a>>,
+                        summary: &mut Summary,
+                        outstanding: &mut u64,
+                        failed_out: &mut Option<BufWriter<File>>| {
+            let id = match open_node(addr, version, nodes) {
+                Ok(id) => id,
+                Err(e) => {
+                    for op in &ops {
+                        summary.fail(op, &e.to_string(), failed_out, version);
+                    }
+                    return;
+                }
+            };
+            let Some(node) = nodes.get(&id) else {
+                for op in &ops {
+                    summary.fail(op, "no connection to the node", failed_out, version);
+                }
+                return;
+            };
+            let n = ops.len() as u64;
+            match node.tx.send(NodeMsg::Batch(ops)) {
+                Ok(()) => *outstanding += n,
+                Err(std::sync::mpsc::SendError(NodeMsg::Batch(ops))) => {
+                    for op in &ops {
+                        summary.fail(
+                            op,
+                            &format!("{addr}: the connection's writer stopped"),
+                            failed_out,
+                            version,
+                        );
+                    }
+                }
+            }
+        };
+
+        // Routes ops: grouped by address first (no allocation per op), each
+        // node opened once per batch.
+        let standalone = target.addr();
         let route = |ops: Vec<Op<'a>>,
                      version: u32,
                      topology: &Option<Topology>,
@@ -529,14 +571,22 @@ pub fn load<'a>(
                      summary: &mut Summary,
                      outstanding: &mut u64,
                      failed_out: &mut Option<BufWriter<File>>| {
-            let mut per_node: HashMap<String, Vec<Op<'a>>> = HashMap::new();
+            let mut per_addr: HashMap<&str, Vec<Op<'a>>> = HashMap::new();
+            let mut functions: Vec<Op<'a>> = Vec::new();
+            let mut asked: Vec<Op<'a>> = Vec::new();
             for op in ops {
-                let addrs: Vec<String> = match (topology, &op.kind) {
-                    _ if op.ask.is_some() => vec![op.ask.clone().unwrap_or_default()],
-                    (None, _) => vec![target.addr()],
-                    (Some(t), OpKind::Function { .. }) => t.masters.clone(),
-                    (Some(t), _) => match t.node_of(op.slot) {
-                        Some(a) => vec![a.to_string()],
+                let addr = match topology {
+                    _ if op.ask.is_some() => {
+                        asked.push(op);
+                        continue;
+                    }
+                    None => standalone.as_str(),
+                    Some(_) if !op.is_key() => {
+                        functions.push(op);
+                        continue;
+                    }
+                    Some(t) => match t.node_of(op.slot) {
+                        Some(a) => a,
                         None => {
                             summary.fail(
                                 &op,
@@ -548,18 +598,33 @@ pub fn load<'a>(
                         }
                     },
                 };
-                for a in addrs {
-                    match open_node(&a, version, nodes) {
-                        Ok(id) => per_node.entry(id).or_default().push(op.clone()),
-                        Err(e) => summary.fail(&op, &format!("{e}"), failed_out, version),
-                    }
+                per_addr.entry(addr).or_default().push(op);
+            }
+            // Function libraries go to every master of a cluster.
+            if let (Some(t), false) = (topology, functions.is_empty()) {
+                for m in &t.masters {
+                    per_addr
+                        .entry(m.as_str())
+                        .or_default()
+                        .extend(functions.iter().cloned());
                 }
             }
-            for (id, ops) in per_node {
-                *outstanding += ops.len() as u64;
-                if let Some(n) = nodes.get(&id) {
-                    let _ = n.tx.send(NodeMsg::Batch(ops));
-                }
+            for (addr, ops) in per_addr {
+                route_to(addr, ops, version, nodes, summary, outstanding, failed_out);
+            }
+            // After an -ASK redirect: to the node it named, which may be
+            // outside the slot map.
+            for op in asked {
+                let addr = op.ask.clone().unwrap_or_default();
+                route_to(
+                    &addr,
+                    vec![op],
+                    version,
+                    nodes,
+                    summary,
+                    outstanding,
+                    failed_out,
+                );
             }
         };
 

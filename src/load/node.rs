@@ -56,7 +56,7 @@ pub struct NodeConfig {
 /// The result of one operation, sent to the main thread.
 pub struct Outcome<'a> {
     pub op: Op<'a>,
-    pub node: String,
+    pub node: std::sync::Arc<str>,
     /// The reply, or the I/O error that left the reply unknown.
     pub reply: Result<Reply, String>,
     /// For `RESTORE ... REPLACE`: whether the key existed just before.
@@ -78,7 +78,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
 ) -> SyncSender<NodeMsg<'a>> {
     let (tx, rx) = sync_channel::<NodeMsg<'a>>(2);
     let (ptx, prx) = sync_channel::<Pending<'a>>(WINDOW);
-    let addr = conn.addr.clone();
+    let addr: std::sync::Arc<str> = conn.addr.as_str().into();
     let reader = conn.reader;
     let stream = conn.writer;
     let to_main2 = to_main.clone();
@@ -93,7 +93,7 @@ fn write_loop<'a>(
     rx: Receiver<NodeMsg<'a>>,
     ptx: SyncSender<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
-    addr: String,
+    addr: std::sync::Arc<str>,
     cfg: NodeConfig,
     stop: &AtomicBool,
 ) {
@@ -235,7 +235,7 @@ fn read_loop<'a>(
     mut reader: BufReader<ReadHalf>,
     prx: Receiver<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
-    addr: String,
+    addr: std::sync::Arc<str>,
 ) {
     let mut broken: Option<String> = None;
     let mut existed = None;

@@ -555,12 +555,7 @@ impl ValueVisitor for Visit<'_, '_> {
         // Object form unless a field is not UTF-8 or repeats within the entry.
         let mut object = fields.iter().all(|(f, _)| elem_is_text(f));
         if object && fields.len() > 1 {
-            self.fields.clear();
-            for (f, _) in fields {
-                self.fields.push(f.to_vec());
-            }
-            self.fields.sort_unstable();
-            object = self.fields.windows(2).all(|w| w[0] != w[1]);
+            object = !has_duplicate_field(fields, &mut self.fields);
         }
         self.out.push(if object { b'{' } else { b'[' });
         for (i, (f, v)) in fields.iter().enumerate() {
@@ -703,6 +698,26 @@ impl ValueVisitor for Visit<'_, '_> {
         write_module(self.out, value);
         Ok(())
     }
+}
+
+/// Does a stream entry repeat a field name? Pairwise for the usual few
+/// fields (no allocation); sorted copies in `buf` for many.
+fn has_duplicate_field(fields: &[(Elem<'_>, Elem<'_>)], buf: &mut Vec<Vec<u8>>) -> bool {
+    if fields.len() <= 32 {
+        let (mut x, mut y) = (itoa::Buffer::new(), itoa::Buffer::new());
+        for (i, (a, _)) in fields.iter().enumerate() {
+            for (b, _) in &fields[i + 1..] {
+                if a.as_bytes(&mut x) == b.as_bytes(&mut y) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    buf.clear();
+    buf.extend(fields.iter().map(|(f, _)| f.to_vec()));
+    buf.sort_unstable();
+    buf.windows(2).any(|w| w[0] == w[1])
 }
 
 /// Finds whether every hash field name is UTF-8 (for streaming a hash).

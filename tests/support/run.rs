@@ -398,3 +398,54 @@ pub fn mentions_db(text: &str, db: u64) -> bool {
     }
     false
 }
+
+// ---------------------------------------------------------------------------
+// Fixture loops
+// ---------------------------------------------------------------------------
+
+/// Runs `f`, turning a panic into `Err(message)` so that one fixture's
+/// failure does not hide the others.
+pub fn attempt<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into())),
+    }
+}
+
+/// Panics with every failure, if there are any.
+pub fn report(test: &str, failures: &[String], total: usize) {
+    if !failures.is_empty() {
+        panic!(
+            "{test}: {} of {total} cases failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// Runs `check(index, fixture)` (returning the number of keys compared) for
+/// every fixture, prints how many matched, and reports all failures at once.
+pub fn check_fixtures(
+    test: &str,
+    fixtures: &[PathBuf],
+    mut check: impl FnMut(usize, &Path) -> Result<usize, String>,
+) {
+    let mut failures = Vec::new();
+    let mut keys = 0;
+    for (i, rdb) in fixtures.iter().enumerate() {
+        match attempt(|| check(i, rdb)) {
+            Ok(k) => keys += k,
+            Err(e) => failures.push(format!("{}: {e}", common::rel(rdb))),
+        }
+    }
+    eprintln!(
+        "{test}: {} of {} fixtures equal to their truth ({keys} keys)",
+        fixtures.len() - failures.len(),
+        fixtures.len()
+    );
+    report(test, &failures, fixtures.len());
+}
