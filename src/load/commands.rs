@@ -45,10 +45,56 @@ impl Default for BatchLimits {
     }
 }
 
+/// Told after every complete command of a key, with the buffer holding it:
+/// lets the node writer put a huge key on the wire while it is still being
+/// encoded (memory stays bounded by the write buffer, not by the key), and
+/// lets [`with_replace`] notice that a key outgrew one transaction.
+pub trait Spill {
+    /// `count`: the key's commands so far (in `out`, or written out before).
+    /// An error stops the key's encoding.
+    fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> Result<()>;
+}
+
+/// How one key's commands are written.
+#[derive(Default)]
+pub struct Sink<'s> {
+    /// `ASKING` before each command (after an `-ASK` redirect: the flag holds
+    /// for one command, or for a whole `MULTI` ... `EXEC`).
+    pub asking: bool,
+    pub spill: Option<&'s mut dyn Spill>,
+}
+
+/// Adds the commands a caller wrote before the key's own to the count.
+struct Based<'a, 'b> {
+    inner: &'a mut (dyn Spill + 'b),
+    base: usize,
+}
+
+impl Spill for Based<'_, '_> {
+    fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> Result<()> {
+        self.inner.after_command(out, count + self.base)
+    }
+}
+
+/// Refuses a transaction body over [`TX_MAX_BYTES`] or [`TX_MAX_COMMANDS`].
+struct TxCap {
+    hit: bool,
+}
+
+impl Spill for TxCap {
+    fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> Result<()> {
+        if out.len() > TX_MAX_BYTES || count > TX_MAX_COMMANDS {
+            self.hit = true;
+            return Err(Error::invalid(0, "key", "too big for one transaction"));
+        }
+        Ok(())
+    }
+}
+
 /// Builds commands that share a prefix (`RPUSH key`, `HSET key`, ...) and
 /// cuts them by the limits. Complete commands are appended, RESP-encoded,
-/// to `out`; `count` says how many.
-pub struct CommandBuilder<'o> {
+/// to `out`; `count` says how many (`ASKING`s included).
+pub struct CommandBuilder<'o, 's> {
     pub out: &'o mut Vec<u8>,
     pub count: usize,
     limits: BatchLimits,
@@ -56,10 +102,16 @@ pub struct CommandBuilder<'o> {
     args: Vec<Vec<u8>>,
     elements: usize,
     bytes: usize,
+    asking: bool,
+    spill: Option<&'s mut dyn Spill>,
 }
 
-impl<'o> CommandBuilder<'o> {
+impl<'o, 's> CommandBuilder<'o, 's> {
     pub fn new(out: &'o mut Vec<u8>, limits: BatchLimits) -> Self {
+        Self::with_sink(out, limits, Sink::default())
+    }
+
+    pub fn with_sink(out: &'o mut Vec<u8>, limits: BatchLimits, sink: Sink<'s>) -> Self {
         CommandBuilder {
             out,
             count: 0,
@@ -68,18 +120,36 @@ impl<'o> CommandBuilder<'o> {
             args: Vec::new(),
             elements: 0,
             bytes: 0,
+            asking: sink.asking,
+            spill: sink.spill,
+        }
+    }
+
+    fn before(&mut self) {
+        if self.asking {
+            resp::command(self.out, &[b"ASKING"]);
+            self.count += 1;
+        }
+    }
+
+    fn after(&mut self) -> Result<()> {
+        self.count += 1;
+        match self.spill.as_deref_mut() {
+            Some(s) => s.after_command(self.out, self.count),
+            None => Ok(()),
         }
     }
 
     /// A whole command on its own.
-    pub fn command(&mut self, args: &[&[u8]]) {
-        self.flush();
+    pub fn command(&mut self, args: &[&[u8]]) -> Result<()> {
+        self.flush()?;
+        self.before();
         resp::command(self.out, args);
-        self.count += 1;
+        self.after()
     }
 
     /// Starts a run of commands with this prefix (flushing any other run).
-    pub fn start(&mut self, prefix: &[&[u8]]) {
+    pub fn start(&mut self, prefix: &[&[u8]]) -> Result<()> {
         if self.prefix.len() != prefix.len()
             || self
                 .prefix
@@ -87,31 +157,34 @@ impl<'o> CommandBuilder<'o> {
                 .zip(prefix)
                 .any(|(a, b)| a.as_slice() != *b)
         {
-            self.flush();
+            self.flush()?;
             self.prefix = prefix.iter().map(|p| p.to_vec()).collect();
         }
+        Ok(())
     }
 
     /// Adds one element (one or more arguments) to the current run.
-    pub fn element(&mut self, parts: &[&[u8]]) {
+    pub fn element(&mut self, parts: &[&[u8]]) -> Result<()> {
         let n: usize = parts.iter().map(|p| p.len()).sum();
         if self.elements > 0
             && (self.elements >= self.limits.elements || self.bytes + n > self.limits.bytes)
         {
-            self.flush();
+            self.flush()?;
         }
         for p in parts {
             self.args.push(p.to_vec());
         }
         self.elements += 1;
         self.bytes += n;
+        Ok(())
     }
 
     /// Writes the pending command of the current run, if any.
-    pub fn flush(&mut self) {
+    pub fn flush(&mut self) -> Result<()> {
         if self.elements == 0 {
-            return;
+            return Ok(());
         }
+        self.before();
         resp::array_header(self.out, self.prefix.len() + self.args.len());
         for p in &self.prefix {
             resp::bulk(self.out, p);
@@ -119,22 +192,28 @@ impl<'o> CommandBuilder<'o> {
         for a in self.args.drain(..) {
             resp::bulk(self.out, &a);
         }
-        self.count += 1;
         self.elements = 0;
         self.bytes = 0;
+        self.after()
     }
 }
 
 /// Commands of one key in command mode. Under `rewrite` the key is replaced
 /// atomically: `MULTI`, `DEL`, the commands, `EXEC` when the key takes at
-/// most [`TX_MAX_COMMANDS`] commands; a bigger key is built under a
-/// temporary name in the same slot and `RENAME`d over the old one, so
-/// readers never see a half-written key.
+/// most [`TX_MAX_COMMANDS`] commands and [`TX_MAX_BYTES`] bytes (a
+/// transaction is queued whole in the server's memory, and encoded whole
+/// here); a bigger key is built under a temporary name in the same slot and
+/// `RENAME`d over the old one, so readers never see a half-written key.
 pub const TX_MAX_COMMANDS: usize = 1000;
+/// See [`TX_MAX_COMMANDS`].
+pub const TX_MAX_BYTES: usize = 8 << 20;
 
 /// Appends the commands of one key (see [`TX_MAX_COMMANDS`] for `replace`);
 /// returns how many were written, 0 when nothing is left to write (all hash
 /// fields expired).
+///
+/// With a spill in `sink`, a key may be partly written out when an error
+/// comes back: the caller owns the cleanup (see the node writer).
 #[allow(clippy::too_many_arguments)]
 pub fn emit_key(
     out: &mut Vec<u8>,
@@ -145,39 +224,88 @@ pub fn emit_key(
     limits: BatchLimits,
     features: TargetFeatures,
     scratch: &mut Scratch,
+    sink: Sink<'_>,
 ) -> Result<usize> {
-    with_replace(out, key, replace, |o, k| {
-        emit_record(o, k, rec, expire_ms, limits, features, scratch)
+    with_replace(out, key, replace, sink, |o, k, s| {
+        emit_record(o, k, rec, expire_ms, limits, features, scratch, s)
     })
 }
 
-/// Writes a key's commands with `emit(out, name)`, wrapped for `replace`
-/// (see [`TX_MAX_COMMANDS`]); returns the number of commands (replies).
-pub fn with_replace<F>(out: &mut Vec<u8>, key: &[u8], replace: bool, mut emit: F) -> Result<usize>
+/// Writes a key's commands with `emit(out, name, sink)`, wrapped for
+/// `replace` (see [`TX_MAX_COMMANDS`]); returns the number of commands
+/// (replies). Without `replace` the commands go straight to `out` (and the
+/// spill); with it, a first attempt fills a capped transaction body, and a
+/// key that outgrows it is encoded again, streaming, under a temporary name.
+pub fn with_replace<F>(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    replace: bool,
+    sink: Sink<'_>,
+    mut emit: F,
+) -> Result<usize>
 where
-    F: FnMut(&mut Vec<u8>, &[u8]) -> Result<usize>,
+    F: FnMut(&mut Vec<u8>, &[u8], Sink<'_>) -> Result<usize>,
 {
-    let mut body = Vec::new();
-    let n = emit(&mut body, key)?;
-    if n == 0 {
-        return Ok(0);
-    }
+    let Sink { asking, spill } = sink;
     if !replace {
-        out.extend_from_slice(&body);
-        Ok(n)
-    } else if n <= TX_MAX_COMMANDS {
-        resp::command(out, &[b"MULTI"]);
-        resp::command(out, &[b"DEL", key]);
-        out.extend_from_slice(&body);
-        resp::command(out, &[b"EXEC"]);
-        Ok(n + 3)
-    } else {
-        let tmp = temp_key(key);
-        resp::command(out, &[b"DEL", &tmp]);
-        let m = emit(out, &tmp)?;
-        resp::command(out, &[b"RENAME", &tmp, key]);
-        Ok(m + 2)
+        return emit(out, key, Sink { asking, spill });
     }
+    let ask = |out: &mut Vec<u8>| {
+        if asking {
+            resp::command(out, &[b"ASKING"]);
+        }
+        asking as usize
+    };
+    let mut body = Vec::new();
+    let mut cap = TxCap { hit: false };
+    let tx = emit(
+        &mut body,
+        key,
+        Sink {
+            asking: false,
+            spill: Some(&mut cap),
+        },
+    );
+    match tx {
+        Ok(0) => return Ok(0),
+        Ok(n) => {
+            // One ASKING before MULTI covers the transaction.
+            let a = ask(out);
+            resp::command(out, &[b"MULTI"]);
+            resp::command(out, &[b"DEL", key]);
+            out.extend_from_slice(&body);
+            resp::command(out, &[b"EXEC"]);
+            return Ok(a + n + 3);
+        }
+        Err(e) if !cap.hit => return Err(e),
+        Err(_) => {}
+    }
+    drop(body);
+    let tmp = temp_key(key);
+    let mut n = ask(out);
+    resp::command(out, &[b"DEL", &tmp]);
+    n += 1;
+    let m = match spill {
+        Some(inner) => emit(
+            out,
+            &tmp,
+            Sink {
+                asking,
+                spill: Some(&mut Based { inner, base: n }),
+            },
+        )?,
+        None => emit(
+            out,
+            &tmp,
+            Sink {
+                asking,
+                spill: None,
+            },
+        )?,
+    };
+    n += m + ask(out);
+    resp::command(out, &[b"RENAME", &tmp, key]);
+    Ok(n + 1)
 }
 
 /// A temporary name in the same cluster slot as `key`: the key itself plus a
@@ -265,6 +393,7 @@ pub struct TargetFeatures {
 /// differ from the record's, e.g. a temporary key); returns how many (0 when
 /// nothing is left to write: a hash whose fields have all expired).
 /// `expire_ms` is the absolute expiry to set, if any.
+#[allow(clippy::too_many_arguments)]
 pub fn emit_record(
     out: &mut Vec<u8>,
     key: &[u8],
@@ -273,6 +402,7 @@ pub fn emit_record(
     limits: BatchLimits,
     features: TargetFeatures,
     scratch: &mut Scratch,
+    sink: Sink<'_>,
 ) -> Result<usize> {
     emit_with(
         out,
@@ -282,8 +412,55 @@ pub fn emit_record(
         limits,
         features,
         rec.value_offset,
+        sink,
         |v| rec.decode(scratch, v),
     )
+}
+
+/// Whether `rec` holds something the target cannot take in command mode
+/// and that would only show once its commands are on their way: a hash
+/// field TTL for a target without them (and no `--lossy`). Checked before
+/// a big key is streamed, so such a key fails without touching the target.
+pub fn unwritable(
+    rec: &Record<'_>,
+    features: TargetFeatures,
+    scratch: &mut Scratch,
+) -> Result<bool> {
+    use crate::rdb::value::ValueType;
+    if features.field_ttl || features.lossy || !matches!(rec.vtype, ValueType::HashTtl(_)) {
+        return Ok(false);
+    }
+    struct Ttl(bool, i64);
+    impl ValueVisitor for Ttl {
+        fn string(&mut self, _: Elem<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
+            Ok(())
+        }
+        fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, e: Option<i64>) -> Result<()> {
+            self.0 |= e.is_some_and(|ms| ms > self.1);
+            Ok(())
+        }
+        fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+            Ok(())
+        }
+        fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
+            Ok(())
+        }
+        fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+            Ok(())
+        }
+    }
+    let mut t = Ttl(false, features.now_ms);
+    rec.decode(scratch, &mut t)?;
+    Ok(t.0)
 }
 
 /// The driver of [`emit_record`]: `drive` pushes the value's elements into
@@ -297,6 +474,7 @@ pub(crate) fn emit_with<F>(
     limits: BatchLimits,
     features: TargetFeatures,
     offset: u64,
+    sink: Sink<'_>,
     drive: F,
 ) -> Result<usize>
 where
@@ -304,7 +482,7 @@ where
 {
     let start = out.len();
     let mut v = Emit {
-        b: CommandBuilder::new(out, limits),
+        b: CommandBuilder::with_sink(out, limits, sink),
         key,
         kind,
         features,
@@ -320,7 +498,10 @@ where
         v.b.out.truncate(start);
         return Err(e);
     }
-    v.b.flush();
+    if let Err(e) = v.b.flush() {
+        v.b.out.truncate(start);
+        return Err(e);
+    }
     if v.fields == 0 && v.dropped_fields > 0 {
         // Every field had expired: the key does not exist any more.
         v.b.out.truncate(start);
@@ -343,7 +524,7 @@ where
                 let mut args: Vec<&[u8]> =
                     vec![b"HPEXPIREAT", key, ms_s.as_bytes(), b"FIELDS", n.as_bytes()];
                 args.extend(chunk.iter().map(|(_, f)| f.as_slice()));
-                v.b.command(&args);
+                v.b.command(&args)?;
             }
             i = j;
         }
@@ -356,13 +537,13 @@ where
         ));
     }
     if let Some(ms) = expire_ms {
-        v.b.command(&[b"PEXPIREAT", key, ms.to_string().as_bytes()]);
+        v.b.command(&[b"PEXPIREAT", key, ms.to_string().as_bytes()])?;
     }
     Ok(v.b.count)
 }
 
-struct Emit<'o, 'k> {
-    b: CommandBuilder<'o>,
+struct Emit<'o, 's, 'k> {
+    b: CommandBuilder<'o, 's>,
     key: &'k [u8],
     kind: Kind,
     features: TargetFeatures,
@@ -381,33 +562,29 @@ fn bytes<'e>(e: &'e Elem<'_>, buf: &'e mut itoa::Buffer) -> &'e [u8] {
     e.as_bytes(buf)
 }
 
-impl ValueVisitor for Emit<'_, '_> {
+impl ValueVisitor for Emit<'_, '_, '_> {
     fn string(&mut self, v: Elem<'_>) -> Result<()> {
         let mut ib = itoa::Buffer::new();
-        self.b.command(&[b"SET", self.key, bytes(&v, &mut ib)]);
-        Ok(())
+        self.b.command(&[b"SET", self.key, bytes(&v, &mut ib)])
     }
 
     fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
-        self.b.start(&[b"RPUSH", self.key]);
+        self.b.start(&[b"RPUSH", self.key])?;
         let mut ib = itoa::Buffer::new();
-        self.b.element(&[bytes(&v, &mut ib)]);
-        Ok(())
+        self.b.element(&[bytes(&v, &mut ib)])
     }
 
     fn set_member(&mut self, v: Elem<'_>) -> Result<()> {
-        self.b.start(&[b"SADD", self.key]);
+        self.b.start(&[b"SADD", self.key])?;
         let mut ib = itoa::Buffer::new();
-        self.b.element(&[bytes(&v, &mut ib)]);
-        Ok(())
+        self.b.element(&[bytes(&v, &mut ib)])
     }
 
     fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
-        self.b.start(&[b"ZADD", self.key]);
+        self.b.start(&[b"ZADD", self.key])?;
         let mut ib = itoa::Buffer::new();
         let s = score_text(score);
-        self.b.element(&[s.as_bytes(), bytes(&member, &mut ib)]);
-        Ok(())
+        self.b.element(&[s.as_bytes(), bytes(&member, &mut ib)])
     }
 
     fn hash_field(
@@ -421,10 +598,10 @@ impl ValueVisitor for Emit<'_, '_> {
             return Ok(());
         }
         self.fields += 1;
-        self.b.start(&[b"HSET", self.key]);
+        self.b.start(&[b"HSET", self.key])?;
         let (mut fb, mut vb) = (itoa::Buffer::new(), itoa::Buffer::new());
         let f = bytes(&field, &mut fb);
-        self.b.element(&[f, bytes(&value, &mut vb)]);
+        self.b.element(&[f, bytes(&value, &mut vb)])?;
         if let Some(ms) = expire_ms {
             if self.features.field_ttl {
                 self.ttl_fields.push((ms, f.to_vec()));
@@ -447,8 +624,7 @@ impl ValueVisitor for Emit<'_, '_> {
             args.push(v.to_vec());
         }
         let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
-        self.b.command(&refs);
-        Ok(())
+        self.b.command(&refs)
     }
 
     fn stream_meta(&mut self, m: &StreamMeta) -> Result<()> {
@@ -459,8 +635,8 @@ impl ValueVisitor for Emit<'_, '_> {
             // (unlike a placeholder XADD, this works for last ID 0-0 and
             // does not count an entry as added).
             self.b
-                .command(&[b"XGROUP", b"CREATE", key, TMP_GROUP, b"0", b"MKSTREAM"]);
-            self.b.command(&[b"XGROUP", b"DESTROY", key, TMP_GROUP]);
+                .command(&[b"XGROUP", b"CREATE", key, TMP_GROUP, b"0", b"MKSTREAM"])?;
+            self.b.command(&[b"XGROUP", b"DESTROY", key, TMP_GROUP])?;
         }
         let mut xsetid: Vec<Vec<u8>> =
             vec![b"XSETID".to_vec(), key.to_vec(), last.clone().into_bytes()];
@@ -475,7 +651,7 @@ impl ValueVisitor for Emit<'_, '_> {
             }
         }
         let refs: Vec<&[u8]> = xsetid.iter().map(|a| a.as_slice()).collect();
-        self.b.command(&refs);
+        self.b.command(&refs)?;
         for g in &m.groups {
             let ld = g.last_delivered_id.to_string();
             let mut create: Vec<Vec<u8>> = vec![
@@ -492,10 +668,10 @@ impl ValueVisitor for Emit<'_, '_> {
                 }
             }
             let refs: Vec<&[u8]> = create.iter().map(|a| a.as_slice()).collect();
-            self.b.command(&refs);
+            self.b.command(&refs)?;
             for c in &g.consumers {
                 self.b
-                    .command(&[b"XGROUP", b"CREATECONSUMER", key, &g.name, &c.name]);
+                    .command(&[b"XGROUP", b"CREATECONSUMER", key, &g.name, &c.name])?;
             }
             // Each pending entry, claimed by its consumer with its delivery
             // time and count.
@@ -520,7 +696,7 @@ impl ValueVisitor for Emit<'_, '_> {
                             n.as_bytes(),
                             b"FORCE",
                             b"JUSTID",
-                        ]);
+                        ])?;
                     }
                 }
             }
@@ -580,11 +756,11 @@ mod tests {
                 bytes: 10,
             },
         );
-        b.start(&[b"RPUSH", b"k"]);
+        b.start(&[b"RPUSH", b"k"]).unwrap();
         for e in [&b"a"[..], b"b", b"c", b"0123456789", b"d"] {
-            b.element(&[e]);
+            b.element(&[e]).unwrap();
         }
-        b.flush();
+        b.flush().unwrap();
         let n = b.count;
         let cmds = parse(&out);
         assert_eq!(n, 4);

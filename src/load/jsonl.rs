@@ -11,7 +11,7 @@ use crate::rdb::elem::Elem;
 use crate::rdb::stream::{Consumer, Group, PendingEntry, StreamId, StreamMeta};
 use crate::rdb::value::{Kind, ValueVisitor};
 
-use super::commands::{emit_with, function_load, BatchLimits, TargetFeatures};
+use super::commands::{emit_with, function_load, BatchLimits, Sink, TargetFeatures};
 
 /// Does this input look like JSON Lines rather than an RDB file?
 pub fn is_jsonl(data: &[u8]) -> bool {
@@ -141,10 +141,19 @@ pub fn emit_line(
     limits: BatchLimits,
     features: TargetFeatures,
     offset: u64,
+    sink: Sink<'_>,
 ) -> Result<usize> {
-    emit_with(out, key, kind, expire_ms, limits, features, offset, |v| {
-        drive(v, kind, value, field_expire, offset)
-    })
+    emit_with(
+        out,
+        key,
+        kind,
+        expire_ms,
+        limits,
+        features,
+        offset,
+        sink,
+        |v| drive(v, kind, value, field_expire, offset),
+    )
 }
 
 fn drive(

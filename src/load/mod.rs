@@ -1118,7 +1118,10 @@ impl Summary {
                 features: self.encode_features,
                 scratch: Default::default(),
             };
-            if let Err(e) = op.encode(&mut b, version, &mut ctx) {
+            // A replay goes to whatever node owns the key then: no ASKING.
+            let mut op = op.clone();
+            op.ask = None;
+            if let Err(e) = op.encode(&mut b, version, &mut ctx, None) {
                 // Not replayable as commands either; the reason is in the summary.
                 let _ = e;
                 return;

@@ -15,7 +15,7 @@ use std::io::{BufReader, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
-use super::commands::{BatchLimits, TargetFeatures};
+use super::commands::{BatchLimits, Spill, TargetFeatures};
 use super::conn::{Conn, ReadHalf, WriteHalf};
 use super::op::{EncodeCtx, Op, OpKind};
 use super::resp::{self, Reply};
@@ -36,6 +36,9 @@ enum Pending<'a> {
     Probe,
     /// An op and how many replies its commands produce.
     Op(Op<'a>, usize),
+    /// An op that failed after part of it was sent: its replies are read
+    /// and dropped, and it is reported with this error.
+    Failed(Op<'a>, usize, String),
 }
 
 /// The `reply` error of an op that was never sent because the load stopped.
@@ -88,8 +91,79 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     tx
 }
 
+/// The writing end of a node connection: the socket, the ops whose
+/// commands are in the buffer but not yet on the wire, and how to report.
+struct Wire<'a> {
+    stream: WriteHalf,
+    /// Ops whose command is in the buffer but not yet on the wire.
+    staged: Vec<Pending<'a>>,
+    broken: Option<String>,
+    ptx: SyncSender<Pending<'a>>,
+    to_main: Sender<Msg<'a>>,
+    addr: std::sync::Arc<str>,
+}
+
+impl<'a> Wire<'a> {
+    /// Writes `buf` and hands the staged entries to the reader (or, on a
+    /// broken connection, fails their ops with the write error).
+    fn flush(&mut self, buf: &mut Vec<u8>) {
+        if self.broken.is_none() && !buf.is_empty() {
+            if let Err(e) = self.stream.write_all(buf) {
+                self.broken = Some(format!("write failed: {e}"));
+            }
+        }
+        buf.clear();
+        for p in self.staged.drain(..) {
+            if let Some(err) = self.broken.as_ref() {
+                if let Pending::Op(op, _) | Pending::Failed(op, _, _) = p {
+                    let _ = self.to_main.send(Msg::Outcome(Outcome {
+                        op,
+                        node: self.addr.clone(),
+                        reply: Err(err.clone()),
+                        existed: None,
+                    }));
+                }
+            } else if self.ptx.send(p).is_err() {
+                // The reader died; it reports what it had.
+            }
+        }
+    }
+
+    fn report(&self, op: Op<'a>, reply: Result<Reply, String>) {
+        let _ = self.to_main.send(Msg::Outcome(Outcome {
+            op,
+            node: self.addr.clone(),
+            reply,
+            existed: None,
+        }));
+    }
+}
+
+/// Puts a huge command-mode key on the wire while it is encoded: after each
+/// complete command, a full buffer is written (with the entries staged
+/// before the key, whose commands precede it). `sent` counts the key's
+/// commands already written, which the writer must account for if the key
+/// then fails.
+struct Streaming<'w, 'a> {
+    wire: &'w mut Wire<'a>,
+    sent: usize,
+}
+
+impl Spill for Streaming<'_, '_> {
+    fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> crate::Result<()> {
+        if out.len() >= FLUSH_BYTES {
+            self.wire.flush(out);
+            if let Some(b) = &self.wire.broken {
+                return Err(crate::Error::invalid(0, "connection", b.clone()));
+            }
+            self.sent = count;
+        }
+        Ok(())
+    }
+}
+
 fn write_loop<'a>(
-    mut stream: WriteHalf,
+    stream: WriteHalf,
     rx: Receiver<NodeMsg<'a>>,
     ptx: SyncSender<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
@@ -104,37 +178,17 @@ fn write_loop<'a>(
     };
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
     let mut db = 0u64;
-    let mut broken: Option<String> = None;
-    // Ops whose command is in `buf` but not yet on the wire.
-    let mut staged: Vec<Pending<'a>> = Vec::new();
-    let flush = |stream: &mut WriteHalf,
-                 buf: &mut Vec<u8>,
-                 staged: &mut Vec<Pending<'a>>,
-                 broken: &mut Option<String>| {
-        if broken.is_none() && !buf.is_empty() {
-            if let Err(e) = stream.write_all(buf) {
-                *broken = Some(format!("write failed: {e}"));
-            }
-        }
-        buf.clear();
-        for p in staged.drain(..) {
-            if let Some(err) = broken.as_ref() {
-                if let Pending::Op(op, _) = p {
-                    let _ = to_main.send(Msg::Outcome(Outcome {
-                        op,
-                        node: addr.clone(),
-                        reply: Err(err.clone()),
-                        existed: None,
-                    }));
-                }
-            } else if ptx.send(p).is_err() {
-                // The reader died; it reports what it had.
-            }
-        }
+    let mut w = Wire {
+        stream,
+        staged: Vec::new(),
+        broken: None,
+        ptx,
+        to_main,
+        addr,
     };
     loop {
         // Block for the next batch only when nothing is staged.
-        let msg = if staged.is_empty() {
+        let msg = if w.staged.is_empty() {
             match rx.recv() {
                 Ok(m) => m,
                 Err(_) => break,
@@ -143,7 +197,7 @@ fn write_loop<'a>(
             match rx.try_recv() {
                 Ok(m) => m,
                 Err(_) => {
-                    flush(&mut stream, &mut buf, &mut staged, &mut broken);
+                    w.flush(&mut buf);
                     continue;
                 }
             }
@@ -153,12 +207,7 @@ fn write_loop<'a>(
             // After a stop (conflict under `panic`, too many errors) nothing
             // further is sent; the op goes back as not attempted.
             if stop.load(Ordering::Relaxed) {
-                let _ = to_main.send(Msg::Outcome(Outcome {
-                    op,
-                    node: addr.clone(),
-                    reply: Err(NOT_SENT.to_string()),
-                    existed: None,
-                }));
+                w.report(op, Err(NOT_SENT.to_string()));
                 continue;
             }
             if op.db != db {
@@ -166,11 +215,10 @@ fn write_loop<'a>(
                     &mut buf,
                     &[b"SELECT", itoa::Buffer::new().format(op.db).as_bytes()],
                 );
-                staged.push(Pending::Control("SELECT"));
+                w.staged.push(Pending::Control("SELECT"));
                 db = op.db;
             }
-            let (mark, staged_mark) = (buf.len(), staged.len());
-            // The probe goes first: ASKING applies to the next command only.
+            let (mark, staged_mark) = (buf.len(), w.staged.len());
             let replace = match &op.kind {
                 OpKind::Restore { args, .. }
                 | OpKind::Commands {
@@ -183,53 +231,96 @@ fn write_loop<'a>(
                 } => *replace,
                 _ => false,
             };
+            if replace {
+                // The probe goes first, with its own ASKING if redirected.
+                if op.ask.is_some() {
+                    resp::command(&mut buf, &[b"ASKING"]);
+                    w.staged.push(Pending::Control("ASKING"));
+                }
+                resp::command(&mut buf, &[b"EXISTS", &op.key]);
+                w.staged.push(Pending::Probe);
+            }
+            // A key that cannot be written as commands is refused before any
+            // of it is sent (it could only show once streaming had begun).
+            if let OpKind::Commands {
+                rec, check: false, ..
+            } = &op.kind
             {
-                if replace {
-                    resp::command(&mut buf, &[b"EXISTS", &op.key]);
-                    staged.push(Pending::Probe);
+                let why = match super::commands::unwritable(rec, ctx.features, &mut ctx.scratch) {
+                    Ok(false) => None,
+                    Ok(true) => Some(UNWRITABLE_TTL.to_string()),
+                    Err(e) => Some(e.kind.to_string()),
+                };
+                if let Some(why) = why {
+                    buf.truncate(mark);
+                    w.staged.truncate(staged_mark);
+                    w.report(op, Err(format!("{NOT_WRITABLE}{why}")));
+                    continue;
                 }
             }
-            if op.ask.is_some() {
-                resp::command(&mut buf, &[b"ASKING"]);
-                staged.push(Pending::Control("ASKING"));
-            }
-            match op.encode(&mut buf, cfg.rdb_version, &mut ctx) {
+            let mut st = Streaming {
+                wire: &mut w,
+                sent: 0,
+            };
+            let r = op.encode(&mut buf, cfg.rdb_version, &mut ctx, Some(&mut st));
+            let sent = st.sent;
+            match r {
                 Ok(0) => {
                     // Nothing to write (a hash whose fields have all expired).
                     buf.truncate(mark);
-                    staged.truncate(staged_mark);
-                    let _ = to_main.send(Msg::Outcome(Outcome {
-                        op,
-                        node: addr.clone(),
-                        reply: Err(NOTHING_LEFT.to_string()),
-                        existed: None,
-                    }));
+                    w.staged.truncate(staged_mark);
+                    w.report(op, Err(NOTHING_LEFT.to_string()));
                 }
-                Ok(n) => staged.push(Pending::Op(op, n)),
-                Err(e) => {
-                    // Cannot be written as commands (e.g. field TTLs the target
-                    // lacks): fails here, nothing was sent for it.
-                    // Take back the probe/ASKING written just for this op.
+                Ok(n) => w.staged.push(Pending::Op(op, n)),
+                Err(e) if sent == 0 => {
+                    // Cannot be written as commands (e.g. a corrupt value):
+                    // fails here, nothing was sent for it. Take back the
+                    // probe/ASKING written just for this op.
                     buf.truncate(mark);
-                    staged.truncate(staged_mark);
-                    let _ = to_main.send(Msg::Outcome(Outcome {
-                        op,
-                        node: addr.clone(),
-                        reply: Err(format!("{NOT_WRITABLE}{}", e.kind)),
-                        existed: None,
-                    }));
+                    w.staged.truncate(staged_mark);
+                    w.report(op, Err(format!("{NOT_WRITABLE}{}", e.kind)));
+                }
+                Err(e) => {
+                    // Part of the key is on the wire. Whatever of it is left
+                    // in the buffer is dropped, and a DEL of the name being
+                    // written undoes the part sent: the target is as before
+                    // (under `rewrite` that name is the temporary key).
+                    buf.clear();
+                    if let Some(b) = w.broken.clone() {
+                        w.report(op, Err(b));
+                        continue;
+                    }
+                    let name = if replace {
+                        super::commands::temp_key(&op.key)
+                    } else {
+                        op.key.to_vec()
+                    };
+                    let mut n = sent + 1;
+                    if op.ask.is_some() {
+                        resp::command(&mut buf, &[b"ASKING"]);
+                        n += 1;
+                    }
+                    resp::command(&mut buf, &[b"DEL", &name]);
+                    let why = format!(
+                        "{NOT_WRITABLE}{} (the {sent} commands already sent were undone with DEL)",
+                        e.kind
+                    );
+                    w.staged.push(Pending::Failed(op, n, why));
                 }
             }
             // Hand staged entries to the reader in window-sized steps, so
             // the in-flight queue (not this buffer) bounds memory.
-            if buf.len() >= FLUSH_BYTES || staged.len() >= WINDOW / 2 {
-                flush(&mut stream, &mut buf, &mut staged, &mut broken);
+            if buf.len() >= FLUSH_BYTES || w.staged.len() >= WINDOW / 2 {
+                w.flush(&mut buf);
             }
         }
     }
-    flush(&mut stream, &mut buf, &mut staged, &mut broken);
-    stream.shutdown_write();
+    w.flush(&mut buf);
+    w.stream.shutdown_write();
 }
+
+/// Why a hash with field TTLs is refused by a target without them.
+const UNWRITABLE_TTL: &str = "the hash has field TTLs, which the target does not support (use --lossy to load it without them)";
 
 fn read_loop<'a>(
     mut reader: BufReader<ReadHalf>,
@@ -241,7 +332,7 @@ fn read_loop<'a>(
     let mut existed = None;
     for p in prx.iter() {
         let replies = match &p {
-            Pending::Op(_, n) => *n,
+            Pending::Op(_, n) | Pending::Failed(_, n, _) => *n,
             _ => 1,
         };
         let reply = match &broken {
@@ -254,6 +345,24 @@ fn read_loop<'a>(
         };
         match p {
             Pending::Probe => existed = reply.ok().and_then(|r| r.as_int()).map(|n| n > 0),
+            Pending::Failed(op, _, why) => {
+                existed = None;
+                let reply = match reply {
+                    Err(e) => Err(e),
+                    Ok(_) => Err(why),
+                };
+                if to_main
+                    .send(Msg::Outcome(Outcome {
+                        op,
+                        node: addr.clone(),
+                        reply,
+                        existed: None,
+                    }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
             Pending::Op(op, _) => {
                 let existed = existed.take();
                 if to_main

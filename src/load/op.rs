@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use crate::rdb::records::Record;
 
-use super::commands::{emit_key, function_load, BatchLimits, TargetFeatures};
+use super::commands::{emit_key, function_load, BatchLimits, Sink, Spill, TargetFeatures};
 use super::payload::{self, RestoreArgs};
 use super::resp;
 use crate::rdb::value::Scratch;
@@ -72,22 +72,36 @@ pub struct Op<'a> {
 
 impl<'a> Op<'a> {
     /// Appends the op's commands; returns how many (replies to expect).
+    /// After an `-ASK` redirect every command goes with an `ASKING` (which
+    /// holds for one command, or for a whole transaction). `spill` lets a
+    /// huge command-mode key go out while it is encoded (see
+    /// [`Spill`]); on an error after a spill the caller cleans up.
     pub fn encode(
         &self,
         out: &mut Vec<u8>,
         rdb_version: u32,
         ctx: &mut EncodeCtx,
+        spill: Option<&mut dyn Spill>,
     ) -> crate::Result<usize> {
+        let asking = self.ask.is_some();
+        let ask = |out: &mut Vec<u8>| {
+            if asking {
+                resp::command(out, &[b"ASKING"]);
+            }
+            asking as usize
+        };
         Ok(match &self.kind {
             OpKind::Restore { rec, args } => {
+                let a = ask(out);
                 payload::write_restore(out, &self.key, rec, rdb_version, args);
-                1
+                a + 1
             }
             OpKind::Commands { check: true, .. }
             | OpKind::Encoded { check: true, .. }
             | OpKind::Exists => {
+                let a = ask(out);
                 resp::command(out, &[b"EXISTS", &self.key]);
-                1
+                a + 1
             }
             OpKind::Commands {
                 rec,
@@ -102,10 +116,12 @@ impl<'a> Op<'a> {
                 ctx.limits,
                 ctx.features,
                 &mut ctx.scratch,
+                Sink { asking, spill },
             )?,
             OpKind::Function { raw, replace } => {
+                let a = ask(out);
                 payload::write_function_restore(out, raw, rdb_version, *replace);
-                1
+                a + 1
             }
             OpKind::Encoded {
                 cmds,
@@ -113,12 +129,19 @@ impl<'a> Op<'a> {
                 check: false,
                 ..
             } => {
-                out.extend_from_slice(cmds);
-                *n
+                if asking {
+                    resp::with_asking(cmds, out).ok_or_else(|| {
+                        crate::Error::invalid(self.offset, "commands", "not a command stream")
+                    })?
+                } else {
+                    out.extend_from_slice(cmds);
+                    *n
+                }
             }
             OpKind::FunctionLoad { code, replace } => {
+                let a = ask(out);
                 function_load(out, code, *replace);
-                1
+                a + 1
             }
         })
     }

@@ -114,6 +114,55 @@ fn parse_int(b: &[u8]) -> io::Result<i64> {
 
 /// Reads one reply. Nesting depth is bounded: a hostile or broken server
 /// cannot make the client recurse without limit.
+/// Copies a stream of commands that this crate encoded, with `ASKING`
+/// before each command outside `MULTI` ... `EXEC` and before `MULTI` itself
+/// (the server keeps the flag for the whole transaction). Returns the
+/// number of commands written, or `None` if `cmds` is not a well-formed
+/// command stream.
+pub fn with_asking(cmds: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    fn line(b: &[u8], at: usize) -> Option<(usize, usize)> {
+        let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(&b[at..end]).ok()?.parse().ok()?;
+        Some((n, end + 2))
+    }
+    let (mut pos, mut n, mut in_multi) = (0usize, 0usize, false);
+    while pos < cmds.len() {
+        if cmds[pos] != b'*' {
+            return None;
+        }
+        let (argc, mut p) = line(cmds, pos + 1)?;
+        let mut name: &[u8] = b"";
+        for i in 0..argc {
+            if cmds.get(p) != Some(&b'$') {
+                return None;
+            }
+            let (len, q) = line(cmds, p + 1)?;
+            let end = q.checked_add(len)?;
+            if i == 0 {
+                name = cmds.get(q..end)?;
+            }
+            p = end + 2;
+            if p > cmds.len() {
+                return None;
+            }
+        }
+        let multi = name.eq_ignore_ascii_case(b"MULTI");
+        if !in_multi {
+            command(out, &[b"ASKING"]);
+            n += 1;
+        }
+        if multi {
+            in_multi = true;
+        } else if name.eq_ignore_ascii_case(b"EXEC") {
+            in_multi = false;
+        }
+        out.extend_from_slice(&cmds[pos..p]);
+        n += 1;
+        pos = p;
+    }
+    Some(n)
+}
+
 pub fn read_reply<R: BufRead>(r: &mut R) -> io::Result<Reply> {
     let mut line = Vec::with_capacity(64);
     read_reply_depth(r, &mut line, 0)
@@ -216,5 +265,53 @@ mod tests {
             let mut r = input;
             assert!(read_reply(&mut r).is_err(), "{input:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod asking_tests {
+    use super::*;
+
+    fn names(b: &[u8]) -> Vec<String> {
+        let mut r = b;
+        let mut out = Vec::new();
+        while !r.is_empty() {
+            match read_reply(&mut r).unwrap() {
+                Reply::Array(Some(a)) => {
+                    out.push(String::from_utf8_lossy(a[0].as_bytes().unwrap()).into_owned())
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn asking_before_each_command_and_once_per_transaction() {
+        let mut cmds = Vec::new();
+        command(&mut cmds, &[b"RPUSH", b"k", b"a\r\nb"]);
+        command(&mut cmds, &[b"PEXPIREAT", b"k", b"1"]);
+        command(&mut cmds, &[b"MULTI"]);
+        command(&mut cmds, &[b"DEL", b"k"]);
+        command(&mut cmds, &[b"SET", b"k", b""]);
+        command(&mut cmds, &[b"EXEC"]);
+        let mut out = Vec::new();
+        assert_eq!(with_asking(&cmds, &mut out), Some(9));
+        assert_eq!(
+            names(&out),
+            [
+                "ASKING",
+                "RPUSH",
+                "ASKING",
+                "PEXPIREAT",
+                "ASKING",
+                "MULTI",
+                "DEL",
+                "SET",
+                "EXEC"
+            ]
+        );
+        assert_eq!(with_asking(b"*1\r\n$4\r\nPING", &mut Vec::new()), None);
+        assert_eq!(with_asking(b"+OK\r\n", &mut Vec::new()), None);
     }
 }

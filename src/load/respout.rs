@@ -112,6 +112,7 @@ impl<'a> Worker<'a> for RespWorker {
                                             limits,
                                             features,
                                             &mut self.scratch,
+                                            Default::default(),
                                         ),
                                         _ => Ok(0),
                                     };

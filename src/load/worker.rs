@@ -403,9 +403,10 @@ pub fn jsonl_batches<'a>(
                             &mut cmds,
                             &op.key,
                             cfg.replace,
-                            |o, k| {
+                            Default::default(),
+                            |o, k, s| {
                                 emit_line(
-                                    o, k, kind, &value, fe, expire_ms, limits, features, offset,
+                                    o, k, kind, &value, fe, expire_ms, limits, features, offset, s,
                                 )
                             },
                         );
