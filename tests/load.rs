@@ -2024,3 +2024,113 @@ fn load_huge_key_as_commands_in_bounded_memory() {
         );
     }
 }
+
+/// After `-ASK`, every command of a multi-command key needs its own
+/// `ASKING` (or one before `MULTI`): a slot is set MIGRATING/IMPORTING with
+/// no key in it, so every key of the file is redirected, and must arrive
+/// whole on the importing node. Command mode with one element per command,
+/// from the RDB (panic and rewrite) and from its JSON Lines conversion.
+#[test]
+fn load_commands_follow_ask_redirects_for_every_command() {
+    const HASHES: usize = 200;
+    let tmp = TempDir::new("ask");
+    let src_server = Server::start();
+    let mut c = src_server.conn();
+    for i in 0..HASHES {
+        let k = format!("{{hot}}:{i}");
+        c.must(["HSET", &k, "f1", "v1", "f2", &format!("v{i}"), "f3", "v3"]);
+        if i % 3 == 0 {
+            c.must(["PEXPIRE", &k, "100000000"]);
+        }
+    }
+    let mut args: Vec<String> = vec!["RPUSH".into(), "{hot}:list".into()];
+    args.extend((0..3000).map(|i| format!("e{i}")));
+    c.must(args);
+    c.ok(["SAVE"]);
+    let rdb = tmp.join("ask.rdb");
+    std::fs::copy(src_server.dir.join("dump.rdb"), &rdb).unwrap();
+    let jsonl = tmp.join("ask.jsonl");
+    std::fs::write(
+        &jsonl,
+        common::convert(&common::read(&rdb), false, true).unwrap(),
+    )
+    .unwrap();
+    drop(c);
+    drop(src_server);
+
+    let cluster = Cluster::start(3);
+    let slot = cluster.nodes[0].conn().int(["CLUSTER", "KEYSLOT", "{hot}"]);
+    let slot_s = slot.to_string();
+    let src = cluster.owner_of(slot);
+    let dst = cluster.nodes.iter().find(|s| s.port != src.port).unwrap();
+    let (src_id, dst_id) = (node_id(src), node_id(dst));
+    for (input, policy) in [
+        (&rdb, "panic"),
+        (&rdb, "rewrite"),
+        (&jsonl, "panic"),
+        (&jsonl, "rewrite"),
+    ] {
+        cluster.flush();
+        let (mut sc, mut dc) = (src.conn(), dst.conn());
+        dc.ok(["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &src_id]);
+        sc.ok(["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &dst_id]);
+        let out = load(
+            input,
+            &src.url(),
+            &[
+                "--cluster",
+                "--mode",
+                "commands",
+                "--on-conflict",
+                policy,
+                "--batch-elements",
+                "1",
+            ],
+        );
+        let what = format!("{} {policy}", input.display());
+        out.expect_code(0);
+        let s = out.summary();
+        check_summary(&s, false);
+        assert_eq!(n(&s, "loaded"), HASHES as u64 + 1, "{what}: {s}");
+        assert!(
+            n(&s, "redirects") >= HASHES as u64,
+            "{what}: no ASK seen: {s}"
+        );
+        assert_eq!(
+            keys_in_slot(&mut dc, slot),
+            HASHES as i64 + 1,
+            "{what}: keys on the importing node"
+        );
+        assert_eq!(
+            keys_in_slot(&mut sc, slot),
+            0,
+            "{what}: keys left on the migrating node"
+        );
+        // Read on the importing node with ASKING (the slot is still the source's).
+        for i in [0usize, 1, 199] {
+            let k = format!("{{hot}}:{i}");
+            dc.ok(["ASKING"]);
+            assert_eq!(dc.int(["HLEN", &k]), 3, "{what}: {k}");
+            dc.ok(["ASKING"]);
+            assert_eq!(
+                dc.bulk(["HGET", &k, "f2"]),
+                Some(format!("v{i}").into_bytes()),
+                "{what}"
+            );
+            dc.ok(["ASKING"]);
+            let ttl = dc.int(["PTTL", &k]);
+            assert_eq!(ttl > 0, i % 3 == 0, "{what}: {k} ttl {ttl}");
+        }
+        dc.ok(["ASKING"]);
+        assert_eq!(dc.int(["LLEN", "{hot}:list"]), 3000, "{what}");
+        dc.ok(["ASKING"]);
+        assert_eq!(
+            dc.bulk(["LINDEX", "{hot}:list", "2999"]),
+            Some(b"e2999".to_vec()),
+            "{what}"
+        );
+        // Stable again for the next round (whose flush empties both nodes).
+        sc.ok(["CLUSTER", "SETSLOT", &slot_s, "STABLE"]);
+        dc.ok(["CLUSTER", "SETSLOT", &slot_s, "STABLE"]);
+    }
+}

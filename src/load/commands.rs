@@ -281,7 +281,10 @@ where
         Err(_) => {}
     }
     drop(body);
-    let tmp = temp_key(key);
+    // During a slot migration (after -ASK) the importing node refuses a
+    // RENAME onto a key it does not hold yet (TRYAGAIN), and the key held
+    // by neither node is what sent us there: it is written in place.
+    let tmp = if asking { key.to_vec() } else { temp_key(key) };
     let mut n = ask(out);
     resp::command(out, &[b"DEL", &tmp]);
     n += 1;
@@ -303,7 +306,10 @@ where
             },
         )?,
     };
-    n += m + ask(out);
+    if asking {
+        return Ok(n + m);
+    }
+    n += m;
     resp::command(out, &[b"RENAME", &tmp, key]);
     Ok(n + 1)
 }

@@ -1002,13 +1002,20 @@ impl Summary {
                 OpKind::Function { .. } | OpKind::FunctionLoad { .. },
                 Reply::Status(_) | Reply::Bulk(_),
             ) => self.functions_loaded += 1,
+            // A redirect (MOVED, ASK) means the node executed none of the
+            // key's commands: resend them. A transient refusal (LOADING,
+            // BUSY, ...) of the first command says nothing of the later
+            // ones: only a rewrite, which starts with DEL, is safe to resend.
             (
                 OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. },
                 Reply::Error(e),
-            ) => {
+            ) if !resendable(&op.kind, &e) => {
                 self.fail(&op, &e, failed_out, version);
             }
-            (OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. }, _) => {
+            (
+                OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. },
+                ref r,
+            ) if !matches!(r, Reply::Error(_)) => {
                 if existed == Some(true) {
                     self.conflict(&op, "rewritten", file, conflicts_out);
                 } else {
@@ -1135,5 +1142,19 @@ impl Summary {
 
     fn must_stop(&self, opts: &LoadOptions) -> bool {
         self.first_conflict.is_some() || self.failed > opts.max_errors
+    }
+}
+
+/// Whether a command-mode key whose first error is `e` may be sent again.
+fn resendable(kind: &OpKind<'_>, e: &str) -> bool {
+    let replace = match kind {
+        OpKind::Commands { args, .. } => args.replace,
+        OpKind::Encoded { replace, .. } => *replace,
+        _ => false,
+    };
+    match e.split(' ').next().unwrap_or("") {
+        "MOVED" | "ASK" => true,
+        "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => replace,
+        _ => false,
     }
 }

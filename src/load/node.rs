@@ -290,7 +290,7 @@ fn write_loop<'a>(
                         w.report(op, Err(b));
                         continue;
                     }
-                    let name = if replace {
+                    let name = if replace && op.ask.is_none() {
                         super::commands::temp_key(&op.key)
                     } else {
                         op.key.to_vec()

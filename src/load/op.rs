@@ -127,10 +127,12 @@ impl<'a> Op<'a> {
                 cmds,
                 n,
                 check: false,
-                ..
+                replace,
             } => {
                 if asking {
-                    resp::with_asking(cmds, out).ok_or_else(|| {
+                    let tmp = super::commands::temp_key(&self.key);
+                    let in_place = replace.then_some((&tmp[..], &self.key[..]));
+                    resp::with_asking(cmds, out, in_place).ok_or_else(|| {
                         crate::Error::invalid(self.offset, "commands", "not a command stream")
                     })?
                 } else {

@@ -116,49 +116,69 @@ fn parse_int(b: &[u8]) -> io::Result<i64> {
 /// cannot make the client recurse without limit.
 /// Copies a stream of commands that this crate encoded, with `ASKING`
 /// before each command outside `MULTI` ... `EXEC` and before `MULTI` itself
-/// (the server keeps the flag for the whole transaction). Returns the
-/// number of commands written, or `None` if `cmds` is not a well-formed
-/// command stream.
-pub fn with_asking(cmds: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+/// (the server keeps the flag for the whole transaction). With `in_place`
+/// = (temporary name, key), a key built under a temporary name is written
+/// in place instead: the key argument is renamed and the final `RENAME`
+/// dropped (an importing node refuses RENAME onto a key it does not hold).
+/// Returns the number of commands written, or `None` if `cmds` is not a
+/// well-formed command stream.
+pub fn with_asking(
+    cmds: &[u8],
+    out: &mut Vec<u8>,
+    in_place: Option<(&[u8], &[u8])>,
+) -> Option<usize> {
     fn line(b: &[u8], at: usize) -> Option<(usize, usize)> {
         let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
         let n = std::str::from_utf8(&b[at..end]).ok()?.parse().ok()?;
         Some((n, end + 2))
     }
     let (mut pos, mut n, mut in_multi) = (0usize, 0usize, false);
+    let mut args: Vec<&[u8]> = Vec::new();
     while pos < cmds.len() {
         if cmds[pos] != b'*' {
             return None;
         }
         let (argc, mut p) = line(cmds, pos + 1)?;
-        let mut name: &[u8] = b"";
-        for i in 0..argc {
+        args.clear();
+        for _ in 0..argc {
             if cmds.get(p) != Some(&b'$') {
                 return None;
             }
             let (len, q) = line(cmds, p + 1)?;
             let end = q.checked_add(len)?;
-            if i == 0 {
-                name = cmds.get(q..end)?;
-            }
+            args.push(cmds.get(q..end)?);
             p = end + 2;
             if p > cmds.len() {
                 return None;
             }
         }
-        let multi = name.eq_ignore_ascii_case(b"MULTI");
+        pos = p;
+        let name = *args.first()?;
+        if let Some((tmp, key)) = in_place {
+            if name.eq_ignore_ascii_case(b"RENAME") && args.get(1) == Some(&tmp) {
+                continue;
+            }
+            // The key is the first argument (the second for XGROUP).
+            let at = if name.eq_ignore_ascii_case(b"XGROUP") {
+                2
+            } else {
+                1
+            };
+            if args.get(at) == Some(&tmp) {
+                args[at] = key;
+            }
+        }
         if !in_multi {
             command(out, &[b"ASKING"]);
             n += 1;
         }
-        if multi {
+        if name.eq_ignore_ascii_case(b"MULTI") {
             in_multi = true;
         } else if name.eq_ignore_ascii_case(b"EXEC") {
             in_multi = false;
         }
-        out.extend_from_slice(&cmds[pos..p]);
+        command(out, &args);
         n += 1;
-        pos = p;
     }
     Some(n)
 }
@@ -296,7 +316,7 @@ mod asking_tests {
         command(&mut cmds, &[b"SET", b"k", b""]);
         command(&mut cmds, &[b"EXEC"]);
         let mut out = Vec::new();
-        assert_eq!(with_asking(&cmds, &mut out), Some(9));
+        assert_eq!(with_asking(&cmds, &mut out, None), Some(9));
         assert_eq!(
             names(&out),
             [
@@ -311,7 +331,41 @@ mod asking_tests {
                 "EXEC"
             ]
         );
-        assert_eq!(with_asking(b"*1\r\n$4\r\nPING", &mut Vec::new()), None);
-        assert_eq!(with_asking(b"+OK\r\n", &mut Vec::new()), None);
+        assert_eq!(
+            with_asking(b"*1\r\n$4\r\nPING", &mut Vec::new(), None),
+            None
+        );
+        assert_eq!(with_asking(b"+OK\r\n", &mut Vec::new(), None), None);
+        // A key built under a temporary name goes in place.
+        let mut cmds = Vec::new();
+        command(&mut cmds, &[b"DEL", b"t"]);
+        command(&mut cmds, &[b"RPUSH", b"t", b"t"]);
+        command(&mut cmds, &[b"XGROUP", b"CREATE", b"t", b"g", b"0"]);
+        command(&mut cmds, &[b"RENAME", b"t", b"k"]);
+        let mut out = Vec::new();
+        assert_eq!(with_asking(&cmds, &mut out, Some((b"t", b"k"))), Some(6));
+        let mut r = &out[..];
+        let mut all = Vec::new();
+        while !r.is_empty() {
+            if let Reply::Array(Some(a)) = read_reply(&mut r).unwrap() {
+                all.push(
+                    a.iter()
+                        .map(|x| String::from_utf8_lossy(x.as_bytes().unwrap()).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+        }
+        assert_eq!(
+            all,
+            [
+                "ASKING",
+                "DEL k",
+                "ASKING",
+                "RPUSH k t",
+                "ASKING",
+                "XGROUP CREATE k g 0"
+            ]
+        );
     }
 }
