@@ -25,6 +25,7 @@ use crate::error::{Error, ErrorKind};
 use crate::filter::Filter;
 use crate::rdb::crc64;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
+use crate::rdb::resync;
 use crate::sink::SinkError;
 
 /// Engine settings.
@@ -39,6 +40,73 @@ pub struct EngineOptions {
     pub verify_checksum: bool,
     /// Records to keep; workers ask [`Chunk::keep`] before decoding a value.
     pub filter: Option<Arc<Filter>>,
+    /// `--skip-corrupt`: damaged records are reported here and left out
+    /// instead of ending the run, and a checksum mismatch is reported in
+    /// [`PassInfo::checksum_mismatch`] instead of being an error.
+    pub skip_corrupt: Option<Arc<CorruptPolicy>>,
+}
+
+/// A damaged record (or run of records) left out under `--skip-corrupt`.
+#[derive(Debug, Clone)]
+pub struct Corrupt {
+    /// Offset of the damaged record's first byte.
+    pub start: u64,
+    /// Where reading went on (`None`: nothing readable followed).
+    pub resume: Option<u64>,
+    /// The record's key, when its opening was readable.
+    pub key: Option<Vec<u8>>,
+    /// What was wrong, with its own offset.
+    pub error: Error,
+}
+
+/// Where damaged records are reported, and how many there were.
+pub struct CorruptPolicy {
+    report: Box<dyn Fn(&Corrupt) + Send + Sync>,
+    count: std::sync::atomic::AtomicU64,
+    regions: std::sync::atomic::AtomicU64,
+    mismatches: Mutex<Vec<(u64, u64)>>,
+}
+
+impl CorruptPolicy {
+    pub fn new(report: impl Fn(&Corrupt) + Send + Sync + 'static) -> Self {
+        CorruptPolicy {
+            report: Box::new(report),
+            count: Default::default(),
+            regions: Default::default(),
+            mismatches: Default::default(),
+        }
+    }
+
+    /// Checksum mismatches (stored, computed) seen, one per file.
+    pub fn checksum_mismatches(&self) -> Vec<(u64, u64)> {
+        self.mismatches
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn report(&self, c: &Corrupt) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (self.report)(c);
+    }
+
+    /// Damaged records reported so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Of those, the ones the record walk itself could not pass (each a
+    /// record or a run of records no worker saw).
+    pub fn regions(&self) -> u64 {
+        self.regions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for CorruptPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CorruptPolicy({} reported)", self.count())
+    }
 }
 
 impl Default for EngineOptions {
@@ -50,6 +118,7 @@ impl Default for EngineOptions {
             chunk_bytes: 2 << 20,
             verify_checksum: true,
             filter: None,
+            skip_corrupt: None,
         }
     }
 }
@@ -66,6 +135,8 @@ pub struct PassInfo {
     pub checksum_verified: bool,
     /// Bytes after the checksum trailer (ignored, as Redis does).
     pub trailing_bytes: u64,
+    /// Under `--skip-corrupt`: (stored, computed) when they differ.
+    pub checksum_mismatch: Option<(u64, u64)>,
 }
 
 /// A chunk of consecutive whole items: a byte range that the boundary pass
@@ -85,6 +156,7 @@ pub struct Chunk<'a> {
     /// Offset of the EOF opcode, when this is the last chunk.
     pub eof_at: Option<u64>,
     filter: Option<Arc<Filter>>,
+    skip: Option<Arc<CorruptPolicy>>,
 }
 
 impl<'a> Chunk<'a> {
@@ -110,6 +182,29 @@ impl<'a> Chunk<'a> {
             None => Ok(true),
             Some(f) => f.matches(rec, scratch),
         }
+    }
+
+    /// A value of this chunk failed to decode: under `--skip-corrupt` it is
+    /// reported and the worker goes on without it (`Ok`); otherwise the
+    /// error comes back.
+    pub fn value_error(&self, rec: &Record<'_>, error: Error) -> Result<(), Error> {
+        match &self.skip {
+            None => Err(error),
+            Some(p) => {
+                p.report(&Corrupt {
+                    start: rec.offset,
+                    resume: Some(rec.end_offset()),
+                    key: rec.key.to_vec().ok(),
+                    error,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether damaged records are skipped (`--skip-corrupt`).
+    pub fn skips_corrupt(&self) -> bool {
+        self.skip.is_some()
     }
 }
 
@@ -159,7 +254,7 @@ where
 
         let eof = if threads == 1 {
             let mut w = make_worker();
-            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes, opts.filter.clone());
+            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes, opts);
             loop {
                 let (chunk, end) = chunks.next_chunk();
                 if let Some(chunk) = chunk {
@@ -197,7 +292,12 @@ where
             info.trailing_bytes = trailing as u64;
             if let (Some(stored), Some(computed)) = (checksum, crc.value()) {
                 if stored != 0 {
-                    if computed != stored {
+                    if let (true, Some(p)) = (computed != stored, &opts.skip_corrupt) {
+                        info.checksum_mismatch = Some((stored, computed));
+                        if let Ok(mut m) = p.mismatches.lock() {
+                            m.push((stored, computed));
+                        }
+                    } else if computed != stored {
                         return Err(Error::new(
                             eof_offset + 1,
                             ErrorKind::ChecksumMismatch { stored, computed },
@@ -266,12 +366,14 @@ struct Chunker<'a> {
     /// (start, db, end).
     pending: Option<(u64, u64, u64)>,
     filter: Option<Arc<Filter>>,
+    skip: Option<Arc<CorruptPolicy>>,
 }
 
 impl<'a> Chunker<'a> {
-    fn new(data: &'a [u8], parser: Parser<'a>, target: usize, filter: Option<Arc<Filter>>) -> Self {
+    fn new(data: &'a [u8], parser: Parser<'a>, target: usize, opts: &EngineOptions) -> Self {
         Chunker {
-            filter,
+            filter: opts.filter.clone(),
+            skip: opts.skip_corrupt.clone(),
             data,
             parser,
             target: target.max(1),
@@ -296,6 +398,7 @@ impl<'a> Chunker<'a> {
                 keys: 1,
                 eof_at: None,
                 filter: self.filter.clone(),
+                skip: self.skip.clone(),
             };
             self.seq += 1;
             return (Some(c), None);
@@ -345,7 +448,42 @@ impl<'a> Chunker<'a> {
                     break;
                 }
                 Err(e) => {
-                    end = Some(Err(e));
+                    match &self.skip {
+                        None => end = Some(Err(e)),
+                        Some(policy) => {
+                            // Leave the damaged record out and find the next
+                            // one; the chunk so far ends before it.
+                            let header = self.parser.header();
+                            let at = item_start as usize;
+                            let resume = resync::resync(self.data, header, at + 1, item_db);
+                            policy
+                                .regions
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            policy.report(&Corrupt {
+                                start: item_start,
+                                resume: resume.map(|p| p as u64),
+                                key: resync::key_at(self.data, header, at),
+                                error: e,
+                            });
+                            let next = resume.and_then(|p| {
+                                Parser::resume(
+                                    self.data,
+                                    header,
+                                    p,
+                                    self.data.len(),
+                                    item_db,
+                                    ParseOptions {
+                                        verify_checksum: false,
+                                    },
+                                )
+                                .ok()
+                            });
+                            match next {
+                                Some(p) => self.parser = p,
+                                None => end = Some(Ok(None)),
+                            }
+                        }
+                    }
                     break;
                 }
             }
@@ -364,6 +502,7 @@ impl<'a> Chunker<'a> {
                 keys,
                 eof_at,
                 filter: self.filter.clone(),
+                skip: self.skip.clone(),
             };
             self.seq += 1;
             c
@@ -393,7 +532,7 @@ where
     C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
 {
     let chunk_bytes = opts.chunk_bytes;
-    let filter = opts.filter.clone();
+    let copts = opts.clone();
     let data = parser.data();
     let window = threads * 2 + 2;
     let (token_tx, token_rx) = sync_channel::<()>(window);
@@ -407,7 +546,7 @@ where
 
     // Producer: the boundary pass.
     let producer = s.spawn(move || -> Result<EofInfo, Error> {
-        let mut chunker = Chunker::new(data, parser, chunk_bytes, filter);
+        let mut chunker = Chunker::new(data, parser, chunk_bytes, &copts);
         loop {
             let (chunk, end) = chunker.next_chunk();
             if let Some(c) = chunk {

@@ -2134,3 +2134,47 @@ fn load_commands_follow_ask_redirects_for_every_command() {
         dc.ok(["CLUSTER", "SETSLOT", &slot_s, "STABLE"]);
     }
 }
+
+/// `--skip-corrupt` on load: a record the walk cannot pass is skipped and
+/// counted (`skipped_corrupt`, in the balance), every other key loads and
+/// equals its truth; exit code 6. Without the flag nothing past the damage
+/// is read and the load fails.
+#[test]
+fn load_skip_corrupt_accounts_for_damaged_records() {
+    use rdbkit::rdb::records::{Item, ParseOptions, Parser};
+    let server = Server::start();
+    let tmp = TempDir::new("corrupt");
+    let rdb = common::fixture(DEFAULT_RDB);
+    let data = common::read(&rdb);
+    let mut p = Parser::new(&data, ParseOptions::default()).unwrap();
+    let mut victim = None;
+    let mut n_keys = 0;
+    while let Some(item) = p.next_item().unwrap() {
+        if let Item::Key(r) = item {
+            n_keys += 1;
+            if r.type_byte == 0 && r.expire_ms.is_none() && n_keys > 20 && victim.is_none() {
+                victim = Some((r.value_offset as usize, r.key.to_vec().unwrap()));
+            }
+        }
+    }
+    let (at, key) = victim.expect("a plain string key");
+    let mut bad = data.clone();
+    bad[at] = 0xC7; // no such string encoding: the walk cannot pass it
+    let f = tmp.join("bad.rdb");
+    std::fs::write(&f, &bad).unwrap();
+    let out = load(&f, &server.url(), &[]);
+    assert_eq!(out.code, 1, "without --skip-corrupt: {}", out.describe());
+    server.flush();
+    let out = load(&f, &server.url(), &["--skip-corrupt"]);
+    assert_eq!(out.code, 6, "{}", out.describe());
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!(n(&s, "skipped_corrupt"), 1, "{s}");
+    assert!(out.stderr.contains("checksum mismatch"), "{}", out.stderr);
+    let want: Vec<Value> = expected(&rdb)
+        .into_iter()
+        .filter(|l| common::bytes_of(&l["key"]).unwrap() != key)
+        .collect();
+    assert_eq!(n(&s, "loaded"), want.len() as u64, "{s}");
+    compare_lines(&dump_server(&mut server.conn()), &want).unwrap();
+}

@@ -16,7 +16,7 @@ use rdbkit::load::{
     self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
 };
 use rdbkit::rdb::value::Kind;
-use rdbkit::scan::EngineOptions;
+use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
@@ -34,6 +34,9 @@ pub mod exit {
     pub const CONFLICT: u8 = 3;
     /// `load` finished (or stopped at `--max-errors`) with keys that failed.
     pub const FAILED_KEYS: u8 = 4;
+    /// `--skip-corrupt`: the run finished, but damaged records were left out
+    /// or the checksum did not match.
+    pub const DAMAGED: u8 = 6;
 }
 
 #[derive(Parser, Debug)]
@@ -58,6 +61,12 @@ struct Common {
     /// Do not verify the CRC-64 trailer.
     #[arg(long)]
     no_checksum: bool,
+    /// Leave damaged records out (reported on stderr with their offset and
+    /// key) and go on from the next readable record, instead of stopping at
+    /// the first; a checksum mismatch becomes a warning. Exit code 6 if
+    /// anything was skipped.
+    #[arg(long)]
+    skip_corrupt: bool,
     #[command(flatten)]
     filter: FilterArgs,
 }
@@ -159,11 +168,29 @@ impl FilterArgs {
 }
 
 impl Common {
-    /// The engine settings, with the filter. Errors on a bad regex.
-    fn engine(&self) -> Result<EngineOptions, String> {
+    /// The engine settings, with the filter and the `--skip-corrupt`
+    /// reporter (`label` names the input in its messages).
+    fn engine(&self, label: &str) -> Result<EngineOptions, String> {
+        let label = label.to_string();
         let mut e = EngineOptions {
             verify_checksum: !self.no_checksum,
             filter: self.filter.build()?.map(Arc::new),
+            skip_corrupt: self.skip_corrupt.then(|| {
+                Arc::new(CorruptPolicy::new(move |c: &Corrupt| {
+                    let key = match &c.key {
+                        Some(k) => format!(" (key {})", load::printable(k)),
+                        None => String::new(),
+                    };
+                    let resumed = match c.resume {
+                        Some(r) => format!("; resumed at byte offset {r}"),
+                        None => "; nothing readable after it".to_string(),
+                    };
+                    eprintln!(
+                        "rdbkit: warning: {label}: skipped a damaged record at byte offset {}{key}: {}{resumed}",
+                        c.start, c.error
+                    );
+                }))
+            }),
             ..Default::default()
         };
         if let Some(t) = self.threads {
@@ -472,6 +499,38 @@ fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), String> {
     }
 }
 
+/// After a successful run: warns of checksum mismatches under
+/// `--skip-corrupt` and turns `code` into [`exit::DAMAGED`] when anything
+/// was skipped (a more specific failure code wins).
+fn damage(engine: &EngineOptions, label: &str, code: u8) -> u8 {
+    let Some(p) = &engine.skip_corrupt else {
+        return code;
+    };
+    let mismatches = p.checksum_mismatches();
+    for (stored, computed) in &mismatches {
+        eprintln!(
+            "rdbkit: warning: {label}: checksum mismatch: stored {stored:016x}, computed {computed:016x}"
+        );
+    }
+    let damaged = p.count() > 0 || !mismatches.is_empty();
+    if damaged {
+        eprintln!(
+            "rdbkit: {label}: {} damaged record(s) skipped{}",
+            p.count(),
+            if mismatches.is_empty() {
+                ""
+            } else {
+                ", checksum mismatch"
+            }
+        );
+    }
+    if damaged && code == exit::OK {
+        exit::DAMAGED
+    } else {
+        code
+    }
+}
+
 fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
         Cmd::Load {
@@ -480,7 +539,13 @@ fn run(cli: Cli) -> Result<u8, String> {
             json,
             common,
         } => {
-            let opts = load_options(&load, common.engine()?)?;
+            let label = files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let engine = common.engine(&label)?;
+            let opts = load_options(&load, engine.clone())?;
             let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
             let releases: Vec<_> = inputs
                 .iter()
@@ -509,7 +574,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             } else if !common.quiet {
                 eprint!("{}", summary.to_text());
             }
-            Ok(match &summary.ending {
+            let code = match &summary.ending {
                 Ending::Completed => exit::OK,
                 Ending::StoppedOnConflict(msg) => {
                     eprintln!("rdbkit: stopped on conflict: {msg}");
@@ -528,7 +593,8 @@ fn run(cli: Cli) -> Result<u8, String> {
                     exit::FAILED_KEYS
                 }
                 Ending::Error(e) => return Err(e.clone()),
-            })
+            };
+            Ok(damage(&engine, &label, code))
         }
         Cmd::Resp {
             file,
@@ -576,7 +642,9 @@ fn run(cli: Cli) -> Result<u8, String> {
                 input.len() as u64,
             );
             let cb = bar.callback(&input);
-            let r = respout::write_resp(&input, &cfg, mode, &common.engine()?, &mut out, Some(&cb))
+            let label = file.display().to_string();
+            let engine = common.engine(&label)?;
+            let r = respout::write_resp(&input, &cfg, mode, &engine, &mut out, Some(&cb))
                 .and_then(|s| out.flush().map(|_| s).map_err(SinkError::Io));
             bar.finish();
             match r {
@@ -590,11 +658,12 @@ fn run(cli: Cli) -> Result<u8, String> {
                             s.keys_read, s.written, s.skipped_expired, s.skipped_empty, s.filtered, s.failed, s.functions
                         );
                     }
-                    Ok(if s.failed > 0 {
+                    let code = if s.failed > 0 {
                         exit::FAILED_KEYS
                     } else {
                         exit::OK
-                    })
+                    };
+                    Ok(damage(&engine, &label, code))
                 }
                 Err(e) if is_broken_pipe(&e) => Ok(exit::OK),
                 Err(e) => Err(format!("{}: {e}", file.display())),
@@ -617,10 +686,12 @@ fn run(cli: Cli) -> Result<u8, String> {
                 input.len() as u64,
             );
             let cb = bar.callback(&input);
-            let r = json::write_parallel(&input, &opts, &common.engine()?, &mut out, Some(&cb))
+            let label = file.display().to_string();
+            let engine = common.engine(&label)?;
+            let r = json::write_parallel(&input, &opts, &engine, &mut out, Some(&cb))
                 .and_then(|_| out.flush().map_err(SinkError::Io));
             bar.finish();
-            finish(&file, r).map(|_| exit::OK)
+            finish(&file, r).map(|_| damage(&engine, &label, exit::OK))
         }
         Cmd::Stats { file, json, common } => {
             let input = open(&file)?;
@@ -629,7 +700,9 @@ fn run(cli: Cli) -> Result<u8, String> {
                 input.len() as u64,
             );
             let cb = bar.callback(&input);
-            let r = stats::compute(&input, &common.engine()?, Some(&cb));
+            let label = file.display().to_string();
+            let engine = common.engine(&label)?;
+            let r = stats::compute(&input, &engine, Some(&cb));
             bar.finish();
             let st = match r {
                 Ok(st) => st,
@@ -647,7 +720,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                     .and_then(|_| out.flush())
                     .map_err(SinkError::Io),
             )
-            .map(|_| exit::OK)
+            .map(|_| damage(&engine, &label, exit::OK))
         }
     }
 }

@@ -820,6 +820,16 @@ pub fn load<'a>(
             .map_err(|e| LoadError::Io(format!("failed-keys file: {e}")))?;
     }
     summary.duration = started.elapsed();
+    if let Some(p) = &opts.engine.skip_corrupt {
+        // Records the walk lost were never read by a worker.
+        summary.skipped_corrupt += p.regions();
+        summary.keys_read += p.regions();
+        for (stored, computed) in p.checksum_mismatches() {
+            summary.notes.push(format!(
+                "checksum mismatch: stored {stored:016x}, computed {computed:016x}"
+            ));
+        }
+    }
     if let Some(e) = fatal {
         summary.ending = Ending::Error(e.to_string());
         return Err(e);

@@ -1,7 +1,10 @@
 //! The load summary: every key read lands in exactly one bucket.
 //!
 //! `keys_read = loaded + skipped_expired + skipped_empty + filtered +
-//! conflicts + failed + not_attempted`
+//! conflicts + failed + not_attempted + skipped_corrupt`
+//!
+//! (`--skip-corrupt`: a damaged record, or a damaged run of records the
+//! reader could not walk, counts as one record read and skipped.)
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +34,8 @@ pub struct Summary {
     pub skipped_expired: u64,
     pub skipped_empty: u64,
     pub filtered: u64,
+    /// Damaged records left out (`--skip-corrupt`).
+    pub skipped_corrupt: u64,
     pub conflicts: u64,
     pub conflicts_by_action: BTreeMap<String, u64>,
     pub failed: u64,
@@ -71,6 +76,7 @@ impl Summary {
                 + self.conflicts
                 + self.failed
                 + self.not_attempted
+                + self.skipped_corrupt
     }
 
     pub(super) fn finish(&mut self, opts: &LoadOptions) {
@@ -110,6 +116,7 @@ impl Summary {
         num(&mut o, "skipped_expired", self.skipped_expired);
         num(&mut o, "skipped_empty", self.skipped_empty);
         num(&mut o, "filtered", self.filtered);
+        num(&mut o, "skipped_corrupt", self.skipped_corrupt);
         num(&mut o, "conflicts", self.conflicts);
         o.extend_from_slice(b"\"conflicts_by_action\":{");
         for (i, (k, v)) in self.conflicts_by_action.iter().enumerate() {
@@ -178,6 +185,9 @@ impl Summary {
         }
         if self.filtered > 0 {
             let _ = writeln!(s, "  filtered        {}", self.filtered);
+        }
+        if self.skipped_corrupt > 0 {
+            let _ = writeln!(s, "  skipped corrupt {}", self.skipped_corrupt);
         }
         let _ = writeln!(s, "  conflicts       {}", self.conflicts);
         for (k, v) in &self.conflicts_by_action {

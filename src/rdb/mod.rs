@@ -11,6 +11,7 @@ pub mod listpack;
 pub mod lzf;
 pub mod module;
 pub mod records;
+pub mod resync;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testutil;

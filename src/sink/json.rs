@@ -112,6 +112,14 @@ pub fn write_parallel<W: Write>(
                             if !chunk.keep(rec, &mut buf)? {
                                 continue;
                             }
+                            if chunk.skips_corrupt() {
+                                // Streamed output cannot be taken back: walk
+                                // the value once before writing any of it.
+                                if let Err(e) = rec.decode(&mut enc.scratch, &mut Nothing) {
+                                    chunk.value_error(rec, e)?;
+                                    continue;
+                                }
+                            }
                             enc.record_streaming(w, &mut buf, rec)?
                         }
                         other if meta => {
@@ -167,7 +175,11 @@ impl<'a> Worker<'a> for JsonWorker {
                         if !chunk.keep(rec, &mut self.kscratch)? {
                             continue;
                         }
-                        self.enc.record(&mut out, rec)?
+                        let mark = out.len();
+                        if let Err(e) = self.enc.record(&mut out, rec) {
+                            out.truncate(mark);
+                            chunk.value_error(rec, e)?;
+                        }
                     }
                     other if self.meta => self.enc.meta_item(&mut out, other)?,
                     _ => {}
@@ -773,4 +785,34 @@ fn write_id_str(out: &mut Vec<u8>, id: StreamId) {
     out.push(b'"');
     write_id(out, id);
     out.push(b'"');
+}
+
+/// A visitor that only lets the decoder walk (and check) a value.
+struct Nothing;
+
+impl ValueVisitor for Nothing {
+    fn string(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
+        Ok(())
+    }
+    fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
+        Ok(())
+    }
+    fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+        Ok(())
+    }
+    fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
+        Ok(())
+    }
+    fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+        Ok(())
+    }
 }

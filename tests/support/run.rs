@@ -175,8 +175,9 @@ pub fn load(file: &Path, target: &str, extra: &[&str]) -> Out {
 // Summaries
 // ---------------------------------------------------------------------------
 
-const COUNTERS: [&str; 9] = [
+const COUNTERS: [&str; 10] = [
     "keys_read",
+    "skipped_corrupt",
     "loaded",
     "skipped_expired",
     "skipped_empty",
@@ -244,12 +245,13 @@ pub fn check_summary(s: &Value, dry_run: bool) {
         + n(s, "filtered")
         + n(s, "conflicts")
         + n(s, "failed")
-        + n(s, "not_attempted");
+        + n(s, "not_attempted")
+        + n(s, "skipped_corrupt");
     assert_eq!(
         n(s, "keys_read"),
         parts,
         "summary invariant broken: keys_read != loaded + skipped_expired + skipped_empty + \
-         filtered + conflicts + failed + not_attempted: {s}"
+         filtered + conflicts + failed + not_attempted + skipped_corrupt: {s}"
     );
     assert_eq!(
         n(s, "failed"),
