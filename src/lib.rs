@@ -20,6 +20,7 @@
 
 pub mod error;
 pub mod input;
+pub mod inspect;
 pub mod load;
 pub mod rdb;
 pub mod scan;

@@ -17,6 +17,7 @@ use rdbkit::scan::EngineOptions;
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
+mod memory;
 mod progress;
 
 /// Exit codes (documented in the README).
@@ -134,6 +135,9 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Estimated server memory per key (rdbtools-compatible CSV or JSON Lines),
+    /// biggest keys, memory by key prefix, HTML report.
+    Memory(memory::MemoryArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -371,6 +375,7 @@ fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), String> {
 
 fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
+        Cmd::Memory(a) => memory::run(a),
         Cmd::Load {
             files,
             load,

@@ -1,0 +1,979 @@
+//! The memory model: how many bytes of server memory one key of a snapshot
+//! takes once a server has loaded it.
+//!
+//! # What is estimated
+//!
+//! The number mirrors what `MEMORY USAGE key SAMPLES 0` (`objectComputeSize`
+//! in Redis' `object.c`) reports right after the server loaded the file (or
+//! `RESTORE`d the key), **plus 24 bytes for the entry in the expires dict**
+//! when the key has a TTL (`MEMORY USAGE` leaves that out; it is real
+//! memory). Per key:
+//!
+//! - the main dict entry (`sizeof(dictEntry)` = 24) and the key's sds
+//!   (header + bytes + NUL, rounded to a jemalloc size class);
+//! - the value: `robj` (16 bytes) and what hangs off it, in the encoding the
+//!   server picks when it loads the value with **default thresholds**
+//!   ([`ModelConfig::default`]): `hash-max-listpack-entries 128`,
+//!   `hash-max-listpack-value 64`, the same for zsets,
+//!   `set-max-intset-entries 512`, `set-max-listpack-entries 128` /
+//!   `-value 64` (Redis 7.2+), `list-max-listpack-size -2` (8 KiB nodes).
+//!
+//! # How each type is sized (Redis 7.0 / 7.2+)
+//!
+//! | type | encoding | bytes |
+//! |---|---|---|
+//! | string | `int` (fits a `long`, ≤ 20 chars) | 16 (the robj; shared integers are reported the same way) |
+//! | string | `embstr` (≤ 44 bytes) | class(16 + 3 + len + 1): robj and sds in one allocation |
+//! | string | `raw` | 16 + class(sds header + len + 1) |
+//! | list | `quicklist` | 16 + 40 + per node 40 + class(listpack bytes) |
+//! | list | `listpack` (7.2+, one node ≤ 8 KiB) | 16 + class(listpack bytes) |
+//! | set | `intset` | 16 + class(8 + n × width) |
+//! | set | `listpack` (7.2+) | 16 + class(listpack bytes) |
+//! | set | `hashtable` | 16 + 56 + 8 × buckets + per member 24 + class(sds) |
+//! | zset | `listpack` | 16 + class(listpack bytes) |
+//! | zset | `skiplist` | 16 + 16 + 32 + 56 + 8 × buckets + class(536) + per member class(sds) + 24 + E[class(24 + 16 × level)] |
+//! | hash | `listpack` | 16 + class(listpack bytes) |
+//! | hash | `hashtable` | 16 + 56 + 8 × buckets + per field 24 + class(sds field) + class(sds value) |
+//! | stream | `stream` | 16 + 80 + rax(nodes) + Σ class(node listpack) + groups, consumers and PELs as `objectComputeSize` counts them |
+//! | module | `module` | the serialized size (a module's own `mem_usage` cannot be known offline) |
+//!
+//! Where the file keeps a listpack, intset or quicklist node the server keeps
+//! the same bytes (one allocation of exactly that size), so the file's
+//! encoded length gives the exact number. Where the file holds an encoding
+//! the server converts at load (ziplists, zipmaps, plain collections written
+//! by a server that used a hashtable or skiplist), the listpack the server
+//! would build is sized entry by entry from the elements (integers as
+//! integers, as `lpAppend` does), and plain lists are cut into quicklist
+//! nodes with the server's own fill rule (`node bytes + element + 8 <=
+//! 8192`).
+//!
+//! # Approximations
+//!
+//! - Hash table buckets: `max(4, next power of two ≥ n)`, what a pre-sized
+//!   table has. A table that grew while loading can be in the middle of a
+//!   rehash for a while and briefly hold both tables.
+//! - Skiplist node levels are random (p = 1/4); the expected allocation per
+//!   node is used.
+//! - Stream radix trees: `objectComputeSize` charges 16 bytes per element
+//!   and 244 per rax node; the node count is computed exactly for the
+//!   canonical compressed trie of the IDs (node master IDs, PEL IDs).
+//!   The last node of a live stream may be over-allocated until the server
+//!   restarts; a loaded stream's nodes are exact.
+//! - Hash field TTLs (Redis 7.4+ `listpackex` / metadata, Valkey 9): the
+//!   listpack holds a TTL entry per field; a hashtable field with a TTL is
+//!   charged 16 more bytes and the hash 48 bytes of expiry metadata.
+//! - Not counted: the main dict's bucket array (amortised ~8–16 bytes per
+//!   key), the cluster-mode per-key metadata (16 bytes), LRU/LFU bits (inside
+//!   the robj anyway), allocator fragmentation.
+//! - Valkey 8.0+ lays keys out differently (the key is embedded in the
+//!   object, 8.1 drops `dictEntry`); the 7.2 layout is used for it.
+//!
+//! The allocator's size classes depend on its quantum ([`Quantum`]): 8 for
+//! the jemalloc bundled with Redis (the default), 16 for distribution
+//! packages that use the system jemalloc (Debian, Ubuntu).
+
+use crate::error::{Error, Result};
+use crate::inspect::alloc::{
+    dec_len, intset_bytes, intset_width, lp_int_entry, lp_str_entry, sds_alloc, size_class,
+    strict_i64, Quantum, LP_OVERHEAD,
+};
+use crate::rdb::cursor::Cursor;
+use crate::rdb::elem::{Elem, RdbStr};
+use crate::rdb::hfe;
+use crate::rdb::module::ModuleValue;
+use crate::rdb::records::Record;
+use crate::rdb::stream::{self, StreamId, StreamMeta, StreamVersion};
+use crate::rdb::value::{Kind, Scratch, ValueType, ValueVisitor};
+use crate::rdb::{intset, listpack, ziplist};
+
+/// `sizeof(robj)`.
+pub const ROBJ: u64 = 16;
+/// `sizeof(dictEntry)` (what `MEMORY USAGE` charges per entry, unrounded).
+pub const DICT_ENTRY: u64 = 24;
+/// The entry of a key with a TTL in the db's expires dict (it shares the key
+/// sds). Not part of `MEMORY USAGE`.
+pub const EXPIRE_ENTRY_BYTES: u64 = DICT_ENTRY;
+/// `sizeof(dict)` (Redis 7.0–7.4).
+const DICT: u64 = 56;
+/// `sizeof(quicklist)`.
+const QUICKLIST: u64 = 40;
+/// `sizeof(quicklistNode)`.
+const QUICKLIST_NODE: u64 = 40;
+/// `sizeof(zset)` + `sizeof(zskiplist)`.
+const ZSET_STRUCTS: u64 = 16 + 32;
+/// `ZSKIPLIST_MAXLEVEL`.
+const ZSKIPLIST_MAXLEVEL: u32 = 32;
+/// `sizeof(stream)`.
+const STREAM: u64 = 80;
+/// `sizeof(streamCG)`.
+const STREAM_CG: u64 = 40;
+/// `sizeof(streamNACK)`.
+const STREAM_NACK: u64 = 24;
+/// `quicklistNodeExceedsLimit`'s `SIZE_SAFETY_LIMIT`.
+const SIZE_SAFETY_LIMIT: u64 = 8192;
+/// `SIZE_ESTIMATE_OVERHEAD` of `_quicklistNodeAllowInsert`.
+const SIZE_ESTIMATE_OVERHEAD: u64 = 8;
+/// Per-field TTL bookkeeping of a hashtable-encoded hash (approximation).
+const HFE_FIELD_EXTRA: u64 = 16;
+/// Per-hash TTL metadata (approximation: `listpackEx` / dict metadata).
+const HFE_HASH_EXTRA: u64 = 48;
+
+/// Which server's data structures to model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServerModel {
+    /// Redis 7.0: lists are always quicklists, sets are intsets or
+    /// hashtables, scores are formatted with `%.17g`.
+    Redis70,
+    /// Redis 7.2 and later (and Valkey 7.2+): small lists and sets are
+    /// listpacks, scores are formatted shortest-round-trip.
+    #[default]
+    Redis72,
+}
+
+/// Server configuration the estimate assumes.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelConfig {
+    pub server: ServerModel,
+    pub quantum: Quantum,
+    pub list_max_listpack_size: i64,
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
+    pub set_max_listpack_entries: u64,
+    pub set_max_listpack_value: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            server: ServerModel::default(),
+            quantum: Quantum::default(),
+            list_max_listpack_size: -2,
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
+        }
+    }
+}
+
+/// A configured model with its precomputed constants.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub cfg: ModelConfig,
+    /// Expected `zmalloc_size` of a skiplist node without its sds.
+    skiplist_node: u64,
+    /// `zmalloc_size` of a skiplist header (32 levels).
+    skiplist_header: u64,
+    /// (byte limit, count limit) of a quicklist node.
+    ql_limit: (u64, u64),
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model::new(ModelConfig::default())
+    }
+}
+
+/// One key's estimate and the facts the reports show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyMemory {
+    /// Estimated bytes (key, value, dict entries; see the module docs).
+    pub bytes: u64,
+    /// The encoding the server would use (`OBJECT ENCODING` words).
+    pub encoding: &'static str,
+    /// Elements: string length, list/set/zset length, hash fields, stream
+    /// entries, 1 for a module value.
+    pub num_elements: u64,
+    /// Length of the longest element (hash: field or value; stream: field
+    /// or value of an entry; string: its length).
+    pub len_largest_element: u64,
+}
+
+impl Model {
+    pub fn new(cfg: ModelConfig) -> Model {
+        let q = cfg.quantum;
+        // E[class(24 + 16 L)] with P(L = l) = 3/4 (1/4)^(l-1), capped at 32.
+        let mut expect = 0f64;
+        let mut p = 0.75f64;
+        let mut rest = 1.0f64;
+        for l in 1..ZSKIPLIST_MAXLEVEL {
+            expect += p * size_class(24 + 16 * l as u64, q) as f64;
+            rest -= p;
+            p /= 4.0;
+        }
+        expect += rest * size_class(24 + 16 * ZSKIPLIST_MAXLEVEL as u64, q) as f64;
+        let fill = cfg.list_max_listpack_size;
+        let ql_limit = if fill < 0 {
+            let lv = [4096u64, 8192, 16384, 32768, 65536];
+            let i = ((-fill - 1) as usize).min(lv.len() - 1);
+            (lv[i], u64::MAX)
+        } else {
+            (SIZE_SAFETY_LIMIT, fill.max(1) as u64)
+        };
+        Model {
+            cfg,
+            skiplist_node: expect.round() as u64,
+            skiplist_header: size_class(24 + 16 * ZSKIPLIST_MAXLEVEL as u64, q),
+            ql_limit,
+        }
+    }
+
+    fn class(&self, n: u64) -> u64 {
+        size_class(n, self.cfg.quantum)
+    }
+
+    fn sds(&self, len: u64) -> u64 {
+        sds_alloc(len, self.cfg.quantum)
+    }
+
+    /// Bytes of the key itself: main dict entry, key sds, and the expires
+    /// dict entry when `expiring`.
+    pub fn key_overhead(&self, key_len: u64, expiring: bool) -> u64 {
+        DICT_ENTRY + self.sds(key_len) + if expiring { EXPIRE_ENTRY_BYTES } else { 0 }
+    }
+
+    /// Hash table memory: struct and bucket array for `n` entries.
+    fn dict(&self, n: u64) -> u64 {
+        DICT + 8 * n.max(4).next_power_of_two()
+    }
+
+    /// Estimates one record. `bufs` holds decompressed blobs between calls.
+    pub fn estimate(&self, rec: &Record<'_>, bufs: &mut Buffers) -> Result<KeyMemory> {
+        let mut m = self.estimate_value(rec, &mut bufs.scratch, &mut bufs.blob)?;
+        m.bytes += self.key_overhead(rec.key.decoded_len(), rec.expire_ms.is_some());
+        Ok(m)
+    }
+
+    fn estimate_value(
+        &self,
+        rec: &Record<'_>,
+        scratch: &mut Scratch,
+        buf: &mut Vec<u8>,
+    ) -> Result<KeyMemory> {
+        use ValueType::*;
+        let mut cur = Cursor::new(rec.value, rec.value_offset);
+        match rec.vtype {
+            String => self.string(cur.string("string value")?, buf),
+            ListQuicklist2 => self.quicklist2(&mut cur, buf),
+            ListQuicklist => self.quicklist_ziplists(&mut cur, buf),
+            SetIntset => {
+                let b = cur.string("intset")?.bytes(buf)?;
+                let is = intset::parse(b, rec.value_offset)?;
+                let n = is.len() as u64;
+                let mut max_len = 0;
+                let mut sds = 0;
+                for i in is.iter() {
+                    let l = dec_len(i);
+                    max_len = max_len.max(l);
+                    sds += self.sds(l);
+                }
+                if n > self.cfg.set_max_intset_entries {
+                    Ok(self.set_ht(n, sds, max_len))
+                } else {
+                    Ok(KeyMemory {
+                        bytes: ROBJ + self.class(b.len() as u64),
+                        encoding: "intset",
+                        num_elements: n,
+                        len_largest_element: max_len,
+                    })
+                }
+            }
+            SetListpack | ZSetListpack | HashListpack => {
+                let b = cur.string("listpack")?.bytes(buf)?;
+                let blob = b.len() as u64;
+                let lp = listpack::parse(b, rec.value_offset)?;
+                let mut acc = Elems::new(self);
+                match rec.vtype {
+                    SetListpack => {
+                        for e in lp.iter() {
+                            acc.single(self, e?);
+                        }
+                        Ok(self.finish_set(&acc, Some(blob)))
+                    }
+                    ZSetListpack => {
+                        acc.pairs_zset(self, lp.iter(), rec.value_offset)?;
+                        Ok(self.finish_zset(&acc, Some(blob), false))
+                    }
+                    _ => {
+                        acc.pairs_hash(self, lp.iter(), rec.value_offset)?;
+                        Ok(self.finish_hash(&acc, Some(blob), false))
+                    }
+                }
+            }
+            Stream(v) => self.stream(rec, v, buf),
+            Module2 | ModulePreGa => Ok(KeyMemory {
+                bytes: ROBJ + rec.value.len() as u64,
+                encoding: "module",
+                num_elements: 1,
+                len_largest_element: rec.value.len() as u64,
+            }),
+            HashTtl(kind) => {
+                let mut acc = Elems::new(self);
+                hfe::decode(&mut cur, kind, |f, v, ttl| {
+                    acc.hash_field(self, f, v);
+                    acc.lp += lp_int_entry(ttl.unwrap_or(0).max(0));
+                    acc.ttl_fields += ttl.is_some() as u64;
+                    Ok(())
+                })?;
+                Ok(self.finish_hash(&acc, None, true))
+            }
+            // Everything else is converted at load: walk the elements.
+            List | ListZiplist | Set | ZSet | ZSet2 | Hash | HashZipmap | HashZiplist
+            | ZSetZiplist => {
+                let mut acc = Elems::new(self);
+                {
+                    let mut v = Visit {
+                        m: self,
+                        acc: &mut acc,
+                    };
+                    rec.decode(scratch, &mut v)?;
+                }
+                match rec.vtype.kind() {
+                    Kind::List => Ok(self.finish_list_plain(&mut acc)),
+                    Kind::Set => Ok(self.finish_set(&acc, None)),
+                    // Ziplists are checked against the entry count only.
+                    Kind::ZSet => Ok(self.finish_zset(&acc, None, rec.vtype != ZSetZiplist)),
+                    _ => {
+                        // A zipmap is checked against the value limit too;
+                        // ziplists only against the entry count.
+                        if matches!(rec.vtype, HashZiplist) {
+                            acc.over_value = false;
+                        }
+                        Ok(self.finish_hash(&acc, None, false))
+                    }
+                }
+            }
+        }
+    }
+
+    fn string(&self, s: RdbStr<'_>, buf: &mut Vec<u8>) -> Result<KeyMemory> {
+        let len = s.decoded_len();
+        let is_int = match s {
+            RdbStr::Int(_) => true,
+            RdbStr::Raw(b) => b.len() <= 20 && strict_i64(b).is_some(),
+            RdbStr::Lzf { .. } if len <= 20 => strict_i64(s.bytes(buf)?).is_some(),
+            RdbStr::Lzf { .. } => false,
+        };
+        let (bytes, encoding) = if is_int {
+            (ROBJ, "int")
+        } else if len <= 44 {
+            (self.class(ROBJ + 3 + len + 1), "embstr")
+        } else {
+            (ROBJ + self.sds(len), "raw")
+        };
+        Ok(KeyMemory {
+            bytes,
+            encoding,
+            num_elements: len,
+            len_largest_element: len,
+        })
+    }
+
+    /// `RDB_TYPE_LIST_QUICKLIST_2`: nodes are kept as they are in the file.
+    fn quicklist2(&self, cur: &mut Cursor<'_>, buf: &mut Vec<u8>) -> Result<KeyMemory> {
+        let nodes = cur.count("quicklist node count", 2)?;
+        let mut n = 0u64;
+        let mut max_len = 0u64;
+        let mut alloc = 0u64;
+        let mut single_packed: Option<u64> = None;
+        for i in 0..nodes {
+            let container = cur.length("quicklist node container")?;
+            let s = cur.string("quicklist node")?;
+            let len = s.decoded_len();
+            alloc += QUICKLIST_NODE + self.class(len);
+            if container == crate::rdb::consts::QUICKLIST_NODE_CONTAINER_PLAIN {
+                n += 1;
+                max_len = max_len.max(len);
+                continue;
+            }
+            if i == 0 {
+                single_packed = Some(len);
+            }
+            let b = s.bytes(buf)?;
+            let lp = listpack::parse(b, cur.offset())?;
+            for e in lp.iter() {
+                max_len = max_len.max(elem_len(&e?));
+                n += 1;
+            }
+        }
+        if nodes == 1 {
+            if let Some(lp_bytes) = single_packed {
+                if let Some(km) = self.small_list(lp_bytes, n, max_len) {
+                    return Ok(km);
+                }
+            }
+        }
+        Ok(KeyMemory {
+            bytes: ROBJ + QUICKLIST + alloc,
+            encoding: "quicklist",
+            num_elements: n,
+            len_largest_element: max_len,
+        })
+    }
+
+    /// Redis 7.2+: a list of one packed node within the node limits is a
+    /// plain listpack.
+    fn small_list(&self, lp_bytes: u64, n: u64, max_len: u64) -> Option<KeyMemory> {
+        (self.cfg.server == ServerModel::Redis72
+            && lp_bytes <= self.ql_limit.0
+            && n <= self.ql_limit.1)
+            .then(|| KeyMemory {
+                bytes: ROBJ + self.class(lp_bytes),
+                encoding: "listpack",
+                num_elements: n,
+                len_largest_element: max_len,
+            })
+    }
+
+    /// `RDB_TYPE_LIST_QUICKLIST`: every ziplist node becomes a listpack node
+    /// of its own (shrunk to fit).
+    fn quicklist_ziplists(&self, cur: &mut Cursor<'_>, buf: &mut Vec<u8>) -> Result<KeyMemory> {
+        let nodes = cur.count("quicklist node count", 1)?;
+        let mut n = 0u64;
+        let mut max_len = 0u64;
+        let mut alloc = 0u64;
+        let mut last_lp = 0;
+        for _ in 0..nodes {
+            let b = cur.string("quicklist ziplist node")?.bytes(buf)?;
+            let zl = ziplist::parse(b, cur.offset())?;
+            let mut lp = LP_OVERHEAD;
+            let mut k = 0;
+            for e in zl.iter() {
+                let e = e?;
+                max_len = max_len.max(elem_len(&e));
+                lp += elem_lp(&e);
+                k += 1;
+            }
+            if k == 0 {
+                continue; // the server drops empty nodes
+            }
+            n += k;
+            last_lp = lp;
+            alloc += QUICKLIST_NODE + self.class(lp);
+        }
+        if nodes == 1 {
+            if let Some(km) = self.small_list(last_lp, n, max_len) {
+                return Ok(km);
+            }
+        }
+        Ok(KeyMemory {
+            bytes: ROBJ + QUICKLIST + alloc,
+            encoding: "quicklist",
+            num_elements: n,
+            len_largest_element: max_len,
+        })
+    }
+
+    fn finish_list_plain(&self, acc: &mut Elems) -> KeyMemory {
+        acc.ql.close(self);
+        if acc.ql.nodes == 1 {
+            if let Some(km) = self.small_list(acc.ql.last_lp, acc.n, acc.max_len) {
+                return km;
+            }
+        }
+        KeyMemory {
+            bytes: ROBJ + QUICKLIST + acc.ql.alloc,
+            encoding: "quicklist",
+            num_elements: acc.n,
+            len_largest_element: acc.max_len,
+        }
+    }
+
+    fn set_ht(&self, n: u64, sds: u64, max_len: u64) -> KeyMemory {
+        KeyMemory {
+            bytes: ROBJ + self.dict(n) + n * DICT_ENTRY + sds,
+            encoding: "hashtable",
+            num_elements: n,
+            len_largest_element: max_len,
+        }
+    }
+
+    /// A set's encoding from its members; `lp_blob` is the file's listpack
+    /// size when the file holds one (kept as is).
+    fn finish_set(&self, acc: &Elems, lp_blob: Option<u64>) -> KeyMemory {
+        let c = &self.cfg;
+        let n = acc.n;
+        let km = |bytes, encoding| KeyMemory {
+            bytes,
+            encoding,
+            num_elements: n,
+            len_largest_element: acc.max_len,
+        };
+        if acc.all_int && n <= c.set_max_intset_entries && lp_blob.is_none() {
+            return km(
+                ROBJ + self.class(intset_bytes(n, acc.int_width)),
+                "intset",
+            );
+        }
+        if c.server == ServerModel::Redis72 {
+            if let Some(blob) = lp_blob {
+                if n <= c.set_max_listpack_entries {
+                    return km(ROBJ + self.class(blob), "listpack");
+                }
+            } else if n <= c.set_max_listpack_entries && acc.max_len <= c.set_max_listpack_value {
+                return km(ROBJ + self.class(LP_OVERHEAD + acc.lp), "listpack");
+            }
+        } else if lp_blob.is_some() && acc.all_int && n <= c.set_max_intset_entries {
+            return km(
+                ROBJ + self.class(intset_bytes(n, acc.int_width)),
+                "intset",
+            );
+        }
+        self.set_ht(n, acc.sds, acc.max_len)
+    }
+
+    fn finish_zset(&self, acc: &Elems, lp_blob: Option<u64>, check_value: bool) -> KeyMemory {
+        let c = &self.cfg;
+        let n = acc.n;
+        let km = |bytes, encoding| KeyMemory {
+            bytes,
+            encoding,
+            num_elements: n,
+            len_largest_element: acc.max_len,
+        };
+        match lp_blob {
+            Some(blob) if n <= c.zset_max_listpack_entries => {
+                return km(ROBJ + self.class(blob), "listpack")
+            }
+            None if n <= c.zset_max_listpack_entries
+                && (!check_value || acc.max_len <= c.zset_max_listpack_value) =>
+            {
+                return km(ROBJ + self.class(LP_OVERHEAD + acc.lp), "listpack")
+            }
+            _ => {}
+        }
+        let bytes = ROBJ
+            + ZSET_STRUCTS
+            + self.dict(n)
+            + self.skiplist_header
+            + acc.sds
+            + n * (DICT_ENTRY + self.skiplist_node);
+        km(bytes, "skiplist")
+    }
+
+    fn finish_hash(&self, acc: &Elems, lp_blob: Option<u64>, ttl: bool) -> KeyMemory {
+        let c = &self.cfg;
+        let n = acc.n;
+        let km = |bytes, encoding| KeyMemory {
+            bytes,
+            encoding,
+            num_elements: n,
+            len_largest_element: acc.max_len,
+        };
+        let ttl_extra = if ttl { HFE_HASH_EXTRA } else { 0 };
+        match lp_blob {
+            Some(blob) if n <= c.hash_max_listpack_entries => {
+                return km(ROBJ + self.class(blob), "listpack")
+            }
+            None if n <= c.hash_max_listpack_entries && !acc.over_value => {
+                return if ttl {
+                    km(
+                        ROBJ + ttl_extra + self.class(LP_OVERHEAD + acc.lp),
+                        "listpackex",
+                    )
+                } else {
+                    km(ROBJ + self.class(LP_OVERHEAD + acc.lp), "listpack")
+                };
+            }
+            _ => {}
+        }
+        let bytes = ROBJ
+            + self.dict(n)
+            + n * DICT_ENTRY
+            + acc.sds
+            + ttl_extra
+            + acc.ttl_fields * HFE_FIELD_EXTRA;
+        km(bytes, "hashtable")
+    }
+
+    fn stream(
+        &self,
+        rec: &Record<'_>,
+        version: StreamVersion,
+        buf: &mut Vec<u8>,
+    ) -> Result<KeyMemory> {
+        // Pass 1: node master IDs and listpack sizes (no decompression).
+        let mut cur = Cursor::new(rec.value, rec.value_offset);
+        let nodes = cur.count("stream listpack node count", 8)?;
+        let mut ids: Vec<[u8; 16]> = Vec::with_capacity(nodes as usize);
+        let mut lp_alloc = 0u64;
+        for _ in 0..nodes {
+            let at = cur.offset();
+            let b = cur.string("stream node master ID")?.bytes(buf)?;
+            let id: [u8; 16] = b
+                .try_into()
+                .map_err(|_| Error::invalid(at, "stream node master ID", "not 16 bytes"))?;
+            ids.push(id);
+            lp_alloc += self.class(cur.string("stream node listpack")?.decoded_len());
+        }
+        // Pass 2: entries (for the largest element) and groups.
+        struct Entries {
+            max_len: u64,
+        }
+        impl stream::StreamVisitor for Entries {
+            fn entry(&mut self, _id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+                for (f, v) in fields {
+                    self.max_len = self.max_len.max(elem_len(f)).max(elem_len(v));
+                }
+                Ok(())
+            }
+        }
+        let mut cur = Cursor::new(rec.value, rec.value_offset);
+        let mut ev = Entries { max_len: 0 };
+        let meta = stream::decode(&mut cur, version, &mut ev)?;
+        let consumer = if self.cfg.server == ServerModel::Redis70 {
+            24
+        } else {
+            32
+        };
+        let bytes = ROBJ + STREAM + rax_memory(&mut ids) + lp_alloc + groups_memory(&meta, consumer);
+        Ok(KeyMemory {
+            bytes,
+            encoding: "stream",
+            num_elements: meta.length,
+            len_largest_element: ev.max_len,
+        })
+    }
+}
+
+/// Buffers reused across keys (decompressed strings and blobs).
+#[derive(Default)]
+pub struct Buffers {
+    scratch: Scratch,
+    blob: Vec<u8>,
+}
+
+/// Memory of consumer groups as `objectComputeSize` counts it.
+fn groups_memory(meta: &StreamMeta, consumer_struct: u64) -> u64 {
+    let mut total = 0;
+    for g in &meta.groups {
+        let mut pel: Vec<[u8; 16]> = g.pending.iter().map(|p| p.id.to_be_bytes()).collect();
+        total += STREAM_CG + rax_memory(&mut pel) + STREAM_NACK * g.pending.len() as u64;
+        for c in &g.consumers {
+            let mut cp: Vec<[u8; 16]> = c.pending.iter().map(|id| id.to_be_bytes()).collect();
+            total += consumer_struct + c.name.len() as u64 + rax_memory(&mut cp);
+        }
+    }
+    total
+}
+
+/// `streamRadixTreeMemoryUsage`: 16 bytes per element and 4 + 30 × 8 per
+/// node (its first line's `sizeof(rax)` is overwritten by the second).
+pub fn rax_memory(keys: &mut [[u8; 16]]) -> u64 {
+    keys.sort_unstable();
+    16 * keys.len() as u64 + 244 * rax_nodes(keys)
+}
+
+/// Number of nodes of a Redis rax holding `keys` (sorted, distinct, all 16
+/// bytes long): the compressed trie's branching and leaf nodes, one
+/// compressed node for every edge longer than one byte, and the root.
+pub fn rax_nodes(keys: &[[u8; 16]]) -> u64 {
+    if keys.is_empty() {
+        return 1;
+    }
+    const LEAF: u32 = 16;
+    let mut stack: Vec<u32> = vec![LEAF];
+    let mut internal = 0u64;
+    let mut long_edges = 0u64;
+    let mut edge = |child: u32, parent: u32| {
+        if child - parent >= 2 {
+            long_edges += 1;
+        }
+    };
+    for w in keys.windows(2) {
+        let l = w[0].iter().zip(w[1].iter()).take_while(|(a, b)| a == b).count() as u32;
+        let mut popped: Option<u32> = None;
+        while let Some(&top) = stack.last() {
+            if top <= l {
+                break;
+            }
+            stack.pop();
+            if let Some(p) = popped {
+                edge(p, top);
+            }
+            popped = Some(top);
+        }
+        if stack.last() != Some(&l) {
+            internal += 1;
+            stack.push(l);
+        }
+        if let Some(p) = popped {
+            edge(p, l);
+        }
+        stack.push(LEAF);
+    }
+    let mut child = stack.pop();
+    while let Some(parent) = stack.pop() {
+        if let Some(c) = child {
+            edge(c, parent);
+        }
+        child = Some(parent);
+    }
+    let root_depth = child.unwrap_or(0);
+    keys.len() as u64 + internal + long_edges + (root_depth > 0) as u64
+}
+
+/// Decimal/byte length of an element.
+#[inline]
+fn elem_len(e: &Elem<'_>) -> u64 {
+    match *e {
+        Elem::Bytes(b) => b.len() as u64,
+        Elem::Int(i) => dec_len(i),
+    }
+}
+
+/// Listpack entry bytes of an element as `lpAppend` would store it.
+#[inline]
+fn elem_lp(e: &Elem<'_>) -> u64 {
+    match *e {
+        Elem::Bytes(b) => lp_str_entry(b),
+        Elem::Int(i) => lp_int_entry(i),
+    }
+}
+
+/// Element facts gathered in one walk.
+struct Elems {
+    /// Elements (pairs for hashes and zsets).
+    n: u64,
+    max_len: u64,
+    /// Σ sds allocation of members / fields and values.
+    sds: u64,
+    /// Σ listpack entry bytes the elements would take.
+    lp: u64,
+    /// Some element is longer than the listpack value limit.
+    over_value: bool,
+    value_limit: u64,
+    all_int: bool,
+    int_width: u64,
+    ttl_fields: u64,
+    ql: QuicklistSim,
+}
+
+impl Elems {
+    fn new(m: &Model) -> Elems {
+        Elems {
+            n: 0,
+            max_len: 0,
+            sds: 0,
+            lp: 0,
+            over_value: false,
+            value_limit: m.cfg.hash_max_listpack_value,
+            all_int: true,
+            int_width: 2,
+            ttl_fields: 0,
+            ql: QuicklistSim::default(),
+        }
+    }
+
+    #[inline]
+    fn touch(&mut self, m: &Model, e: &Elem<'_>) -> u64 {
+        let l = elem_len(e);
+        self.max_len = self.max_len.max(l);
+        self.sds += m.sds(l);
+        self.over_value |= l > self.value_limit;
+        l
+    }
+
+    /// A set member.
+    #[inline]
+    fn single(&mut self, m: &Model, e: Elem<'_>) {
+        self.n += 1;
+        self.touch(m, &e);
+        self.lp += elem_lp(&e);
+        if self.all_int {
+            let v = match e {
+                Elem::Int(i) => Some(i),
+                Elem::Bytes(b) => strict_i64(b),
+            };
+            match v {
+                Some(i) => self.int_width = self.int_width.max(intset_width(i)),
+                None => self.all_int = false,
+            }
+        }
+    }
+
+    #[inline]
+    fn hash_field(&mut self, m: &Model, f: Elem<'_>, v: Elem<'_>) {
+        self.n += 1;
+        self.touch(m, &f);
+        self.touch(m, &v);
+        self.lp += elem_lp(&f) + elem_lp(&v);
+    }
+
+    #[inline]
+    fn zset_member(&mut self, m: &Model, member: Elem<'_>, score_lp: u64) {
+        self.n += 1;
+        self.touch(m, &member);
+        self.lp += elem_lp(&member) + score_lp;
+    }
+
+    fn pairs_hash<'a, I>(&mut self, m: &Model, mut it: I, off: u64) -> Result<()>
+    where
+        I: Iterator<Item = Result<Elem<'a>>>,
+    {
+        while let Some(f) = it.next() {
+            let f = f?;
+            let v = it
+                .next()
+                .ok_or_else(|| Error::invalid(off, "hash listpack", "a field without a value"))??;
+            self.hash_field(m, f, v);
+        }
+        Ok(())
+    }
+
+    fn pairs_zset<'a, I>(&mut self, m: &Model, mut it: I, off: u64) -> Result<()>
+    where
+        I: Iterator<Item = Result<Elem<'a>>>,
+    {
+        while let Some(member) = it.next() {
+            let member = member?;
+            let s = it
+                .next()
+                .ok_or_else(|| Error::invalid(off, "zset listpack", "a member without a score"))??;
+            self.zset_member(m, member, elem_lp(&s));
+        }
+        Ok(())
+    }
+}
+
+/// Quicklist node packing as `quicklistPushTail` does it.
+#[derive(Default)]
+struct QuicklistSim {
+    nodes: u64,
+    /// Bytes of the open node's listpack (0: none open).
+    cur: u64,
+    cur_count: u64,
+    alloc: u64,
+    last_lp: u64,
+}
+
+impl QuicklistSim {
+    #[inline]
+    fn push(&mut self, m: &Model, sz: u64, entry: u64) {
+        let (limit, count_limit) = m.ql_limit;
+        let new_sz = self.cur + sz + SIZE_ESTIMATE_OVERHEAD;
+        let fits = self.cur > 0
+            && if count_limit == u64::MAX {
+                new_sz <= limit
+            } else {
+                new_sz <= SIZE_SAFETY_LIMIT && self.cur_count < count_limit
+            };
+        if fits {
+            self.cur += entry;
+            self.cur_count += 1;
+        } else {
+            self.close(m);
+            self.cur = LP_OVERHEAD + entry;
+            self.cur_count = 1;
+        }
+    }
+
+    fn close(&mut self, m: &Model) {
+        if self.cur > 0 {
+            self.nodes += 1;
+            self.alloc += QUICKLIST_NODE + m.class(self.cur);
+            self.last_lp = self.cur;
+            self.cur = 0;
+            self.cur_count = 0;
+        }
+    }
+}
+
+/// Feeds decoded elements into [`Elems`].
+struct Visit<'m, 'e> {
+    m: &'m Model,
+    acc: &'e mut Elems,
+}
+
+impl ValueVisitor for Visit<'_, '_> {
+    fn string(&mut self, _v: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
+        let l = elem_len(&v);
+        self.acc.n += 1;
+        self.acc.max_len = self.acc.max_len.max(l);
+        self.acc.ql.push(self.m, l, elem_lp(&v));
+        Ok(())
+    }
+    fn set_member(&mut self, v: Elem<'_>) -> Result<()> {
+        self.acc.single(self.m, v);
+        Ok(())
+    }
+    fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
+        let s = score_lp(self.m, score);
+        self.acc.zset_member(self.m, member, s);
+        Ok(())
+    }
+    fn hash_field(&mut self, f: Elem<'_>, v: Elem<'_>, _e: Option<i64>) -> Result<()> {
+        self.acc.hash_field(self.m, f, v);
+        Ok(())
+    }
+    fn stream_entry(&mut self, _id: StreamId, _f: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+        Ok(())
+    }
+    fn stream_meta(&mut self, _meta: &StreamMeta) -> Result<()> {
+        Ok(())
+    }
+    fn module(&mut self, _value: &ModuleValue<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Listpack bytes of a score as `zzlInsertAt` writes it.
+fn score_lp(m: &Model, score: f64) -> u64 {
+    match m.cfg.server {
+        ServerModel::Redis70 => crate::inspect::alloc::lp_score_entry(score),
+        ServerModel::Redis72 => {
+            if score.is_finite() && score.fract() == 0.0 && score.abs() < 4.5e15 && score != 0.0
+                || score == 0.0 && score.is_sign_positive()
+            {
+                return lp_int_entry(score as i64);
+            }
+            let mut b = ryu::Buffer::new();
+            let l = if score.is_finite() {
+                b.format_finite(score).len() as u64
+            } else {
+                3 + (score < 0.0) as u64
+            };
+            let body = if l < 64 { 1 + l } else { 2 + l };
+            body + listpack::backlen_size(body) as u64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64, seq: u64) -> [u8; 16] {
+        StreamId { ms, seq }.to_be_bytes()
+    }
+
+    #[test]
+    fn rax_node_counts() {
+        assert_eq!(rax_nodes(&[]), 1);
+        // one key: compressed root + leaf
+        assert_eq!(rax_nodes(&[id(5, 0)]), 2);
+        // two keys differing in the last byte: compressed root (15 bytes),
+        // branching node, two leaves
+        assert_eq!(rax_nodes(&[id(5, 0), id(5, 1)]), 4);
+        // differing in byte 7 (ms low byte): root compressed (7 bytes) ->
+        // branch -> two compressed tails (8 bytes) -> two leaves
+        assert_eq!(rax_nodes(&[id(5, 0), id(6, 0)]), 6);
+        // three keys under one branch
+        assert_eq!(rax_nodes(&[id(5, 0), id(5, 1), id(5, 2)]), 5);
+    }
+
+    #[test]
+    fn rax_memory_sorts() {
+        let mut v = vec![id(5, 2), id(5, 0), id(5, 1)];
+        assert_eq!(rax_memory(&mut v), 3 * 16 + 5 * 244);
+    }
+}
