@@ -75,7 +75,7 @@ fn compare(rdb: &Path, server: &Server, source: &str) -> Vec<Sample> {
         let r = c.cmd([b"MEMORY".as_slice(), b"USAGE", &key, b"SAMPLES", b"0"]);
         let actual = match r {
             Reply::Int(n) => n as u64,
-            Reply::Bulk(None) | Reply::Nil => continue,
+            Reply::Bulk(None) => continue,
             other => panic!("{source}: MEMORY USAGE {key:?}: {other:?}"),
         };
         let estimate = km.bytes
@@ -186,9 +186,10 @@ fn estimates_match_memory_usage_on_fixtures() {
     }
     assert!(all.len() > 500, "only {} keys compared", all.len());
     let (med, p90, worst) = summarize("fixtures vs Redis 7.0 MEMORY USAGE", &all);
-    assert!(med <= 0.05, "median relative error {:.1}%", med * 100.0);
-    assert!(p90 <= 0.15, "p90 relative error {:.1}%", p90 * 100.0);
-    assert!(worst <= 2.0, "a key is off by {worst:.2}x");
+    // Exact but for skiplist levels (random in the server, expected here).
+    assert!(med <= 0.02, "median relative error {:.1}%", med * 100.0);
+    assert!(p90 <= 0.05, "p90 relative error {:.1}%", p90 * 100.0);
+    assert!(worst <= 1.25, "a key is off by {worst:.2}x");
 }
 
 /// Larger keys made with ordinary commands.
@@ -200,45 +201,94 @@ fn make_big_keys(c: &mut Conn) {
             c.must(&args);
         }
     };
-    batch(c, &["RPUSH", "big:list"], (0..10_000).map(|i| format!("item:{i}")).collect());
-    batch(c, &["RPUSH", "big:list:ints"], (0..5000).map(|i| (i * 7).to_string()).collect());
-    batch(c, &["RPUSH", "big:list:long"], (0..300).map(|i| format!("{i:0>500}")).collect());
-    batch(c, &["RPUSH", "list:small"], (0..20).map(|i| format!("v{i}")).collect());
+    batch(
+        c,
+        &["RPUSH", "big:list"],
+        (0..10_000).map(|i| format!("item:{i}")).collect(),
+    );
+    batch(
+        c,
+        &["RPUSH", "big:list:ints"],
+        (0..5000).map(|i| (i * 7).to_string()).collect(),
+    );
+    batch(
+        c,
+        &["RPUSH", "big:list:long"],
+        (0..300).map(|i| format!("{i:0>500}")).collect(),
+    );
+    batch(
+        c,
+        &["RPUSH", "list:small"],
+        (0..20).map(|i| format!("v{i}")).collect(),
+    );
     batch(
         c,
         &["HSET", "big:hash"],
-        (0..1000).flat_map(|i| [format!("field:{i}"), format!("value-{i:0>14}")]).collect(),
+        (0..1000)
+            .flat_map(|i| [format!("field:{i}"), format!("value-{i:0>14}")])
+            .collect(),
     );
     batch(
         c,
         &["HSET", "hash:longvalues"],
-        (0..50).flat_map(|i| [format!("f{i}"), "x".repeat(100 + i)]).collect(),
+        (0..50)
+            .flat_map(|i| [format!("f{i}"), "x".repeat(100 + i)])
+            .collect(),
     );
     batch(
         c,
         &["HSET", "hash:small"],
-        (0..10).flat_map(|i| [format!("f{i}"), format!("{i}")]).collect(),
+        (0..10)
+            .flat_map(|i| [format!("f{i}"), format!("{i}")])
+            .collect(),
     );
     batch(
         c,
         &["ZADD", "big:zset"],
-        (0..1000).flat_map(|i| [format!("{}", i as f64 * 1.5 + 0.1), format!("member:{i}")]).collect(),
+        (0..1000)
+            .flat_map(|i| [format!("{}", i as f64 * 1.5 + 0.1), format!("member:{i}")])
+            .collect(),
     );
     batch(
         c,
         &["ZADD", "zset:longmembers"],
-        (0..40).flat_map(|i| [i.to_string(), format!("{i:0>80}")]).collect(),
+        (0..40)
+            .flat_map(|i| [i.to_string(), format!("{i:0>80}")])
+            .collect(),
     );
     batch(
         c,
         &["ZADD", "zset:small"],
-        (0..10).flat_map(|i| [i.to_string(), format!("m{i}")]).collect(),
+        (0..10)
+            .flat_map(|i| [i.to_string(), format!("m{i}")])
+            .collect(),
     );
-    batch(c, &["SADD", "big:set:ints"], (0..10_000).map(|i| (i * 3).to_string()).collect());
-    batch(c, &["SADD", "set:ints"], (0..300).map(|i| (i * 100_000).to_string()).collect());
-    batch(c, &["SADD", "big:set:strs"], (0..2000).map(|i| format!("member-{i}")).collect());
-    batch(c, &["SADD", "set:strs"], (0..50).map(|i| format!("s{i}")).collect());
-    for (k, n) in [("str:1000", 1000), ("str:100", 100), ("str:40", 40), ("str:20000", 20000)] {
+    batch(
+        c,
+        &["SADD", "big:set:ints"],
+        (0..10_000).map(|i| (i * 3).to_string()).collect(),
+    );
+    batch(
+        c,
+        &["SADD", "set:ints"],
+        (0..300).map(|i| (i * 100_000).to_string()).collect(),
+    );
+    batch(
+        c,
+        &["SADD", "big:set:strs"],
+        (0..2000).map(|i| format!("member-{i}")).collect(),
+    );
+    batch(
+        c,
+        &["SADD", "set:strs"],
+        (0..50).map(|i| format!("s{i}")).collect(),
+    );
+    for (k, n) in [
+        ("str:1000", 1000),
+        ("str:100", 100),
+        ("str:40", 40),
+        ("str:20000", 20000),
+    ] {
         c.ok(["SET", k, &"a".repeat(n)]);
     }
     c.ok(["SET", "str:int", "123456789"]);
@@ -257,13 +307,49 @@ fn make_big_keys(c: &mut Conn) {
         ]);
     }
     for i in 0..300 {
-        c.must(["XADD", "stream:groups", &format!("{}-1", 1000 + i * 3), "f", &"x".repeat(30)]);
+        c.must([
+            "XADD",
+            "stream:groups",
+            &format!("{}-1", 1000 + i * 3),
+            "f",
+            &"x".repeat(30),
+        ]);
     }
     c.ok(["XGROUP", "CREATE", "stream:groups", "g1", "0"]);
     c.ok(["XGROUP", "CREATE", "stream:groups", "g2", "0"]);
-    c.must(["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "100", "STREAMS", "stream:groups", ">"]);
-    c.must(["XREADGROUP", "GROUP", "g1", "bob", "COUNT", "50", "STREAMS", "stream:groups", ">"]);
-    c.must(["XREADGROUP", "GROUP", "g2", "carol", "COUNT", "7", "STREAMS", "stream:groups", ">"]);
+    c.must([
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "alice",
+        "COUNT",
+        "100",
+        "STREAMS",
+        "stream:groups",
+        ">",
+    ]);
+    c.must([
+        "XREADGROUP",
+        "GROUP",
+        "g1",
+        "bob",
+        "COUNT",
+        "50",
+        "STREAMS",
+        "stream:groups",
+        ">",
+    ]);
+    c.must([
+        "XREADGROUP",
+        "GROUP",
+        "g2",
+        "carol",
+        "COUNT",
+        "7",
+        "STREAMS",
+        "stream:groups",
+        ">",
+    ]);
     c.must(["XADD", "stream:small", "*", "a", "1"]);
 }
 
@@ -279,11 +365,11 @@ fn estimates_match_memory_usage_on_big_keys() {
     server.flush();
     load_ok(&rdb, &server);
     let samples = compare(&rdb, &server, "generated");
-    assert!(samples.len() >= 25, "only {} keys", samples.len());
     let (med, p90, worst) = summarize("generated big keys vs Redis 7.0 MEMORY USAGE", &samples);
-    assert!(med <= 0.05, "median relative error {:.1}%", med * 100.0);
-    assert!(p90 <= 0.15, "p90 relative error {:.1}%", p90 * 100.0);
-    assert!(worst <= 1.5, "a key is off by {worst:.2}x");
+    assert_eq!(samples.len(), 24, "every generated key compared");
+    assert!(med <= 0.02, "median relative error {:.1}%", med * 100.0);
+    assert!(p90 <= 0.05, "p90 relative error {:.1}%", p90 * 100.0);
+    assert!(worst <= 1.25, "a key is off by {worst:.2}x");
 }
 
 // ---------------------------------------------------------------------------
@@ -361,7 +447,14 @@ fn csv_and_json_rows_agree() {
 #[test]
 fn top_and_prefix_tables() {
     let f = fixture();
-    let out = rdbkit(&["memory", f.to_str().unwrap(), "--top", "5", "--by-prefix", ":"]);
+    let out = rdbkit(&[
+        "memory",
+        f.to_str().unwrap(),
+        "--top",
+        "5",
+        "--by-prefix",
+        ":",
+    ]);
     out.expect_code(0);
     let t = out.stdout_text();
     assert!(t.contains("Biggest keys by memory"), "{t}");

@@ -87,7 +87,10 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
     let input = open(&a.file)?;
     let summary = a.top.is_some() || a.by_prefix.is_some();
     let rows = a.output.is_some() || !(summary || a.html.is_some());
-    let top = a.top.unwrap_or(0).max(if a.html.is_some() { 100 } else { 0 });
+    let top = a
+        .top
+        .unwrap_or(0)
+        .max(if a.html.is_some() { 100 } else { 0 });
     let prefix = match (&a.by_prefix, &a.html) {
         (Some(sep), _) => Some(sep.clone()),
         (None, Some(_)) => Some(":".to_string()),

@@ -367,7 +367,10 @@ mod tests {
         assert_eq!(score_str_len(-25.0), 3);
         assert_eq!(score_str_len(0.5), 3);
         assert_eq!(score_str_len(0.1), "0.10000000000000001".len() as u64);
-        assert_eq!(score_str_len(1.5e300), "1.5000000000000001e+300".len() as u64);
+        assert_eq!(
+            score_str_len(1.5e300),
+            "1.5000000000000001e+300".len() as u64
+        );
         assert_eq!(score_str_len(1e20), "1e+20".len() as u64);
         assert_eq!(score_str_len(123.456), "123.456".len() as u64);
         assert_eq!(score_str_len(1e-5), "1.0000000000000001e-05".len() as u64);

@@ -13,8 +13,9 @@
 //!   (header + bytes + NUL, rounded to a jemalloc size class);
 //! - the value: `robj` (16 bytes) and what hangs off it, in the encoding the
 //!   server picks when it loads the value with **default thresholds**
-//!   ([`ModelConfig::default`]): `hash-max-listpack-entries 128`,
-//!   `hash-max-listpack-value 64`, the same for zsets,
+//!   ([`ModelConfig::default`]): `hash-max-listpack-entries 512`,
+//!   `hash-max-listpack-value 64`, `zset-max-listpack-entries 128`,
+//!   `zset-max-listpack-value 64`,
 //!   `set-max-intset-entries 512`, `set-max-listpack-entries 128` /
 //!   `-value 64` (Redis 7.2+), `list-max-listpack-size -2` (8 KiB nodes).
 //!
@@ -49,9 +50,14 @@
 //!
 //! # Approximations
 //!
-//! - Hash table buckets: `max(4, next power of two ≥ n)`, what a pre-sized
-//!   table has. A table that grew while loading can be in the middle of a
-//!   rehash for a while and briefly hold both tables.
+//! - Hash table buckets: a table the server pre-sizes has `max(4, next power
+//!   of two ≥ n)` buckets. A table that grows while loading (a zset listpack
+//!   over the limit converted to a skiplist, a small hash or set that meets
+//!   a long or non-integer element half-way) is replayed step by step:
+//!   doubling at a 1:1 load, one bucket moved per insertion, so a table can
+//!   end in the middle of a rehash and hold both arrays, as the server's
+//!   does. Which buckets are empty depends on the server's hash seed; the
+//!   expected count is used.
 //! - Skiplist node levels are random (p = 1/4); the expected allocation per
 //!   node is used.
 //! - Stream radix trees: `objectComputeSize` charges 16 bytes per element
@@ -151,7 +157,7 @@ impl Default for ModelConfig {
             server: ServerModel::default(),
             quantum: Quantum::default(),
             list_max_listpack_size: -2,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
@@ -238,9 +244,15 @@ impl Model {
         DICT_ENTRY + self.sds(key_len) + if expiring { EXPIRE_ENTRY_BYTES } else { 0 }
     }
 
-    /// Hash table memory: struct and bucket array for `n` entries.
+    /// Hash table memory: struct and bucket array for `n` entries in a
+    /// pre-sized table.
     fn dict(&self, n: u64) -> u64 {
-        DICT + 8 * n.max(4).next_power_of_two()
+        DICT + 8 * dict_size(n)
+    }
+
+    /// The same for a table grown by `sim`.
+    fn dict_sim(&self, sim: &DictSim) -> u64 {
+        DICT + 8 * sim.slots()
     }
 
     /// Estimates one record. `bufs` holds decompressed blobs between calls.
@@ -486,8 +498,12 @@ impl Model {
     }
 
     fn set_ht(&self, n: u64, sds: u64, max_len: u64) -> KeyMemory {
+        self.set_ht_with(self.dict(n), n, sds, max_len)
+    }
+
+    fn set_ht_with(&self, dict: u64, n: u64, sds: u64, max_len: u64) -> KeyMemory {
         KeyMemory {
-            bytes: ROBJ + self.dict(n) + n * DICT_ENTRY + sds,
+            bytes: ROBJ + dict + n * DICT_ENTRY + sds,
             encoding: "hashtable",
             num_elements: n,
             len_largest_element: max_len,
@@ -506,10 +522,7 @@ impl Model {
             len_largest_element: acc.max_len,
         };
         if acc.all_int && n <= c.set_max_intset_entries && lp_blob.is_none() {
-            return km(
-                ROBJ + self.class(intset_bytes(n, acc.int_width)),
-                "intset",
-            );
+            return km(ROBJ + self.class(intset_bytes(n, acc.int_width)), "intset");
         }
         if c.server == ServerModel::Redis72 {
             if let Some(blob) = lp_blob {
@@ -520,12 +533,20 @@ impl Model {
                 return km(ROBJ + self.class(LP_OVERHEAD + acc.lp), "listpack");
             }
         } else if lp_blob.is_some() && acc.all_int && n <= c.set_max_intset_entries {
-            return km(
-                ROBJ + self.class(intset_bytes(n, acc.int_width)),
-                "intset",
-            );
+            return km(ROBJ + self.class(intset_bytes(n, acc.int_width)), "intset");
         }
-        self.set_ht(n, acc.sds, acc.max_len)
+        match acc.first_nonint_at {
+            Some(k) if lp_blob.is_none() && n <= c.set_max_intset_entries => {
+                // an intset until member k, then converted and expanded to n
+                let mut d = DictSim::default();
+                d.expand(k);
+                d.add_n(k);
+                d.expand(n);
+                d.add_n(n - k);
+                self.set_ht_with(self.dict_sim(&d), n, acc.sds, acc.max_len)
+            }
+            _ => self.set_ht(n, acc.sds, acc.max_len),
+        }
     }
 
     fn finish_zset(&self, acc: &Elems, lp_blob: Option<u64>, check_value: bool) -> KeyMemory {
@@ -548,9 +569,17 @@ impl Model {
             }
             _ => {}
         }
+        let dict = if lp_blob.is_some() || !check_value {
+            // converted from a listpack/ziplist: the dict grows from empty
+            let mut d = DictSim::default();
+            d.add_n(n);
+            self.dict_sim(&d)
+        } else {
+            self.dict(n)
+        };
         let bytes = ROBJ
             + ZSET_STRUCTS
-            + self.dict(n)
+            + dict
             + self.skiplist_header
             + acc.sds
             + n * (DICT_ENTRY + self.skiplist_node);
@@ -583,12 +612,23 @@ impl Model {
             }
             _ => {}
         }
-        let bytes = ROBJ
-            + self.dict(n)
-            + n * DICT_ENTRY
-            + acc.sds
-            + ttl_extra
-            + acc.ttl_fields * HFE_FIELD_EXTRA;
+        let dict = match acc.first_long_at {
+            Some(k) if lp_blob.is_none() && n <= c.hash_max_listpack_entries && !ttl => {
+                // plain hash: a listpack until field k, then converted
+                let mut d = DictSim::default();
+                d.expand(k);
+                d.add_n(k + 1);
+                let rest = n - k - 1;
+                if rest > 4 {
+                    d.expand(rest);
+                }
+                d.add_n(rest);
+                self.dict_sim(&d)
+            }
+            _ => self.dict(n),
+        };
+        let bytes =
+            ROBJ + dict + n * DICT_ENTRY + acc.sds + ttl_extra + acc.ttl_fields * HFE_FIELD_EXTRA;
         km(bytes, "hashtable")
     }
 
@@ -632,7 +672,8 @@ impl Model {
         } else {
             32
         };
-        let bytes = ROBJ + STREAM + rax_memory(&mut ids) + lp_alloc + groups_memory(&meta, consumer);
+        let bytes =
+            ROBJ + STREAM + rax_memory(&mut ids) + lp_alloc + groups_memory(&meta, consumer);
         Ok(KeyMemory {
             bytes,
             encoding: "stream",
@@ -687,7 +728,11 @@ pub fn rax_nodes(keys: &[[u8; 16]]) -> u64 {
         }
     };
     for w in keys.windows(2) {
-        let l = w[0].iter().zip(w[1].iter()).take_while(|(a, b)| a == b).count() as u32;
+        let l = w[0]
+            .iter()
+            .zip(w[1].iter())
+            .take_while(|(a, b)| a == b)
+            .count() as u32;
         let mut popped: Option<u32> = None;
         while let Some(&top) = stack.last() {
             if top <= l {
@@ -752,6 +797,10 @@ struct Elems {
     all_int: bool,
     int_width: u64,
     ttl_fields: u64,
+    /// Index of the first hash field whose field or value is over the limit.
+    first_long_at: Option<u64>,
+    /// Index of the first set member that is not an integer.
+    first_nonint_at: Option<u64>,
     ql: QuicklistSim,
 }
 
@@ -767,6 +816,8 @@ impl Elems {
             all_int: true,
             int_width: 2,
             ttl_fields: 0,
+            first_long_at: None,
+            first_nonint_at: None,
             ql: QuicklistSim::default(),
         }
     }
@@ -783,6 +834,7 @@ impl Elems {
     /// A set member.
     #[inline]
     fn single(&mut self, m: &Model, e: Elem<'_>) {
+        let index = self.n;
         self.n += 1;
         self.touch(m, &e);
         self.lp += elem_lp(&e);
@@ -793,16 +845,22 @@ impl Elems {
             };
             match v {
                 Some(i) => self.int_width = self.int_width.max(intset_width(i)),
-                None => self.all_int = false,
+                None => {
+                    self.all_int = false;
+                    self.first_nonint_at = Some(index);
+                }
             }
         }
     }
 
     #[inline]
     fn hash_field(&mut self, m: &Model, f: Elem<'_>, v: Elem<'_>) {
+        let index = self.n;
         self.n += 1;
-        self.touch(m, &f);
-        self.touch(m, &v);
+        let long = self.touch(m, &f).max(self.touch(m, &v)) > self.value_limit;
+        if long && self.first_long_at.is_none() {
+            self.first_long_at = Some(index);
+        }
         self.lp += elem_lp(&f) + elem_lp(&v);
     }
 
@@ -833,9 +891,9 @@ impl Elems {
     {
         while let Some(member) = it.next() {
             let member = member?;
-            let s = it
-                .next()
-                .ok_or_else(|| Error::invalid(off, "zset listpack", "a member without a score"))??;
+            let s = it.next().ok_or_else(|| {
+                Error::invalid(off, "zset listpack", "a member without a score")
+            })??;
             self.zset_member(m, member, elem_lp(&s));
         }
         Ok(())
@@ -881,6 +939,93 @@ impl QuicklistSim {
             self.last_lp = self.cur;
             self.cur = 0;
             self.cur_count = 0;
+        }
+    }
+}
+
+/// Buckets of a pre-sized table: `_dictNextExp`, at least 4.
+fn dict_size(n: u64) -> u64 {
+    n.max(4).next_power_of_two()
+}
+
+/// A Redis dict growing by insertions (`dictAdd`): expands to the next power
+/// of two when the load reaches 1:1, and every insertion during a rehash
+/// first moves one non-empty bucket of the old table.
+#[derive(Debug, Default, Clone, Copy)]
+struct DictSim {
+    /// Buckets of table 0 (0: not allocated yet).
+    s0: u64,
+    /// Buckets of table 1 while rehashing, else 0.
+    s1: u64,
+    used0: u64,
+    used1: u64,
+    /// Non-empty buckets of table 0 still to move.
+    left: u64,
+}
+
+impl DictSim {
+    fn slots(&self) -> u64 {
+        self.s0 + self.s1
+    }
+
+    /// `dictExpand(size)`: ignored while rehashing or when too small.
+    fn expand(&mut self, size: u64) {
+        if self.s1 != 0 || self.used0 > size {
+            return;
+        }
+        let new = dict_size(size);
+        if self.s0 == 0 {
+            self.s0 = new;
+        } else if new != self.s0 {
+            self.s1 = new;
+            // expected non-empty buckets: s (1 - (1 - 1/s)^used)
+            let s = self.s0 as f64;
+            let ne = s * (1.0 - (1.0 - 1.0 / s).powf(self.used0 as f64));
+            self.left = ne.round() as u64;
+            if self.left == 0 {
+                self.finish();
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.s0 = self.s1;
+        self.s1 = 0;
+        self.used0 += self.used1;
+        self.used1 = 0;
+        self.left = 0;
+    }
+
+    fn add(&mut self) {
+        if self.s1 != 0 {
+            // one bucket moves (with its share of the entries)
+            let moved = self.used0 / self.left.max(1);
+            self.used0 -= moved;
+            self.used1 += moved;
+            self.left -= 1;
+            if self.left == 0 {
+                self.used1 += self.used0;
+                self.used0 = 0;
+                self.finish();
+            }
+        }
+        if self.s1 == 0 {
+            if self.s0 == 0 {
+                self.expand(4);
+            } else if self.used0 >= self.s0 {
+                self.expand(self.used0 + 1);
+            }
+        }
+        if self.s1 != 0 {
+            self.used1 += 1;
+        } else {
+            self.used0 += 1;
+        }
+    }
+
+    fn add_n(&mut self, n: u64) {
+        for _ in 0..n {
+            self.add();
         }
     }
 }
@@ -969,6 +1114,30 @@ mod tests {
         assert_eq!(rax_nodes(&[id(5, 0), id(6, 0)]), 6);
         // three keys under one branch
         assert_eq!(rax_nodes(&[id(5, 0), id(5, 1), id(5, 2)]), 5);
+    }
+
+    #[test]
+    fn dict_growth() {
+        let mut d = DictSim::default();
+        d.add_n(4);
+        assert_eq!(d.slots(), 4);
+        d.add_n(1); // 5th: expand to 8, rehash 4 -> 8 in progress
+        assert_eq!(d.slots(), 12);
+        d.add_n(3);
+        assert_eq!(d.slots(), 8);
+        // 200 insertions from empty: the 129th doubles to 256, and 71 steps
+        // do not finish moving the ~81 non-empty buckets of 128.
+        let mut d = DictSim::default();
+        d.add_n(200);
+        assert_eq!(d.slots(), 128 + 256);
+        let mut d = DictSim::default();
+        d.add_n(250);
+        assert_eq!(d.slots(), 256);
+        // pre-sized
+        let mut d = DictSim::default();
+        d.expand(1000);
+        d.add_n(1000);
+        assert_eq!(d.slots(), 1024);
     }
 
     #[test]

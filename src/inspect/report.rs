@@ -149,10 +149,9 @@ impl Top {
     fn wants(&self, score: u64, offset: u64) -> bool {
         self.n > 0
             && (self.heap.len() < self.n
-                || self
-                    .heap
-                    .peek()
-                    .is_some_and(|Reverse((s, Reverse(o), _))| (score, Reverse(offset)) > (*s, Reverse(*o))))
+                || self.heap.peek().is_some_and(|Reverse((s, Reverse(o), _))| {
+                    (score, Reverse(offset)) > (*s, Reverse(*o))
+                }))
     }
 
     fn push(&mut self, score: u64, t: TopKey) {
@@ -211,10 +210,7 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
             by: BTreeMap::new(),
             top_bytes: Vec::new(),
             top_elems: Vec::new(),
-            prefixes: opts
-                .prefix
-                .as_ref()
-                .map(|po| Prefixes::new(po.depth)),
+            prefixes: opts.prefix.as_ref().map(|po| Prefixes::new(po.depth)),
         };
         let mut top_b = Top::new(opts.top);
         let mut top_e = Top::new(opts.top);
@@ -288,7 +284,11 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
         if let Some((g, acc)) = last.take() {
             p.by.entry(g).or_default().add(&acc);
         }
-        p.top_bytes = top_b.into_sorted().into_iter().map(|t| (t.bytes, t)).collect();
+        p.top_bytes = top_b
+            .into_sorted()
+            .into_iter()
+            .map(|t| (t.bytes, t))
+            .collect();
         p.top_elems = top_e
             .into_sorted()
             .into_iter()
@@ -372,8 +372,8 @@ pub fn run(
 /// Writes a key for CSV (see the module docs), quoted when needed.
 pub fn write_csv_key(out: &mut Vec<u8>, key: &[u8]) {
     let plain = key.iter().all(|&b| (0x20..0x7f).contains(&b));
-    let text = plain
-        || (std::str::from_utf8(key).is_ok() && !key.iter().any(|&b| b < 0x20 || b == 0x7f));
+    let text =
+        plain || (std::str::from_utf8(key).is_ok() && !key.iter().any(|&b| b < 0x20 || b == 0x7f));
     let needs_quotes = key.iter().any(|&b| b == b',' || b == b'"');
     if needs_quotes {
         out.push(b'"');
