@@ -161,7 +161,13 @@ pub fn lp_str_entry(s: &[u8]) -> u64 {
     if let Some(v) = strict_i64(s) {
         return lp_int_entry(v);
     }
-    let len = s.len() as u64;
+    lp_strlen_entry(s.len() as u64)
+}
+
+/// Bytes one listpack entry takes for a string of `len` bytes that is not
+/// an integer.
+#[inline]
+pub fn lp_strlen_entry(len: u64) -> u64 {
     let b = if len < 64 {
         1 + len
     } else if len < 4096 {

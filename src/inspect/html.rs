@@ -65,7 +65,7 @@ pub fn data_json(rep: &MemoryReport, title: &str) -> Vec<u8> {
     write_str(&mut o, human(rep.totals.bytes).as_bytes());
     o.extend_from_slice(b",\"types\":[");
     let mut types: Vec<_> = rep.by_type.iter().collect();
-    types.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes));
+    types.sort_by_key(|t| std::cmp::Reverse(t.1.bytes));
     for (i, (k, t)) in types.iter().enumerate() {
         if i > 0 {
             o.push(b',');
@@ -149,8 +149,8 @@ header { padding:18px 28px 8px; }
 h1 { font-size:20px; margin:0 0 2px; }
 h2 { font-size:16px; margin:0 0 10px; }
 .sub { color:var(--muted); }
-main { padding:8px 28px 28px; display:grid; gap:18px; }
-.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:16px 18px; }
+main { padding:8px 28px 28px; display:grid; grid-template-columns:minmax(0,1fr); gap:18px; }
+.card { min-width:0; background:var(--card); border:1px solid var(--line); border-radius:8px; padding:16px 18px; }
 .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(160px,1fr)); gap:12px; }
 .stat .v { font-size:22px; font-weight:600; }
 .stat .l { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }

@@ -80,8 +80,8 @@
 
 use crate::error::{Error, Result};
 use crate::inspect::alloc::{
-    dec_len, intset_bytes, intset_width, lp_int_entry, lp_str_entry, sds_alloc, size_class,
-    strict_i64, Quantum, LP_OVERHEAD,
+    dec_len, intset_bytes, intset_width, lp_int_entry, lp_str_entry, lp_strlen_entry, sds_alloc,
+    size_class, strict_i64, Quantum, LP_OVERHEAD,
 };
 use crate::rdb::cursor::Cursor;
 use crate::rdb::elem::{Elem, RdbStr};
@@ -304,7 +304,7 @@ impl Model {
                 match rec.vtype {
                     SetListpack => {
                         for e in lp.iter() {
-                            acc.single(self, e?);
+                            acc.single(self, Lens::of(&e?));
                         }
                         Ok(self.finish_set(&acc, Some(blob)))
                     }
@@ -328,16 +328,26 @@ impl Model {
             HashTtl(kind) => {
                 let mut acc = Elems::new(self);
                 hfe::decode(&mut cur, kind, |f, v, ttl| {
-                    acc.hash_field(self, f, v);
+                    acc.hash_field(self, Lens::of(&f), Lens::of(&v));
                     acc.lp += lp_int_entry(ttl.unwrap_or(0).max(0));
                     acc.ttl_fields += ttl.is_some() as u64;
                     Ok(())
                 })?;
                 Ok(self.finish_hash(&acc, None, true))
             }
-            // Everything else is converted at load: walk the elements.
-            List | ListZiplist | Set | ZSet | ZSet2 | Hash | HashZipmap | HashZiplist
-            | ZSetZiplist => {
+            // Plain collections: lengths are enough, no decompression.
+            List | Set | ZSet | ZSet2 | Hash => {
+                let mut acc = Elems::new(self);
+                self.plain(rec.vtype, &mut cur, buf, &mut acc)?;
+                Ok(match rec.vtype.kind() {
+                    Kind::List => self.finish_list_plain(&mut acc),
+                    Kind::Set => self.finish_set(&acc, None),
+                    Kind::ZSet => self.finish_zset(&acc, None, true),
+                    _ => self.finish_hash(&acc, None, false),
+                })
+            }
+            // Other encodings are converted at load: walk the elements.
+            ListZiplist | HashZipmap | HashZiplist | ZSetZiplist => {
                 let mut acc = Elems::new(self);
                 {
                     let mut v = Visit {
@@ -362,6 +372,66 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// Walks a plain list, set, zset or hash (`rdbLoadObject` order) with
+    /// the lengths of its strings.
+    fn plain(
+        &self,
+        vt: ValueType,
+        cur: &mut Cursor<'_>,
+        buf: &mut Vec<u8>,
+        acc: &mut Elems,
+    ) -> Result<()> {
+        use ValueType::*;
+        match vt {
+            List | Set => {
+                let n = cur.count("collection length", 1)?;
+                // A big set becomes a hashtable: only lengths matter.
+                let need_int = vt == List || n <= self.cfg.set_max_intset_entries;
+                for _ in 0..n {
+                    let e = Lens::of_str(cur.string("collection element")?, buf, need_int)?;
+                    if vt == List {
+                        acc.list_item(self, e);
+                    } else {
+                        acc.single(self, e);
+                    }
+                }
+            }
+            ZSet | ZSet2 => {
+                let n = cur.count("zset length", if vt == ZSet { 2 } else { 9 })?;
+                let small = n <= self.cfg.zset_max_listpack_entries;
+                for _ in 0..n {
+                    let m = Lens::of_str(cur.string("zset member")?, buf, small)?;
+                    let score_lp = if vt == ZSet {
+                        let s = cur.ascii_double("zset score")?;
+                        if small {
+                            score_lp(self, s)
+                        } else {
+                            0
+                        }
+                    } else {
+                        let s = cur.f64_le("zset score")?;
+                        if small {
+                            score_lp(self, s)
+                        } else {
+                            0
+                        }
+                    };
+                    acc.zset_member(self, m, score_lp);
+                }
+            }
+            _ => {
+                let n = cur.count("hash length", 2)?;
+                let small = n <= self.cfg.hash_max_listpack_entries;
+                for _ in 0..n {
+                    let f = Lens::of_str(cur.string("hash field")?, buf, small)?;
+                    let v = Lens::of_str(cur.string("hash value")?, buf, small)?;
+                    acc.hash_field(self, f, v);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn string(&self, s: RdbStr<'_>, buf: &mut Vec<u8>) -> Result<KeyMemory> {
@@ -782,6 +852,61 @@ fn elem_lp(e: &Elem<'_>) -> u64 {
     }
 }
 
+/// What the model needs of one element: its length and whether it is an
+/// integer the server would store as one.
+#[derive(Debug, Clone, Copy)]
+struct Lens {
+    len: u64,
+    int: Option<i64>,
+}
+
+impl Lens {
+    #[inline]
+    fn of(e: &Elem<'_>) -> Lens {
+        match *e {
+            Elem::Int(i) => Lens {
+                len: dec_len(i),
+                int: Some(i),
+            },
+            Elem::Bytes(b) => Lens {
+                len: b.len() as u64,
+                int: if b.len() <= 20 { strict_i64(b) } else { None },
+            },
+        }
+    }
+
+    /// From a string as stored, decompressing only short LZF strings (the
+    /// only ones that could be integers).
+    /// With `need_int` false only the length is looked at.
+    #[inline]
+    fn of_str(s: RdbStr<'_>, buf: &mut Vec<u8>, need_int: bool) -> Result<Lens> {
+        if !need_int {
+            return Ok(Lens {
+                len: s.decoded_len(),
+                int: None,
+            });
+        }
+        Ok(match s {
+            RdbStr::Int(i) => Lens {
+                len: dec_len(i),
+                int: Some(i),
+            },
+            RdbStr::Raw(b) => Lens::of(&Elem::Bytes(b)),
+            RdbStr::Lzf { len, .. } if len > 20 => Lens { len, int: None },
+            RdbStr::Lzf { .. } => Lens::of(&Elem::Bytes(s.bytes(buf)?)),
+        })
+    }
+
+    /// Listpack entry bytes as `lpAppend` would store the element.
+    #[inline]
+    fn lp(&self) -> u64 {
+        match self.int {
+            Some(i) => lp_int_entry(i),
+            None => lp_strlen_entry(self.len),
+        }
+    }
+}
+
 /// Element facts gathered in one walk.
 struct Elems {
     /// Elements (pairs for hashes and zsets).
@@ -823,8 +948,8 @@ impl Elems {
     }
 
     #[inline]
-    fn touch(&mut self, m: &Model, e: &Elem<'_>) -> u64 {
-        let l = elem_len(e);
+    fn touch(&mut self, m: &Model, e: &Lens) -> u64 {
+        let l = e.len;
         self.max_len = self.max_len.max(l);
         self.sds += m.sds(l);
         self.over_value |= l > self.value_limit;
@@ -833,17 +958,13 @@ impl Elems {
 
     /// A set member.
     #[inline]
-    fn single(&mut self, m: &Model, e: Elem<'_>) {
+    fn single(&mut self, m: &Model, e: Lens) {
         let index = self.n;
         self.n += 1;
         self.touch(m, &e);
-        self.lp += elem_lp(&e);
+        self.lp += e.lp();
         if self.all_int {
-            let v = match e {
-                Elem::Int(i) => Some(i),
-                Elem::Bytes(b) => strict_i64(b),
-            };
-            match v {
+            match e.int {
                 Some(i) => self.int_width = self.int_width.max(intset_width(i)),
                 None => {
                     self.all_int = false;
@@ -854,21 +975,29 @@ impl Elems {
     }
 
     #[inline]
-    fn hash_field(&mut self, m: &Model, f: Elem<'_>, v: Elem<'_>) {
+    fn hash_field(&mut self, m: &Model, f: Lens, v: Lens) {
         let index = self.n;
         self.n += 1;
         let long = self.touch(m, &f).max(self.touch(m, &v)) > self.value_limit;
         if long && self.first_long_at.is_none() {
             self.first_long_at = Some(index);
         }
-        self.lp += elem_lp(&f) + elem_lp(&v);
+        self.lp += f.lp() + v.lp();
     }
 
     #[inline]
-    fn zset_member(&mut self, m: &Model, member: Elem<'_>, score_lp: u64) {
+    fn zset_member(&mut self, m: &Model, member: Lens, score_lp: u64) {
         self.n += 1;
         self.touch(m, &member);
-        self.lp += elem_lp(&member) + score_lp;
+        self.lp += member.lp() + score_lp;
+    }
+
+    /// A list element into the quicklist simulation.
+    #[inline]
+    fn list_item(&mut self, m: &Model, e: Lens) {
+        self.n += 1;
+        self.max_len = self.max_len.max(e.len);
+        self.ql.push(m, e.len, e.lp());
     }
 
     fn pairs_hash<'a, I>(&mut self, m: &Model, mut it: I, off: u64) -> Result<()>
@@ -880,7 +1009,7 @@ impl Elems {
             let v = it
                 .next()
                 .ok_or_else(|| Error::invalid(off, "hash listpack", "a field without a value"))??;
-            self.hash_field(m, f, v);
+            self.hash_field(m, Lens::of(&f), Lens::of(&v));
         }
         Ok(())
     }
@@ -894,7 +1023,7 @@ impl Elems {
             let s = it.next().ok_or_else(|| {
                 Error::invalid(off, "zset listpack", "a member without a score")
             })??;
-            self.zset_member(m, member, elem_lp(&s));
+            self.zset_member(m, Lens::of(&member), elem_lp(&s));
         }
         Ok(())
     }
@@ -1041,23 +1170,25 @@ impl ValueVisitor for Visit<'_, '_> {
         Ok(())
     }
     fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
-        let l = elem_len(&v);
-        self.acc.n += 1;
-        self.acc.max_len = self.acc.max_len.max(l);
-        self.acc.ql.push(self.m, l, elem_lp(&v));
+        self.acc.list_item(self.m, Lens::of(&v));
         Ok(())
     }
     fn set_member(&mut self, v: Elem<'_>) -> Result<()> {
-        self.acc.single(self.m, v);
+        self.acc.single(self.m, Lens::of(&v));
         Ok(())
     }
     fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
-        let s = score_lp(self.m, score);
-        self.acc.zset_member(self.m, member, s);
+        // The listpack size only matters while the zset may still be one.
+        let s = if self.acc.n < self.m.cfg.zset_max_listpack_entries {
+            score_lp(self.m, score)
+        } else {
+            0
+        };
+        self.acc.zset_member(self.m, Lens::of(&member), s);
         Ok(())
     }
     fn hash_field(&mut self, f: Elem<'_>, v: Elem<'_>, _e: Option<i64>) -> Result<()> {
-        self.acc.hash_field(self.m, f, v);
+        self.acc.hash_field(self.m, Lens::of(&f), Lens::of(&v));
         Ok(())
     }
     fn stream_entry(&mut self, _id: StreamId, _f: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {

@@ -186,7 +186,7 @@ impl Top {
 struct Partial {
     rows: Vec<u8>,
     keys_read: u64,
-    by: BTreeMap<(u64, Kind, &'static str), Totals>,
+    by: Vec<((u64, Kind, &'static str), Totals)>,
     top_bytes: Vec<(u64, TopKey)>,
     top_elems: Vec<(u64, TopKey)>,
     prefixes: Option<Prefixes>,
@@ -207,16 +207,17 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
         let mut p = Partial {
             rows: Vec::new(),
             keys_read: 0,
-            by: BTreeMap::new(),
+            by: Vec::new(),
             top_bytes: Vec::new(),
             top_elems: Vec::new(),
             prefixes: opts.prefix.as_ref().map(|po| Prefixes::new(po.depth)),
         };
         let mut top_b = Top::new(opts.top);
         let mut top_e = Top::new(opts.top);
+        if opts.rows {
+            p.rows.reserve(((chunk.end - chunk.start) / 2) as usize);
+        }
         let mut parser = chunk.parser()?;
-        // Consecutive keys usually share db, type and encoding.
-        let mut last: Option<((u64, Kind, &'static str), Totals)> = None;
         while let Some(item) = parser.next_item()? {
             let Item::Key(rec) = item else { continue };
             p.keys_read += 1;
@@ -241,15 +242,15 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
                 serialized,
                 expiring: rec.expire_ms.is_some() as u64,
             };
-            let group = (rec.db, kind, m.encoding);
-            match &mut last {
-                Some((g, acc)) if *g == group => acc.add(&t),
-                _ => {
-                    if let Some((g, acc)) = last.take() {
-                        p.by.entry(g).or_default().add(&acc);
-                    }
-                    last = Some((group, t));
-                }
+            // A handful of groups per chunk: a linear search comparing the
+            // encoding's address is cheaper than a map.
+            match p
+                .by
+                .iter_mut()
+                .find(|((db, k, e), _)| *db == rec.db && *k == kind && std::ptr::eq(*e, m.encoding))
+            {
+                Some((_, acc)) => acc.add(&t),
+                None => p.by.push(((rec.db, kind, m.encoding), t)),
             }
             let top_key = || TopKey {
                 db: rec.db,
@@ -280,9 +281,6 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
                     },
                 );
             }
-        }
-        if let Some((g, acc)) = last.take() {
-            p.by.entry(g).or_default().add(&acc);
         }
         p.top_bytes = top_b
             .into_sorted()
@@ -371,6 +369,14 @@ pub fn run(
 
 /// Writes a key for CSV (see the module docs), quoted when needed.
 pub fn write_csv_key(out: &mut Vec<u8>, key: &[u8]) {
+    // Fast path: printable ASCII without `,` and `"`.
+    if key
+        .iter()
+        .all(|&b| b.wrapping_sub(0x20) < 0x5f && b != b',' && b != b'"')
+    {
+        out.extend_from_slice(key);
+        return;
+    }
     let plain = key.iter().all(|&b| (0x20..0x7f).contains(&b));
     let text =
         plain || (std::str::from_utf8(key).is_ok() && !key.iter().any(|&b| b < 0x20 || b == 0x7f));
@@ -422,21 +428,44 @@ fn civil(days: i64) -> (i64, u32, u32) {
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS[.ffffff]` (UTC).
 pub fn iso8601(ms: i64) -> String {
+    let mut v = Vec::with_capacity(26);
+    write_iso8601(&mut v, ms);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// [`iso8601`] into a buffer.
+pub fn write_iso8601(out: &mut Vec<u8>, ms: i64) {
     let secs = ms.div_euclid(1000);
     let frac = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if frac != 0 {
-        s.push_str(&format!(".{:06}", frac * 1000));
+    let two = |out: &mut Vec<u8>, v: i64| {
+        out.push(b'0' + (v / 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    };
+    if (0..10_000).contains(&y) {
+        two(out, y / 100);
+        two(out, y % 100);
+    } else {
+        out.extend_from_slice(itoa::Buffer::new().format(y).as_bytes());
     }
-    s
+    out.push(b'-');
+    two(out, m as i64);
+    out.push(b'-');
+    two(out, d as i64);
+    out.push(b'T');
+    two(out, sod / 3600);
+    out.push(b':');
+    two(out, sod / 60 % 60);
+    out.push(b':');
+    two(out, sod % 60);
+    if frac != 0 {
+        out.push(b'.');
+        out.push(b'0' + (frac / 100) as u8);
+        two(out, frac % 100);
+        out.extend_from_slice(b"000");
+    }
 }
 
 #[inline]
@@ -460,7 +489,7 @@ fn csv_row(out: &mut Vec<u8>, rec: &Record<'_>, key: &[u8], m: &KeyMemory, seria
     push_u64(out, m.len_largest_element);
     out.push(b',');
     if let Some(e) = rec.expire_ms {
-        out.extend_from_slice(iso8601(e).as_bytes());
+        write_iso8601(out, e);
     }
     out.push(b',');
     push_u64(out, serialized);
