@@ -22,12 +22,13 @@ use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorKind};
+use crate::filter::Filter;
 use crate::rdb::crc64;
-use crate::rdb::records::{Header, Item, ParseOptions, Parser};
+use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
 use crate::sink::SinkError;
 
 /// Engine settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Worker threads; 1 runs everything on the calling thread.
     pub threads: usize,
@@ -36,6 +37,8 @@ pub struct EngineOptions {
     pub chunk_bytes: usize,
     /// Verify the CRC-64 trailer.
     pub verify_checksum: bool,
+    /// Records to keep; workers ask [`Chunk::keep`] before decoding a value.
+    pub filter: Option<Arc<Filter>>,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +49,7 @@ impl Default for EngineOptions {
                 .unwrap_or(1),
             chunk_bytes: 2 << 20,
             verify_checksum: true,
+            filter: None,
         }
     }
 }
@@ -80,6 +84,7 @@ pub struct Chunk<'a> {
     pub keys: u64,
     /// Offset of the EOF opcode, when this is the last chunk.
     pub eof_at: Option<u64>,
+    filter: Option<Arc<Filter>>,
 }
 
 impl<'a> Chunk<'a> {
@@ -95,6 +100,16 @@ impl<'a> Chunk<'a> {
                 verify_checksum: false,
             },
         )
+    }
+
+    /// Whether the engine's filter keeps `rec`. Looks only at the key, type,
+    /// expiry and value span, so a dropped value is never decoded.
+    #[inline]
+    pub fn keep(&self, rec: &Record<'_>, scratch: &mut Vec<u8>) -> Result<bool, Error> {
+        match &self.filter {
+            None => Ok(true),
+            Some(f) => f.matches(rec, scratch),
+        }
     }
 }
 
@@ -144,7 +159,7 @@ where
 
         let eof = if threads == 1 {
             let mut w = make_worker();
-            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes);
+            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes, opts.filter.clone());
             loop {
                 let (chunk, end) = chunks.next_chunk();
                 if let Some(chunk) = chunk {
@@ -250,11 +265,13 @@ struct Chunker<'a> {
     /// A big record already walked that forms the next chunk by itself:
     /// (start, db, end).
     pending: Option<(u64, u64, u64)>,
+    filter: Option<Arc<Filter>>,
 }
 
 impl<'a> Chunker<'a> {
-    fn new(data: &'a [u8], parser: Parser<'a>, target: usize) -> Self {
+    fn new(data: &'a [u8], parser: Parser<'a>, target: usize, filter: Option<Arc<Filter>>) -> Self {
         Chunker {
+            filter,
             data,
             parser,
             target: target.max(1),
@@ -278,6 +295,7 @@ impl<'a> Chunker<'a> {
                 db,
                 keys: 1,
                 eof_at: None,
+                filter: self.filter.clone(),
             };
             self.seq += 1;
             return (Some(c), None);
@@ -345,6 +363,7 @@ impl<'a> Chunker<'a> {
                 db,
                 keys,
                 eof_at,
+                filter: self.filter.clone(),
             };
             self.seq += 1;
             c
@@ -374,6 +393,7 @@ where
     C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
 {
     let chunk_bytes = opts.chunk_bytes;
+    let filter = opts.filter.clone();
     let data = parser.data();
     let window = threads * 2 + 2;
     let (token_tx, token_rx) = sync_channel::<()>(window);
@@ -387,7 +407,7 @@ where
 
     // Producer: the boundary pass.
     let producer = s.spawn(move || -> Result<EofInfo, Error> {
-        let mut chunker = Chunker::new(data, parser, chunk_bytes);
+        let mut chunker = Chunker::new(data, parser, chunk_bytes, filter);
         loop {
             let (chunk, end) = chunker.next_chunk();
             if let Some(c) = chunk {

@@ -204,7 +204,11 @@ fn load_cluster_matches_truth() {
             ));
         }
         cluster.flush();
-        let out = load(&multi, &cluster.nodes[2].url(), &["--cluster", "--db", "0"]);
+        let out = load(
+            &multi,
+            &cluster.nodes[2].url(),
+            &["--cluster", "--target-db", "0"],
+        );
         if out.code != 0 {
             return Err(format!("--db 0: {}", out.describe()));
         }
@@ -1162,6 +1166,66 @@ fn load_failed_keys_are_counted_and_replayable() {
 // --db / --db-map / --keep-expired (standalone)
 // ---------------------------------------------------------------------------
 
+/// Filters on load: only the selected keys are written, the others are
+/// counted as `filtered`, and the summary still balances.
+#[test]
+fn load_with_filters() {
+    let server = Server::start();
+    let rdb = common::fixture(DEFAULT_RDB);
+    let truth = expected(&rdb);
+    // The same filter on the RDB and on its JSON Lines conversion.
+    let tmp = TempDir::new("filter");
+    let jsonl = tmp.join("default.jsonl");
+    std::fs::write(
+        &jsonl,
+        common::convert(&common::read(&rdb), false, true).unwrap(),
+    )
+    .unwrap();
+    for input in [&rdb, &jsonl] {
+        let r = attempt(|| {
+            server.flush();
+            let out = load(
+                input,
+                &server.url(),
+                &["--type", "list,zset", "--not-key-regex", "^list:l"],
+            );
+            out.expect_code(0);
+            let s = out.summary();
+            check_summary(&s, false);
+            let want: Vec<Value> = truth
+                .iter()
+                .filter(|l| {
+                    (l["type"] == "list" || l["type"] == "zset")
+                        && !l["key"].as_str().is_some_and(|k| k.starts_with("list:l"))
+                })
+                .cloned()
+                .collect();
+            if want.is_empty() || want.len() == truth.len() {
+                return Err(format!(
+                    "the filter case is vacuous: {} of {}",
+                    want.len(),
+                    truth.len()
+                ));
+            }
+            eprintln!("filtered load: {s}");
+            // Expired keys the filter drops count as filtered, not expired.
+            if n(&s, "loaded") != want.len() as u64
+                || n(&s, "filtered") < (truth.len() - want.len()) as u64
+            {
+                return Err(format!("expected {} loaded: {s}", want.len()));
+            }
+            compare_lines(&dump_server(&mut server.conn()), &want)?;
+            Ok(())
+        });
+        if let Err(e) = r {
+            panic!("{}: {e}", input.display());
+        }
+    }
+    let out = load(&jsonl, &server.url(), &["--min-bytes", "10"]);
+    assert_eq!(out.code, 1, "size bounds on JSON Lines: {}", out.describe());
+    assert!(out.stderr.contains("--min-bytes"), "{}", out.stderr);
+}
+
 #[test]
 fn load_db_options_and_keep_expired() {
     let server = Server::start();
@@ -1170,7 +1234,7 @@ fn load_db_options_and_keep_expired() {
     let multi = common::fixture("public/redis-rdb-tools/multiple_databases.rdb");
     let r = attempt(|| {
         server.flush();
-        let out = load(&multi, &server.url(), &["--db", "7"]);
+        let out = load(&multi, &server.url(), &["--target-db", "7"]);
         out.expect_code(0);
         let s = out.summary();
         check_summary(&s, false);

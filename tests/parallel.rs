@@ -19,6 +19,7 @@ fn run(data: &[u8], threads: usize, chunk_bytes: usize, meta: bool) -> (Vec<u8>,
         threads,
         chunk_bytes,
         verify_checksum: true,
+        ..Default::default()
     };
     let mut out = Vec::new();
     let err = match write_parallel(data, &opts, &engine, &mut out, None) {

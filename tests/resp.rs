@@ -369,7 +369,7 @@ fn resp_db_and_db_map() {
     let multi = common::fixture("public/redis-rdb-tools/multiple_databases.rdb");
     let r = attempt(|| {
         let want = remap_db(&expected(&multi), &[(0, 4), (2, 4)]);
-        let (path, cmds) = resp(&multi, &dir, "db4.resp", &["--db", "4"])?;
+        let (path, cmds) = resp(&multi, &dir, "db4.resp", &["--target-db", "4"])?;
         check_restores(&restores(&cmds)?, &want)?;
         server.flush();
         let (code, errors, _, text) = pipe(server.port, &path);

@@ -5,14 +5,17 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use rdbkit::filter::{self, Expiry, Filter, Pattern};
 use rdbkit::input::Input;
 use rdbkit::load::commands::{BatchLimits, TargetFeatures};
 use rdbkit::load::{
     self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
 };
+use rdbkit::rdb::value::Kind;
 use rdbkit::scan::EngineOptions;
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
@@ -56,18 +59,118 @@ struct Common {
     /// Do not verify the CRC-64 trailer.
     #[arg(long)]
     no_checksum: bool,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+/// Record filters, shared by every command. Checked on the key, type, expiry
+/// and value span only: a dropped record's value is never decoded.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Filters")]
+struct FilterArgs {
+    /// Only keys of this source database (repeatable).
+    #[arg(long = "db", value_name = "N")]
+    dbs: Vec<u64>,
+    /// Only keys matching this Redis glob (`*`, `?`, `[a-z]`, `\\x`; repeatable).
+    #[arg(long = "key", value_name = "GLOB")]
+    keys: Vec<String>,
+    /// Only keys matching this regex over the key's bytes (unanchored; repeatable).
+    #[arg(long = "key-regex", value_name = "RE", value_parser = regex_arg)]
+    key_regexes: Vec<String>,
+    /// Leave out keys matching this glob (repeatable).
+    #[arg(long = "not-key", value_name = "GLOB")]
+    not_keys: Vec<String>,
+    /// Leave out keys matching this regex (repeatable).
+    #[arg(long = "not-key-regex", value_name = "RE", value_parser = regex_arg)]
+    not_key_regexes: Vec<String>,
+    /// Only these types: string,list,set,zset,hash,stream,module (repeatable).
+    #[arg(long = "type", value_name = "TYPES", value_parser = filter::parse_types)]
+    types: Vec<Vec<Kind>>,
+    /// Only values of at least this serialized size (e.g. 512, 10k, 4M).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    min_bytes: Option<u64>,
+    /// Only values of at most this serialized size.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_bytes: Option<u64>,
+    /// Only keys with an expiry.
+    #[arg(long, conflicts_with = "persistent")]
+    expiring: bool,
+    /// Only keys without an expiry.
+    #[arg(long)]
+    persistent: bool,
+    /// Leave out keys whose expiry is already past (now, by this machine's clock).
+    #[arg(long)]
+    skip_expired: bool,
+}
+
+/// Checks a regex at parse time, so a bad one is a usage error (exit 2).
+fn regex_arg(s: &str) -> Result<String, String> {
+    Pattern::regex(s).map(|_| s.to_string())
+}
+
+/// `123`, `10k`, `4M`, `1G` (binary multiples; a trailing `b`/`B`/`iB` is allowed).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix(['b', 'B']))
+        .unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
+        Some('t' | 'T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("not a size: {s:?} (e.g. 512, 10k, 4M)"))
+}
+
+impl FilterArgs {
+    fn build(&self) -> Result<Option<Filter>, String> {
+        let mut keys: Vec<Pattern> = self.keys.iter().map(|g| Pattern::glob(g)).collect();
+        for r in &self.key_regexes {
+            keys.push(Pattern::regex(r)?);
+        }
+        let mut not_keys: Vec<Pattern> = self.not_keys.iter().map(|g| Pattern::glob(g)).collect();
+        for r in &self.not_key_regexes {
+            not_keys.push(Pattern::regex(r)?);
+        }
+        let f = Filter {
+            dbs: self.dbs.clone(),
+            keys,
+            not_keys,
+            types: self.types.iter().flatten().copied().collect(),
+            min_bytes: self.min_bytes,
+            max_bytes: self.max_bytes,
+            expiry: if self.expiring {
+                Some(Expiry::Expiring)
+            } else if self.persistent {
+                Some(Expiry::Persistent)
+            } else {
+                None
+            },
+            expired_before_ms: self.skip_expired.then(load::now_ms),
+        };
+        Ok((!f.is_pass_all()).then_some(f))
+    }
 }
 
 impl Common {
-    fn engine(&self) -> EngineOptions {
+    /// The engine settings, with the filter. Errors on a bad regex.
+    fn engine(&self) -> Result<EngineOptions, String> {
         let mut e = EngineOptions {
             verify_checksum: !self.no_checksum,
+            filter: self.filter.build()?.map(Arc::new),
             ..Default::default()
         };
         if let Some(t) = self.threads {
             e.threads = t.max(1);
         }
-        e
+        Ok(e)
     }
 }
 
@@ -195,8 +298,8 @@ fn parse_db_map(s: &str) -> Result<(u64, u64), String> {
 
 #[derive(Args, Debug, Clone)]
 struct KeyArgs {
-    /// Put every key into this database.
-    #[arg(long)]
+    /// Put every key into this target database (`--db` selects source databases).
+    #[arg(long = "target-db")]
     db: Option<u64>,
     /// Map a source database to a target database (repeatable), e.g. 3=0.
     #[arg(long = "db-map", value_parser = parse_db_map)]
@@ -382,7 +485,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             json,
             common,
         } => {
-            let opts = load_options(&load, common.engine())?;
+            let opts = load_options(&load, common.engine()?)?;
             let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
             let releases: Vec<_> = inputs
                 .iter()
@@ -478,7 +581,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 input.len() as u64,
             );
             let cb = bar.callback(&input);
-            let r = respout::write_resp(&input, &cfg, mode, &common.engine(), &mut out, Some(&cb))
+            let r = respout::write_resp(&input, &cfg, mode, &common.engine()?, &mut out, Some(&cb))
                 .and_then(|s| out.flush().map(|_| s).map_err(SinkError::Io));
             bar.finish();
             match r {
@@ -488,8 +591,8 @@ fn run(cli: Cli) -> Result<u8, String> {
                     }
                     if !common.quiet {
                         eprintln!(
-                            "rdbkit: {} keys read, {} written, {} skipped (expired), {} skipped (empty), {} failed, {} functions",
-                            s.keys_read, s.written, s.skipped_expired, s.skipped_empty, s.failed, s.functions
+                            "rdbkit: {} keys read, {} written, {} skipped (expired), {} skipped (empty), {} filtered out, {} failed, {} functions",
+                            s.keys_read, s.written, s.skipped_expired, s.skipped_empty, s.filtered, s.failed, s.functions
                         );
                     }
                     Ok(if s.failed > 0 {
@@ -519,7 +622,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 input.len() as u64,
             );
             let cb = bar.callback(&input);
-            let r = json::write_parallel(&input, &opts, &common.engine(), &mut out, Some(&cb))
+            let r = json::write_parallel(&input, &opts, &common.engine()?, &mut out, Some(&cb))
                 .and_then(|_| out.flush().map_err(SinkError::Io));
             bar.finish();
             finish(&file, r).map(|_| exit::OK)
@@ -531,7 +634,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 input.len() as u64,
             );
             let cb = bar.callback(&input);
-            let r = stats::compute(&input, &common.engine(), Some(&cb));
+            let r = stats::compute(&input, &common.engine()?, Some(&cb));
             bar.finish();
             let st = match r {
                 Ok(st) => st,

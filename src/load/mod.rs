@@ -474,7 +474,7 @@ pub fn load<'a>(
             tokens.push(tok_tx);
             let to_main = to_main.clone();
             let cfg = configs[i].0.clone();
-            let engine = opts.engine;
+            let engine = opts.engine.clone();
             let limits = opts.limits;
             let stop = &stop;
             let data = f.data;
@@ -500,7 +500,14 @@ pub fn load<'a>(
                         .map_err(|_| SinkError::Stopped)
                 };
                 let r = if jsonl::is_jsonl(data) {
-                    worker::jsonl_batches(data, &cfg, limits, features, &mut send)
+                    worker::jsonl_batches(
+                        data,
+                        &cfg,
+                        limits,
+                        features,
+                        engine.filter.as_deref(),
+                        &mut send,
+                    )
                 } else {
                     scan::run(
                         data,
@@ -673,6 +680,7 @@ pub fn load<'a>(
                     summary.keys_read += batch.keys_read;
                     summary.skipped_expired += batch.skipped_expired;
                     summary.skipped_empty += batch.skipped_empty;
+                    summary.filtered += batch.filtered;
                     summary.as_commands += batch.as_commands;
                     summary.bytes_read += batch.bytes;
                     for (op, msg) in batch.failed {

@@ -22,6 +22,8 @@ pub struct RespSummary {
     pub written: u64,
     pub skipped_expired: u64,
     pub skipped_empty: u64,
+    /// Keys left out by the filter.
+    pub filtered: u64,
     /// Keys whose value is corrupt in the file (message on stderr).
     pub failed: u64,
     pub functions: u64,
@@ -58,6 +60,7 @@ struct RespWorker {
     replace: bool,
     mode: Mode,
     scratch: Scratch,
+    kscratch: Vec<u8>,
 }
 
 impl<'a> Worker<'a> for RespWorker {
@@ -80,6 +83,10 @@ impl<'a> Worker<'a> for RespWorker {
             match item {
                 Item::Key(rec) => {
                     out.sum.keys_read += 1;
+                    if !chunk.keep(&rec, &mut self.kscratch)? {
+                        out.sum.filtered += 1;
+                        continue;
+                    }
                     match self.inner.op_for(&rec)? {
                         Decision::Send(op) => {
                             let v = self.version;
@@ -185,6 +192,7 @@ pub fn write_resp<W: Write>(
         data,
         engine,
         || RespWorker {
+            kscratch: Vec::new(),
             inner: LoadWorker::new(cfg.clone()),
             version,
             replace: cfg.replace,
@@ -205,6 +213,7 @@ pub fn write_resp<W: Write>(
             sum.written += out.sum.written;
             sum.skipped_expired += out.sum.skipped_expired;
             sum.skipped_empty += out.sum.skipped_empty;
+            sum.filtered += out.sum.filtered;
             sum.failed += out.sum.failed;
             sum.functions += out.sum.functions;
             sum.errors.extend(out.sum.errors);

@@ -72,6 +72,8 @@ pub struct Batch<'a> {
     pub keys_read: u64,
     pub skipped_expired: u64,
     pub skipped_empty: u64,
+    /// Keys left out by the filter.
+    pub filtered: u64,
     pub bytes: u64,
     /// Keys sent as commands rather than RESTORE.
     pub as_commands: u64,
@@ -80,11 +82,13 @@ pub struct Batch<'a> {
 pub struct LoadWorker {
     cfg: WorkerConfig,
     scratch: Scratch,
+    kscratch: Vec<u8>,
 }
 
 impl LoadWorker {
     pub fn new(cfg: WorkerConfig) -> Self {
         LoadWorker {
+            kscratch: Vec::new(),
             cfg,
             scratch: Scratch::default(),
         }
@@ -96,7 +100,7 @@ impl LoadWorker {
         let db = cfg.target_db(rec.db);
         if cfg.cluster && db != 0 {
             return Err(SinkError::Abort(format!(
-                "a key in db {} cannot be loaded into a Redis Cluster, which has only db 0; map it with --db-map {}=0 or --db 0",
+                "a key in db {} cannot be loaded into a Redis Cluster, which has only db 0; map it with --db-map {}=0 or --target-db 0",
                 rec.db, rec.db
             )));
         }
@@ -186,6 +190,10 @@ impl<'a> Worker<'a> for LoadWorker {
             match item {
                 Item::Key(rec) => {
                     b.keys_read += 1;
+                    if !chunk.keep(&rec, &mut self.kscratch)? {
+                        b.filtered += 1;
+                        continue;
+                    }
                     match self.op_for(&rec)? {
                         Decision::Send(op) => {
                             b.as_commands += matches!(op.kind, OpKind::Commands { .. }) as u64;
@@ -288,8 +296,14 @@ pub fn jsonl_batches<'a>(
     cfg: &WorkerConfig,
     limits: super::commands::BatchLimits,
     features: super::commands::TargetFeatures,
+    filter: Option<&crate::filter::Filter>,
     send: &mut dyn FnMut(Batch<'a>) -> std::result::Result<(), SinkError>,
 ) -> std::result::Result<(), SinkError> {
+    if filter.is_some_and(|f| f.has_size_bounds()) {
+        return Err(SinkError::Abort(
+            "--min-bytes/--max-bytes need an RDB input (JSON Lines has no serialized size)".into(),
+        ));
+    }
     use super::jsonl::{emit_line, parse_line, Line};
     let check = cfg.commands.map(|c| c.check).unwrap_or(true);
     let mut pos = 0usize;
@@ -337,10 +351,16 @@ pub fn jsonl_batches<'a>(
                     field_expire,
                 } => {
                     b.keys_read += 1;
+                    if let Some(f) = filter {
+                        if !f.matches_meta(db, kind, None, expire_ms) || !f.matches_key(&key) {
+                            b.filtered += 1;
+                            continue;
+                        }
+                    }
                     let db = cfg.target_db(db);
                     if cfg.cluster && db != 0 {
                         return Err(SinkError::Abort(format!(
-                            "a key in db {db} cannot be loaded into a Redis Cluster, which has only db 0; map it with --db-map {db}=0 or --db 0"
+                            "a key in db {db} cannot be loaded into a Redis Cluster, which has only db 0; map it with --db-map {db}=0 or --target-db 0"
                         )));
                     }
                     let mut expire_ms = expire_ms.map(|e| e.saturating_add(cfg.shift_ms));

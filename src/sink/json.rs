@@ -83,7 +83,7 @@ pub fn write_parallel<W: Write>(
 ) -> std::result::Result<JsonSummary, SinkError> {
     let engine = EngineOptions {
         verify_checksum: opts.verify_checksum,
-        ..*engine
+        ..engine.clone()
     };
     let meta = opts.meta;
     let mut enc = JsonEncoder::default();
@@ -92,6 +92,7 @@ pub fn write_parallel<W: Write>(
         data,
         &engine,
         || JsonWorker {
+            kscratch: Vec::new(),
             enc: JsonEncoder::default(),
             meta,
         },
@@ -107,7 +108,12 @@ pub fn write_parallel<W: Write>(
                 let mut p = chunk.parser()?;
                 while let Some(item) = p.next_item()? {
                     match &item {
-                        Item::Key(rec) => enc.record_streaming(w, &mut buf, rec)?,
+                        Item::Key(rec) => {
+                            if !chunk.keep(rec, &mut buf)? {
+                                continue;
+                            }
+                            enc.record_streaming(w, &mut buf, rec)?
+                        }
                         other if meta => {
                             buf.clear();
                             enc.meta_item(&mut buf, other)?;
@@ -129,6 +135,7 @@ pub fn write_parallel<W: Write>(
 pub const HUGE_RECORD_BYTES: u64 = 8 << 20;
 
 struct JsonWorker {
+    kscratch: Vec<u8>,
     enc: JsonEncoder,
     meta: bool,
 }
@@ -156,7 +163,12 @@ impl<'a> Worker<'a> for JsonWorker {
             let mut p = chunk.parser()?;
             while let Some(item) = p.next_item()? {
                 match &item {
-                    Item::Key(rec) => self.enc.record(&mut out, rec)?,
+                    Item::Key(rec) => {
+                        if !chunk.keep(rec, &mut self.kscratch)? {
+                            continue;
+                        }
+                        self.enc.record(&mut out, rec)?
+                    }
                     other if self.meta => self.enc.meta_item(&mut out, other)?,
                     _ => {}
                 }

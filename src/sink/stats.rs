@@ -46,6 +46,8 @@ pub struct Stats {
     pub module_aux: u64,
     pub checksum: Option<u64>,
     pub checksum_verified: bool,
+    /// Keys left out by the filter (not counted anywhere else).
+    pub filtered: u64,
 }
 
 impl Stats {
@@ -84,9 +86,13 @@ struct Partial {
     largest: Option<Largest>,
     functions: u64,
     module_aux: u64,
+    filtered: u64,
 }
 
-struct StatsWorker;
+#[derive(Default)]
+struct StatsWorker {
+    scratch: Vec<u8>,
+}
 
 fn str_bytes(s: &RdbStr<'_>) -> Vec<u8> {
     s.to_vec().unwrap_or_else(|_| b"<undecodable>".to_vec())
@@ -103,6 +109,10 @@ impl<'a> Worker<'a> for StatsWorker {
         while let Some(item) = parser.next_item()? {
             match &item {
                 Item::Key(r) => {
+                    if !chunk.keep(r, &mut self.scratch)? {
+                        p.filtered += 1;
+                        continue;
+                    }
                     if r.db != cur_db {
                         if cur_db != u64::MAX {
                             p.dbs.entry(cur_db).or_default().add(&acc);
@@ -152,7 +162,7 @@ pub fn compute(
     let info = scan::run(
         data,
         engine,
-        || StatsWorker,
+        StatsWorker::default,
         |p: Partial, _| {
             st.aux.extend(p.aux);
             for (db, a) in p.dbs {
@@ -165,6 +175,7 @@ pub fn compute(
             }
             st.functions += p.functions;
             st.module_aux += p.module_aux;
+            st.filtered += p.filtered;
             Ok(())
         },
         progress,
@@ -283,6 +294,8 @@ pub fn to_json(st: &Stats) -> Vec<u8> {
         Some(c) => o.extend_from_slice(format!("\"{c:016x}\"").as_bytes()),
         None => o.extend_from_slice(b"null"),
     }
+    o.extend_from_slice(b",\"filtered\":");
+    write_u64(&mut o, st.filtered);
     o.extend_from_slice(b",\"checksum_verified\":");
     o.extend_from_slice(if st.checksum_verified {
         b"true"
@@ -319,6 +332,9 @@ pub fn to_text(st: &Stats) -> String {
         );
     }
     let _ = writeln!(s, "keys            {}", st.keys());
+    if st.filtered > 0 {
+        let _ = writeln!(s, "filtered out    {}", st.filtered);
+    }
     if st.functions > 0 {
         let _ = writeln!(s, "functions       {}", st.functions);
     }
