@@ -529,3 +529,48 @@ fn every_fixture_is_estimated() {
         }
     }
 }
+
+#[test]
+fn shared_filters_apply() {
+    let f = fixture();
+    let all = rdbkit(&["memory", f.to_str().unwrap(), "--format", "json"]);
+    let all = common::parse_jsonl(&all.stdout).unwrap();
+    let out = rdbkit(&[
+        "memory",
+        f.to_str().unwrap(),
+        "--format",
+        "json",
+        "--type",
+        "hash",
+        "--key",
+        "hash:*",
+    ]);
+    out.expect_code(0);
+    let rows = common::parse_jsonl(&out.stdout).unwrap();
+    let want: Vec<&Value> = all
+        .iter()
+        .filter(|r| {
+            r["type"] == "hash" && r["key"].as_str().is_some_and(|k| k.starts_with("hash:"))
+        })
+        .collect();
+    assert!(!rows.is_empty());
+    assert_eq!(rows.len(), want.len());
+    for (a, b) in rows.iter().zip(want) {
+        assert_eq!(a, b);
+    }
+    let sum = rdbkit(&[
+        "memory",
+        f.to_str().unwrap(),
+        "--type",
+        "hash",
+        "--top",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&sum.stdout).unwrap();
+    assert_eq!(
+        v["filtered"].as_u64().unwrap() + v["totals"]["keys"].as_u64().unwrap(),
+        v["keys_read"].as_u64().unwrap()
+    );
+}

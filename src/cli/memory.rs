@@ -6,6 +6,9 @@
 //! - `--top` / `--by-prefix` print readable tables on stdout (one JSON
 //!   object with `--format json`);
 //! - `--html FILE` writes the page.
+//!
+//! The shared filter flags (`--db`, `--key`, `--type`, `--min-bytes`, ...)
+//! come with [`Common`]; the engine applies them before a value is decoded.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -122,8 +125,8 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
             depth: a.prefix_depth.max(1),
             limit: a.prefix_limit.max(1),
         }),
-        filter: None,
     };
+    let engine = a.common.engine()?;
     let mut out: Box<dyn Write> = if rows {
         output(&a.output)?
     } else {
@@ -134,7 +137,7 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
         input.len() as u64,
     );
     let cb = bar.callback(&input);
-    let r = report::run(&input, &opts, &a.common.engine(), &mut out, Some(&cb));
+    let r = report::run(&input, &opts, &engine, &mut out, Some(&cb));
     bar.finish();
     let mut rep = match r {
         Ok(rep) => rep,

@@ -55,12 +55,13 @@ pub enum Format {
 /// The CSV header line.
 pub const CSV_HEADER: &str = "database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,serialized_bytes,rdb_encoding\n";
 
-/// A record filter: `true` keeps the key.
-pub type KeyFilter<'f> = &'f (dyn Fn(&Record<'_>) -> bool + Sync);
-
 /// What to compute.
+///
+/// Records are filtered by the engine's filter ([`EngineOptions::filter`],
+/// the shared `--db`/`--key`/`--type`/... flags): a key left out is counted
+/// in [`MemoryReport::filtered`] and its value is never decoded.
 #[derive(Clone, Default)]
-pub struct MemoryOptions<'f> {
+pub struct MemoryOptions {
     pub model: ModelConfig,
     pub format: Format,
     /// Write per-key rows.
@@ -69,8 +70,6 @@ pub struct MemoryOptions<'f> {
     pub top: usize,
     /// Aggregate by prefix.
     pub prefix: Option<PrefixOptions>,
-    /// Keys that do not match are skipped before their value is decoded.
-    pub filter: Option<KeyFilter<'f>>,
 }
 
 /// One key of a top list.
@@ -118,6 +117,8 @@ pub struct MemoryReport {
     pub by_encoding: BTreeMap<String, Totals>,
     /// Keys read (before the filter).
     pub keys_read: u64,
+    /// Keys left out by the engine's filter.
+    pub filtered: u64,
     /// Biggest keys by estimated memory, largest first.
     pub top_by_bytes: Vec<TopKey>,
     /// Biggest keys by element count, largest first.
@@ -186,20 +187,21 @@ impl Top {
 struct Partial {
     rows: Vec<u8>,
     keys_read: u64,
+    filtered: u64,
     by: Vec<((u64, Kind, &'static str), Totals)>,
     top_bytes: Vec<(u64, TopKey)>,
     top_elems: Vec<(u64, TopKey)>,
     prefixes: Option<Prefixes>,
 }
 
-struct MemWorker<'o, 'f> {
+struct MemWorker<'o> {
     model: &'o Model,
-    opts: &'o MemoryOptions<'f>,
+    opts: &'o MemoryOptions,
     bufs: Buffers,
     key_buf: Vec<u8>,
 }
 
-impl<'a> Worker<'a> for MemWorker<'_, '_> {
+impl<'a> Worker<'a> for MemWorker<'_> {
     type Out = Partial;
 
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Partial, SinkError> {
@@ -207,6 +209,7 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
         let mut p = Partial {
             rows: Vec::new(),
             keys_read: 0,
+            filtered: 0,
             by: Vec::new(),
             top_bytes: Vec::new(),
             top_elems: Vec::new(),
@@ -221,10 +224,9 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
         while let Some(item) = parser.next_item()? {
             let Item::Key(rec) = item else { continue };
             p.keys_read += 1;
-            if let Some(f) = opts.filter {
-                if !f(&rec) {
-                    continue;
-                }
+            if !chunk.keep(&rec, &mut self.key_buf)? {
+                p.filtered += 1;
+                continue;
             }
             let m = self.model.estimate(&rec, &mut self.bufs)?;
             let serialized = rec.end_offset() - rec.offset;
@@ -300,7 +302,7 @@ impl<'a> Worker<'a> for MemWorker<'_, '_> {
 /// `opts.rows`) to `out` in file order.
 pub fn run(
     data: &[u8],
-    opts: &MemoryOptions<'_>,
+    opts: &MemoryOptions,
     engine: &EngineOptions,
     out: &mut dyn Write,
     progress: Option<Progress<'_>>,
@@ -332,6 +334,7 @@ pub fn run(
                 out.write_all(&p.rows)?;
             }
             rep.keys_read += p.keys_read;
+            rep.filtered += p.filtered;
             for ((db, kind, enc), t) in p.by {
                 rep.totals.add(&t);
                 rep.by_type.entry(kind.name()).or_default().add(&t);
@@ -585,6 +588,9 @@ pub fn to_text(rep: &MemoryReport) -> String {
         human(t.serialized),
         t.expiring
     );
+    if rep.filtered > 0 {
+        let _ = writeln!(s, "  ({} keys left out by the filters)", rep.filtered);
+    }
     for (k, v) in &rep.by_type {
         let _ = writeln!(
             s,
@@ -710,6 +716,8 @@ pub fn to_json(rep: &MemoryReport) -> Vec<u8> {
     json_totals(&mut o, &rep.totals);
     o.extend_from_slice(b",\"keys_read\":");
     write_u64(&mut o, rep.keys_read);
+    o.extend_from_slice(b",\"filtered\":");
+    write_u64(&mut o, rep.filtered);
     o.extend_from_slice(b",\"by_type\":{");
     for (i, (k, t)) in rep.by_type.iter().enumerate() {
         if i > 0 {
