@@ -178,14 +178,16 @@ fn load_ok(file: &Path, server: &Server) {
 fn estimates_match_memory_usage_on_fixtures() {
     let server = Server::start();
     let mut all = Vec::new();
-    for rdb in eligible_fixtures() {
+    let fixtures = eligible_fixtures();
+    for rdb in &fixtures {
         server.flush();
-        load_ok(&rdb, &server);
-        let name = common::rel(&rdb);
-        all.extend(compare(&rdb, &server, &name));
+        load_ok(rdb, &server);
+        let name = common::rel(rdb);
+        all.extend(compare(rdb, &server, &name));
     }
     assert!(all.len() > 500, "only {} keys compared", all.len());
-    let (med, p90, worst) = summarize("fixtures vs Redis 7.0 MEMORY USAGE", &all);
+    let title = format!("{} fixtures vs Redis 7.0 MEMORY USAGE", fixtures.len());
+    let (med, p90, worst) = summarize(&title, &all);
     // Exact but for skiplist levels (random in the server, expected here).
     assert!(med <= 0.02, "median relative error {:.1}%", med * 100.0);
     assert!(p90 <= 0.05, "p90 relative error {:.1}%", p90 * 100.0);
