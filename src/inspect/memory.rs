@@ -338,7 +338,13 @@ impl Model {
             // Plain collections: lengths are enough, no decompression.
             List | Set | ZSet | ZSet2 | Hash => {
                 let mut acc = Elems::new(self);
-                self.plain(rec.vtype, &mut cur, buf, &mut acc)?;
+                // Big hashtables and skiplists need only the lengths: a
+                // tight loop over the raw bytes; anything unusual takes the
+                // checked walk, which also reports errors.
+                if !self.big_plain(rec.vtype, rec.value, &mut acc) {
+                    acc = Elems::new(self);
+                    self.plain(rec.vtype, &mut cur, buf, &mut acc)?;
+                }
                 Ok(match rec.vtype.kind() {
                     Kind::List => self.finish_list_plain(&mut acc),
                     Kind::Set => self.finish_set(&acc, None),
@@ -372,6 +378,60 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// Sizes a plain set, zset or hash too big for a compact encoding from
+    /// the string lengths alone. `false` (and `acc` unusable) when the value
+    /// is not such a collection or does not parse.
+    fn big_plain(&self, vt: ValueType, d: &[u8], acc: &mut Elems) -> bool {
+        use ValueType::*;
+        let mut pos = 0;
+        let Some(n) = raw_len(d, &mut pos) else {
+            return false;
+        };
+        let c = &self.cfg;
+        let (per, big) = match vt {
+            Set => (1, n > c.set_max_intset_entries),
+            Hash => (2, n > c.hash_max_listpack_entries),
+            ZSet | ZSet2 => (1, n > c.zset_max_listpack_entries),
+            _ => return false,
+        };
+        if !big || n > (d.len() as u64) {
+            return false;
+        }
+        let q = c.quantum;
+        let mut sds = 0u64;
+        let mut max_len = 0u64;
+        for _ in 0..n {
+            for _ in 0..per {
+                let Some(l) = raw_str_len(d, &mut pos) else {
+                    return false;
+                };
+                sds += sds_alloc(l, q);
+                max_len = max_len.max(l);
+            }
+            match vt {
+                ZSet2 => pos += 8,
+                ZSet => match d.get(pos) {
+                    Some(&l) if l >= 253 => pos += 1,
+                    Some(&l) => pos += 1 + l as usize,
+                    None => return false,
+                },
+                _ => {}
+            }
+            if pos > d.len() {
+                return false;
+            }
+        }
+        if pos != d.len() {
+            return false;
+        }
+        acc.n = n;
+        acc.sds = sds;
+        acc.max_len = max_len;
+        acc.all_int = false;
+        acc.over_value = true;
+        true
     }
 
     /// Walks a plain list, set, zset or hash (`rdbLoadObject` order) with
@@ -751,6 +811,68 @@ impl Model {
             len_largest_element: ev.max_len,
         })
     }
+}
+
+/// An RDB length (`rdbLoadLen`) at `*pos` of a raw value; `None` for an
+/// encoded string marker or truncated input.
+#[inline]
+fn raw_len(d: &[u8], pos: &mut usize) -> Option<u64> {
+    let b = *d.get(*pos)?;
+    match b >> 6 {
+        0 => {
+            *pos += 1;
+            Some((b & 0x3f) as u64)
+        }
+        1 => {
+            let b2 = *d.get(*pos + 1)?;
+            *pos += 2;
+            Some((((b & 0x3f) as u64) << 8) | b2 as u64)
+        }
+        2 if b == 0x80 => {
+            let v = u32::from_be_bytes(d.get(*pos + 1..*pos + 5)?.try_into().ok()?);
+            *pos += 5;
+            Some(v as u64)
+        }
+        2 if b == 0x81 => {
+            let v = u64::from_be_bytes(d.get(*pos + 1..*pos + 9)?.try_into().ok()?);
+            *pos += 9;
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+/// The decoded length of the RDB string at `*pos`, moving past it; `None`
+/// on anything malformed.
+#[inline]
+fn raw_str_len(d: &[u8], pos: &mut usize) -> Option<u64> {
+    let b = *d.get(*pos)?;
+    if b >> 6 != 3 {
+        let l = raw_len(d, pos)?;
+        *pos = pos.checked_add(usize::try_from(l).ok()?)?;
+        return Some(l);
+    }
+    let (len, skip) = match b & 0x3f {
+        0 => (dec_len(*d.get(*pos + 1)? as i8 as i64), 2),
+        1 => (
+            dec_len(i16::from_le_bytes(d.get(*pos + 1..*pos + 3)?.try_into().ok()?) as i64),
+            3,
+        ),
+        2 => (
+            dec_len(i32::from_le_bytes(d.get(*pos + 1..*pos + 5)?.try_into().ok()?) as i64),
+            5,
+        ),
+        3 => {
+            *pos += 1;
+            let clen = raw_len(d, pos)?;
+            let ulen = raw_len(d, pos)?;
+            *pos = pos.checked_add(usize::try_from(clen).ok()?)?;
+            return Some(ulen);
+        }
+        _ => return None,
+    };
+    *pos += skip;
+    Some(len)
 }
 
 /// Buffers reused across keys (decompressed strings and blobs).

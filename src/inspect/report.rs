@@ -471,21 +471,43 @@ pub fn write_iso8601(out: &mut Vec<u8>, ms: i64) {
     }
 }
 
+/// Decimal digits pushed one by one (cheaper than a `memcpy` call for the
+/// few bytes of a count).
 #[inline]
-fn push_u64(out: &mut Vec<u8>, v: u64) {
-    write_u64(out, v);
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(b);
+    }
+}
+
+#[inline]
+fn push_word(out: &mut Vec<u8>, w: &str) {
+    for &b in w.as_bytes() {
+        out.push(b);
+    }
 }
 
 fn csv_row(out: &mut Vec<u8>, rec: &Record<'_>, key: &[u8], m: &KeyMemory, serialized: u64) {
+    out.reserve(key.len() + 128);
     push_u64(out, rec.db);
     out.push(b',');
-    out.extend_from_slice(rec.vtype.kind().name().as_bytes());
+    push_word(out, rec.vtype.kind().name());
     out.push(b',');
     write_csv_key(out, key);
     out.push(b',');
     push_u64(out, m.bytes);
     out.push(b',');
-    out.extend_from_slice(m.encoding.as_bytes());
+    push_word(out, m.encoding);
     out.push(b',');
     push_u64(out, m.num_elements);
     out.push(b',');
@@ -497,7 +519,7 @@ fn csv_row(out: &mut Vec<u8>, rec: &Record<'_>, key: &[u8], m: &KeyMemory, seria
     out.push(b',');
     push_u64(out, serialized);
     out.push(b',');
-    out.extend_from_slice(rec.vtype.encoding().as_bytes());
+    push_word(out, rec.vtype.encoding());
     out.push(b'\n');
 }
 
