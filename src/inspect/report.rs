@@ -471,22 +471,13 @@ pub fn write_iso8601(out: &mut Vec<u8>, ms: i64) {
     }
 }
 
-/// Decimal digits pushed one by one (cheaper than a `memcpy` call for the
-/// few bytes of a count).
+/// Decimal digits (itoa) pushed one by one: cheaper than a `memcpy` call
+/// for the few bytes of a count.
 #[inline]
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &b in &buf[i..] {
-        out.push(b);
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    let mut b = itoa::Buffer::new();
+    for &c in b.format(v).as_bytes() {
+        out.push(c);
     }
 }
 
