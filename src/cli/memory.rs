@@ -82,8 +82,22 @@ pub struct MemoryArgs {
     /// jemalloc quantum of the target server's build.
     #[arg(long, value_enum, default_value = "8")]
     jemalloc_quantum: QuantumArg,
+    /// A server threshold other than the default, e.g.
+    /// hash-max-listpack-entries=128 (repeatable; *-max-listpack-entries/-value,
+    /// set-max-intset-entries, list-max-listpack-size).
+    #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_config)]
+    config: Vec<(String, String)>,
     #[command(flatten)]
     common: Common,
+}
+
+/// `NAME=VALUE`, checked at parse time (a bad one is a usage error).
+fn parse_config(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or("expected NAME=VALUE, e.g. hash-max-listpack-entries=128")?;
+    ModelConfig::default().set(name, value)?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 pub fn run(a: MemoryArgs) -> Result<u8, String> {
@@ -102,18 +116,22 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
     if prefix.as_deref() == Some("") {
         return Err("--by-prefix: the separator cannot be empty".into());
     }
-    let opts = MemoryOptions {
-        model: ModelConfig {
-            server: match a.server {
-                ServerArg::V70 => ServerModel::Redis70,
-                ServerArg::V72 => ServerModel::Redis72,
-            },
-            quantum: match a.jemalloc_quantum {
-                QuantumArg::Q8 => Quantum::Q8,
-                QuantumArg::Q16 => Quantum::Q16,
-            },
-            ..Default::default()
+    let mut model = ModelConfig {
+        server: match a.server {
+            ServerArg::V70 => ServerModel::Redis70,
+            ServerArg::V72 => ServerModel::Redis72,
         },
+        quantum: match a.jemalloc_quantum {
+            QuantumArg::Q8 => Quantum::Q8,
+            QuantumArg::Q16 => Quantum::Q16,
+        },
+        ..Default::default()
+    };
+    for (name, value) in &a.config {
+        model.set(name, value)?;
+    }
+    let opts = MemoryOptions {
+        model,
         format: match a.format {
             FormatArg::Csv => Format::Csv,
             FormatArg::Json => Format::Json,

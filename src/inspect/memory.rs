@@ -13,7 +13,9 @@
 //!   (header + bytes + NUL, rounded to a jemalloc size class);
 //! - the value: `robj` (16 bytes) and what hangs off it, in the encoding the
 //!   server picks when it loads the value with **default thresholds**
-//!   ([`ModelConfig::default`]): `hash-max-listpack-entries 512`,
+//!   ([`ModelConfig::default`], the servers' compiled-in defaults; the sample
+//!   `redis.conf` lowers `hash-max-listpack-entries` to 128, see
+//!   [`ModelConfig::set`]): `hash-max-listpack-entries 512`,
 //!   `hash-max-listpack-value 64`, `zset-max-listpack-entries 128`,
 //!   `zset-max-listpack-value 64`,
 //!   `set-max-intset-entries 512`, `set-max-listpack-entries 128` /
@@ -165,6 +167,40 @@ impl Default for ModelConfig {
             set_max_listpack_entries: 128,
             set_max_listpack_value: 64,
         }
+    }
+}
+
+impl ModelConfig {
+    /// Sets a threshold by its server config name (`hash-max-listpack-entries`,
+    /// `-value`, the `zset-` and `set-` ones, `set-max-intset-entries`,
+    /// `list-max-listpack-size`; the old `*-ziplist-*` names too).
+    pub fn set(&mut self, name: &str, value: &str) -> std::result::Result<(), String> {
+        let name = name
+            .trim()
+            .to_ascii_lowercase()
+            .replace("ziplist", "listpack");
+        let value = value.trim();
+        if name == "list-max-listpack-size" {
+            self.list_max_listpack_size = value
+                .parse()
+                .map_err(|_| format!("{name}: not a number: {value:?}"))?;
+            return Ok(());
+        }
+        let v: u64 = value
+            .parse()
+            .map_err(|_| format!("{name}: not a number: {value:?}"))?;
+        let slot = match name.as_str() {
+            "hash-max-listpack-entries" => &mut self.hash_max_listpack_entries,
+            "hash-max-listpack-value" => &mut self.hash_max_listpack_value,
+            "zset-max-listpack-entries" => &mut self.zset_max_listpack_entries,
+            "zset-max-listpack-value" => &mut self.zset_max_listpack_value,
+            "set-max-intset-entries" => &mut self.set_max_intset_entries,
+            "set-max-listpack-entries" => &mut self.set_max_listpack_entries,
+            "set-max-listpack-value" => &mut self.set_max_listpack_value,
+            _ => return Err(format!("unknown setting {name:?}")),
+        };
+        *slot = v;
+        Ok(())
     }
 }
 
@@ -1367,6 +1403,19 @@ mod tests {
         assert_eq!(rax_nodes(&[id(5, 0), id(6, 0)]), 6);
         // three keys under one branch
         assert_eq!(rax_nodes(&[id(5, 0), id(5, 1), id(5, 2)]), 5);
+    }
+
+    #[test]
+    fn config_names() {
+        let mut c = ModelConfig::default();
+        c.set("hash-max-ziplist-entries", "128").unwrap();
+        c.set("list-max-listpack-size", "-3").unwrap();
+        c.set("SET-MAX-INTSET-ENTRIES", " 1000 ").unwrap();
+        assert_eq!(c.hash_max_listpack_entries, 128);
+        assert_eq!(c.list_max_listpack_size, -3);
+        assert_eq!(c.set_max_intset_entries, 1000);
+        assert!(c.set("maxmemory", "1").is_err());
+        assert!(c.set("zset-max-listpack-value", "x").is_err());
     }
 
     #[test]
