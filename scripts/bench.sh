@@ -2,6 +2,7 @@
 # Side-by-side benchmark of rdbkit and its peers on the shared benchmark files.
 #
 #   scripts/bench.sh [--runs N] [--data DIR] [--files "small-keys big-keys"] [--no-peers]
+#                    [--sections "parse memory"]
 #
 # Generates the files with scripts/make_rdb.py (a real redis-server, seed 42)
 # when they are missing, warms the page cache, then runs every tool N times
@@ -11,6 +12,12 @@
 # Peers that install from the package registries here are set up in a venv
 # under DATA: rdbtools (+python-lzf) and rdb-py. redis-check-rdb comes with
 # Debian's redis-tools.
+#
+# The `memory` section compares `rdbkit memory` (per-key CSV rows; and the
+# --top/--by-prefix summary) with `rdbkit stats` on the same file, and with
+# `rdbtools -c memory` on small-keys-compat (rdbtools reads RDB <= 10 only and
+# needs minutes per million keys, so it runs once, on that file only). rdb-py
+# has no memory report.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,13 +25,15 @@ DATA=${BENCH_DATA:-$ROOT/bench-data}
 RUNS=3
 FILES="small-keys big-keys"
 PEERS=1
+SECTIONS="parse memory"
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
     --files) FILES=$2; shift 2 ;;
     --no-peers) PEERS=0; shift ;;
-    *) echo "usage: $0 [--runs N] [--data DIR] [--files LIST] [--no-peers]" >&2; exit 2 ;;
+    --sections) SECTIONS=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--data DIR] [--files LIST] [--no-peers] [--sections \"parse memory\"]" >&2; exit 2 ;;
   esac
 done
 
@@ -85,7 +94,10 @@ measure() {
   echo "$name $med $((rss / 1024))"
 }
 
+has_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
+
 for f in $FILES; do
+  has_section parse || break
   file=$DATA/$f.rdb
   bytes=$(stat -c %s "$file")
   cat "$file" >/dev/null  # page cache
@@ -106,6 +118,35 @@ for f in $FILES; do
   fi
   ref=$(printf '%s\n' "${rows[@]}" | awk -v n="rdbkit-json-${NPROC}t" '$1==n {print $2}')
   printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-json"
+  for r in "${rows[@]}"; do
+    set -- $r
+    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
+    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
+      mbs = (t > 0) ? b / 1e6 / t : 0;
+      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
+  done
+done
+
+# --- memory report ----------------------------------------------------------
+for f in $FILES; do
+  has_section memory || break
+  file=$DATA/$f.rdb
+  bytes=$(stat -c %s "$file")
+  cat "$file" >/dev/null  # page cache
+  echo
+  echo "== memory: $f.rdb: $((bytes / 1000000)) MB, runs=$RUNS, $NPROC cores, $(date -u +%F)"
+  rows=()
+  rows+=("$(measure "rdbkit-stats" "$RDBKIT" stats -q "$file")")
+  rows+=("$(measure "rdbkit-memory-csv" "$RDBKIT" memory -q "$file")")
+  rows+=("$(measure "rdbkit-memory-top" "$RDBKIT" memory -q --top 20 --by-prefix : "$file")")
+  rows+=("$(measure "rdbkit-memory-1t" "$RDBKIT" memory -q -j 1 "$file")")
+  if [ "$PEERS" = 1 ] && [ "$f" = small-keys-compat ]; then
+    saved=$RUNS; RUNS=1
+    rows+=("$(measure "rdbtools-memory" "$VENV/bin/rdb" -c memory "$file")")
+    RUNS=$saved
+  fi
+  ref=$(printf '%s\n' "${rows[@]}" | awk '$1=="rdbkit-stats" {print $2}')
+  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-stats"
   for r in "${rows[@]}"; do
     set -- $r
     if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi

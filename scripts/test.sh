@@ -2,7 +2,7 @@
 # Runs the project's checks: formatting, lints, and the full test suite.
 #
 # On a fresh Debian/Ubuntu machine, run as root: installs what the tests need
-# (redis-server, redis-tools) if missing. Extra arguments go to `cargo test`,
+# (redis-server, redis-tools, openssl, chromium) if missing. Extra arguments go to `cargo test`,
 # e.g. `scripts/test.sh --test golden` or `scripts/test.sh -- --nocapture`.
 # Environment: RDBKIT_EXHAUSTIVE=1 runs the long robustness sweep,
 # RDBKIT_FIXTURE=<substring> limits the golden test to matching fixtures.
@@ -17,6 +17,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # TLS test certificates
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)          # tests/html.rs (headless rendering)
 
 if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then

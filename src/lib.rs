@@ -21,6 +21,7 @@
 pub mod error;
 pub mod filter;
 pub mod input;
+pub mod inspect;
 pub mod load;
 pub mod rdb;
 pub mod scan;

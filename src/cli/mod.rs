@@ -20,6 +20,7 @@ use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
+mod memory;
 mod progress;
 
 /// Exit codes (documented in the README).
@@ -264,6 +265,9 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Estimated server memory per key (rdbtools-compatible CSV or JSON Lines),
+    /// biggest keys, memory by key prefix, HTML report.
+    Memory(memory::MemoryArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -533,6 +537,7 @@ fn damage(engine: &EngineOptions, label: &str, code: u8) -> u8 {
 
 fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
+        Cmd::Memory(a) => memory::run(a),
         Cmd::Load {
             files,
             load,
