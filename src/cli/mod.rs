@@ -18,6 +18,7 @@ use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
 mod progress;
+mod verify;
 
 /// Exit codes (documented in the README).
 pub mod exit {
@@ -31,6 +32,8 @@ pub mod exit {
     pub const CONFLICT: u8 = 3;
     /// `load` finished (or stopped at `--max-errors`) with keys that failed.
     pub const FAILED_KEYS: u8 = 4;
+    /// `verify` found keys missing or different on the target.
+    pub const DIFFERENCES: u8 = 5;
 }
 
 #[derive(Parser, Debug)]
@@ -134,6 +137,8 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Compare a server or cluster with the snapshots: every key present, same type, value and TTL.
+    Verify(verify::VerifyArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -371,6 +376,7 @@ fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), String> {
 
 fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
+        Cmd::Verify(a) => verify::run(a),
         Cmd::Load {
             files,
             load,
