@@ -113,7 +113,7 @@ pub fn run<'a>(
                         "CLUSTERDOWN slot {} is not served by any node",
                         check.slot
                     ));
-                    let _ = to_main.send(Msg::Outcome(Outcome { check, verdict }));
+                    let _ = to_main.send(Msg::Outcomes(vec![Outcome { check, verdict }]));
                     continue;
                 }
             },
@@ -154,7 +154,7 @@ pub fn run<'a>(
         };
         check.probes = None;
         if to_main
-            .send(Msg::Outcome(Outcome { check, verdict }))
+            .send(Msg::Outcomes(vec![Outcome { check, verdict }]))
             .is_err()
         {
             return;

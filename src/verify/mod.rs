@@ -118,7 +118,7 @@ pub struct Outcome<'a> {
 #[allow(clippy::large_enum_variant)]
 pub enum Msg<'a> {
     Batch(usize, VBatch<'a>),
-    Outcome(Outcome<'a>),
+    Outcomes(Vec<Outcome<'a>>),
     FileDone(usize, Result<(), SinkError>),
 }
 
@@ -542,80 +542,28 @@ pub fn verify<'a>(
                         }
                     }
                 }
-                Msg::Outcome(o) => {
-                    outstanding -= 1;
-                    let Outcome { mut check, verdict } = o;
-                    let kind = check.rec.vtype.kind();
-                    let final_verdict = !matches!(
-                        verdict,
-                        Verdict::Fallback | Verdict::Redirect(_) | Verdict::TooBig
-                    );
-                    if final_verdict && check.notes.field_ttls_unchecked {
-                        summary.field_ttls_unchecked += 1;
-                    }
-                    if final_verdict && check.method == Method::Fast {
-                        if let Verdict::Match { fast: true } = verdict {
-                            fast.record(kind, true);
-                        }
-                    }
-                    match verdict {
-                        Verdict::Match { fast: by_dump } => {
-                            summary.checked += 1;
-                            summary.matched += 1;
-                            if by_dump {
-                                summary.matched_by_dump += 1;
-                            } else if check.method != Method::Module {
-                                summary.compared_decoded += 1;
+                Msg::Outcomes(os) => {
+                    outstanding -= os.len() as u64;
+                    for Outcome { check, verdict } in os {
+                        let next =
+                            account(&mut summary, &mut diff_out, &fast, files, check, verdict);
+                        match next {
+                            Ok(Next::Done) => {}
+                            Ok(Next::Again(c)) => retry_q.push(c),
+                            Ok(Next::Paged(c)) => {
+                                outstanding += 1;
+                                let _ = big_tx.send(c);
                             }
-                        }
-                        Verdict::Differ(diffs) => {
-                            summary.checked += 1;
-                            summary.count(diffs[0].reason);
-                            if matches!(check.method, Method::Decoded | Method::Paged) {
-                                summary.compared_decoded += 1;
-                            }
-                            if let Some(w) = diff_out.as_mut() {
-                                let mut line = Vec::new();
-                                report::diff_line(
-                                    &mut line,
-                                    check.db,
-                                    &check.key,
-                                    kind.name(),
-                                    &diffs,
-                                    &files[check.file].name,
-                                    check.offset,
-                                );
-                                if let Err(e) = w.write_all(&line) {
-                                    fatal.get_or_insert(LoadError::Io(format!("diff file: {e}")));
-                                    stopped = true;
-                                    stop.store(true, Ordering::Relaxed);
-                                }
-                            }
-                        }
-                        Verdict::Fallback => {
-                            fast.record(kind, false);
-                            check.method = Method::Decoded;
-                            check.probes = None;
-                            retry_q.push(check);
-                        }
-                        Verdict::Redirect(rd) => {
-                            check.attempts += 1;
-                            if check.attempts > 16 {
-                                summary.checked += 1;
-                                summary.error(format!(
-                                    "db {} key {}: too many redirects or retries",
-                                    check.db,
-                                    printable(&check.key)
-                                ));
-                            } else {
+                            Ok(Next::Redirected(mut c, rd)) => {
                                 match rd {
                                     RedirectKind::Moved(slot, addr) => {
-                                        check.ask = None;
+                                        c.ask = None;
                                         if let (Some(t), Some(slot), Some(addr)) =
                                             (topology.as_mut(), slot, addr)
                                         {
                                             t.set_owner(slot, addr);
                                         }
+                                        // Re-read the whole map at most once a second.
                                         if last_refresh.elapsed() > Duration::from_secs(1) {
                                             if let Ok(t) =
                                                 cluster::discover(&mut control, &target.host)
@@ -627,36 +575,23 @@ pub fn verify<'a>(
                                         summary.redirects += 1;
                                     }
                                     RedirectKind::Ask(addr) => {
-                                        check.ask = Some(addr);
+                                        c.ask = Some(addr);
                                         summary.redirects += 1;
                                     }
                                     RedirectKind::Retry => {
                                         std::thread::sleep(Duration::from_millis(
-                                            50 * check.attempts as u64,
+                                            50 * c.attempts as u64,
                                         ));
                                         summary.retries += 1;
                                     }
                                 }
-                                retry_q.push(check);
+                                retry_q.push(c);
                             }
-                        }
-                        Verdict::ExpiredMeanwhile | Verdict::AllFieldsExpired => {
-                            summary.skipped_expired += 1;
-                        }
-                        Verdict::TooBig => {
-                            outstanding += 1;
-                            summary.compared_paged += 1;
-                            check.method = Method::Paged;
-                            check.probes = None;
-                            let _ = big_tx.send(check);
-                        }
-                        Verdict::Error(m) => {
-                            summary.checked += 1;
-                            summary.error(format!(
-                                "db {} key {}: {m}",
-                                check.db,
-                                printable(&check.key)
-                            ));
+                            Err(e) => {
+                                fatal.get_or_insert(e);
+                                stopped = true;
+                                stop.store(true, Ordering::Relaxed);
+                            }
                         }
                     }
                 }
@@ -682,4 +617,99 @@ pub fn verify<'a>(
         return Err(e);
     }
     Ok(summary)
+}
+
+/// What becomes of a key after a verdict.
+enum Next<'a> {
+    /// Counted.
+    Done,
+    /// Send it again (decoded comparison after a DUMP mismatch).
+    Again(KeyCheck<'a>),
+    /// Check it page by page.
+    Paged(KeyCheck<'a>),
+    /// Send it again after a cluster redirect.
+    Redirected(KeyCheck<'a>, RedirectKind),
+}
+
+/// Counts a verdict (and writes its `--diff` line); says what comes next.
+fn account<'a>(
+    summary: &mut Summary,
+    diff_out: &mut Option<BufWriter<File>>,
+    fast: &FastStats,
+    files: &[InputFile<'_>],
+    mut check: KeyCheck<'a>,
+    verdict: Verdict,
+) -> Result<Next<'a>, LoadError> {
+    let final_verdict = !matches!(
+        verdict,
+        Verdict::Fallback | Verdict::Redirect(_) | Verdict::TooBig
+    );
+    if final_verdict && check.notes.field_ttls_unchecked {
+        summary.field_ttls_unchecked += 1;
+    }
+    let decoded = matches!(check.method, Method::Decoded | Method::Paged);
+    match verdict {
+        Verdict::Match { fast: by_dump } => {
+            summary.checked += 1;
+            summary.matched += 1;
+            if by_dump {
+                summary.matched_by_dump += 1;
+                fast.record(check.rec.type_byte, true);
+            }
+            summary.compared_decoded += decoded as u64;
+        }
+        Verdict::Differ(diffs) => {
+            summary.checked += 1;
+            summary.count(diffs[0].reason);
+            summary.compared_decoded += decoded as u64;
+            if let Some(w) = diff_out.as_mut() {
+                let mut line = Vec::new();
+                report::diff_line(
+                    &mut line,
+                    check.db,
+                    &check.key,
+                    check.rec.vtype.kind().name(),
+                    &diffs,
+                    &files[check.file].name,
+                    check.offset,
+                );
+                w.write_all(&line)
+                    .map_err(|e| LoadError::Io(format!("diff file: {e}")))?;
+            }
+        }
+        Verdict::Fallback => {
+            fast.record(check.rec.type_byte, false);
+            check.method = Method::Decoded;
+            check.probes = None;
+            return Ok(Next::Again(check));
+        }
+        Verdict::Redirect(rd) => {
+            check.attempts += 1;
+            if check.attempts <= 16 {
+                return Ok(Next::Redirected(check, rd));
+            }
+            summary.checked += 1;
+            summary.error(format!(
+                "db {} key {}: too many redirects or retries",
+                check.db,
+                printable(&check.key)
+            ));
+        }
+        Verdict::ExpiredMeanwhile | Verdict::AllFieldsExpired => summary.skipped_expired += 1,
+        Verdict::TooBig => {
+            summary.compared_paged += 1;
+            check.method = Method::Paged;
+            check.probes = None;
+            return Ok(Next::Paged(check));
+        }
+        Verdict::Error(m) => {
+            summary.checked += 1;
+            summary.error(format!(
+                "db {} key {}: {m}",
+                check.db,
+                printable(&check.key)
+            ));
+        }
+    }
+    Ok(Next::Done)
 }

@@ -5,7 +5,10 @@
 //! per key.
 //!
 //! In flight per node: at most [`WINDOW`] keys and [`BUDGET_BYTES`] of
-//! probes (commands plus expected values), whichever comes first.
+//! probes (commands plus expected values), whichever comes first. The
+//! threads hand each other whole groups of keys (a flush's worth), and the
+//! reader sends verdicts to the main thread in groups too: with millions of
+//! small keys, a wake-up per key would cost more than the checking.
 
 use std::io::{BufReader, Write};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
@@ -20,11 +23,12 @@ use super::probe::{self, BuildCtx, BuildNotes, Built, Probes};
 use super::{KeyCheck, Method, Msg, Outcome};
 
 /// Keys awaiting replies on one connection.
-pub const WINDOW: usize = 2048;
+pub const WINDOW: usize = 4096;
 /// Bytes of probes in flight on one connection.
 pub const BUDGET_BYTES: usize = 64 << 20;
-/// Write when the buffer holds this much.
+/// Write when the buffer holds this much, or this many keys.
 const FLUSH_BYTES: usize = 256 << 10;
+const FLUSH_KEYS: usize = 512;
 
 /// What a node needs to build and judge probes.
 #[derive(Debug, Clone, Copy)]
@@ -32,33 +36,42 @@ pub struct NodeConfig {
     pub build: BuildCtx,
 }
 
-/// The in-flight byte budget of one node.
+/// Keys and bytes in flight on one node; the writer waits while either is
+/// at its limit, the reader gives back after each group of replies.
 struct Budget {
-    used: Mutex<usize>,
+    state: Mutex<(usize, usize, bool)>,
     freed: Condvar,
 }
 
 impl Budget {
-    /// Would taking `n` more bytes wait?
-    fn full(&self, n: usize) -> bool {
-        let u = *self.used.lock().unwrap_or_else(|e| e.into_inner());
-        u > 0 && u + n > BUDGET_BYTES
+    fn over(s: &(usize, usize, bool), bytes: usize) -> bool {
+        s.0 > 0 && (s.0 >= WINDOW || s.1 + bytes > BUDGET_BYTES)
     }
 
-    /// Takes `n` bytes, waiting while the budget is spent (a single key
+    /// Would taking one more key of `bytes` wait?
+    fn full(&self, bytes: usize) -> bool {
+        Budget::over(&self.state.lock().unwrap_or_else(|e| e.into_inner()), bytes)
+    }
+
+    /// Takes one key of `bytes`, waiting while the budget is spent (a key
     /// bigger than the budget goes alone).
-    fn take(&self, n: usize) {
-        let mut u = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        while *u > 0 && *u + n > BUDGET_BYTES {
-            u = self.freed.wait(u).unwrap_or_else(|e| e.into_inner());
+    fn take(&self, bytes: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while Budget::over(&s, bytes) {
+            s.2 = true;
+            s = self.freed.wait(s).unwrap_or_else(|e| e.into_inner());
         }
-        *u += n;
+        s.0 += 1;
+        s.1 += bytes;
     }
 
-    fn give(&self, n: usize) {
-        let mut u = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        *u = u.saturating_sub(n);
-        self.freed.notify_all();
+    fn give(&self, keys: usize, bytes: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = s.0.saturating_sub(keys);
+        s.1 = s.1.saturating_sub(bytes);
+        if std::mem::take(&mut s.2) {
+            self.freed.notify_all();
+        }
     }
 }
 
@@ -79,9 +92,9 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     to_main: Sender<Msg<'a>>,
 ) -> SyncSender<Vec<KeyCheck<'a>>> {
     let (tx, rx) = sync_channel::<Vec<KeyCheck<'a>>>(2);
-    let (ptx, prx) = sync_channel::<Pending<'a>>(WINDOW);
+    let (ptx, prx) = sync_channel::<Vec<Pending<'a>>>(2 * WINDOW / FLUSH_KEYS);
     let budget = Arc::new(Budget {
-        used: Mutex::new(0),
+        state: Mutex::new((0, 0, false)),
         freed: Condvar::new(),
     });
     let addr: Arc<str> = conn.addr.as_str().into();
@@ -140,7 +153,7 @@ pub fn ensure_probes(
 fn write_loop<'a>(
     mut stream: WriteHalf,
     rx: Receiver<Vec<KeyCheck<'a>>>,
-    ptx: SyncSender<Pending<'a>>,
+    ptx: SyncSender<Vec<Pending<'a>>>,
     to_main: Sender<Msg<'a>>,
     budget: Arc<Budget>,
     cfg: NodeConfig,
@@ -151,6 +164,7 @@ fn write_loop<'a>(
     let mut db = 0u64;
     let mut broken: Option<String> = None;
     let mut staged: Vec<Pending<'a>> = Vec::new();
+    let mut direct: Vec<Outcome<'a>> = Vec::new();
     let flush = |stream: &mut WriteHalf,
                  buf: &mut Vec<u8>,
                  staged: &mut Vec<Pending<'a>>,
@@ -161,20 +175,28 @@ fn write_loop<'a>(
             }
         }
         buf.clear();
-        for p in staged.drain(..) {
-            match (broken.as_ref(), p) {
-                (Some(err), Pending::Key(mut check, _, mem)) => {
-                    budget.give(mem);
-                    check.probes = None;
-                    let _ = to_main.send(Msg::Outcome(Outcome {
-                        check,
-                        verdict: Verdict::Error(err.clone()),
-                    }));
+        if staged.is_empty() {
+            return;
+        }
+        match broken.as_ref() {
+            None => {
+                // A stopped reader reports nothing more; the main thread
+                // then sees the writer's channel closed.
+                let _ = ptx.send(std::mem::take(staged));
+            }
+            Some(err) => {
+                let mut out = Vec::new();
+                for p in staged.drain(..) {
+                    if let Pending::Key(mut check, _, mem) = p {
+                        budget.give(1, mem);
+                        check.probes = None;
+                        out.push(Outcome {
+                            check,
+                            verdict: Verdict::Error(err.clone()),
+                        });
+                    }
                 }
-                (Some(_), Pending::Select) => {}
-                (None, p) => {
-                    let _ = ptx.send(p);
-                }
+                let _ = to_main.send(Msg::Outcomes(out));
             }
         }
     };
@@ -195,7 +217,7 @@ fn write_loop<'a>(
         };
         for mut check in batch {
             if let Err(verdict) = ensure_probes(&mut check, &cfg, &mut scratch) {
-                let _ = to_main.send(Msg::Outcome(Outcome { check, verdict }));
+                direct.push(Outcome { check, verdict });
                 continue;
             }
             let p = check.probes.as_deref().expect("probes were just built");
@@ -225,9 +247,12 @@ fn write_loop<'a>(
                 p.starts.len()
             };
             staged.push(Pending::Key(check, replies, mem));
-            if buf.len() >= FLUSH_BYTES || staged.len() >= WINDOW / 2 {
+            if buf.len() >= FLUSH_BYTES || staged.len() >= FLUSH_KEYS {
                 flush(&mut stream, &mut buf, &mut staged, &mut broken);
             }
+        }
+        if !direct.is_empty() {
+            let _ = to_main.send(Msg::Outcomes(std::mem::take(&mut direct)));
         }
     }
     flush(&mut stream, &mut buf, &mut staged, &mut broken);
@@ -236,7 +261,7 @@ fn write_loop<'a>(
 
 fn read_loop<'a>(
     mut reader: BufReader<ReadHalf>,
-    prx: Receiver<Pending<'a>>,
+    prx: Receiver<Vec<Pending<'a>>>,
     to_main: Sender<Msg<'a>>,
     budget: Arc<Budget>,
     cfg: NodeConfig,
@@ -244,67 +269,71 @@ fn read_loop<'a>(
 ) {
     let mut broken: Option<String> = None;
     let mut replies: Vec<Reply> = Vec::new();
-    for p in prx.iter() {
-        match p {
-            Pending::Select => {
-                if broken.is_none() {
-                    match resp::read_reply(&mut reader) {
-                        Ok(Reply::Error(e)) => {
-                            // Keys after a failed SELECT would be read in the
-                            // wrong db: nothing further on this connection counts.
-                            broken = Some(format!("{addr}: SELECT failed: {e}"));
+    for group in prx.iter() {
+        let mut out = Vec::with_capacity(group.len());
+        let (mut keys, mut bytes) = (0, 0);
+        for p in group {
+            match p {
+                Pending::Select => {
+                    if broken.is_none() {
+                        match resp::read_reply(&mut reader) {
+                            Ok(Reply::Error(e)) => {
+                                // Keys after a failed SELECT would be read in
+                                // the wrong db: nothing further here counts.
+                                broken = Some(format!("{addr}: SELECT failed: {e}"));
+                            }
+                            Ok(_) => {}
+                            Err(e) => broken = Some(format!("{addr}: connection lost: {e}")),
                         }
-                        Ok(_) => {}
-                        Err(e) => broken = Some(format!("{addr}: connection lost: {e}")),
                     }
                 }
-            }
-            Pending::Key(mut check, n, mem) => {
-                replies.clear();
-                if broken.is_none() {
-                    for _ in 0..n {
-                        match resp::read_reply(&mut reader) {
-                            Ok(r) => replies.push(r),
-                            Err(e) => {
-                                broken = Some(format!("{addr}: connection lost: {e}"));
-                                break;
+                Pending::Key(mut check, n, mem) => {
+                    replies.clear();
+                    if broken.is_none() {
+                        for _ in 0..n {
+                            match resp::read_reply(&mut reader) {
+                                Ok(r) => replies.push(r),
+                                Err(e) => {
+                                    broken = Some(format!("{addr}: connection lost: {e}"));
+                                    break;
+                                }
                             }
                         }
                     }
-                }
-                let verdict = match &broken {
-                    Some(e) => Verdict::Error(e.clone()),
-                    None => {
-                        if check.ask.is_some() {
-                            // Drop the ASKING replies.
-                            let mut i = 0;
-                            replies.retain(|_| {
-                                i += 1;
-                                i % 2 == 0
-                            });
+                    let verdict = match &broken {
+                        Some(e) => Verdict::Error(e.clone()),
+                        None => {
+                            if check.ask.is_some() {
+                                // Drop the ASKING replies.
+                                let mut i = 0;
+                                replies.retain(|_| {
+                                    i += 1;
+                                    i % 2 == 0
+                                });
+                            }
+                            let p = check.probes.as_deref().expect("a sent key has probes");
+                            let mut ev = Evaluator::new(
+                                &check.rec,
+                                check.expire_ms,
+                                cfg.build.features.pexpiretime,
+                                cfg.build.tolerance_ms,
+                            );
+                            ev.feed(p, &replies);
+                            ev.finish()
                         }
-                        let p = check.probes.as_deref().expect("a sent key has probes");
-                        let mut ev = Evaluator::new(
-                            &check.rec,
-                            check.expire_ms,
-                            cfg.build.features.pexpiretime,
-                            cfg.build.tolerance_ms,
-                        );
-                        ev.feed(p, &replies);
-                        ev.finish()
+                    };
+                    keys += 1;
+                    bytes += mem;
+                    if !matches!(verdict, Verdict::Redirect(_)) {
+                        check.probes = None;
                     }
-                };
-                budget.give(mem);
-                if !matches!(verdict, Verdict::Redirect(_)) {
-                    check.probes = None;
-                }
-                if to_main
-                    .send(Msg::Outcome(Outcome { check, verdict }))
-                    .is_err()
-                {
-                    return;
+                    out.push(Outcome { check, verdict });
                 }
             }
+        }
+        budget.give(keys, bytes);
+        if to_main.send(Msg::Outcomes(out)).is_err() {
+            return;
         }
     }
 }

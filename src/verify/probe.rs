@@ -41,7 +41,7 @@ pub const PAGE_ELEMS: usize = 512;
 /// crosses it; a string is cut into windows of exactly this size).
 pub const PAGE_BYTES: usize = 1 << 20;
 /// A key whose probes would take more than this goes the paged way.
-pub const NORMAL_CAP: usize = 32 << 20;
+pub const NORMAL_CAP: usize = 16 << 20;
 
 /// What a target can answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,27 +23,31 @@ use super::{KeyCheck, Method};
 /// Keys whose RESTORE payload is at most this big try the DUMP fast path.
 pub const FAST_MAX: usize = 1 << 20;
 /// Values bigger than this in the file go straight to the paged check.
-pub const BIG_VALUE: usize = NORMAL_CAP / 2;
+pub const BIG_VALUE: usize = NORMAL_CAP / 4;
 
-/// DUMP fast-path hits and tries per value kind. A kind whose payloads keep
-/// differing (an older file in a newer server re-encodes them) stops trying.
+/// DUMP fast-path hits and tries per type byte (encoding). An encoding
+/// whose payloads keep differing stops trying: an older file in a newer
+/// server is re-encoded, and a hash-table set or hash comes back from the
+/// server in another order.
 #[derive(Debug, Default)]
 pub struct FastStats {
-    tries: [AtomicU64; 7],
-    hits: [AtomicU64; 7],
+    tries: [AtomicU64; 32],
+    hits: [AtomicU64; 32],
 }
 
 impl FastStats {
-    pub fn enabled(&self, k: Kind) -> bool {
-        let t = self.tries[k as usize].load(Ordering::Relaxed);
-        let h = self.hits[k as usize].load(Ordering::Relaxed);
+    pub fn enabled(&self, type_byte: u8) -> bool {
+        let i = type_byte as usize % 32;
+        let t = self.tries[i].load(Ordering::Relaxed);
+        let h = self.hits[i].load(Ordering::Relaxed);
         t < 64 || h * 2 >= t
     }
 
-    pub fn record(&self, k: Kind, hit: bool) {
-        self.tries[k as usize].fetch_add(1, Ordering::Relaxed);
+    pub fn record(&self, type_byte: u8, hit: bool) {
+        let i = type_byte as usize % 32;
+        self.tries[i].fetch_add(1, Ordering::Relaxed);
         if hit {
-            self.hits[k as usize].fetch_add(1, Ordering::Relaxed);
+            self.hits[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -168,7 +172,7 @@ impl<'s> VerifyWorker<'s> {
             && payload_len(rec) <= FAST_MAX
             && (rec.type_byte < RDB_TYPE_HASH_METADATA_PRE_GA
                 || (sh.file_dialect == Dialect::Valkey) == sh.target_valkey_types)
-            && sh.fast.enabled(kind)
+            && sh.fast.enabled(rec.type_byte)
         {
             check.method = Method::Fast;
         } else if rec.value.len() > BIG_VALUE {
