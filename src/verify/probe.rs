@@ -227,6 +227,11 @@ impl Probes {
         &self.cmds[self.starts[i]..end]
     }
 
+    /// Are these the fast-path probes (expiry and `DUMP`)?
+    pub fn fast(&self) -> bool {
+        matches!(self.expects.last(), Some(Expect::Dump { fast: true }))
+    }
+
     /// Approximate memory held, for the in-flight budget.
     pub fn mem(&self) -> usize {
         self.cmds.len()
