@@ -249,7 +249,7 @@ pub fn verify<'a>(
             .push("DUMP fast path off: every value compared decoded".into());
     }
     let engine = EngineOptions {
-        chunk_bytes: 1 << 20,
+        chunk_bytes: 256 << 10,
         ..opts.engine
     };
     let fast = FastStats::default();

@@ -174,7 +174,11 @@ impl<'s> VerifyWorker<'s> {
                 || (sh.file_dialect == Dialect::Valkey) == sh.target_valkey_types)
             && sh.fast.enabled(rec.type_byte)
         {
+            // The node writer builds the two fast-path probes when it sends
+            // them: nothing to hold meanwhile.
             check.method = Method::Fast;
+            b.checks.push(check);
+            return Ok(());
         } else if rec.value.len() > BIG_VALUE {
             check.method = Method::Paged;
             b.bigs.push(check);
