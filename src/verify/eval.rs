@@ -507,14 +507,19 @@ impl<'r> Evaluator<'r> {
                     }
                 }
             }
-            Expect::Values { pairs } => {
+            Expect::Values { pairs, ttls } => {
                 let Some(got) = items(r) else {
                     self.end = Some(err("HMGET", r));
                     return;
                 };
+                let soon = crate::load::now_ms().saturating_add(self.tolerance_ms);
                 for (k, i) in pairs.clone().step_by(2).enumerate() {
                     let (f, want) = (p.elem(i), p.elem(i + 1));
                     let g = got.get(k).and_then(|x| x.as_bytes());
+                    let ttl = p.ints.get(ttls.start as usize + k).copied().unwrap_or(-1);
+                    if g.is_none() && (0..=soon).contains(&ttl) {
+                        continue; // expired meanwhile
+                    }
                     if g != Some(want) {
                         let found = g.map(Shown::bytes).unwrap_or(Shown::Absent);
                         self.set_value(
@@ -981,6 +986,70 @@ mod tests {
         let mut e = Evaluator::new(&r, None, true, 0);
         e.feed(&p, &[Array(Some(vec![Bulk(None), bulk(b"0.1")]))]);
         assert!(matches!(e.finish(), Verdict::Differ(d) if d[0].what == "member"));
+    }
+
+    #[test]
+    fn hash_values_and_field_ttls() {
+        let r = rec(b"");
+        let mut p = Probes::default();
+        for w in [b"f1", b"v1", b"f2", b"v2"] {
+            let at = p.arena.len() as u32;
+            p.arena.extend_from_slice(w);
+            p.elems.push(Span { at, len: 2 });
+        }
+        // f1 has no TTL, f2 expires at 1000 (long past by the clock).
+        p.ints.extend([-1, 1000]);
+        p.push(
+            &[b"HMGET"],
+            Expect::Values {
+                pairs: 0..4,
+                ttls: 0..2,
+            },
+        );
+        p.push(
+            &[b"HPEXPIRETIME"],
+            Expect::FieldTtls {
+                pairs: 0..4,
+                ttls: 0..2,
+            },
+        );
+        let judge = |hmget: Reply, ttls: Vec<i64>| {
+            let mut e = Evaluator::new(&r, None, true, 10);
+            e.feed(
+                &p,
+                &[hmget, Array(Some(ttls.into_iter().map(Int).collect()))],
+            );
+            e.finish()
+        };
+        let both = || Array(Some(vec![bulk(b"v1"), bulk(b"v2")]));
+        assert_eq!(
+            judge(both(), vec![-1, 1005]),
+            Verdict::Match { fast: false }
+        );
+        // A TTL off by more than the tolerance, a TTL that should not be there.
+        for ttls in [vec![-1, 1011], vec![-1, -1], vec![5000, 1000]] {
+            match judge(both(), ttls.clone()) {
+                Verdict::Differ(d) => {
+                    assert_eq!(
+                        (d[0].reason, d[0].what),
+                        (Reason::Ttl, "field expiry"),
+                        "{ttls:?}"
+                    )
+                }
+                v => panic!("{ttls:?}: {v:?}"),
+            }
+        }
+        // f2's TTL has come: its absence is no difference; f1's is.
+        let gone = Array(Some(vec![bulk(b"v1"), Bulk(None)]));
+        assert_eq!(judge(gone, vec![-1, -2]), Verdict::Match { fast: false });
+        let gone = Array(Some(vec![Bulk(None), bulk(b"v2")]));
+        match judge(gone, vec![-2, 1000]) {
+            Verdict::Differ(d) => {
+                assert_eq!((d[0].what, &d[0].found), ("field", &Shown::Absent));
+                assert_eq!(d[0].item, Some(Shown::bytes(b"f1")));
+            }
+            v => panic!("{v:?}"),
+        }
     }
 
     #[test]

@@ -165,9 +165,12 @@ pub enum Expect {
         scores: Range<u32>,
         multi: bool,
     },
-    /// `HMGET key f...`: these values (`pairs`: field, value, field, ...).
+    /// `HMGET key f...`: these values (`pairs`: field, value, field, ...;
+    /// `ttls`: each field's TTL in [`Probes::ints`], -1 for none). A field
+    /// whose TTL has come by the time of the reply may be absent.
     Values {
         pairs: Range<u32>,
+        ttls: Range<u32>,
     },
     /// `HPEXPIRETIME key FIELDS n f...`: per field its TTL in
     /// [`Probes::ints`] (-1: none).
@@ -461,6 +464,8 @@ struct Builder<'p, 's> {
     /// Hash fields expiring within the tolerance, and already expired.
     soon: u64,
     expired: u64,
+    /// Live hash fields with a TTL (they may expire during the run).
+    volatile: u64,
     outcome: Option<Built>,
     notes: BuildNotes,
 }
@@ -488,6 +493,7 @@ impl<'p, 's> Builder<'p, 's> {
             count: 0,
             soon: 0,
             expired: 0,
+            volatile: 0,
             outcome: None,
             notes: BuildNotes::default(),
         }
@@ -550,18 +556,19 @@ impl<'p, 's> Builder<'p, 's> {
                 );
             }
             Kind::Hash if !elems.is_empty() => {
+                let ttls = self.page_int..self.p.ints.len() as u32;
                 self.p.push_with_elems(
                     &[b"HMGET", key],
                     elems.clone(),
                     2,
                     Expect::Values {
                         pairs: elems.clone(),
+                        ttls: ttls.clone(),
                     },
                 );
                 if self.page_has_ttl {
                     if self.ctx.features.field_ttl {
                         let n = (elems.len() / 2).to_string();
-                        let ttls = self.page_int..self.p.ints.len() as u32;
                         self.p.push_with_elems(
                             &[b"HPEXPIRETIME", key, b"FIELDS", n.as_bytes()],
                             elems.clone(),
@@ -629,8 +636,13 @@ impl<'p, 's> Builder<'p, 's> {
                 _ => b"HLEN",
             };
             // Fields expiring about now, or already expired in the file,
-            // may or may not still be counted by the target.
-            let (min, max) = (self.count, self.count + self.soon + self.expired);
+            // may or may not still be counted by the target; fields with a
+            // TTL may expire during the run (each live field is looked up,
+            // so the count only has to rule out extra fields).
+            let (min, max) = (
+                self.count - self.volatile,
+                self.count + self.soon + self.expired,
+            );
             self.p.push(&[cmd, self.key], Expect::Len { min, max });
         }
         if self.sink.is_some() && self.run_page().is_err() {
@@ -741,6 +753,7 @@ impl ValueVisitor for Builder<'_, '_> {
                 return Ok(());
             }
             self.page_has_ttl = true;
+            self.volatile += 1;
         }
         let f = self.p.add_elem(&field);
         let v = self.p.add_elem(&value);
