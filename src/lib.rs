@@ -26,5 +26,6 @@ pub mod load;
 pub mod rdb;
 pub mod scan;
 pub mod sink;
+pub mod verify;
 
 pub use error::{Error, ErrorKind, Result};

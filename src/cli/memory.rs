@@ -22,7 +22,7 @@ use rdbkit::inspect::prefix::PrefixOptions;
 use rdbkit::inspect::report::{self, Format, MemoryOptions};
 use rdbkit::sink::SinkError;
 
-use super::{exit, finish, open, output, progress, Common};
+use super::{damage, exit, finish, open, output, progress, Common};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum FormatArg {
@@ -144,7 +144,8 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
             limit: a.prefix_limit.max(1),
         }),
     };
-    let engine = a.common.engine()?;
+    let label = a.file.display().to_string();
+    let engine = a.common.engine(&label)?;
     let mut out: Box<dyn Write> = if rows {
         output(&a.output)?
     } else {
@@ -194,5 +195,5 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
                 .map_err(SinkError::Io),
         )?;
     }
-    Ok(exit::OK)
+    Ok(damage(&engine, &label, exit::OK))
 }

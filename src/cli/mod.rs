@@ -22,6 +22,7 @@ use rdbkit::sink::{stats, SinkError};
 
 mod memory;
 mod progress;
+mod verify;
 
 /// Exit codes (documented in the README).
 pub mod exit {
@@ -38,6 +39,8 @@ pub mod exit {
     /// `--skip-corrupt`: the run finished, but damaged records were left out
     /// or the checksum did not match.
     pub const DAMAGED: u8 = 6;
+    /// `verify` found keys missing or different on the target.
+    pub const DIFFERENCES: u8 = 5;
 }
 
 #[derive(Parser, Debug)]
@@ -268,6 +271,8 @@ enum Cmd {
     /// Estimated server memory per key (rdbtools-compatible CSV or JSON Lines),
     /// biggest keys, memory by key prefix, HTML report.
     Memory(memory::MemoryArgs),
+    /// Compare a server or cluster with the snapshots: every key present, same type, value and TTL.
+    Verify(verify::VerifyArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -538,6 +543,7 @@ fn damage(engine: &EngineOptions, label: &str, code: u8) -> u8 {
 fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
         Cmd::Memory(a) => memory::run(a),
+        Cmd::Verify(a) => verify::run(a),
         Cmd::Load {
             files,
             load,

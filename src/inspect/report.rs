@@ -228,7 +228,13 @@ impl<'a> Worker<'a> for MemWorker<'_> {
                 p.filtered += 1;
                 continue;
             }
-            let m = self.model.estimate(&rec, &mut self.bufs)?;
+            let m = match self.model.estimate(&rec, &mut self.bufs) {
+                Ok(m) => m,
+                Err(e) => {
+                    chunk.value_error(&rec, e)?;
+                    continue;
+                }
+            };
             let serialized = rec.end_offset() - rec.offset;
             let kind = rec.vtype.kind();
             let key = rec.key.bytes(&mut self.key_buf)?;

@@ -1,0 +1,339 @@
+//! One pipelined connection per target node, as for `load`: a writer thread
+//! sends each key's probes (building them first when a key comes back for
+//! the decoded comparison), a reader thread reads the replies in order,
+//! evaluates them and reports the verdict. Nothing waits for a round trip
+//! per key.
+//!
+//! In flight per node: at most [`WINDOW`] keys and [`BUDGET_BYTES`] of
+//! probes (commands plus expected values), whichever comes first. The
+//! threads hand each other whole groups of keys (a flush's worth), and the
+//! reader sends verdicts to the main thread in groups too: with millions of
+//! small keys, a wake-up per key would cost more than the checking.
+
+use std::io::{BufReader, Write};
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::load::conn::{Conn, ReadHalf, WriteHalf};
+use crate::load::resp::{self, Reply};
+use crate::rdb::value::Scratch;
+
+use super::eval::{Evaluator, Verdict};
+use super::probe::{self, BuildCtx, BuildNotes, Built, Probes};
+use super::{KeyCheck, Method, Msg, Outcome};
+
+/// Keys awaiting replies on one connection.
+pub const WINDOW: usize = 4096;
+/// Bytes of probes in flight on one connection.
+pub const BUDGET_BYTES: usize = 64 << 20;
+/// Write when the buffer holds this much, or this many keys.
+const FLUSH_BYTES: usize = 256 << 10;
+const FLUSH_KEYS: usize = 512;
+
+/// What a node needs to build and judge probes.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeConfig {
+    pub build: BuildCtx,
+}
+
+/// Keys and bytes in flight on one node; the writer waits while either is
+/// at its limit, the reader gives back after each group of replies.
+struct Budget {
+    state: Mutex<(usize, usize, bool)>,
+    freed: Condvar,
+}
+
+impl Budget {
+    fn over(s: &(usize, usize, bool), bytes: usize) -> bool {
+        s.0 > 0 && (s.0 >= WINDOW || s.1 + bytes > BUDGET_BYTES)
+    }
+
+    /// Would taking one more key of `bytes` wait?
+    fn full(&self, bytes: usize) -> bool {
+        Budget::over(&self.state.lock().unwrap_or_else(|e| e.into_inner()), bytes)
+    }
+
+    /// Takes one key of `bytes`, waiting while the budget is spent (a key
+    /// bigger than the budget goes alone).
+    fn take(&self, bytes: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while Budget::over(&s, bytes) {
+            s.2 = true;
+            s = self.freed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.0 += 1;
+        s.1 += bytes;
+    }
+
+    fn give(&self, keys: usize, bytes: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = s.0.saturating_sub(keys);
+        s.1 = s.1.saturating_sub(bytes);
+        if std::mem::take(&mut s.2) {
+            self.freed.notify_all();
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)] // keys are the common case; boxing them would cost an allocation each
+enum Pending<'a> {
+    /// `SELECT`: `+OK` expected.
+    Select,
+    /// A key, the number of replies its commands produce (ASKING included)
+    /// and the bytes it holds of the budget.
+    Key(KeyCheck<'a>, usize, usize),
+}
+
+/// Starts the writer and reader of a node within `s`.
+pub fn spawn<'scope, 'env, 'a: 'scope>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    conn: Conn,
+    cfg: NodeConfig,
+    to_main: Sender<Msg<'a>>,
+) -> SyncSender<Vec<KeyCheck<'a>>> {
+    let (tx, rx) = sync_channel::<Vec<KeyCheck<'a>>>(2);
+    let (ptx, prx) = sync_channel::<Vec<Pending<'a>>>(2 * WINDOW / FLUSH_KEYS);
+    let budget = Arc::new(Budget {
+        state: Mutex::new((0, 0, false)),
+        freed: Condvar::new(),
+    });
+    let addr: Arc<str> = conn.addr.as_str().into();
+    let (reader, writer) = (conn.reader, conn.writer);
+    let (to_main2, budget2, addr2) = (to_main.clone(), budget.clone(), addr.clone());
+    s.spawn(move || read_loop(reader, prx, to_main2, budget2, cfg, addr2));
+    s.spawn(move || write_loop(writer, rx, ptx, to_main, budget, cfg, addr));
+    tx
+}
+
+/// Builds the probes of a key that has none yet; `Err` is a verdict
+/// reached without the target (too big, all fields expired, corrupt value).
+pub fn ensure_probes(
+    c: &mut KeyCheck<'_>,
+    cfg: &NodeConfig,
+    scratch: &mut Scratch,
+) -> Result<(), Verdict> {
+    if c.probes.is_some() {
+        return Ok(());
+    }
+    let mut p = Box::<Probes>::default();
+    let f = &cfg.build.features;
+    match c.method {
+        Method::Fast => probe::fast_probes(&mut p, &c.key, c.expire_ms, f),
+        Method::Module => {
+            let name = probe::module_type_name(&c.rec, scratch)
+                .map_err(|e| Verdict::Error(format!("corrupt value in the file: {e}")))?;
+            probe::module_probes(&mut p, &c.key, &name, c.expire_ms, f);
+        }
+        Method::Decoded | Method::Paged => {
+            let mut notes = BuildNotes::default();
+            let r = probe::build(
+                &mut p,
+                &c.key,
+                &c.rec,
+                c.expire_ms,
+                &cfg.build,
+                scratch,
+                None,
+                &mut notes,
+            );
+            c.notes = notes;
+            match r {
+                Ok(Built::Ready) => {}
+                Ok(Built::AllFieldsExpired) => return Err(Verdict::AllFieldsExpired),
+                Ok(Built::TooBig | Built::Stopped) => return Err(Verdict::TooBig),
+                Err(e) => return Err(Verdict::Error(format!("corrupt value in the file: {e}"))),
+            }
+        }
+    }
+    c.probes = Some(p);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_loop<'a>(
+    mut stream: WriteHalf,
+    rx: Receiver<Vec<KeyCheck<'a>>>,
+    ptx: SyncSender<Vec<Pending<'a>>>,
+    to_main: Sender<Msg<'a>>,
+    budget: Arc<Budget>,
+    cfg: NodeConfig,
+    addr: Arc<str>,
+) {
+    let mut scratch = Scratch::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
+    let mut db = 0u64;
+    let mut broken: Option<String> = None;
+    let mut staged: Vec<Pending<'a>> = Vec::new();
+    let mut direct: Vec<Outcome<'a>> = Vec::new();
+    let flush = |stream: &mut WriteHalf,
+                 buf: &mut Vec<u8>,
+                 staged: &mut Vec<Pending<'a>>,
+                 broken: &mut Option<String>| {
+        if broken.is_none() && !buf.is_empty() {
+            if let Err(e) = stream.write_all(buf) {
+                *broken = Some(format!("{addr}: write failed: {e}"));
+            }
+        }
+        buf.clear();
+        if staged.is_empty() {
+            return;
+        }
+        match broken.as_ref() {
+            None => {
+                // A stopped reader reports nothing more; the main thread
+                // then sees the writer's channel closed.
+                let _ = ptx.send(std::mem::take(staged));
+            }
+            Some(err) => {
+                let mut out = Vec::new();
+                for p in staged.drain(..) {
+                    if let Pending::Key(mut check, _, mem) = p {
+                        budget.give(1, mem);
+                        check.probes = None;
+                        out.push(Outcome {
+                            check,
+                            verdict: Verdict::Error(err.clone()),
+                        });
+                    }
+                }
+                let _ = to_main.send(Msg::Outcomes(out));
+            }
+        }
+    };
+    loop {
+        let batch = if staged.is_empty() {
+            match rx.recv() {
+                Ok(b) => b,
+                Err(_) => break,
+            }
+        } else {
+            match rx.try_recv() {
+                Ok(b) => b,
+                Err(_) => {
+                    flush(&mut stream, &mut buf, &mut staged, &mut broken);
+                    continue;
+                }
+            }
+        };
+        for mut check in batch {
+            if let Err(verdict) = ensure_probes(&mut check, &cfg, &mut scratch) {
+                direct.push(Outcome { check, verdict });
+                continue;
+            }
+            let p = check.probes.as_deref().expect("probes were just built");
+            let mem = p.mem() + 256;
+            if budget.full(mem) {
+                // Hand over what is staged before waiting for replies.
+                flush(&mut stream, &mut buf, &mut staged, &mut broken);
+            }
+            budget.take(mem);
+            if check.db != db {
+                resp::command(
+                    &mut buf,
+                    &[b"SELECT", itoa::Buffer::new().format(check.db).as_bytes()],
+                );
+                staged.push(Pending::Select);
+                db = check.db;
+            }
+            let replies = if check.ask.is_some() {
+                // ASKING applies to the next command only.
+                for i in 0..p.starts.len() {
+                    resp::command(&mut buf, &[b"ASKING"]);
+                    buf.extend_from_slice(p.command(i));
+                }
+                2 * p.starts.len()
+            } else {
+                buf.extend_from_slice(&p.cmds);
+                p.starts.len()
+            };
+            staged.push(Pending::Key(check, replies, mem));
+            if buf.len() >= FLUSH_BYTES || staged.len() >= FLUSH_KEYS {
+                flush(&mut stream, &mut buf, &mut staged, &mut broken);
+            }
+        }
+        if !direct.is_empty() {
+            let _ = to_main.send(Msg::Outcomes(std::mem::take(&mut direct)));
+        }
+    }
+    flush(&mut stream, &mut buf, &mut staged, &mut broken);
+    stream.shutdown_write();
+}
+
+fn read_loop<'a>(
+    mut reader: BufReader<ReadHalf>,
+    prx: Receiver<Vec<Pending<'a>>>,
+    to_main: Sender<Msg<'a>>,
+    budget: Arc<Budget>,
+    cfg: NodeConfig,
+    addr: Arc<str>,
+) {
+    let mut broken: Option<String> = None;
+    let mut replies: Vec<Reply> = Vec::new();
+    for group in prx.iter() {
+        let mut out = Vec::with_capacity(group.len());
+        let (mut keys, mut bytes) = (0, 0);
+        for p in group {
+            match p {
+                Pending::Select => {
+                    if broken.is_none() {
+                        match resp::read_reply(&mut reader) {
+                            Ok(Reply::Error(e)) => {
+                                // Keys after a failed SELECT would be read in
+                                // the wrong db: nothing further here counts.
+                                broken = Some(format!("{addr}: SELECT failed: {e}"));
+                            }
+                            Ok(_) => {}
+                            Err(e) => broken = Some(format!("{addr}: connection lost: {e}")),
+                        }
+                    }
+                }
+                Pending::Key(mut check, n, mem) => {
+                    replies.clear();
+                    if broken.is_none() {
+                        for _ in 0..n {
+                            match resp::read_reply(&mut reader) {
+                                Ok(r) => replies.push(r),
+                                Err(e) => {
+                                    broken = Some(format!("{addr}: connection lost: {e}"));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let verdict = match &broken {
+                        Some(e) => Verdict::Error(e.clone()),
+                        None => {
+                            if check.ask.is_some() {
+                                // Drop the ASKING replies.
+                                let mut i = 0;
+                                replies.retain(|_| {
+                                    i += 1;
+                                    i % 2 == 0
+                                });
+                            }
+                            let p = check.probes.as_deref().expect("a sent key has probes");
+                            let mut ev = Evaluator::new(
+                                &check.rec,
+                                check.expire_ms,
+                                cfg.build.features.pexpiretime,
+                                cfg.build.tolerance_ms,
+                            );
+                            ev.feed(p, &replies);
+                            ev.finish()
+                        }
+                    };
+                    keys += 1;
+                    bytes += mem;
+                    if !matches!(verdict, Verdict::Redirect(_)) {
+                        check.probes = None;
+                    }
+                    out.push(Outcome { check, verdict });
+                }
+            }
+        }
+        budget.give(keys, bytes);
+        if to_main.send(Msg::Outcomes(out)).is_err() {
+            return;
+        }
+    }
+}
