@@ -44,6 +44,9 @@ pub struct EngineOptions {
     /// instead of ending the run, and a checksum mismatch is reported in
     /// [`PassInfo::checksum_mismatch`] instead of being an error.
     pub skip_corrupt: Option<Arc<CorruptPolicy>>,
+    /// Start reading at this item boundary, with this database selected
+    /// (a resumed load); the checksum still covers the whole file.
+    pub start: Option<(u64, u64)>,
 }
 
 /// A damaged record (or run of records) left out under `--skip-corrupt`.
@@ -119,6 +122,7 @@ impl Default for EngineOptions {
             verify_checksum: true,
             filter: None,
             skip_corrupt: None,
+            start: None,
         }
     }
 }
@@ -233,12 +237,24 @@ where
     F: Fn() -> W + Sync,
     C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
 {
-    let parser = Parser::new(
+    let mut parser = Parser::new(
         data,
         ParseOptions {
             verify_checksum: false,
         },
     )?;
+    if let Some((at, db)) = opts.start {
+        parser = Parser::resume(
+            data,
+            parser.header(),
+            at as usize,
+            data.len(),
+            db,
+            ParseOptions {
+                verify_checksum: false,
+            },
+        )?;
+    }
     let mut info = PassInfo {
         header: Some(parser.header()),
         ..Default::default()

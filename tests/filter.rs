@@ -26,7 +26,7 @@ fn convert_filtered(data: &[u8], filter: Filter, threads: usize) -> Result<Vec<V
         chunk_bytes: 4096,
         verify_checksum: false,
         filter: Some(Arc::new(filter)),
-        skip_corrupt: None,
+        ..Default::default()
     };
     let mut out = Vec::new();
     write_parallel(

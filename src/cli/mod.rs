@@ -417,6 +417,15 @@ struct LoadArgs {
     /// hold (otherwise those keys fail and are reported).
     #[arg(long)]
     lossy: bool,
+    /// Record progress in this file (atomically, several times a second),
+    /// for --resume after a crash of rdbkit or of the target.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Go on from a checkpoint (and keep updating it, unless --checkpoint
+    /// names another file): nothing acknowledged is sent again, keys that
+    /// were in flight are re-checked.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -452,6 +461,11 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
             bytes: a.batch_bytes.max(1),
         },
         lossy: a.lossy,
+        checkpoint: a.checkpoint.clone().or_else(|| a.resume.clone()),
+        resume: match &a.resume {
+            Some(p) => Some(load::checkpoint::Checkpoint::read(p)?),
+            None => None,
+        },
         tls: load::conn::TlsFiles {
             ca: a.tls_ca.clone(),
             cert: a.tls_cert.clone(),

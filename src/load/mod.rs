@@ -8,6 +8,7 @@
 //! ([`node`]), receives every outcome, and does all accounting, so each key
 //! read lands in exactly one bucket of the [`Summary`].
 
+pub mod checkpoint;
 pub mod cluster;
 pub mod commands;
 pub mod conn;
@@ -116,6 +117,10 @@ pub struct LoadOptions {
     pub limits: commands::BatchLimits,
     /// Command mode: drop field TTLs the target cannot hold (else such keys fail).
     pub lossy: bool,
+    /// Record progress here (see [`checkpoint`]).
+    pub checkpoint: Option<PathBuf>,
+    /// Go on from this checkpoint.
+    pub resume: Option<checkpoint::Checkpoint>,
 }
 
 /// How keys are written.
@@ -223,6 +228,31 @@ pub enum Msg<'a> {
     Batch(usize, Batch<'a>),
     Outcome(Outcome<'a>),
     FileDone(usize, Result<(), SinkError>),
+}
+
+/// The database selected at `offset`, which must be an item boundary (a
+/// checkpoint offset): the file is walked from its start, lengths only.
+pub fn db_at(data: &[u8], offset: u64) -> Result<u64, String> {
+    let mut p = Parser::new(
+        data,
+        ParseOptions {
+            verify_checksum: false,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    loop {
+        if p.offset() == offset {
+            return Ok(p.db());
+        }
+        if p.offset() > offset {
+            return Err("not a record boundary".into());
+        }
+        match p.next_item() {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err("beyond the end of the records".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// Reads the snapshot's `ctime` aux field (seconds) before the first key.
@@ -398,6 +428,80 @@ pub fn load<'a>(
         configs.push((cfg, h.version));
     }
 
+    // Where each file starts: from a checkpoint, after its acknowledged
+    // prefix (with the database selected there); a completed file not at all.
+    let mut starts: Vec<Option<(u64, u64)>> = vec![None; files.len()];
+    let mut skip_file = vec![false; files.len()];
+    let mut trackers: Vec<checkpoint::Tracker> =
+        (0..files.len()).map(|_| Default::default()).collect();
+    if opts.checkpoint.is_some() || opts.resume.is_some() {
+        if let Some(f) = files.iter().find(|f| jsonl::is_jsonl(f.data)) {
+            return Err(LoadError::Usage(format!(
+                "{}: --checkpoint/--resume work with RDB files, not JSON Lines",
+                f.name
+            )));
+        }
+    }
+    if let Some(ck) = &opts.resume {
+        if ck.files.len() != files.len() {
+            return Err(LoadError::Usage(format!(
+                "the checkpoint is of {} input file(s), not {}",
+                ck.files.len(),
+                files.len()
+            )));
+        }
+        for (i, (f, st)) in files.iter().zip(&ck.files).enumerate() {
+            if st.size != f.data.len() as u64 || st.fingerprint != checkpoint::fingerprint(f.data) {
+                return Err(LoadError::Usage(format!(
+                    "{}: not the file the checkpoint was made with ({})",
+                    f.name, st.name
+                )));
+            }
+            if st.complete {
+                skip_file[i] = true;
+                continue;
+            }
+            let db = db_at(f.data, st.acked).map_err(|e| LoadError::Input {
+                file: f.name.clone(),
+                msg: format!("checkpoint offset {}: {e}", st.acked),
+            })?;
+            starts[i] = Some((st.acked, db));
+            trackers[i].start(st.acked);
+        }
+    }
+    let mut last_checkpoint = Instant::now();
+    let save_checkpoint = |trackers: &mut Vec<checkpoint::Tracker>| -> Result<(), LoadError> {
+        let Some(path) = &opts.checkpoint else {
+            return Ok(());
+        };
+        let ck = checkpoint::Checkpoint {
+            files: files
+                .iter()
+                .zip(trackers.iter_mut())
+                .enumerate()
+                .map(|(i, (f, t))| {
+                    let prev = opts.resume.as_ref().map(|c| &c.files[i]);
+                    let complete =
+                        prev.is_some_and(|p| p.complete) || (t.complete && t.pending.is_empty());
+                    let acked = t.prefix().min(f.data.len() as u64);
+                    checkpoint::FileState {
+                        name: f.name.clone(),
+                        size: f.data.len() as u64,
+                        fingerprint: checkpoint::fingerprint(f.data),
+                        acked,
+                        done: t.done.clone(),
+                        sent: t.sent.max(t.reserved).max(prev.map_or(0, |p| p.sent)),
+                        complete,
+                    }
+                })
+                .collect(),
+        };
+        ck.write(path)
+            .map_err(|e| LoadError::Io(format!("checkpoint {}: {e}", path.display())))
+    };
+    // A checkpoint exists from the start: a crash at once can be resumed.
+    save_checkpoint(&mut trackers)?;
+
     let mut conflicts_out = match &opts.conflicts_file {
         Some(p) => {
             Some(BufWriter::new(File::create(p).map_err(|e| {
@@ -468,13 +572,25 @@ pub fn load<'a>(
         let mut tokens = Vec::new();
         for (i, f) in files.iter().enumerate() {
             let (tok_tx, tok_rx) = sync_channel::<()>(2);
+            if skip_file[i] {
+                // Completed in the checkpointed run.
+                tokens.push(tok_tx);
+                let _ = to_main.send(Msg::FileDone(i, Ok(())));
+                continue;
+            }
             for _ in 0..2 {
                 let _ = tok_tx.send(());
             }
             tokens.push(tok_tx);
             let to_main = to_main.clone();
             let cfg = configs[i].0.clone();
-            let engine = opts.engine.clone();
+            let mut engine = opts.engine.clone();
+            engine.start = starts[i];
+            if opts.checkpoint.is_some() {
+                // Smaller batches: less in flight at a crash, so less to
+                // re-check on resume, and a checkpoint that keeps up.
+                engine.chunk_bytes = engine.chunk_bytes.min(128 << 10);
+            }
             let limits = opts.limits;
             let stop = &stop;
             let data = f.data;
@@ -523,6 +639,7 @@ pub fn load<'a>(
         }
 
         let mut files_left = files.len();
+        let mut uncertain: std::collections::HashSet<(usize, u64)> = Default::default();
         let mut outstanding: u64 = 0;
         let mut stopped = false;
         let mut selected_dbs: Vec<u64> = Vec::new();
@@ -638,6 +755,14 @@ pub fn load<'a>(
         let mut retry_q: Vec<(u32, Op<'a>)> = Vec::new();
         let mut last_refresh = Instant::now();
         while files_left > 0 || outstanding > 0 || !retry_q.is_empty() {
+            if opts.checkpoint.is_some() && last_checkpoint.elapsed() > Duration::from_millis(100) {
+                if let Err(e) = save_checkpoint(&mut trackers) {
+                    fatal.get_or_insert(e);
+                    stopped = true;
+                    stop.store(true, Ordering::Relaxed);
+                }
+                last_checkpoint = Instant::now();
+            }
             // Redirected ops go out in batches: when no message is waiting,
             // or when many have gathered.
             let msg = match from_nodes.try_recv() {
@@ -675,8 +800,45 @@ pub fn load<'a>(
                 }
             };
             match msg {
-                Msg::Batch(i, batch) => {
+                Msg::Batch(i, mut batch) => {
                     let version = configs[i].1;
+                    if let Some(prev) = opts.resume.as_ref().map(|c| &c.files[i]) {
+                        // Records acknowledged in the interrupted run beyond
+                        // its prefix are done; those it had in flight are
+                        // re-checked on BUSYKEY.
+                        let t = &mut trackers[i];
+                        batch.ops.retain(|op| {
+                            if prev.done.contains(&op.offset) {
+                                if op.is_key() {
+                                    summary.already_loaded += 1;
+                                }
+                                t.sent(op.offset);
+                                t.acked(op.offset);
+                                false
+                            } else {
+                                if op.offset < prev.sent {
+                                    uncertain.insert((i, op.offset));
+                                }
+                                true
+                            }
+                        });
+                    }
+                    if opts.checkpoint.is_some() && batch.end > trackers[i].reserved {
+                        // Write-ahead: the checkpoint covers these records
+                        // before any of them can reach the target.
+                        trackers[i].reserved = batch.end + checkpoint::RESERVE;
+                        if let Err(e) = save_checkpoint(&mut trackers) {
+                            fatal.get_or_insert(e);
+                            stopped = true;
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        last_checkpoint = Instant::now();
+                    }
+                    for op in &batch.ops {
+                        trackers[i].sent(op.offset);
+                    }
+                    trackers[i].read_upto = trackers[i].read_upto.max(batch.end);
+                    trackers[i].sent = trackers[i].sent.max(batch.end);
                     summary.keys_read += batch.keys_read;
                     summary.skipped_expired += batch.skipped_expired;
                     summary.skipped_empty += batch.skipped_empty;
@@ -726,7 +888,11 @@ pub fn load<'a>(
                 Msg::FileDone(i, r) => {
                     files_left -= 1;
                     match r {
-                        Ok(()) | Err(SinkError::Stopped) => {}
+                        Ok(()) => {
+                            trackers[i].complete = true;
+                            trackers[i].read_upto = u64::MAX;
+                        }
+                        Err(SinkError::Stopped) => {}
                         Err(e) => {
                             fatal.get_or_insert(LoadError::Input {
                                 file: files[i].name.clone(),
@@ -737,9 +903,47 @@ pub fn load<'a>(
                         }
                     }
                 }
-                Msg::Outcome(o) => {
+                Msg::Outcome(mut o) => {
                     outstanding -= 1;
                     let version = configs[o.op.file].1;
+                    let (fi, off) = (o.op.file, o.op.offset);
+                    let not_sent = matches!(&o.reply, Err(e) if e == node::NOT_SENT);
+                    // A key in flight when the checkpointed run stopped: a
+                    // BUSYKEY may be our own earlier write. Compare, don't guess.
+                    if let (OpKind::Restore { rec, args }, Ok(Reply::Error(e))) =
+                        (&o.op.kind, &o.reply)
+                    {
+                        if e.starts_with("BUSYKEY") && uncertain.remove(&(fi, off)) {
+                            let mut op = o.op.clone();
+                            op.kind = OpKind::DumpCheck {
+                                rec: rec.clone(),
+                                args: *args,
+                            };
+                            retry_q.push((version, op));
+                            continue;
+                        }
+                    }
+                    if let OpKind::DumpCheck { rec, args } = &o.op.kind {
+                        if let Ok(Reply::Bulk(b)) = &o.reply {
+                            let same = b.as_ref().is_some_and(|p| {
+                                p.len() >= 10
+                                    && p[0] == rec.type_byte
+                                    && &p[1..p.len() - 10] == rec.value
+                            });
+                            if same {
+                                summary.loaded += 1;
+                                summary.resumed_identical += 1;
+                                trackers[fi].acked(off);
+                                continue;
+                            }
+                            // Someone else's key: a conflict under the policy.
+                            o.op.kind = OpKind::Restore {
+                                rec: rec.clone(),
+                                args: *args,
+                            };
+                            o.reply = Ok(Reply::Error("BUSYKEY Target key name already exists (not the key this file holds)".into()));
+                        }
+                    }
                     let retry = summary.record(
                         o,
                         opts,
@@ -749,6 +953,9 @@ pub fn load<'a>(
                         version,
                         &server_version,
                     );
+                    if retry.is_none() && !not_sent {
+                        trackers[fi].acked(off);
+                    }
                     if let Some((mut op, redirect)) = retry {
                         if !matches!(redirect, Redirect::Proceed) {
                             op.attempts += 1;
@@ -814,6 +1021,9 @@ pub fn load<'a>(
     if let Some(w) = conflicts_out.as_mut() {
         w.flush()
             .map_err(|e| LoadError::Io(format!("conflicts file: {e}")))?;
+    }
+    if fatal.is_none() {
+        save_checkpoint(&mut trackers)?;
     }
     if let Some(w) = failed_out.as_mut() {
         w.flush()

@@ -44,6 +44,12 @@ pub enum OpKind<'a> {
         code: Vec<u8>,
         replace: bool,
     },
+    /// `DUMP`, to tell whether an existing key is the one this record would
+    /// write (a key in flight when a checkpointed load was interrupted).
+    DumpCheck {
+        rec: Record<'a>,
+        args: RestoreArgs,
+    },
 }
 
 /// What command-mode encoding needs besides the op.
@@ -143,6 +149,11 @@ impl<'a> Op<'a> {
             OpKind::FunctionLoad { code, replace } => {
                 let a = ask(out);
                 function_load(out, code, *replace);
+                a + 1
+            }
+            OpKind::DumpCheck { .. } => {
+                let a = ask(out);
+                resp::command(out, &[b"DUMP", &self.key]);
                 a + 1
             }
         })

@@ -36,6 +36,12 @@ pub struct Summary {
     pub filtered: u64,
     /// Damaged records left out (`--skip-corrupt`).
     pub skipped_corrupt: u64,
+    /// `--resume`: keys the interrupted run had loaded (acknowledged in its
+    /// checkpoint), not sent again.
+    pub already_loaded: u64,
+    /// `--resume`: keys in flight when the run was interrupted, found in the
+    /// target identical to the file (by `DUMP`): counted as loaded.
+    pub resumed_identical: u64,
     pub conflicts: u64,
     pub conflicts_by_action: BTreeMap<String, u64>,
     pub failed: u64,
@@ -77,6 +83,7 @@ impl Summary {
                 + self.failed
                 + self.not_attempted
                 + self.skipped_corrupt
+                + self.already_loaded
     }
 
     pub(super) fn finish(&mut self, opts: &LoadOptions) {
@@ -117,6 +124,8 @@ impl Summary {
         num(&mut o, "skipped_empty", self.skipped_empty);
         num(&mut o, "filtered", self.filtered);
         num(&mut o, "skipped_corrupt", self.skipped_corrupt);
+        num(&mut o, "already_loaded", self.already_loaded);
+        num(&mut o, "resumed_identical", self.resumed_identical);
         num(&mut o, "conflicts", self.conflicts);
         o.extend_from_slice(b"\"conflicts_by_action\":{");
         for (i, (k, v)) in self.conflicts_by_action.iter().enumerate() {
@@ -188,6 +197,20 @@ impl Summary {
         }
         if self.skipped_corrupt > 0 {
             let _ = writeln!(s, "  skipped corrupt {}", self.skipped_corrupt);
+        }
+        if self.already_loaded > 0 {
+            let _ = writeln!(
+                s,
+                "  already loaded  {} (by the interrupted run)",
+                self.already_loaded
+            );
+        }
+        if self.resumed_identical > 0 {
+            let _ = writeln!(
+                s,
+                "  in flight then  {} (found identical, counted as loaded)",
+                self.resumed_identical
+            );
         }
         let _ = writeln!(s, "  conflicts       {}", self.conflicts);
         for (k, v) in &self.conflicts_by_action {

@@ -75,6 +75,8 @@ pub struct Batch<'a> {
     /// Keys left out by the filter.
     pub filtered: u64,
     pub bytes: u64,
+    /// End offset of the records this batch covers.
+    pub end: u64,
     /// Keys sent as commands rather than RESTORE.
     pub as_commands: u64,
 }
@@ -183,6 +185,7 @@ impl<'a> Worker<'a> for LoadWorker {
     fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<Batch<'a>, SinkError> {
         let mut b = Batch {
             bytes: chunk.end - chunk.start,
+            end: chunk.end,
             ..Default::default()
         };
         let mut p = chunk.parser()?;
