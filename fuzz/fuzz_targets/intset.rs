@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             let w = s.encoding();
             assert!(matches!(w, 2 | 4 | 8), "element width {w} accepted");
             assert_eq!(8 + s.len() * w as usize, data.len(), "size check");
-            assert_eq!(s.is_empty(), s.len() == 0);
+            assert_eq!(s.is_empty(), data.len() == 8, "is_empty");
             let it = s.iter();
             assert_eq!(it.len(), s.len(), "ExactSizeIterator::len");
             let vals: Vec<i64> = it.collect();
