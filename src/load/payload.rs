@@ -92,12 +92,22 @@ pub fn write_restore(
     }
     if let Some(i) = a.idle {
         resp::bulk(out, b"IDLETIME");
-        resp::bulk_int(out, i as i64);
+        resp::bulk_int(out, idletime_arg(i));
     }
     if let Some(f) = a.freq {
         resp::bulk(out, b"FREQ");
         resp::bulk_int(out, f as i64);
     }
+}
+
+/// Largest `IDLETIME` sent. The file's idle time is any 64-bit length, but
+/// RESTORE refuses a negative value (what `as i64` made of 2^63 and up) and
+/// multiplies the seconds by 1000 in a signed 64-bit integer; anything
+/// beyond this already means "idle for longer than the LRU clock can tell".
+pub const MAX_IDLETIME: i64 = i64::MAX / 1000;
+
+fn idletime_arg(idle: u64) -> i64 {
+    i64::try_from(idle).map_or(MAX_IDLETIME, |i| i.min(MAX_IDLETIME))
 }
 
 /// Appends `FUNCTION RESTORE payload [REPLACE]`.
@@ -110,5 +120,52 @@ pub fn write_function_restore(out: &mut Vec<u8>, raw: &[u8], rdb_version: u32, r
     out.extend_from_slice(b"\r\n");
     if replace {
         resp::bulk(out, b"REPLACE");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb::elem::RdbStr;
+    use crate::rdb::value::ValueType;
+
+    fn restore_with_idle(idle: u64) -> Vec<u8> {
+        let rec = Record {
+            offset: 9,
+            db: 0,
+            key: RdbStr::Raw(b"k"),
+            expire_ms: None,
+            idle: Some(idle),
+            freq: None,
+            type_byte: 0,
+            vtype: ValueType::String,
+            value: b"\x01v",
+            value_offset: 12,
+            key_meta: None,
+        };
+        let mut out = Vec::new();
+        let args = RestoreArgs {
+            idle: rec.idle,
+            ..Default::default()
+        };
+        write_restore(&mut out, b"k", &rec, 11, &args);
+        out
+    }
+
+    /// Found by the `restore_payload` fuzz target: an IDLE opcode of 2^63 or
+    /// more became a negative IDLETIME, which RESTORE refuses.
+    #[test]
+    fn idletime_is_never_negative() {
+        let tail = |out: &[u8]| {
+            let s = String::from_utf8_lossy(out).into_owned();
+            s.split("IDLETIME\r\n").nth(1).unwrap().to_string()
+        };
+        assert!(tail(&restore_with_idle(5)).ends_with("$1\r\n5\r\n"));
+        let max = format!("${}\r\n{MAX_IDLETIME}\r\n", MAX_IDLETIME.to_string().len());
+        for idle in [1 << 63, u64::MAX, 13108621717840686332, i64::MAX as u64] {
+            assert_eq!(tail(&restore_with_idle(idle)), max, "idle {idle}");
+        }
+        let just = MAX_IDLETIME as u64;
+        assert!(tail(&restore_with_idle(just)).ends_with(&format!("{just}\r\n")));
     }
 }
