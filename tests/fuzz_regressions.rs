@@ -183,6 +183,7 @@ fn whole_file(data: &[u8]) -> Result<String, String> {
                 threads,
                 chunk_bytes: chunk,
                 verify_checksum: verify,
+                ..Default::default()
             };
             let mut out = Vec::new();
             let r = match write_parallel(data, &opts, &engine, &mut out, None) {
@@ -204,6 +205,7 @@ fn whole_file(data: &[u8]) -> Result<String, String> {
             threads: 1,
             chunk_bytes: 2 << 20,
             verify_checksum: verify,
+            ..Default::default()
         };
         match (stats::compute(data, &engine, None), &results[0].1) {
             (Ok(st), Ok(keys)) if st.keys() != *keys => {

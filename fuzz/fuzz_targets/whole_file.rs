@@ -33,6 +33,7 @@ fn run(
         threads,
         chunk_bytes,
         verify_checksum: opts.verify_checksum,
+        ..Default::default()
     };
     let mut out = Vec::new();
     let r = match write_parallel(data, opts, &engine, &mut out, None) {
@@ -86,6 +87,7 @@ fuzz_target!(|data: &[u8]| {
             threads: 1,
             chunk_bytes: 2 << 20,
             verify_checksum: opts.verify_checksum,
+            ..Default::default()
         };
         match stats::compute(data, &engine, None) {
             Ok(st) => assert_eq!(st.keys(), keys, "stats counts other keys than json"),
