@@ -2281,3 +2281,75 @@ fn load_killed_and_resumed_loses_and_duplicates_nothing() {
     let out = load(&other, &url, &["--resume", &ck_s]);
     assert_eq!(out.code, 1, "{}", out.describe());
 }
+
+/// The target crashes (SIGKILL) mid-load and is restarted from its AOF
+/// (`appendfsync always`: what it acknowledged is on disk). The load fails
+/// with the replies it lost; `--resume` then sends again exactly what was not
+/// acknowledged, re-checks what was in flight, and `rdbkit verify` finds
+/// every key.
+#[test]
+fn load_resumes_after_the_target_crashes() {
+    const KEYS: u64 = 400_000;
+    let tmp = TempDir::new("target-crash");
+    let rdb = populated_rdb(&tmp, &[(KEYS, "key")]);
+    let mut server = Server::start_with(ServerOpts {
+        args: vec![
+            "--appendonly".into(),
+            "yes".into(),
+            "--appendfsync".into(),
+            "always".into(),
+        ],
+        ..Default::default()
+    });
+    let url = server.url();
+    let ck = tmp.join("crash.checkpoint");
+    let (child, cmdline) = spawn_rdbkit(&[
+        "load",
+        rdb.to_str().unwrap(),
+        "--target",
+        &url,
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--json",
+        "-q",
+    ]);
+    // Crash the target once some keys are in.
+    let started = Instant::now();
+    while server.conn().int(["DBSIZE"]) < 20_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load does not start"
+        );
+        sleep(Duration::from_millis(5));
+    }
+    server.crash_and_restart();
+    let out = wait_child(child, cmdline, Duration::from_secs(120));
+    let before = server.conn().int(["DBSIZE"]);
+    eprintln!(
+        "target crashed: first run exit {}, {before} keys survived",
+        out.code
+    );
+    assert_ne!(
+        out.code,
+        0,
+        "the interrupted load must not report success: {}",
+        out.describe()
+    );
+    assert!((before as u64) < KEYS, "the crash came too late");
+    let out = load(&rdb, &url, &["--resume", ck.to_str().unwrap()]);
+    out.expect_code(0);
+    let s = out.summary();
+    check_summary(&s, false);
+    eprintln!("resumed after the target crash: {s}");
+    assert_eq!(n(&s, "conflicts"), 0, "{s}");
+    assert_eq!(server.conn().int(["DBSIZE"]), KEYS as i64);
+    let out = rdbkit(&[
+        "verify",
+        rdb.to_str().unwrap(),
+        "--target",
+        &url,
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(out.code, 0, "verify: {}", out.describe());
+}

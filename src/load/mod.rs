@@ -907,7 +907,11 @@ pub fn load<'a>(
                     outstanding -= 1;
                     let version = configs[o.op.file].1;
                     let (fi, off) = (o.op.file, o.op.offset);
-                    let not_sent = matches!(&o.reply, Err(e) if e == node::NOT_SENT);
+                    // Only a known outcome is acknowledged: an op that was not
+                    // sent, or whose reply was lost with the connection, stays
+                    // pending in the checkpoint, so a resume sends it again.
+                    let not_sent = matches!(&o.reply, Err(e)
+                        if e != node::NOTHING_LEFT && !e.starts_with(node::NOT_WRITABLE));
                     // A key in flight when the checkpointed run stopped: a
                     // BUSYKEY may be our own earlier write. Compare, don't guess.
                     if let (OpKind::Restore { rec, args }, Ok(Reply::Error(e))) =

@@ -131,6 +131,8 @@ pub struct Server {
     pub password: Option<String>,
     child: Child,
     watchdog: Option<Child>,
+    /// The command line, to start it again after a crash.
+    argv: Vec<std::ffi::OsString>,
 }
 
 impl Server {
@@ -181,6 +183,7 @@ impl Server {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
+            let argv: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
             let child = cmd
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {REDIS_SERVER}: {e}"));
@@ -207,6 +210,7 @@ impl Server {
                 password: opts.password.clone(),
                 child,
                 watchdog,
+                argv,
             };
             match s.wait_ready(Duration::from_secs(20)) {
                 Ok(()) => return s,
@@ -224,6 +228,23 @@ impl Server {
 
     /// Waits until the server answers PING (not LOADING). Err(log) when
     /// it exits or does not answer in time.
+    /// Kills the server with SIGKILL (a crash: no shutdown save) and starts
+    /// it again on the same port and directory, as a supervisor would.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new(REDIS_SERVER)
+            .args(&self.argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot restart {REDIS_SERVER}: {e}"));
+        if let Err(log) = self.wait_ready(Duration::from_secs(60)) {
+            panic!("redis-server did not restart:\n{log}");
+        }
+    }
+
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
