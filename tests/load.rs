@@ -2353,3 +2353,78 @@ fn load_resumes_after_the_target_crashes() {
     ]);
     assert_eq!(out.code, 0, "verify: {}", out.describe());
 }
+
+/// A target that stops answering (SIGSTOP) does not hang the loader: after
+/// `--timeout` the connection counts as lost, the load ends with an error
+/// naming it, and once the target is back `--resume` finishes the job.
+#[test]
+fn load_gives_up_on_a_hung_target_and_resumes() {
+    const KEYS: u64 = 400_000;
+    let tmp = TempDir::new("hung");
+    let rdb = populated_rdb(&tmp, &[(KEYS, "key")]);
+    let server = Server::start();
+    let url = server.url();
+    let ck = tmp.join("hung.checkpoint");
+    let (child, cmdline) = spawn_rdbkit(&[
+        "load",
+        rdb.to_str().unwrap(),
+        "--target",
+        &url,
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--timeout",
+        "2",
+        "--json",
+        "-q",
+    ]);
+    let started = Instant::now();
+    while server.conn().int(["DBSIZE"]) < 20_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load does not start"
+        );
+        sleep(Duration::from_millis(5));
+    }
+    let pid = server.pid().to_string();
+    let sig = |s: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    sig("-STOP");
+    let stopped_at = Instant::now();
+    let out = wait_child(child, cmdline, Duration::from_secs(60));
+    let waited = stopped_at.elapsed();
+    sig("-CONT");
+    eprintln!(
+        "hung target: the load ended {waited:?} after the target stopped, exit {}",
+        out.code
+    );
+    assert_ne!(out.code, 0, "{}", out.describe());
+    assert!(
+        waited < Duration::from_secs(20),
+        "the loader waited {waited:?}"
+    );
+    assert!(
+        out.all_text().contains("timed out") || out.all_text().contains("unknown"),
+        "{}",
+        out.describe()
+    );
+    let out = load(&rdb, &url, &["--resume", ck.to_str().unwrap()]);
+    out.expect_code(0);
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!(n(&s, "conflicts"), 0, "{s}");
+    assert_eq!(server.conn().int(["DBSIZE"]), KEYS as i64);
+    let out = rdbkit(&[
+        "verify",
+        rdb.to_str().unwrap(),
+        "--target",
+        &url,
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(out.code, 0, "verify: {}", out.describe());
+}

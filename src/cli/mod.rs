@@ -417,6 +417,10 @@ struct LoadArgs {
     /// hold (otherwise those keys fail and are reported).
     #[arg(long)]
     lossy: bool,
+    /// Seconds to wait for a stopped or hung target (no reply, or not reading
+    /// what is sent) before its connection counts as lost; 0: no limit.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    timeout: u64,
     /// Record progress in this file (atomically, several times a second),
     /// for --resume after a crash of rdbkit or of the target.
     #[arg(long, value_name = "FILE")]
@@ -440,6 +444,7 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
             target.auth.pass = Some(p);
         }
     }
+    load::conn::set_io_timeout(std::time::Duration::from_secs(a.timeout));
     Ok(LoadOptions {
         target,
         cluster: if a.cluster { Some(true) } else { None },

@@ -27,6 +27,24 @@ use super::LoadError;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_POLL: Duration = Duration::from_millis(2);
 
+/// How long a plain TCP connection may wait for the target to read what we
+/// write or to send an awaited reply before the connection counts as lost
+/// (a hung or stopped server must not hang the loader). Set once from
+/// `--timeout`; 0 means no limit.
+static IO_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(120_000);
+
+/// Sets the I/O timeout of connections opened from now on.
+pub fn set_io_timeout(t: Duration) {
+    IO_TIMEOUT_MS.store(t.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn io_timeout() -> Option<Duration> {
+    match IO_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    }
+}
+
 type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 
 /// The byte stream under a connection.
@@ -188,7 +206,15 @@ impl Conn {
             .set_nodelay(true)
             .map_err(|e| target_err(addr, e.to_string()))?;
         let transport = match tls {
-            None => Transport::Tcp(Arc::new(stream)),
+            None => {
+                // Reads happen only while a reply is awaited, so a timeout
+                // here means the target stopped answering.
+                stream
+                    .set_read_timeout(io_timeout())
+                    .and_then(|_| stream.set_write_timeout(io_timeout()))
+                    .map_err(|e| target_err(addr, e.to_string()))?;
+                Transport::Tcp(Arc::new(stream))
+            }
             Some(cfg) => {
                 let host = addr
                     .rsplit_once(':')

@@ -228,6 +228,11 @@ impl Server {
 
     /// Waits until the server answers PING (not LOADING). Err(log) when
     /// it exits or does not answer in time.
+    /// The server's process id (to stop it with SIGSTOP, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the server with SIGKILL (a crash: no shutdown save) and starts
     /// it again on the same port and directory, as a supervisor would.
     pub fn crash_and_restart(&mut self) {
