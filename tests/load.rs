@@ -2314,14 +2314,7 @@ fn load_resumes_after_the_target_crashes() {
         "-q",
     ]);
     // Crash the target once some keys are in.
-    let started = Instant::now();
-    while server.conn().int(["DBSIZE"]) < 20_000 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the load does not start"
-        );
-        sleep(Duration::from_millis(5));
-    }
+    wait_for_keys(&server, 20_000);
     server.crash_and_restart();
     let out = wait_child(child, cmdline, Duration::from_secs(120));
     let before = server.conn().int(["DBSIZE"]);
@@ -2377,14 +2370,7 @@ fn load_gives_up_on_a_hung_target_and_resumes() {
         "--json",
         "-q",
     ]);
-    let started = Instant::now();
-    while server.conn().int(["DBSIZE"]) < 20_000 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the load does not start"
-        );
-        sleep(Duration::from_millis(5));
-    }
+    wait_for_keys(&server, 20_000);
     let pid = server.pid().to_string();
     let sig = |s: &str| {
         assert!(std::process::Command::new("kill")
@@ -2427,4 +2413,16 @@ fn load_gives_up_on_a_hung_target_and_resumes() {
         "-q",
     ]);
     assert_eq!(out.code, 0, "verify: {}", out.describe());
+}
+
+/// Waits until a load has put `n` keys into the target.
+fn wait_for_keys(server: &Server, n: i64) {
+    let started = Instant::now();
+    while server.conn().int(["DBSIZE"]) < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load does not start"
+        );
+        sleep(Duration::from_millis(5));
+    }
 }

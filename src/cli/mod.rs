@@ -434,16 +434,23 @@ struct LoadArgs {
     keys: KeyArgs,
 }
 
-fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, String> {
-    let mut target = Target::parse(&a.target).map_err(|e| e.to_string())?;
+/// The target URL, with the password from the URL, else `--password-file`
+/// (first line), else `REDISCLI_AUTH`. Never printed.
+fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, String> {
+    let mut target = Target::parse(url).map_err(|e| e.to_string())?;
     if target.auth.pass.is_none() {
-        if let Some(p) = &a.password_file {
+        if let Some(p) = password_file {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
             target.auth.pass = Some(text.lines().next().unwrap_or("").to_string());
         } else if let Ok(p) = std::env::var("REDISCLI_AUTH") {
             target.auth.pass = Some(p);
         }
     }
+    Ok(target)
+}
+
+fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, String> {
+    let target = parse_target(&a.target, a.password_file.as_deref())?;
     load::conn::set_io_timeout(std::time::Duration::from_secs(a.timeout));
     Ok(LoadOptions {
         target,

@@ -7,10 +7,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rdbkit::input::Input;
-use rdbkit::load::{self, InputFile, KeyOptions, Target};
+use rdbkit::load::{self, InputFile, KeyOptions};
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
-use super::{exit, open, parse_db_map, Common};
+use super::{exit, open, parse_db_map, parse_target, Common};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -67,15 +67,7 @@ pub struct VerifyArgs {
 }
 
 fn options(a: &VerifyArgs) -> Result<VerifyOptions, String> {
-    let mut target = Target::parse(&a.target).map_err(|e| e.to_string())?;
-    if target.auth.pass.is_none() {
-        if let Some(p) = &a.password_file {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            target.auth.pass = Some(text.lines().next().unwrap_or("").to_string());
-        } else if let Ok(p) = std::env::var("REDISCLI_AUTH") {
-            target.auth.pass = Some(p);
-        }
-    }
+    let target = parse_target(&a.target, a.password_file.as_deref())?;
     Ok(VerifyOptions {
         target,
         cluster: a.cluster.then_some(true),

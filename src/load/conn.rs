@@ -180,6 +180,24 @@ pub struct Conn {
     pub writer: WriteHalf,
 }
 
+/// What `INFO server` says of a target's versions.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub redis_version: Option<String>,
+    /// Valkey reports its own version beside the Redis one it is based on.
+    pub valkey_version: Option<String>,
+}
+
+impl ServerInfo {
+    /// `redis 7.0.15` / `valkey 8.0.1`, for summaries and messages.
+    pub fn name(&self) -> String {
+        match &self.valkey_version {
+            Some(v) => format!("valkey {v}"),
+            None => format!("redis {}", self.redis_version.as_deref().unwrap_or("?")),
+        }
+    }
+}
+
 fn target_err(addr: &str, msg: String) -> LoadError {
     LoadError::Target {
         addr: addr.to_string(),
@@ -291,6 +309,31 @@ impl Conn {
 
     pub fn io(&self, e: std::io::Error) -> LoadError {
         target_err(&self.addr, e.to_string())
+    }
+
+    /// The control connection to a target (TLS when its URL says so), with
+    /// the TLS settings kept for the connections opened later.
+    pub fn open_target(
+        target: &super::Target,
+        files: &TlsFiles,
+    ) -> Result<(Conn, Option<Arc<ClientConfig>>), LoadError> {
+        let tls = if target.tls {
+            Some(tls_config(files)?)
+        } else {
+            None
+        };
+        let c = Conn::open(&target.addr(), &target.auth, tls.as_ref())?;
+        Ok((c, tls))
+    }
+
+    /// The server's versions, from `INFO server`.
+    pub fn server_info(&mut self) -> Result<ServerInfo, LoadError> {
+        let server = self.info("server")?;
+        let get = |k: &str| server.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        Ok(ServerInfo {
+            redis_version: get("redis_version"),
+            valkey_version: get("valkey_version"),
+        })
     }
 
     /// `INFO section` as key/value pairs.

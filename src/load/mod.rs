@@ -326,23 +326,11 @@ pub fn load<'a>(
 ) -> Result<Summary, LoadError> {
     let started = Instant::now();
     let target = &opts.target;
-    let tls = if target.tls {
-        Some(conn::tls_config(&opts.tls)?)
-    } else {
-        None
-    };
-    let mut control = Conn::open(&target.addr(), &target.auth, tls.as_ref())?;
-    let server = control.info("server")?;
-    let get = |k: &str| server.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
-    let server_version = match get("valkey_version") {
-        Some(v) => format!("valkey {v}"),
-        None => format!(
-            "redis {}",
-            get("redis_version").unwrap_or_else(|| "?".into())
-        ),
-    };
-    let redis_version = get("redis_version").unwrap_or_default();
-    let valkey_version = get("valkey_version");
+    let (mut control, tls) = Conn::open_target(target, &opts.tls)?;
+    let info = control.server_info()?;
+    let server_version = info.name();
+    let redis_version = info.redis_version.unwrap_or_default();
+    let valkey_version = info.valkey_version;
     let (target_max, target_valkey) = target_rdb_version(&redis_version, valkey_version.as_deref());
     let mut features = target_features(&redis_version, valkey_version.as_deref());
     features.lossy = opts.lossy;
@@ -470,6 +458,8 @@ pub fn load<'a>(
         }
     }
     let mut last_checkpoint = Instant::now();
+    // Per-record bookkeeping only when a checkpoint is kept.
+    let tracking = opts.checkpoint.is_some();
     let save_checkpoint = |trackers: &mut Vec<checkpoint::Tracker>| -> Result<(), LoadError> {
         let Some(path) = &opts.checkpoint else {
             return Ok(());
@@ -834,8 +824,10 @@ pub fn load<'a>(
                         }
                         last_checkpoint = Instant::now();
                     }
-                    for op in &batch.ops {
-                        trackers[i].sent(op.offset);
+                    if tracking {
+                        for op in &batch.ops {
+                            trackers[i].sent(op.offset);
+                        }
                     }
                     trackers[i].read_upto = trackers[i].read_upto.max(batch.end);
                     trackers[i].sent = trackers[i].sent.max(batch.end);
@@ -957,7 +949,7 @@ pub fn load<'a>(
                         version,
                         &server_version,
                     );
-                    if retry.is_none() && !not_sent {
+                    if tracking && retry.is_none() && !not_sent {
                         trackers[fi].acked(off);
                     }
                     if let Some((mut op, redirect)) = retry {

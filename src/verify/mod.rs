@@ -145,20 +145,11 @@ pub fn verify<'a>(
 ) -> Result<Summary, LoadError> {
     let started = Instant::now();
     let target = &opts.target;
-    let tls = if target.tls {
-        Some(conn::tls_config(&opts.tls)?)
-    } else {
-        None
-    };
-    let mut control = Conn::open(&target.addr(), &target.auth, tls.as_ref())?;
-    let server = control.info("server")?;
-    let get = |k: &str| server.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
-    let redis_version = get("redis_version").unwrap_or_default();
-    let valkey_version = get("valkey_version");
-    let target_name = match &valkey_version {
-        Some(v) => format!("valkey {v}"),
-        None => format!("redis {redis_version}"),
-    };
+    let (mut control, tls) = Conn::open_target(target, &opts.tls)?;
+    let info = control.server_info()?;
+    let target_name = info.name();
+    let redis_version = info.redis_version.unwrap_or_default();
+    let valkey_version = info.valkey_version;
     let features = target_features(&redis_version, valkey_version.as_deref());
     // Valkey 9+ reads type bytes >= 22 in its own dialect.
     let target_valkey_types = valkey_version
