@@ -421,6 +421,12 @@ struct LoadArgs {
     /// what is sent) before its connection counts as lost; 0: no limit.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     timeout: u64,
+    /// How long a key keeps being retried after a transient failure (a lost
+    /// connection, a target restarting, a cluster failing over, LOADING,
+    /// BUSY, TRYAGAIN, CLUSTERDOWN), with back-off from 50 ms to 2 s;
+    /// then it fails with the last error. 0: no retries.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    retry_for: u64,
     /// Record progress in this file (atomically, several times a second),
     /// for --resume after a crash of rdbkit or of the target.
     #[arg(long, value_name = "FILE")]
@@ -468,6 +474,7 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
             LoadModeArg::Auto => LoadMode::Auto,
         },
         max_restore_bytes: a.max_restore_bytes,
+        retry_for: std::time::Duration::from_secs(a.retry_for),
         limits: BatchLimits {
             elements: a.batch_elements.max(1),
             bytes: a.batch_bytes.max(1),

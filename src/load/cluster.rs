@@ -13,6 +13,9 @@ pub struct Topology {
     pub masters: Vec<String>,
     /// Per slot, an index into `masters` (`u16::MAX` when unassigned).
     pub owner: Vec<u16>,
+    /// Every node seen (masters and replicas): where to ask for the map
+    /// again when the node we asked fails.
+    pub nodes: Vec<String>,
 }
 
 impl Topology {
@@ -62,6 +65,7 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadEr
     let mut t = Topology {
         masters: Vec::new(),
         owner: vec![u16::MAX; SLOTS as usize],
+        nodes: Vec::new(),
     };
     let addr = conn.addr.clone();
     let bad = |m: String| LoadError::Target {
@@ -113,10 +117,13 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadEr
                             _ => {}
                         }
                     }
+                    if ip.is_empty() || ip == "?" {
+                        ip = fallback_host.to_string();
+                    }
+                    if port > 0 && !t.nodes.contains(&join(&ip, port)) {
+                        t.nodes.push(join(&ip, port));
+                    }
                     if role == "master" && health != "failed" && port > 0 {
-                        if ip.is_empty() || ip == "?" {
-                            ip = fallback_host.to_string();
-                        }
                         master = Some(join(&ip, port));
                     }
                 }
@@ -157,6 +164,22 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadEr
                 }
                 let port = node.get(1).and_then(|v| v.as_int()).unwrap_or(-1);
                 t.add(join(&ip, port), start, end).map_err(bad)?;
+                for n in &a[2..] {
+                    let n = n.clone().into_array().unwrap_or_default();
+                    let ip = String::from_utf8_lossy(
+                        n.first().and_then(|v| v.as_bytes()).unwrap_or_default(),
+                    )
+                    .into_owned();
+                    let ip = if ip.is_empty() || ip == "?" {
+                        fallback_host.to_string()
+                    } else {
+                        ip
+                    };
+                    let port = n.get(1).and_then(|v| v.as_int()).unwrap_or(-1);
+                    if port > 0 && !t.nodes.contains(&join(&ip, port)) {
+                        t.nodes.push(join(&ip, port));
+                    }
+                }
             }
         }
         other => return Err(bad(format!("unexpected reply {other:?}"))),

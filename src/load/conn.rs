@@ -7,7 +7,7 @@
 //! A TLS session is one state machine, so its two halves share it behind a
 //! mutex. The socket gets a short read timeout: a reader waiting for bytes
 //! releases the lock every few milliseconds, so the writer is never blocked
-//! for long. (Redis buffers replies without limit for normal clients, so a
+//! for long; the reader gives up once it has waited the I/O timeout. (Redis buffers replies without limit for normal clients, so a
 //! writer blocked on a full socket always makes progress.)
 
 use std::io::{self, BufReader, Read, Write};
@@ -63,24 +63,35 @@ impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.0 {
             Transport::Tcp(s) => (&**s).read(buf),
-            Transport::Tls(s) => loop {
-                let r = s
-                    .lock()
-                    .map_err(|_| io::Error::other("TLS stream lock poisoned"))?
-                    .read(buf);
-                match r {
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        std::thread::yield_now();
-                        continue;
+            Transport::Tls(s) => {
+                // Reads happen only while a reply is awaited: polling past
+                // the I/O timeout means the target stopped answering.
+                let deadline = io_timeout().map(|t| std::time::Instant::now() + t);
+                loop {
+                    let r = s
+                        .lock()
+                        .map_err(|_| io::Error::other("TLS stream lock poisoned"))?
+                        .read(buf);
+                    match r {
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+                                return Err(io::Error::new(
+                                    io::ErrorKind::TimedOut,
+                                    "no reply within the I/O timeout (--timeout)",
+                                ));
+                            }
+                            std::thread::yield_now();
+                            continue;
+                        }
+                        r => return r,
                     }
-                    r => return r,
                 }
-            },
+            }
         }
     }
 }
@@ -112,12 +123,45 @@ impl Write for WriteHalf {
 }
 
 impl WriteHalf {
+    /// `write_all` within the I/O timeout as a whole: a target that takes
+    /// in a few bytes now and then (each write returning before the socket
+    /// timeout) still counts as hung once the timeout has passed.
+    pub fn write_all_timed(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        let deadline = io_timeout().map(|t| std::time::Instant::now() + t);
+        while !buf.is_empty() {
+            match self.write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            if !buf.is_empty() && deadline.is_some_and(|d| std::time::Instant::now() > d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the target did not take what was sent within the I/O timeout (--timeout)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the sending direction (plain TCP; a TLS stream is left to close
     /// with the connection).
     pub fn shutdown_write(&self) {
         if let Transport::Tcp(s) = &self.0 {
             let _ = s.shutdown(std::net::Shutdown::Write);
         }
+    }
+}
+
+/// An I/O error as a message: a socket timeout (which the OS reports as
+/// "Resource temporarily unavailable") says what it means here.
+pub fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            "no reply within the I/O timeout (--timeout)".to_string()
+        }
+        _ => e.to_string(),
     }
 }
 
@@ -244,13 +288,14 @@ impl Conn {
                     .map_err(|e| target_err(addr, format!("TLS server name: {e}")))?;
                 let conn = ClientConnection::new(Arc::clone(cfg), name)
                     .map_err(|e| target_err(addr, format!("TLS: {e}")))?;
-                // A peer that is not a TLS server may never answer the
-                // ClientHello: bound the handshake in time.
+                // A peer that is not a TLS server (or a hung one) may never
+                // answer the ClientHello: bound the handshake in time.
+                let limit = io_timeout().map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
                 stream
-                    .set_read_timeout(Some(CONNECT_TIMEOUT))
+                    .set_read_timeout(Some(limit))
                     .map_err(|e| target_err(addr, e.to_string()))?;
                 stream
-                    .set_write_timeout(Some(CONNECT_TIMEOUT))
+                    .set_write_timeout(Some(limit))
                     .map_err(|e| target_err(addr, e.to_string()))?;
                 let mut s = StreamOwned::new(conn, stream);
                 // Complete the handshake now, so certificate problems are
@@ -263,8 +308,10 @@ impl Conn {
                 s.sock
                     .set_read_timeout(Some(TLS_POLL))
                     .map_err(|e| target_err(addr, e.to_string()))?;
+                // A target that stops reading what is sent fails the write
+                // after the I/O timeout, as on plain TCP.
                 s.sock
-                    .set_write_timeout(None)
+                    .set_write_timeout(io_timeout())
                     .map_err(|e| target_err(addr, e.to_string()))?;
                 Transport::Tls(Arc::new(Mutex::new(s)))
             }
@@ -308,7 +355,7 @@ impl Conn {
     }
 
     pub fn io(&self, e: std::io::Error) -> LoadError {
-        target_err(&self.addr, e.to_string())
+        target_err(&self.addr, describe_io(&e))
     }
 
     /// The control connection to a target (TLS when its URL says so), with

@@ -121,6 +121,8 @@ pub struct LoadOptions {
     pub checkpoint: Option<PathBuf>,
     /// Go on from this checkpoint.
     pub resume: Option<checkpoint::Checkpoint>,
+    /// How long an op is retried after transient failures (see `Op::retries`).
+    pub retry_for: Duration,
 }
 
 /// How keys are written.
@@ -316,6 +318,8 @@ pub fn worker_config(
 
 struct Node<'a> {
     tx: SyncSender<NodeMsg<'a>>,
+    /// Which connection this is: outcomes of a replaced one say so.
+    gen: u64,
 }
 
 /// Loads `files` into the target.
@@ -526,25 +530,65 @@ pub fn load<'a>(
         // Input files of different RDB versions each need their own payload
         // trailer; a node writes payloads of one version, so key the nodes
         // by (address, version).
+        let next_gen = std::cell::Cell::new(0u64);
+        // Addresses that refused a connection or did not answer: not tried
+        // again before the time given (then with a longer back-off), so a
+        // node that is down costs one attempt per back-off, not one per batch.
+        let down: std::cell::RefCell<HashMap<String, (Instant, u32, String)>> = Default::default();
         let open_node = |addr: &str,
                          version: u32,
                          nodes: &mut HashMap<String, Node<'a>>|
          -> Result<String, LoadError> {
-            let id = format!("{addr}#{version}");
+            let id = node_id(addr, version);
             if !nodes.contains_key(&id) {
-                let c = Conn::open(addr, &target.auth, tls.as_ref())?;
+                if let Some((until, _, why)) = down.borrow().get(addr) {
+                    if Instant::now() < *until {
+                        return Err(LoadError::Target {
+                            addr: addr.to_string(),
+                            msg: why.clone(),
+                        });
+                    }
+                }
+                // A PING proves the node answers (a stopped server still
+                // accepts connections); any reply will do (-LOADING too).
+                let c = Conn::open(addr, &target.auth, tls.as_ref()).and_then(|mut c| {
+                    c.call(&[b"PING"])?;
+                    Ok(c)
+                });
+                let c = match c {
+                    Ok(c) => {
+                        down.borrow_mut().remove(addr);
+                        c
+                    }
+                    Err(e) => {
+                        let why = match &e {
+                            LoadError::Target { msg, .. } => msg.clone(),
+                            e => e.to_string(),
+                        };
+                        let mut d = down.borrow_mut();
+                        let fails = d.get(addr).map_or(0, |x| x.1);
+                        d.insert(
+                            addr.to_string(),
+                            (Instant::now() + backoff(fails), fails + 1, why),
+                        );
+                        return Err(e);
+                    }
+                };
+                let gen = next_gen.get() + 1;
+                next_gen.set(gen);
                 let tx = node::spawn(
                     s,
                     c,
                     node::NodeConfig {
                         rdb_version: version,
+                        gen,
                         limits: opts.limits,
                         features,
                     },
                     to_main.clone(),
                     &stop,
                 );
-                nodes.insert(id.clone(), Node { tx });
+                nodes.insert(id.clone(), Node { tx, gen });
             }
             Ok(id)
         };
@@ -630,6 +674,18 @@ pub fn load<'a>(
 
         let mut files_left = files.len();
         let mut uncertain: std::collections::HashSet<(usize, u64)> = Default::default();
+        // Command-mode keys (panic/ignore) whose writing lost its connection:
+        // if the key is there when checked again, it may be incomplete.
+        let mut partial: std::collections::HashSet<(usize, u64)> = Default::default();
+        // Ops that found no connection (the node is down or restarting):
+        // they are retried after a back-off.
+        let unreachable: std::cell::RefCell<Vec<(u32, Op<'a>, String)>> = Default::default();
+        // Ops waiting out a back-off, with when they may go again.
+        let mut delayed: Vec<Delayed<'a>> = Vec::new();
+        // A connection was lost or refused: re-read the cluster slot map.
+        let mut refresh_due = false;
+        // Scanners whose next batch waits until fewer ops are delayed.
+        let mut owed: Vec<usize> = Vec::new();
         let mut outstanding: u64 = 0;
         let mut stopped = false;
         let mut selected_dbs: Vec<u64> = Vec::new();
@@ -647,9 +703,11 @@ pub fn load<'a>(
             let id = match open_node(addr, version, nodes) {
                 Ok(id) => id,
                 Err(e) => {
-                    for op in &ops {
-                        summary.fail(op, &e.to_string(), failed_out, version);
-                    }
+                    // Nothing was sent: retried after a back-off (the node
+                    // may be restarting, or its replica taking over).
+                    let why = e.to_string();
+                    let mut u = unreachable.borrow_mut();
+                    u.extend(ops.into_iter().map(|op| (version, op, why.clone())));
                     return;
                 }
             };
@@ -744,7 +802,66 @@ pub fn load<'a>(
 
         let mut retry_q: Vec<(u32, Op<'a>)> = Vec::new();
         let mut last_refresh = Instant::now();
-        while files_left > 0 || outstanding > 0 || !retry_q.is_empty() {
+        while files_left > 0
+            || outstanding > 0
+            || !retry_q.is_empty()
+            || !delayed.is_empty()
+            || !unreachable.borrow().is_empty()
+        {
+            if delayed.len() < MAX_DELAYED {
+                for i in owed.drain(..) {
+                    let _ = tokens[i].send(());
+                }
+            }
+            // Ops that found no connection wait out a back-off.
+            for (version, op, why) in unreachable.take() {
+                refresh_due |= topology.is_some();
+                defer(
+                    op,
+                    &why,
+                    version,
+                    false,
+                    &mut delayed,
+                    &mut summary,
+                    &mut failed_out,
+                    opts.retry_for,
+                    stopped,
+                );
+            }
+            if summary.must_stop(opts) && !stopped {
+                stopped = true;
+                stop.store(true, Ordering::Relaxed);
+            }
+            // A lost or refused connection in a cluster: a failover may
+            // have moved the slots; re-read the map (at most twice a second).
+            if refresh_due && last_refresh.elapsed() > Duration::from_millis(500) {
+                if let Some(t) = rediscover(&mut control, target, tls.as_ref(), topology.as_ref()) {
+                    topology = Some(t);
+                    refresh_due = false;
+                }
+                last_refresh = Instant::now();
+            }
+            // Ops whose back-off is over go out with the redirected ones.
+            if !delayed.is_empty() {
+                let now = Instant::now();
+                let mut i = 0;
+                while i < delayed.len() {
+                    if stopped {
+                        // Stopping: nothing more is sent.
+                        let d = delayed.swap_remove(i);
+                        match &d.lost {
+                            Some(why) => summary.fail(&d.op, why, &mut failed_out, d.version),
+                            None if d.op.is_key() => summary.not_attempted += 1,
+                            None => {}
+                        }
+                    } else if delayed[i].due <= now {
+                        let d = delayed.swap_remove(i);
+                        retry_q.push((d.version, d.op));
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
             if opts.checkpoint.is_some() && last_checkpoint.elapsed() > Duration::from_millis(100) {
                 if let Err(e) = save_checkpoint(&mut trackers) {
                     fatal.get_or_insert(e);
@@ -780,12 +897,28 @@ pub fn load<'a>(
                         &mut outstanding,
                         &mut failed_out,
                     );
-                    if files_left == 0 && outstanding == 0 {
+                    if !unreachable.borrow().is_empty()
+                        || (!owed.is_empty() && delayed.len() < MAX_DELAYED)
+                    {
+                        continue;
+                    }
+                    if files_left == 0 && outstanding == 0 && delayed.is_empty() {
                         break;
                     }
-                    match from_nodes.recv() {
-                        Ok(m) => m,
-                        Err(_) => break,
+                    // Wake for the first op whose back-off ends.
+                    let due = delayed.iter().map(|d| d.due).min();
+                    match due {
+                        Some(due) => match from_nodes
+                            .recv_timeout(due.saturating_duration_since(Instant::now()))
+                        {
+                            Ok(m) => m,
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                            Err(_) => break,
+                        },
+                        None => match from_nodes.recv() {
+                            Ok(m) => m,
+                            Err(_) => break,
+                        },
                     }
                 }
             };
@@ -848,15 +981,33 @@ pub fn load<'a>(
                         if topology.is_none() {
                             for op in &batch.ops {
                                 if !selected_dbs.contains(&op.db) {
-                                    if let Err(e) =
-                                        control.call_ok(&[b"SELECT", op.db.to_string().as_bytes()])
-                                    {
-                                        fatal.get_or_insert(e);
-                                        stopped = true;
-                                        stop.store(true, Ordering::Relaxed);
-                                        break;
+                                    let db = op.db.to_string();
+                                    let mut r = control.call(&[b"SELECT", db.as_bytes()]);
+                                    if r.is_err() {
+                                        // The control connection is gone (a
+                                        // restarted target): open it again.
+                                        if let Ok(c) =
+                                            Conn::open(&target.addr(), &target.auth, tls.as_ref())
+                                        {
+                                            control = c;
+                                            r = control.call(&[b"SELECT", db.as_bytes()]);
+                                        }
                                     }
-                                    selected_dbs.push(op.db);
+                                    match r {
+                                        Ok(Reply::Error(e)) => {
+                                            fatal.get_or_insert(LoadError::Target {
+                                                addr: control.addr.clone(),
+                                                msg: format!("SELECT {db} failed: {e}"),
+                                            });
+                                            stopped = true;
+                                            stop.store(true, Ordering::Relaxed);
+                                            break;
+                                        }
+                                        Ok(_) => selected_dbs.push(op.db),
+                                        // Unreachable now: the node writer's own
+                                        // SELECT will tell once it connects.
+                                        Err(_) => {}
+                                    }
                                 }
                             }
                         }
@@ -875,7 +1026,14 @@ pub fn load<'a>(
                             );
                         }
                     }
-                    let _ = tokens[i].send(());
+                    // The reader goes on only while few ops wait out a
+                    // back-off: a target that is down must not make the
+                    // whole file pile up in memory.
+                    if delayed.len() < MAX_DELAYED {
+                        let _ = tokens[i].send(());
+                    } else {
+                        owed.push(i);
+                    }
                 }
                 Msg::FileDone(i, r) => {
                     files_left -= 1;
@@ -899,6 +1057,65 @@ pub fn load<'a>(
                     outstanding -= 1;
                     let version = configs[o.op.file].1;
                     let (fi, off) = (o.op.file, o.op.offset);
+                    // The connection broke before the reply came: forget the
+                    // connection (the next send opens a new one), and send
+                    // the op again after a back-off, re-checked where a
+                    // second write could not be told from the first.
+                    if let Err(e) = &o.reply {
+                        if e.starts_with(node::UNSENT) {
+                            let why = format!("{}: {e}", o.node);
+                            defer(
+                                o.op,
+                                &why,
+                                version,
+                                false,
+                                &mut delayed,
+                                &mut summary,
+                                &mut failed_out,
+                                opts.retry_for,
+                                stopped,
+                            );
+                            continue;
+                        }
+                        if e.starts_with(node::LOST) {
+                            let id = node_id(&o.node, version);
+                            if nodes.get(&id).is_some_and(|n| n.gen == o.gen) {
+                                nodes.remove(&id);
+                                summary.reconnects += 1;
+                                refresh_due |= topology.is_some();
+                            }
+                            let why = format!("{}: {e}", o.node);
+                            let mut op = o.op;
+                            op.existed_before = op.existed_before.or(o.existed);
+                            let op = after_lost_reply(op, &mut partial);
+                            defer(
+                                op,
+                                &why,
+                                version,
+                                true,
+                                &mut delayed,
+                                &mut summary,
+                                &mut failed_out,
+                                opts.retry_for,
+                                stopped,
+                            );
+                            continue;
+                        }
+                    }
+                    // A command-mode key whose writing lost its connection
+                    // and that is now in the target: perhaps only a part of
+                    // it. Never counted as loaded, nor kept as "the
+                    // target's own key".
+                    if let (
+                        OpKind::Commands { check: true, .. } | OpKind::Encoded { check: true, .. },
+                        Ok(Reply::Int(n)),
+                    ) = (&o.op.kind, &o.reply)
+                    {
+                        if partial.remove(&(fi, off)) && *n > 0 {
+                            summary.fail(&o.op, PARTIAL, &mut failed_out, version);
+                            continue;
+                        }
+                    }
                     // Only a known outcome is acknowledged: an op that was not
                     // sent, or whose reply was lost with the connection, stays
                     // pending in the checkpoint, so a resume sends it again.
@@ -926,18 +1143,47 @@ pub fn load<'a>(
                                     && p[0] == rec.type_byte
                                     && &p[1..p.len() - 10] == rec.value
                             });
-                            if same {
-                                summary.loaded += 1;
-                                summary.resumed_identical += 1;
-                                trackers[fi].acked(off);
+                            if same && o.op.existed_before == Some(true) {
+                                // A rewrite whose first probe found another
+                                // key there: ours replaced it.
+                                summary.conflict(
+                                    &o.op,
+                                    "rewritten",
+                                    &files[fi].name,
+                                    &mut conflicts_out,
+                                );
+                                if tracking {
+                                    trackers[fi].acked(off);
+                                }
                                 continue;
                             }
-                            // Someone else's key: a conflict under the policy.
-                            o.op.kind = OpKind::Restore {
+                            if same {
+                                summary.loaded += 1;
+                                if o.op.retry_since.is_some() {
+                                    summary.rechecked_identical += 1;
+                                } else {
+                                    summary.resumed_identical += 1;
+                                }
+                                if tracking {
+                                    trackers[fi].acked(off);
+                                }
+                                continue;
+                            }
+                            let restore = OpKind::Restore {
                                 rec: rec.clone(),
                                 args: *args,
                             };
-                            o.reply = Ok(Reply::Error("BUSYKEY Target key name already exists (not the key this file holds)".into()));
+                            if b.is_none() || args.replace {
+                                // Not there (the earlier write never ran), or
+                                // a rewrite: write it now.
+                                let mut op = o.op;
+                                op.kind = restore;
+                                retry_q.push((version, op));
+                                continue;
+                            }
+                            // Another value: a conflict under the policy.
+                            o.op.kind = restore;
+                            o.reply = Ok(Reply::Error("BUSYKEY Target key name already exists with another value (the target may also have re-encoded this file's key after a lost reply: `rdbkit verify` compares decoded values)".into()));
                         }
                     }
                     let retry = summary.record(
@@ -952,17 +1198,25 @@ pub fn load<'a>(
                     if tracking && retry.is_none() && !not_sent {
                         trackers[fi].acked(off);
                     }
-                    if let Some((mut op, redirect)) = retry {
+                    if let Some((op, Redirect::Retry(why))) = retry {
+                        // A transient refusal: after a back-off.
+                        defer(
+                            op,
+                            &why,
+                            version,
+                            false,
+                            &mut delayed,
+                            &mut summary,
+                            &mut failed_out,
+                            opts.retry_for,
+                            stopped,
+                        );
+                    } else if let Some((mut op, redirect)) = retry {
                         if !matches!(redirect, Redirect::Proceed) {
                             op.attempts += 1;
                         }
-                        if op.attempts > 16 {
-                            summary.fail(
-                                &op,
-                                "too many redirects or retries",
-                                &mut failed_out,
-                                version,
-                            );
+                        if op.attempts > MAX_REDIRECTS {
+                            summary.fail(&op, "too many redirects", &mut failed_out, version);
                         } else {
                             match redirect {
                                 Redirect::Proceed => {}
@@ -976,8 +1230,12 @@ pub fn load<'a>(
                                         t.set_owner(slot, addr);
                                     }
                                     if last_refresh.elapsed() > Duration::from_secs(1) {
-                                        if let Ok(t) = cluster::discover(&mut control, &target.host)
-                                        {
+                                        if let Some(t) = rediscover(
+                                            &mut control,
+                                            target,
+                                            tls.as_ref(),
+                                            topology.as_ref(),
+                                        ) {
                                             topology = Some(t);
                                         }
                                         last_refresh = Instant::now();
@@ -988,12 +1246,7 @@ pub fn load<'a>(
                                     op.ask = Some(addr);
                                     summary.redirects += 1;
                                 }
-                                Redirect::Retry => {
-                                    std::thread::sleep(Duration::from_millis(
-                                        50 * op.attempts as u64,
-                                    ));
-                                    summary.retries += 1;
-                                }
+                                Redirect::Retry(_) => {}
                             }
                             retry_q.push((version, op));
                         }
@@ -1087,7 +1340,158 @@ pub enum Redirect {
     /// `-MOVED slot addr`: the slot's owner changed.
     Moved(Option<u16>, Option<String>),
     Ask(String),
-    Retry,
+    /// A transient refusal (`LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`),
+    /// with the node and its message.
+    Retry(String),
+}
+
+/// While this many ops wait out a back-off, no more of the file is read.
+const MAX_DELAYED: usize = 200_000;
+
+/// Redirects (`MOVED`, `ASK`) an op may follow before it fails.
+const MAX_REDIRECTS: u32 = 16;
+
+/// Why a command-mode key fails after its connection was lost mid-write
+/// (`panic`/`ignore`, which never overwrite).
+const PARTIAL: &str = "the connection was lost while this key's commands were sent, and the target now holds the key, perhaps incomplete: load it again with --on-conflict rewrite";
+
+/// The id of a node connection: its address and payload version.
+fn node_id(addr: &str, version: u32) -> String {
+    format!("{addr}#{version}")
+}
+
+/// The wait before the `n`th retry (from 0): 50 ms, doubling, at most 2 s.
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis((50u64 << n.min(6)).min(2000))
+}
+
+/// Schedules an op again after a transient failure (`why`), after a
+/// back-off; it fails with `why` once `retry_for` has passed since its
+/// first failure, or at once when the load is stopping (then an op that was
+/// never `sent` counts as not attempted).
+#[allow(clippy::too_many_arguments)]
+fn defer<'a>(
+    mut op: Op<'a>,
+    why: &str,
+    version: u32,
+    sent: bool,
+    delayed: &mut Vec<Delayed<'a>>,
+    summary: &mut Summary,
+    failed_out: &mut Option<BufWriter<File>>,
+    retry_for: Duration,
+    stopping: bool,
+) {
+    let since = *op.retry_since.get_or_insert_with(Instant::now);
+    if stopping {
+        if sent {
+            summary.fail(&op, why, failed_out, version);
+        } else if op.is_key() {
+            summary.not_attempted += 1;
+        }
+        return;
+    }
+    let spent = since.elapsed();
+    if spent >= retry_for {
+        let msg = if retry_for.is_zero() {
+            why.to_string()
+        } else {
+            format!("{why} (still failing after --retry-for {retry_for:?})")
+        };
+        summary.fail(&op, &msg, failed_out, version);
+        return;
+    }
+    summary.retries += 1;
+    let wait = backoff(op.retries).min(retry_for - spent);
+    op.retries += 1;
+    delayed.push(Delayed {
+        due: Instant::now() + wait,
+        version,
+        op,
+        lost: sent.then(|| why.to_string()),
+    });
+}
+
+/// An op waiting out its back-off.
+struct Delayed<'a> {
+    due: Instant,
+    version: u32,
+    op: Op<'a>,
+    /// For an op whose reply was lost: why (it fails with this if the load
+    /// stops before it is re-checked; an op never sent is "not attempted").
+    lost: Option<String>,
+}
+
+/// What to send again for an op whose reply was lost with its connection:
+/// a `RESTORE` becomes a `DUMP` first (the key may be ours already, and a
+/// second `RESTORE` would say BUSYKEY); a command-mode key under
+/// `panic`/`ignore` is checked for existence again (and remembered in
+/// `partial`: a part of it may be there). Everything else is idempotent,
+/// or reports an existing result (a rewrite starts with `DEL` or writes a
+/// temporary key; an `EXISTS` or `DUMP` only reads).
+fn after_lost_reply<'a>(
+    mut op: Op<'a>,
+    partial: &mut std::collections::HashSet<(usize, u64)>,
+) -> Op<'a> {
+    let key = (op.file, op.offset);
+    op.kind = match op.kind {
+        OpKind::Restore { rec, args } => OpKind::DumpCheck { rec, args },
+        OpKind::Commands {
+            rec,
+            args,
+            check: false,
+        } if !args.replace => {
+            partial.insert(key);
+            OpKind::Commands {
+                rec,
+                args,
+                check: true,
+            }
+        }
+        OpKind::Encoded {
+            cmds,
+            n,
+            check: false,
+            replace: false,
+        } => {
+            partial.insert(key);
+            OpKind::Encoded {
+                cmds,
+                n,
+                check: true,
+                replace: false,
+            }
+        }
+        k => k,
+    };
+    op
+}
+
+/// A fresh cluster slot map: through the control connection, else through
+/// a new one to the seed address or any node seen before (the control
+/// node may be the one that failed). `None` when no node answers.
+fn rediscover(
+    control: &mut Conn,
+    target: &Target,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    known: Option<&Topology>,
+) -> Option<Topology> {
+    if let Ok(t) = cluster::discover(control, &target.host) {
+        return Some(t);
+    }
+    let mut candidates = vec![target.addr()];
+    if let Some(k) = known {
+        candidates.extend(k.nodes.iter().cloned());
+    }
+    candidates.dedup();
+    for addr in candidates {
+        if let Ok(mut c) = Conn::open(&addr, &target.auth, tls) {
+            if let Ok(t) = cluster::discover(&mut c, &target.host) {
+                *control = c;
+                return Some(t);
+            }
+        }
+    }
+    None
 }
 
 /// Appends a conflict line.
@@ -1135,7 +1539,7 @@ impl Summary {
         version: u32,
         server_version: &str,
     ) -> Option<(Op<'a>, Redirect)> {
-        let existed = o.existed;
+        let existed = o.op.existed_before.or(o.existed);
         let op = o.op;
         let reply = match o.reply {
             Ok(r) => r,
@@ -1183,6 +1587,7 @@ impl Summary {
                         "BUSYKEY key exists (checked before writing commands)".into(),
                     )),
                     existed: None,
+                    gen: o.gen,
                 },
                 opts,
                 conflicts_out,
@@ -1273,7 +1678,7 @@ impl Summary {
                         return Some((op, Redirect::Ask(addr)));
                     }
                     "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => {
-                        return Some((op, Redirect::Retry))
+                        return Some((op, Redirect::Retry(format!("{}: {e}", o.node))))
                     }
                     _ => {
                         let msg = if e.contains("DUMP payload version") {

@@ -11,7 +11,7 @@
 //! The bounded in-flight queue is the pipeline window: the writer stops when
 //! that many commands await replies.
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
@@ -47,11 +47,20 @@ pub const NOT_SENT: &str = "not sent: the load stopped";
 pub const NOTHING_LEFT: &str = "nothing left to write: every hash field has expired";
 /// Prefix of the `reply` error of an op that cannot be encoded as commands.
 pub const NOT_WRITABLE: &str = "cannot be written with commands: ";
+/// Prefix of the `reply` error of an op whose connection broke before its
+/// reply was read: the op may or may not have been executed. The main
+/// thread reconnects and re-checks such ops (see `load::after_lost_reply`).
+pub const LOST: &str = "connection lost";
+/// Prefix of the `reply` error of an op that was never written: its
+/// connection had broken before. Sent again as it is.
+pub const UNSENT: &str = "not sent, the connection was lost";
 
 /// What a node writer needs to encode ops.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeConfig {
     pub rdb_version: u32,
+    /// Which connection to this node this is (they are replaced when lost).
+    pub gen: u64,
     pub limits: BatchLimits,
     pub features: TargetFeatures,
 }
@@ -64,6 +73,8 @@ pub struct Outcome<'a> {
     pub reply: Result<Reply, String>,
     /// For `RESTORE ... REPLACE`: whether the key existed just before.
     pub existed: Option<bool>,
+    /// The connection's generation (`NodeConfig::gen`).
+    pub gen: u64,
 }
 
 /// Messages to a node's writer.
@@ -86,7 +97,8 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let stream = conn.writer;
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
-    s.spawn(move || read_loop(reader, prx, to_main2, addr2));
+    let gen = cfg.gen;
+    s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen));
     s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, cfg, stop));
     tx
 }
@@ -101,26 +113,33 @@ struct Wire<'a> {
     ptx: SyncSender<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
+    gen: u64,
 }
 
 impl<'a> Wire<'a> {
     /// Writes `buf` and hands the staged entries to the reader (or, on a
     /// broken connection, fails their ops with the write error).
     fn flush(&mut self, buf: &mut Vec<u8>) {
+        // Broken before this write: none of the buffer goes out.
+        let unsent = self
+            .broken
+            .as_ref()
+            .map(|b| format!("{UNSENT} before ({b})"));
         if self.broken.is_none() && !buf.is_empty() {
-            if let Err(e) = self.stream.write_all(buf) {
-                self.broken = Some(format!("write failed: {e}"));
+            if let Err(e) = self.stream.write_all_timed(buf) {
+                self.broken = Some(format!("{LOST} while writing, reply unknown: {e}"));
             }
         }
         buf.clear();
         for p in self.staged.drain(..) {
-            if let Some(err) = self.broken.as_ref() {
+            if let Some(err) = unsent.as_ref().or(self.broken.as_ref()) {
                 if let Pending::Op(op, _) | Pending::Failed(op, _, _) = p {
                     let _ = self.to_main.send(Msg::Outcome(Outcome {
                         op,
                         node: self.addr.clone(),
                         reply: Err(err.clone()),
                         existed: None,
+                        gen: self.gen,
                     }));
                 }
             } else if self.ptx.send(p).is_err() {
@@ -135,6 +154,7 @@ impl<'a> Wire<'a> {
             node: self.addr.clone(),
             reply,
             existed: None,
+            gen: self.gen,
         }));
     }
 }
@@ -185,6 +205,7 @@ fn write_loop<'a>(
         ptx,
         to_main,
         addr,
+        gen: cfg.gen,
     };
     loop {
         // Block for the next batch only when nothing is staged.
@@ -272,6 +293,14 @@ fn write_loop<'a>(
                     w.report(op, Err(NOTHING_LEFT.to_string()));
                 }
                 Ok(n) => w.staged.push(Pending::Op(op, n)),
+                Err(_) if w.broken.is_some() => {
+                    // The connection broke while the key was streamed: part
+                    // of it may be on the target.
+                    buf.clear();
+                    let b = w.broken.clone().unwrap_or_default();
+                    w.report(op, Err(b));
+                    continue;
+                }
                 Err(e) if sent == 0 => {
                     // Cannot be written as commands (e.g. a corrupt value):
                     // fails here, nothing was sent for it. Take back the
@@ -286,10 +315,6 @@ fn write_loop<'a>(
                     // written undoes the part sent: the target is as before
                     // (under `rewrite` that name is the temporary key).
                     buf.clear();
-                    if let Some(b) = w.broken.clone() {
-                        w.report(op, Err(b));
-                        continue;
-                    }
                     let name = if replace && op.ask.is_none() {
                         super::commands::temp_key(&op.key)
                     } else {
@@ -327,6 +352,7 @@ fn read_loop<'a>(
     prx: Receiver<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
+    gen: u64,
 ) {
     let mut broken: Option<String> = None;
     let mut existed = None;
@@ -338,7 +364,7 @@ fn read_loop<'a>(
         let reply = match &broken {
             Some(e) => Err(e.clone()),
             None => read_replies(&mut reader, replies).map_err(|e| {
-                let msg = format!("connection lost, reply unknown: {e}");
+                let msg = format!("{LOST}, reply unknown: {}", super::conn::describe_io(&e));
                 broken = Some(msg.clone());
                 msg
             }),
@@ -357,6 +383,7 @@ fn read_loop<'a>(
                         node: addr.clone(),
                         reply,
                         existed: None,
+                        gen,
                     }))
                     .is_err()
                 {
@@ -371,6 +398,7 @@ fn read_loop<'a>(
                         node: addr.clone(),
                         reply,
                         existed,
+                        gen,
                     }))
                     .is_err()
                 {

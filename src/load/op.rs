@@ -72,8 +72,17 @@ pub struct Op<'a> {
     pub kind: OpKind<'a>,
     /// After an `-ASK` redirect: the node to send to, with `ASKING` first.
     pub ask: Option<String>,
-    /// Redirects and retries so far.
+    /// Redirects (`MOVED`, `ASK`) followed so far.
     pub attempts: u32,
+    /// Transient failures so far (LOADING, BUSY, a lost connection, ...),
+    /// and when the first happened: the back-off grows with the count, and
+    /// the op gives up once `--retry-for` has passed since the first.
+    pub retries: u32,
+    pub retry_since: Option<std::time::Instant>,
+    /// A rewrite whose reply was lost: what its first existence probe said
+    /// (the target as it was before this load touched the key), so that a
+    /// resend does not count our own earlier write as a conflict.
+    pub existed_before: Option<bool>,
 }
 
 impl<'a> Op<'a> {

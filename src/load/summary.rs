@@ -42,6 +42,11 @@ pub struct Summary {
     /// `--resume`: keys in flight when the run was interrupted, found in the
     /// target identical to the file (by `DUMP`): counted as loaded.
     pub resumed_identical: u64,
+    /// Keys whose reply was lost with a connection, found in the target
+    /// identical to the file (by `DUMP`) once reconnected: counted as loaded.
+    pub rechecked_identical: u64,
+    /// Connections lost during the load (each reopened when next needed).
+    pub reconnects: u64,
     pub conflicts: u64,
     pub conflicts_by_action: BTreeMap<String, u64>,
     pub failed: u64,
@@ -126,6 +131,7 @@ impl Summary {
         num(&mut o, "skipped_corrupt", self.skipped_corrupt);
         num(&mut o, "already_loaded", self.already_loaded);
         num(&mut o, "resumed_identical", self.resumed_identical);
+        num(&mut o, "rechecked_identical", self.rechecked_identical);
         num(&mut o, "conflicts", self.conflicts);
         o.extend_from_slice(b"\"conflicts_by_action\":{");
         for (i, (k, v)) in self.conflicts_by_action.iter().enumerate() {
@@ -156,6 +162,7 @@ impl Summary {
         num(&mut o, "as_commands", self.as_commands);
         num(&mut o, "redirects", self.redirects);
         num(&mut o, "retries", self.retries);
+        num(&mut o, "reconnects", self.reconnects);
         num(&mut o, "bytes_read", self.bytes_read);
         o.extend_from_slice(b"\"target\":");
         write_str(&mut o, self.server_version.as_bytes());
@@ -212,6 +219,13 @@ impl Summary {
                 self.resumed_identical
             );
         }
+        if self.rechecked_identical > 0 {
+            let _ = writeln!(
+                s,
+                "  reply lost      {} (found identical after reconnecting, counted as loaded)",
+                self.rechecked_identical
+            );
+        }
         let _ = writeln!(s, "  conflicts       {}", self.conflicts);
         for (k, v) in &self.conflicts_by_action {
             let _ = writeln!(s, "    {k:<14}{v}");
@@ -241,6 +255,9 @@ impl Summary {
         }
         if self.redirects + self.retries > 0 {
             let _ = writeln!(s, "redirects/retries {}/{}", self.redirects, self.retries);
+        }
+        if self.reconnects > 0 {
+            let _ = writeln!(s, "connections lost  {} (reopened)", self.reconnects);
         }
         let _ = writeln!(
             s,

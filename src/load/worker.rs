@@ -134,6 +134,9 @@ impl LoadWorker {
             kind: OpKind::Exists,
             ask: None,
             attempts: 0,
+            retries: 0,
+            retry_since: None,
+            existed_before: None,
         };
         match is_empty_collection(rec, &mut self.scratch) {
             Ok(true) => return Ok(Decision::SkipEmpty),
@@ -229,6 +232,9 @@ impl<'a> Worker<'a> for LoadWorker {
                         },
                         ask: None,
                         attempts: 0,
+                        retries: 0,
+                        retry_since: None,
+                        existed_before: None,
                     });
                 }
                 _ => {}
@@ -342,6 +348,9 @@ pub fn jsonl_batches<'a>(
                             kind,
                             ask: None,
                             attempts: 0,
+                            retries: 0,
+                            retry_since: None,
+                            existed_before: None,
                         });
                     }
                 }
@@ -398,6 +407,9 @@ pub fn jsonl_batches<'a>(
                         kind: OpKind::Exists,
                         ask: None,
                         attempts: 0,
+                        retries: 0,
+                        retry_since: None,
+                        existed_before: None,
                     };
                     if !cfg.dry_run {
                         let fe = field_expire.as_ref();

@@ -122,6 +122,9 @@ pub struct ServerOpts {
     pub args: Vec<String>,
     /// A file to use as `dump.rdb` at start-up.
     pub rdb: Option<PathBuf>,
+    /// Return as soon as the server accepts connections, even while it is
+    /// still loading its dump (it answers `-LOADING` then).
+    pub loading_ok: bool,
 }
 
 /// A running `redis-server`, killed on drop.
@@ -133,6 +136,8 @@ pub struct Server {
     watchdog: Option<Child>,
     /// The command line, to start it again after a crash.
     argv: Vec<std::ffi::OsString>,
+    /// `ServerOpts::loading_ok`.
+    loading_ok: bool,
 }
 
 impl Server {
@@ -211,6 +216,7 @@ impl Server {
                 child,
                 watchdog,
                 argv,
+                loading_ok: opts.loading_ok,
             };
             match s.wait_ready(Duration::from_secs(20)) {
                 Ok(()) => return s,
@@ -231,6 +237,12 @@ impl Server {
     /// The server's process id (to stop it with SIGSTOP, say).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the server with SIGKILL (a crash: no shutdown save).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Kills the server with SIGKILL (a crash: no shutdown save) and starts
@@ -257,10 +269,12 @@ impl Server {
                 return Err(self.log());
             }
             if let Ok(mut c) = Conn::connect_auth(self.port, self.password.as_deref()) {
-                if let Ok(Reply::Status(s)) = c.try_cmd(["PING"]) {
-                    if s == "PONG" {
-                        return Ok(());
+                match c.try_cmd(["PING"]) {
+                    Ok(Reply::Status(s)) if s == "PONG" => return Ok(()),
+                    Ok(Reply::Error(e)) if self.loading_ok && e.starts_with("LOADING") => {
+                        return Ok(())
                     }
+                    _ => {}
                 }
             }
             if Instant::now() > deadline {
@@ -342,10 +356,18 @@ impl Cluster {
     /// returned once every node reports `cluster_state:ok` and all nodes
     /// agree on the slot map.
     pub fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, 0, &[])
+    }
+
+    /// `n` nodes of which `n / (replicas + 1)` are masters, each with
+    /// `replicas` replicas; `args` go to every node (they override the
+    /// defaults, e.g. `--cluster-node-timeout`).
+    pub fn start_with(n: usize, replicas: usize, args: &[&str]) -> Cluster {
         let nodes: Vec<Server> = (0..n)
             .map(|_| {
                 Server::start_with(ServerOpts {
                     cluster: true,
+                    args: args.iter().map(|a| a.to_string()).collect(),
                     ..Default::default()
                 })
             })
@@ -355,7 +377,7 @@ impl Cluster {
         for s in &nodes {
             cmd.arg(s.addr());
         }
-        cmd.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        cmd.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let out = cmd.output().expect("run redis-cli --cluster create");
         assert!(
             out.status.success(),

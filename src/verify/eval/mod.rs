@@ -5,7 +5,6 @@
 //! verdict carries the primary difference first and the others after it.
 
 use crate::load::resp::Reply;
-use crate::load::Redirect;
 use crate::rdb::consts::RDB_OPCODE_KEY_META;
 use crate::rdb::records::Record;
 use crate::rdb::stream::StreamId;
@@ -133,22 +132,12 @@ pub enum Verdict {
     Error(String),
 }
 
-/// A cluster redirect (the load module's [`Redirect`] minus `Proceed`).
+/// A cluster redirect or a transient refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedirectKind {
     Moved(Option<u16>, Option<String>),
     Ask(String),
     Retry,
-}
-
-impl RedirectKind {
-    pub fn into_load(self) -> Redirect {
-        match self {
-            RedirectKind::Moved(s, a) => Redirect::Moved(s, a),
-            RedirectKind::Ask(a) => Redirect::Ask(a),
-            RedirectKind::Retry => Redirect::Retry,
-        }
-    }
 }
 
 /// Parses a redirect error reply.
