@@ -2680,6 +2680,62 @@ fn load_survives_a_cluster_failover() {
     assert_eq!(n(&s, "loaded"), KEYS, "{s}");
     let alive = cluster.nodes[masters[1]].url();
     verify_matches_all(&rdb, &alive, KEYS);
+
+    // --wait-replicas 1: a key counts once a replica of its master has it.
+    drop(cluster);
+    let master = Server::start();
+    let replica = Server::start_with(ServerOpts {
+        args: vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ],
+        ..Default::default()
+    });
+    let started = Instant::now();
+    while replica
+        .conn()
+        .info_field("replication", "master_link_status")
+        .as_deref()
+        != Some("up")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "replica not in sync"
+        );
+        sleep(Duration::from_millis(50));
+    }
+    let out = load(&rdb, &master.url(), &["--wait-replicas", "1"]);
+    out.expect_code(0);
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!(n(&s, "loaded"), KEYS, "{s}");
+    // Every key the loader counted is on the replica already.
+    assert_eq!(replica.conn().int(["DBSIZE"]), KEYS as i64);
+
+    // Without a replica, nothing is confirmed: every key fails, and says why.
+    let lone = Server::start();
+    let fixture = common::fixture(DEFAULT_RDB);
+    let out = load(
+        &fixture,
+        &lone.url(),
+        &[
+            "--wait-replicas",
+            "1",
+            "--wait-timeout",
+            "50",
+            "--max-errors",
+            "100000",
+        ],
+    );
+    assert_eq!(out.code, 4, "{}", out.describe());
+    let s = out.summary();
+    check_summary(&s, false);
+    assert_eq!(n(&s, "loaded"), 0, "{s}");
+    assert!(n(&s, "failed") > 0, "{s}");
+    for (kind, _) in s["errors_by_kind"].as_object().unwrap() {
+        assert!(kind.contains("not confirmed by enough replicas"), "{kind}");
+    }
 }
 
 /// The target drops the loader's connections (`CLIENT KILL`) in the middle

@@ -427,6 +427,15 @@ struct LoadArgs {
     /// then it fails with the last error. 0: no retries.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     retry_for: u64,
+    /// Count a key as loaded only once N replicas of its master have it
+    /// (`WAIT N` after every pipeline flush): a master that dies before
+    /// passing writes on cannot lose them silently at a failover. Keys not
+    /// confirmed within --wait-timeout fail.
+    #[arg(long, value_name = "N")]
+    wait_replicas: Option<u32>,
+    /// --wait-replicas: how long one WAIT may take.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    wait_timeout: u64,
     /// Record progress in this file (atomically, several times a second),
     /// for --resume after a crash of rdbkit or of the target.
     #[arg(long, value_name = "FILE")]
@@ -475,6 +484,7 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
         },
         max_restore_bytes: a.max_restore_bytes,
         retry_for: std::time::Duration::from_secs(a.retry_for),
+        wait_replicas: a.wait_replicas.map(|n| (n, a.wait_timeout.max(1))),
         limits: BatchLimits {
             elements: a.batch_elements.max(1),
             bytes: a.batch_bytes.max(1),

@@ -123,6 +123,9 @@ pub struct LoadOptions {
     pub resume: Option<checkpoint::Checkpoint>,
     /// How long an op is retried after transient failures (see `Op::retries`).
     pub retry_for: Duration,
+    /// `--wait-replicas N` (with its timeout in ms): a key counts as loaded
+    /// only once `WAIT` says N replicas have it.
+    pub wait_replicas: Option<(u32, u64)>,
 }
 
 /// How keys are written.
@@ -582,6 +585,7 @@ pub fn load<'a>(
                     node::NodeConfig {
                         rdb_version: version,
                         gen,
+                        wait: opts.wait_replicas,
                         limits: opts.limits,
                         features,
                     },

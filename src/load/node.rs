@@ -39,6 +39,9 @@ enum Pending<'a> {
     /// An op that failed after part of it was sent: its replies are read
     /// and dropped, and it is reported with this error.
     Failed(Op<'a>, usize, String),
+    /// `WAIT n timeout` after a flush (`--wait-replicas`): the outcomes of
+    /// the ops before it are held until it says how many replicas have them.
+    Wait(u32),
 }
 
 /// The `reply` error of an op that was never sent because the load stopped.
@@ -54,6 +57,9 @@ pub const LOST: &str = "connection lost";
 /// Prefix of the `reply` error of an op that was never written: its
 /// connection had broken before. Sent again as it is.
 pub const UNSENT: &str = "not sent, the connection was lost";
+/// Prefix of the `reply` error of an op the master took but fewer replicas
+/// than `--wait-replicas` confirmed in time.
+pub const UNREPLICATED: &str = "written, but not confirmed by enough replicas";
 
 /// What a node writer needs to encode ops.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +67,9 @@ pub struct NodeConfig {
     pub rdb_version: u32,
     /// Which connection to this node this is (they are replaced when lost).
     pub gen: u64,
+    /// `--wait-replicas N` and its timeout in ms: a `WAIT` follows every
+    /// flush, and an op counts as done only once N replicas have it.
+    pub wait: Option<(u32, u64)>,
     pub limits: BatchLimits,
     pub features: TargetFeatures,
 }
@@ -98,7 +107,8 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
     let gen = cfg.gen;
-    s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen));
+    let wait = cfg.wait.is_some();
+    s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen, wait));
     s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, cfg, stop));
     tx
 }
@@ -114,12 +124,53 @@ struct Wire<'a> {
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
     gen: u64,
+    wait: Option<(u32, u64)>,
+    /// Ops written since the last `WAIT`, and when that was.
+    unwaited: bool,
+    last_wait: std::time::Instant,
 }
+
+/// With `--wait-replicas`, a `WAIT` goes out at most this often while the
+/// writer is busy (each one stalls the connection for a round trip to the
+/// replicas), and always before the writer idles.
+const WAIT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl<'a> Wire<'a> {
     /// Writes `buf` and hands the staged entries to the reader (or, on a
     /// broken connection, fails their ops with the write error).
     fn flush(&mut self, buf: &mut Vec<u8>) {
+        self.flush_with(buf, Some(false))
+    }
+
+    /// `flush`, with a `WAIT` after the ops when `--wait-replicas` is set:
+    /// `Some(force)` allows one (when due, or always with `force`), `None`
+    /// not (in the middle of a key being streamed).
+    fn flush_with(&mut self, buf: &mut Vec<u8>, wait: Option<bool>) {
+        if let (Some((n, ms)), Some(force)) = (self.wait, wait) {
+            if self
+                .staged
+                .iter()
+                .any(|p| matches!(p, Pending::Op(..) | Pending::Failed(..)))
+            {
+                self.unwaited = true;
+            }
+            if self.broken.is_none()
+                && self.unwaited
+                && (force || self.last_wait.elapsed() >= WAIT_EVERY)
+            {
+                self.unwaited = false;
+                self.last_wait = std::time::Instant::now();
+                resp::command(
+                    buf,
+                    &[
+                        b"WAIT",
+                        itoa::Buffer::new().format(n).as_bytes(),
+                        itoa::Buffer::new().format(ms).as_bytes(),
+                    ],
+                );
+                self.staged.push(Pending::Wait(n));
+            }
+        }
         // Broken before this write: none of the buffer goes out.
         let unsent = self
             .broken
@@ -172,7 +223,7 @@ struct Streaming<'w, 'a> {
 impl Spill for Streaming<'_, '_> {
     fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> crate::Result<()> {
         if out.len() >= FLUSH_BYTES {
-            self.wire.flush(out);
+            self.wire.flush_with(out, None);
             if let Some(b) = &self.wire.broken {
                 return Err(crate::Error::invalid(0, "connection", b.clone()));
             }
@@ -206,10 +257,17 @@ fn write_loop<'a>(
         to_main,
         addr,
         gen: cfg.gen,
+        wait: cfg.wait,
+        unwaited: false,
+        last_wait: std::time::Instant::now(),
     };
     loop {
         // Block for the next batch only when nothing is staged.
         let msg = if w.staged.is_empty() {
+            if w.unwaited {
+                // Idle from here: confirm what was written.
+                w.flush_with(&mut buf, Some(true));
+            }
             match rx.recv() {
                 Ok(m) => m,
                 Err(_) => break,
@@ -340,7 +398,7 @@ fn write_loop<'a>(
             }
         }
     }
-    w.flush(&mut buf);
+    w.flush_with(&mut buf, Some(true));
     w.stream.shutdown_write();
 }
 
@@ -353,9 +411,35 @@ fn read_loop<'a>(
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
     gen: u64,
+    wait: bool,
 ) {
     let mut broken: Option<String> = None;
     let mut existed = None;
+    // With `--wait-replicas`: outcomes held until the next WAIT's reply.
+    let mut held: Vec<Outcome<'a>> = Vec::new();
+    let send = |o: Outcome<'a>, held: &mut Vec<Outcome<'a>>| -> bool {
+        if wait {
+            held.push(o);
+            true
+        } else {
+            to_main.send(Msg::Outcome(o)).is_ok()
+        }
+    };
+    // Releases held outcomes; a successful write whose replication is not
+    // confirmed gets `unconfirmed` as its error instead.
+    let release = |held: &mut Vec<Outcome<'a>>, unconfirmed: Option<&str>| -> bool {
+        for mut o in held.drain(..) {
+            if let (Some(why), Ok(r)) = (unconfirmed, &o.reply) {
+                if !matches!(r, Reply::Error(_)) {
+                    o.reply = Err(why.to_string());
+                }
+            }
+            if to_main.send(Msg::Outcome(o)).is_err() {
+                return false;
+            }
+        }
+        true
+    };
     for p in prx.iter() {
         let replies = match &p {
             Pending::Op(_, n) | Pending::Failed(_, n, _) => *n,
@@ -377,31 +461,42 @@ fn read_loop<'a>(
                     Err(e) => Err(e),
                     Ok(_) => Err(why),
                 };
-                if to_main
-                    .send(Msg::Outcome(Outcome {
-                        op,
-                        node: addr.clone(),
-                        reply,
-                        existed: None,
-                        gen,
-                    }))
-                    .is_err()
-                {
+                let o = Outcome {
+                    op,
+                    node: addr.clone(),
+                    reply,
+                    existed: None,
+                    gen,
+                };
+                if !send(o, &mut held) {
                     return;
                 }
             }
             Pending::Op(op, _) => {
                 let existed = existed.take();
-                if to_main
-                    .send(Msg::Outcome(Outcome {
-                        op,
-                        node: addr.clone(),
-                        reply,
-                        existed,
-                        gen,
-                    }))
-                    .is_err()
-                {
+                let o = Outcome {
+                    op,
+                    node: addr.clone(),
+                    reply,
+                    existed,
+                    gen,
+                };
+                if !send(o, &mut held) {
+                    return;
+                }
+            }
+            Pending::Wait(needed) => {
+                let unconfirmed = match reply {
+                    Ok(Reply::Int(k)) if k >= needed as i64 => None,
+                    Ok(Reply::Int(k)) => Some(format!(
+                        "{UNREPLICATED}: {k} of {needed} replica(s) within the WAIT timeout"
+                    )),
+                    Ok(other) => Some(format!("{UNREPLICATED}: WAIT answered {other:?}")),
+                    // The connection broke: whether the replicas (or a
+                    // promoted one) have these writes is unknown.
+                    Err(e) => Some(e),
+                };
+                if !release(&mut held, unconfirmed.as_deref()) {
                     return;
                 }
             }
@@ -414,6 +509,9 @@ fn read_loop<'a>(
             }
         }
     }
+    // Outcomes no WAIT confirmed (the connection broke first).
+    let why = broken.map(|b| format!("{LOST}, replication unknown: {b}"));
+    release(&mut held, why.as_deref());
 }
 
 /// Reads the `n` replies of one op's commands and returns the one that
