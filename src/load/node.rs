@@ -107,9 +107,33 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
     let gen = cfg.gen;
-    let wait = cfg.wait.is_some();
-    s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen, wait));
-    s.spawn(move || write_loop(stream, rx, ptx, to_main, addr, cfg, stop));
+    // With --wait-replicas: set while a WAIT is unanswered.
+    let waiting = cfg
+        .wait
+        .map(|_| std::sync::Arc::new(AtomicBool::new(false)));
+    let waiting2 = waiting.clone();
+    // With --wait-replicas: set when a WAIT came back short.
+    let short = cfg
+        .wait
+        .map(|_| std::sync::Arc::new(AtomicBool::new(false)));
+    let short2 = short.clone();
+    s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen, waiting2, short2));
+    let w = Wire {
+        stream,
+        staged: Vec::new(),
+        broken: None,
+        ptx,
+        to_main,
+        addr,
+        gen: cfg.gen,
+        wait: cfg.wait,
+        unwaited: false,
+        last_wait: std::time::Instant::now(),
+        waiting,
+        short,
+        short_since: None,
+    };
+    s.spawn(move || write_loop(w, rx, cfg, stop));
     tx
 }
 
@@ -128,6 +152,16 @@ struct Wire<'a> {
     /// Ops written since the last `WAIT`, and when that was.
     unwaited: bool,
     last_wait: std::time::Instant,
+    /// Set while a `WAIT` is unanswered: no second one is sent meanwhile
+    /// (each may block the connection for the WAIT timeout), except the
+    /// one before idling.
+    waiting: Option<std::sync::Arc<AtomicBool>>,
+    /// Set by the reader when a `WAIT` came back short (replicas missing):
+    /// for a second from then, ops are handed back unsent (to be retried
+    /// after a back-off) instead of piling up behind WAITs that each block
+    /// for the WAIT timeout.
+    short: Option<std::sync::Arc<AtomicBool>>,
+    short_since: Option<std::time::Instant>,
 }
 
 /// With `--wait-replicas`, a `WAIT` goes out at most this often while the
@@ -154,11 +188,18 @@ impl<'a> Wire<'a> {
             {
                 self.unwaited = true;
             }
+            let busy = self
+                .waiting
+                .as_ref()
+                .is_some_and(|w| w.load(Ordering::Acquire));
             if self.broken.is_none()
                 && self.unwaited
-                && (force || self.last_wait.elapsed() >= WAIT_EVERY)
+                && (force || (!busy && self.last_wait.elapsed() >= WAIT_EVERY))
             {
                 self.unwaited = false;
+                if let Some(w) = &self.waiting {
+                    w.store(true, Ordering::Release);
+                }
                 self.last_wait = std::time::Instant::now();
                 resp::command(
                     buf,
@@ -233,15 +274,7 @@ impl Spill for Streaming<'_, '_> {
     }
 }
 
-fn write_loop<'a>(
-    stream: WriteHalf,
-    rx: Receiver<NodeMsg<'a>>,
-    ptx: SyncSender<Pending<'a>>,
-    to_main: Sender<Msg<'a>>,
-    addr: std::sync::Arc<str>,
-    cfg: NodeConfig,
-    stop: &AtomicBool,
-) {
+fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, stop: &AtomicBool) {
     let mut ctx = EncodeCtx {
         limits: cfg.limits,
         features: cfg.features,
@@ -249,28 +282,30 @@ fn write_loop<'a>(
     };
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
     let mut db = 0u64;
-    let mut w = Wire {
-        stream,
-        staged: Vec::new(),
-        broken: None,
-        ptx,
-        to_main,
-        addr,
-        gen: cfg.gen,
-        wait: cfg.wait,
-        unwaited: false,
-        last_wait: std::time::Instant::now(),
-    };
     loop {
         // Block for the next batch only when nothing is staged.
         let msg = if w.staged.is_empty() {
-            if w.unwaited {
-                // Idle from here: confirm what was written.
-                w.flush_with(&mut buf, Some(true));
-            }
-            match rx.recv() {
-                Ok(m) => m,
-                Err(_) => break,
+            let busy = w
+                .waiting
+                .as_ref()
+                .is_some_and(|x| x.load(Ordering::Acquire));
+            if w.unwaited && busy {
+                // Ops await a WAIT, and one is in flight: look again soon
+                // (a second WAIT would only queue behind the first).
+                match rx.recv_timeout(std::time::Duration::from_millis(5)) {
+                    Ok(m) => m,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(_) => break,
+                }
+            } else {
+                if w.unwaited {
+                    // Idle from here: confirm what was written.
+                    w.flush_with(&mut buf, Some(true));
+                }
+                match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
             }
         } else {
             match rx.try_recv() {
@@ -288,6 +323,21 @@ fn write_loop<'a>(
             if stop.load(Ordering::Relaxed) {
                 w.report(op, Err(NOT_SENT.to_string()));
                 continue;
+            }
+            if w.short.as_ref().is_some_and(|s| s.load(Ordering::Acquire)) {
+                let since = *w.short_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() < std::time::Duration::from_secs(1) {
+                    w.report(
+                        op,
+                        Err(format!("{UNSENT}: replicas did not confirm earlier writes")),
+                    );
+                    continue;
+                }
+                // Try again: the next WAIT tells whether the replicas are back.
+                if let Some(s) = &w.short {
+                    s.store(false, Ordering::Release);
+                }
+                w.short_since = None;
             }
             if op.db != db {
                 resp::command(
@@ -411,8 +461,10 @@ fn read_loop<'a>(
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
     gen: u64,
-    wait: bool,
+    waiting: Option<std::sync::Arc<AtomicBool>>,
+    short: Option<std::sync::Arc<AtomicBool>>,
 ) {
+    let wait = waiting.is_some();
     let mut broken: Option<String> = None;
     let mut existed = None;
     // With `--wait-replicas`: outcomes held until the next WAIT's reply.
@@ -486,6 +538,9 @@ fn read_loop<'a>(
                 }
             }
             Pending::Wait(needed) => {
+                if let Some(w) = &waiting {
+                    w.store(false, Ordering::Release);
+                }
                 let unconfirmed = match reply {
                     Ok(Reply::Int(k)) if k >= needed as i64 => None,
                     Ok(Reply::Int(k)) => Some(format!(
@@ -496,6 +551,11 @@ fn read_loop<'a>(
                     // promoted one) have these writes is unknown.
                     Err(e) => Some(e),
                 };
+                if let (Some(s), Some(u)) = (&short, &unconfirmed) {
+                    if u.starts_with(UNREPLICATED) {
+                        s.store(true, Ordering::Release);
+                    }
+                }
                 if !release(&mut held, unconfirmed.as_deref()) {
                     return;
                 }
