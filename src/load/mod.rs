@@ -323,6 +323,15 @@ struct Node<'a> {
     tx: SyncSender<NodeMsg<'a>>,
     /// Which connection this is: outcomes of a replaced one say so.
     gen: u64,
+    /// Batches routed here while the writer's channel was full, in order.
+    /// The main thread never blocks on one busy node: it keeps reading
+    /// outcomes (a stop, a checkpoint) and feeding the other nodes.
+    backlog: std::collections::VecDeque<Vec<Op<'a>>>,
+}
+
+/// Whether a node has enough queued that the file readers should wait.
+fn congested(nodes: &HashMap<String, Node<'_>>) -> bool {
+    nodes.values().any(|n| n.backlog.len() >= 2)
 }
 
 /// Loads `files` into the target.
@@ -592,7 +601,14 @@ pub fn load<'a>(
                     to_main.clone(),
                     &stop,
                 );
-                nodes.insert(id.clone(), Node { tx, gen });
+                nodes.insert(
+                    id.clone(),
+                    Node {
+                        tx,
+                        gen,
+                        backlog: Default::default(),
+                    },
+                );
             }
             Ok(id)
         };
@@ -715,16 +731,25 @@ pub fn load<'a>(
                     return;
                 }
             };
-            let Some(node) = nodes.get(&id) else {
+            let Some(node) = nodes.get_mut(&id) else {
                 for op in &ops {
                     summary.fail(op, "no connection to the node", failed_out, version);
                 }
                 return;
             };
             let n = ops.len() as u64;
-            match node.tx.send(NodeMsg::Batch(ops)) {
+            if !node.backlog.is_empty() {
+                node.backlog.push_back(ops);
+                *outstanding += n;
+                return;
+            }
+            match node.tx.try_send(NodeMsg::Batch(ops)) {
                 Ok(()) => *outstanding += n,
-                Err(std::sync::mpsc::SendError(NodeMsg::Batch(ops))) => {
+                Err(std::sync::mpsc::TrySendError::Full(NodeMsg::Batch(ops))) => {
+                    node.backlog.push_back(ops);
+                    *outstanding += n;
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(NodeMsg::Batch(ops))) => {
                     for op in &ops {
                         summary.fail(
                             op,
@@ -812,7 +837,34 @@ pub fn load<'a>(
             || !delayed.is_empty()
             || !unreachable.borrow().is_empty()
         {
-            if delayed.len() < MAX_DELAYED {
+            // Feed the busy nodes what they can take now.
+            for node in nodes.values_mut() {
+                while let Some(b) = node.backlog.pop_front() {
+                    if stopped {
+                        // Stopping: never sent.
+                        outstanding -= b.len() as u64;
+                        summary.not_attempted += b.iter().filter(|o| o.is_key()).count() as u64;
+                        continue;
+                    }
+                    match node.tx.try_send(NodeMsg::Batch(b)) {
+                        Ok(()) => {}
+                        Err(std::sync::mpsc::TrySendError::Full(NodeMsg::Batch(b))) => {
+                            node.backlog.push_front(b);
+                            break;
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(NodeMsg::Batch(b))) => {
+                            // The writer is gone: its outcomes say why; these
+                            // never reached it and are routed again.
+                            outstanding -= b.len() as u64;
+                            for op in b {
+                                let version = configs[op.file].1;
+                                retry_q.push((version, op));
+                            }
+                        }
+                    }
+                }
+            }
+            if delayed.len() < MAX_DELAYED && !congested(&nodes) {
                 for i in owed.drain(..) {
                     let _ = tokens[i].send(());
                 }
@@ -902,15 +954,20 @@ pub fn load<'a>(
                         &mut failed_out,
                     );
                     if !unreachable.borrow().is_empty()
-                        || (!owed.is_empty() && delayed.len() < MAX_DELAYED)
+                        || (!owed.is_empty() && delayed.len() < MAX_DELAYED && !congested(&nodes))
                     {
                         continue;
                     }
                     if files_left == 0 && outstanding == 0 && delayed.is_empty() {
                         break;
                     }
-                    // Wake for the first op whose back-off ends.
-                    let due = delayed.iter().map(|d| d.due).min();
+                    // Wake for the first op whose back-off ends, or soon
+                    // when a busy node has batches waiting for it.
+                    let mut due = delayed.iter().map(|d| d.due).min();
+                    if nodes.values().any(|n| !n.backlog.is_empty()) {
+                        let soon = Instant::now() + Duration::from_millis(1);
+                        due = Some(due.map_or(soon, |d| d.min(soon)));
+                    }
                     match due {
                         Some(due) => match from_nodes
                             .recv_timeout(due.saturating_duration_since(Instant::now()))
@@ -1033,7 +1090,7 @@ pub fn load<'a>(
                     // The reader goes on only while few ops wait out a
                     // back-off: a target that is down must not make the
                     // whole file pile up in memory.
-                    if delayed.len() < MAX_DELAYED {
+                    if delayed.len() < MAX_DELAYED && !congested(&nodes) {
                         let _ = tokens[i].send(());
                     } else {
                         owed.push(i);
@@ -1084,7 +1141,15 @@ pub fn load<'a>(
                         if e.starts_with(node::LOST) {
                             let id = node_id(&o.node, version);
                             if nodes.get(&id).is_some_and(|n| n.gen == o.gen) {
-                                nodes.remove(&id);
+                                if let Some(n) = nodes.remove(&id) {
+                                    // Batches it never got: routed again.
+                                    for b in n.backlog {
+                                        outstanding -= b.len() as u64;
+                                        for op in b {
+                                            retry_q.push((version, op));
+                                        }
+                                    }
+                                }
                                 summary.reconnects += 1;
                                 refresh_due |= topology.is_some();
                             }
