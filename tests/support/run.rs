@@ -246,12 +246,13 @@ pub fn check_summary(s: &Value, dry_run: bool) {
         + n(s, "conflicts")
         + n(s, "failed")
         + n(s, "not_attempted")
-        + n(s, "skipped_corrupt");
+        + n(s, "skipped_corrupt")
+        + n(s, "already_loaded");
     assert_eq!(
         n(s, "keys_read"),
         parts,
         "summary invariant broken: keys_read != loaded + skipped_expired + skipped_empty + \
-         filtered + conflicts + failed + not_attempted + skipped_corrupt: {s}"
+         filtered + conflicts + failed + not_attempted + skipped_corrupt + already_loaded: {s}"
     );
     assert_eq!(
         n(s, "failed"),
