@@ -1703,19 +1703,7 @@ fn load_over_tls() {
     args.extend(["--timeout", "2", "--retry-for", "3", "--json", "-q"]);
     let (child, cmdline) = spawn_rdbkit(&args);
     wait_for_keys(&server, 10_000);
-    let pid = server.pid().to_string();
-    let sig = |s: &str| {
-        assert!(std::process::Command::new("kill")
-            .args([s, &pid])
-            .status()
-            .unwrap()
-            .success());
-    };
-    sig("-STOP");
-    let stopped_at = Instant::now();
-    let out = wait_child(child, cmdline, Duration::from_secs(60));
-    let waited = stopped_at.elapsed();
-    sig("-CONT");
+    let (out, waited) = hang_target_until_done(&server, child, cmdline);
     eprintln!(
         "hung TLS target: the load ended {waited:?} after the target stopped, exit {}",
         out.code
@@ -2411,19 +2399,7 @@ fn load_gives_up_on_a_hung_target_and_resumes() {
         "-q",
     ]);
     wait_for_keys(&server, 20_000);
-    let pid = server.pid().to_string();
-    let sig = |s: &str| {
-        assert!(std::process::Command::new("kill")
-            .args([s, &pid])
-            .status()
-            .unwrap()
-            .success());
-    };
-    sig("-STOP");
-    let stopped_at = Instant::now();
-    let out = wait_child(child, cmdline, Duration::from_secs(60));
-    let waited = stopped_at.elapsed();
-    sig("-CONT");
+    let (out, waited) = hang_target_until_done(&server, child, cmdline);
     eprintln!(
         "hung target: the load ended {waited:?} after the target stopped, exit {}",
         out.code
@@ -2453,6 +2429,30 @@ fn load_gives_up_on_a_hung_target_and_resumes() {
         "-q",
     ]);
     assert_eq!(out.code, 0, "verify: {}", out.describe());
+}
+
+/// Stops the target (SIGSTOP) while the load in `child` runs, waits for the
+/// load to end (60 s at most), and lets the target go on (SIGCONT). Returns
+/// the load's output and how long it ran after the target stopped.
+fn hang_target_until_done(
+    server: &Server,
+    child: std::process::Child,
+    cmdline: String,
+) -> (Out, Duration) {
+    let pid = server.pid().to_string();
+    let sig = |s: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    sig("-STOP");
+    let stopped_at = Instant::now();
+    let out = wait_child(child, cmdline, Duration::from_secs(60));
+    let waited = stopped_at.elapsed();
+    sig("-CONT");
+    (out, waited)
 }
 
 /// Waits until a load has put `n` keys into the target.

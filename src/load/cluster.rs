@@ -33,6 +33,13 @@ impl Topology {
         }
     }
 
+    /// Remembers a node (any role) to ask for the map later.
+    fn note_node(&mut self, addr: String) {
+        if !self.nodes.contains(&addr) {
+            self.nodes.push(addr);
+        }
+    }
+
     fn add(&mut self, addr: String, start: i64, end: i64) -> Result<(), String> {
         if !(0..SLOTS as i64).contains(&start) || !(0..SLOTS as i64).contains(&end) || start > end {
             return Err(format!("bad slot range {start}-{end}"));
@@ -49,6 +56,20 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+/// `host:port` and port of a `CLUSTER SLOTS` node entry (`[ip, port, id,
+/// ...]`), with `fallback_host` for an unknown IP (port -1 when missing).
+fn slots_node(n: &[Reply], fallback_host: &str) -> (String, i64) {
+    let ip = String::from_utf8_lossy(n.first().and_then(|v| v.as_bytes()).unwrap_or_default())
+        .into_owned();
+    let ip = if ip.is_empty() || ip == "?" {
+        fallback_host
+    } else {
+        &ip
+    };
+    let port = n.get(1).and_then(|v| v.as_int()).unwrap_or(-1);
+    (join(ip, port), port)
 }
 
 fn join(host: &str, port: i64) -> String {
@@ -120,8 +141,8 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadEr
                     if ip.is_empty() || ip == "?" {
                         ip = fallback_host.to_string();
                     }
-                    if port > 0 && !t.nodes.contains(&join(&ip, port)) {
-                        t.nodes.push(join(&ip, port));
+                    if port > 0 {
+                        t.note_node(join(&ip, port));
                     }
                     if role == "master" && health != "failed" && port > 0 {
                         master = Some(join(&ip, port));
@@ -151,33 +172,17 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadEr
                     return Err(bad("short slot range".into()));
                 }
                 let (start, end) = (a[0].as_int().unwrap_or(-1), a[1].as_int().unwrap_or(-1));
-                let node = a[2]
-                    .clone()
-                    .into_array()
-                    .ok_or_else(|| bad("node is not an array".into()))?;
-                let mut ip = String::from_utf8_lossy(
-                    node.first().and_then(|v| v.as_bytes()).unwrap_or_default(),
-                )
-                .into_owned();
-                if ip.is_empty() || ip == "?" {
-                    ip = fallback_host.to_string();
-                }
-                let port = node.get(1).and_then(|v| v.as_int()).unwrap_or(-1);
-                t.add(join(&ip, port), start, end).map_err(bad)?;
+                let Reply::Array(Some(node)) = &a[2] else {
+                    return Err(bad("node is not an array".into()));
+                };
+                t.add(slots_node(node, fallback_host).0, start, end)
+                    .map_err(bad)?;
+                // The master and its replicas.
                 for n in &a[2..] {
-                    let n = n.clone().into_array().unwrap_or_default();
-                    let ip = String::from_utf8_lossy(
-                        n.first().and_then(|v| v.as_bytes()).unwrap_or_default(),
-                    )
-                    .into_owned();
-                    let ip = if ip.is_empty() || ip == "?" {
-                        fallback_host.to_string()
-                    } else {
-                        ip
-                    };
-                    let port = n.get(1).and_then(|v| v.as_int()).unwrap_or(-1);
-                    if port > 0 && !t.nodes.contains(&join(&ip, port)) {
-                        t.nodes.push(join(&ip, port));
+                    if let Reply::Array(Some(n)) = n {
+                        if let (addr, 1..) = slots_node(n, fallback_host) {
+                            t.note_node(addr);
+                        }
                     }
                 }
             }

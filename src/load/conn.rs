@@ -159,7 +159,7 @@ impl WriteHalf {
 pub fn describe_io(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            "no reply within the I/O timeout (--timeout)".to_string()
+            "timed out: no reply within the I/O timeout (--timeout)".to_string()
         }
         _ => e.to_string(),
     }

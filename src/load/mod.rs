@@ -701,7 +701,7 @@ pub fn load<'a>(
         // they are retried after a back-off.
         let unreachable: std::cell::RefCell<Vec<(u32, Op<'a>, String)>> = Default::default();
         // Ops waiting out a back-off, with when they may go again.
-        let mut delayed: Vec<Delayed<'a>> = Vec::new();
+        let mut delayed: std::collections::BinaryHeap<Delayed<'a>> = Default::default();
         // A connection was lost or refused: re-read the cluster slot map.
         let mut refresh_due = false;
         // Scanners whose next batch waits until fewer ops are delayed.
@@ -898,23 +898,20 @@ pub fn load<'a>(
                 last_refresh = Instant::now();
             }
             // Ops whose back-off is over go out with the redirected ones.
-            if !delayed.is_empty() {
+            if stopped {
+                // Stopping: nothing more is sent.
+                for d in delayed.drain() {
+                    match &d.lost {
+                        Some(why) => summary.fail(&d.op, why, &mut failed_out, d.version),
+                        None if d.op.is_key() => summary.not_attempted += 1,
+                        None => {}
+                    }
+                }
+            } else if !delayed.is_empty() {
                 let now = Instant::now();
-                let mut i = 0;
-                while i < delayed.len() {
-                    if stopped {
-                        // Stopping: nothing more is sent.
-                        let d = delayed.swap_remove(i);
-                        match &d.lost {
-                            Some(why) => summary.fail(&d.op, why, &mut failed_out, d.version),
-                            None if d.op.is_key() => summary.not_attempted += 1,
-                            None => {}
-                        }
-                    } else if delayed[i].due <= now {
-                        let d = delayed.swap_remove(i);
+                while delayed.peek().is_some_and(|d| d.due <= now) {
+                    if let Some(d) = delayed.pop() {
                         retry_q.push((d.version, d.op));
-                    } else {
-                        i += 1;
                     }
                 }
             }
@@ -963,7 +960,7 @@ pub fn load<'a>(
                     }
                     // Wake for the first op whose back-off ends, or soon
                     // when a busy node has batches waiting for it.
-                    let mut due = delayed.iter().map(|d| d.due).min();
+                    let mut due = delayed.peek().map(|d| d.due);
                     if nodes.values().any(|n| !n.backlog.is_empty()) {
                         let soon = Instant::now() + Duration::from_millis(1);
                         due = Some(due.map_or(soon, |d| d.min(soon)));
@@ -1315,6 +1312,7 @@ pub fn load<'a>(
                                     op.ask = Some(addr);
                                     summary.redirects += 1;
                                 }
+                                // Deferred above, never here.
                                 Redirect::Retry(_) => {}
                             }
                             retry_q.push((version, op));
@@ -1444,7 +1442,7 @@ fn defer<'a>(
     why: &str,
     version: u32,
     sent: bool,
-    delayed: &mut Vec<Delayed<'a>>,
+    delayed: &mut std::collections::BinaryHeap<Delayed<'a>>,
     summary: &mut Summary,
     failed_out: &mut Option<BufWriter<File>>,
     retry_for: Duration,
@@ -1480,7 +1478,8 @@ fn defer<'a>(
     });
 }
 
-/// An op waiting out its back-off.
+/// An op waiting out its back-off. Kept in a heap ordered by `due`, the
+/// soonest on top, so finding the ops that are due costs no scan.
 struct Delayed<'a> {
     due: Instant,
     version: u32,
@@ -1488,6 +1487,27 @@ struct Delayed<'a> {
     /// For an op whose reply was lost: why (it fails with this if the load
     /// stops before it is re-checked; an op never sent is "not attempted").
     lost: Option<String>,
+}
+
+impl PartialEq for Delayed<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.due == other.due
+    }
+}
+
+impl Eq for Delayed<'_> {}
+
+impl PartialOrd for Delayed<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Delayed<'_> {
+    /// Reversed: `BinaryHeap` is a max-heap, the soonest must come first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.due.cmp(&self.due)
+    }
 }
 
 /// What to send again for an op whose reply was lost with its connection:

@@ -107,17 +107,9 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
     let gen = cfg.gen;
-    // With --wait-replicas: set while a WAIT is unanswered.
-    let waiting = cfg
-        .wait
-        .map(|_| std::sync::Arc::new(AtomicBool::new(false)));
-    let waiting2 = waiting.clone();
-    // With --wait-replicas: set when a WAIT came back short.
-    let short = cfg
-        .wait
-        .map(|_| std::sync::Arc::new(AtomicBool::new(false)));
-    let short2 = short.clone();
-    s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen, waiting2, short2));
+    let replicas = cfg.wait.map(|_| std::sync::Arc::new(WaitState::default()));
+    let replicas2 = replicas.clone();
+    s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen, replicas2));
     let w = Wire {
         stream,
         staged: Vec::new(),
@@ -129,12 +121,32 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
         wait: cfg.wait,
         unwaited: false,
         last_wait: std::time::Instant::now(),
-        waiting,
-        short,
+        replicas,
         short_since: None,
     };
     s.spawn(move || write_loop(w, rx, cfg, stop));
     tx
+}
+
+/// `--wait-replicas`: what the reader tells the writer of the WAITs.
+#[derive(Default)]
+struct WaitState {
+    /// Set while a `WAIT` is unanswered: no second one is sent meanwhile
+    /// (each may block the connection for the WAIT timeout), except the
+    /// one before idling.
+    in_flight: AtomicBool,
+    /// Set when a `WAIT` came back short (replicas missing): for a second
+    /// from then, ops are handed back unsent (to be retried after a
+    /// back-off) instead of piling up behind WAITs that each block for the
+    /// WAIT timeout.
+    short: AtomicBool,
+}
+
+impl WaitState {
+    fn in_flight(s: &Option<std::sync::Arc<WaitState>>) -> bool {
+        s.as_ref()
+            .is_some_and(|s| s.in_flight.load(Ordering::Acquire))
+    }
 }
 
 /// The writing end of a node connection: the socket, the ops whose
@@ -152,15 +164,9 @@ struct Wire<'a> {
     /// Ops written since the last `WAIT`, and when that was.
     unwaited: bool,
     last_wait: std::time::Instant,
-    /// Set while a `WAIT` is unanswered: no second one is sent meanwhile
-    /// (each may block the connection for the WAIT timeout), except the
-    /// one before idling.
-    waiting: Option<std::sync::Arc<AtomicBool>>,
-    /// Set by the reader when a `WAIT` came back short (replicas missing):
-    /// for a second from then, ops are handed back unsent (to be retried
-    /// after a back-off) instead of piling up behind WAITs that each block
-    /// for the WAIT timeout.
-    short: Option<std::sync::Arc<AtomicBool>>,
+    /// Shared with the reader (with `--wait-replicas`).
+    replicas: Option<std::sync::Arc<WaitState>>,
+    /// Since when ops are handed back after a short `WAIT`.
     short_since: Option<std::time::Instant>,
 }
 
@@ -188,17 +194,14 @@ impl<'a> Wire<'a> {
             {
                 self.unwaited = true;
             }
-            let busy = self
-                .waiting
-                .as_ref()
-                .is_some_and(|w| w.load(Ordering::Acquire));
+            let busy = WaitState::in_flight(&self.replicas);
             if self.broken.is_none()
                 && self.unwaited
                 && (force || (!busy && self.last_wait.elapsed() >= WAIT_EVERY))
             {
                 self.unwaited = false;
-                if let Some(w) = &self.waiting {
-                    w.store(true, Ordering::Release);
+                if let Some(w) = &self.replicas {
+                    w.in_flight.store(true, Ordering::Release);
                 }
                 self.last_wait = std::time::Instant::now();
                 resp::command(
@@ -285,11 +288,7 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
     loop {
         // Block for the next batch only when nothing is staged.
         let msg = if w.staged.is_empty() {
-            let busy = w
-                .waiting
-                .as_ref()
-                .is_some_and(|x| x.load(Ordering::Acquire));
-            if w.unwaited && busy {
+            if w.unwaited && WaitState::in_flight(&w.replicas) {
                 // Ops await a WAIT, and one is in flight: look again soon
                 // (a second WAIT would only queue behind the first).
                 match rx.recv_timeout(std::time::Duration::from_millis(5)) {
@@ -324,7 +323,10 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                 w.report(op, Err(NOT_SENT.to_string()));
                 continue;
             }
-            if w.short.as_ref().is_some_and(|s| s.load(Ordering::Acquire)) {
+            if w.replicas
+                .as_ref()
+                .is_some_and(|s| s.short.load(Ordering::Acquire))
+            {
                 let since = *w.short_since.get_or_insert_with(std::time::Instant::now);
                 if since.elapsed() < std::time::Duration::from_secs(1) {
                     w.report(
@@ -334,8 +336,8 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                     continue;
                 }
                 // Try again: the next WAIT tells whether the replicas are back.
-                if let Some(s) = &w.short {
-                    s.store(false, Ordering::Release);
+                if let Some(s) = &w.replicas {
+                    s.short.store(false, Ordering::Release);
                 }
                 w.short_since = None;
             }
@@ -461,10 +463,9 @@ fn read_loop<'a>(
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
     gen: u64,
-    waiting: Option<std::sync::Arc<AtomicBool>>,
-    short: Option<std::sync::Arc<AtomicBool>>,
+    replicas: Option<std::sync::Arc<WaitState>>,
 ) {
-    let wait = waiting.is_some();
+    let wait = replicas.is_some();
     let mut broken: Option<String> = None;
     let mut existed = None;
     // With `--wait-replicas`: outcomes held until the next WAIT's reply.
@@ -538,8 +539,8 @@ fn read_loop<'a>(
                 }
             }
             Pending::Wait(needed) => {
-                if let Some(w) = &waiting {
-                    w.store(false, Ordering::Release);
+                if let Some(w) = &replicas {
+                    w.in_flight.store(false, Ordering::Release);
                 }
                 let unconfirmed = match reply {
                     Ok(Reply::Int(k)) if k >= needed as i64 => None,
@@ -551,9 +552,9 @@ fn read_loop<'a>(
                     // promoted one) have these writes is unknown.
                     Err(e) => Some(e),
                 };
-                if let (Some(s), Some(u)) = (&short, &unconfirmed) {
+                if let (Some(s), Some(u)) = (&replicas, &unconfirmed) {
                     if u.starts_with(UNREPLICATED) {
-                        s.store(true, Ordering::Release);
+                        s.short.store(true, Ordering::Release);
                     }
                 }
                 if !release(&mut held, unconfirmed.as_deref()) {
