@@ -320,6 +320,16 @@ impl From<ConflictArg> for OnConflict {
     }
 }
 
+impl ConflictArg {
+    fn name(self) -> &'static str {
+        match self {
+            ConflictArg::Panic => "panic",
+            ConflictArg::Rewrite => "rewrite",
+            ConflictArg::Ignore | ConflictArg::Skip => "ignore",
+        }
+    }
+}
+
 fn parse_db_map(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once('=').ok_or("expected FROM=TO, e.g. 3=0")?;
     Ok((
@@ -445,6 +455,16 @@ struct LoadArgs {
     /// were in flight are re-checked.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
+    /// --resume although the options differ from the checkpointed run's
+    /// (policy, target, filters, mode...): without it such a resume is refused.
+    #[arg(long)]
+    resume_changed: bool,
+    /// Skip the walk of every input file (record boundaries and checksum)
+    /// before the first write. Without the walk, a damaged or truncated file
+    /// is found only when the load reaches the damage, after writing what
+    /// came before it.
+    #[arg(long)]
+    no_preflight: bool,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -500,7 +520,85 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
             cert: a.tls_cert.clone(),
             key: a.tls_key.clone(),
         },
+        preflight: !a.no_preflight,
+        allow_changed_options: a.resume_changed,
+        warn: load::Warn(Some(std::sync::Arc::new(|m: &str| {
+            eprintln!("rdbkit: warning: {m}")
+        }))),
     })
+}
+
+/// The command that finishes a load that stopped or left keys failed: the
+/// same command line (any password in a URL masked) going on from the
+/// checkpoint, or, without one, run again with `--on-conflict ignore` (the
+/// keys already loaded are then found identical and kept).
+fn next_step(summary: &load::Summary, a: &LoadArgs) -> Option<String> {
+    if summary.ending == Ending::Completed || a.dry_run {
+        return None;
+    }
+    let mut args: Vec<String> = Vec::new();
+    let mut it = std::env::args().skip(1);
+    let drop_value = |x: &str| matches!(x, "--checkpoint" | "--resume" | "--on-conflict");
+    while let Some(x) = it.next() {
+        if drop_value(&x) {
+            it.next();
+        } else if !x.split_once('=').is_some_and(|(k, _)| drop_value(k)) && x != "--resume-changed"
+        {
+            args.push(mask_password(&x));
+        }
+    }
+    let conflict = matches!(summary.ending, Ending::StoppedOnConflict(_));
+    let policy = match (conflict, a.on_conflict) {
+        // The user decides: keep the target's keys (ignore) or replace them.
+        (true, _) => "ignore|rewrite",
+        (false, ConflictArg::Rewrite) => "rewrite",
+        (false, _) if summary.checkpoint.is_some() => "",
+        (false, _) => "ignore",
+    };
+    let mut tail = String::new();
+    if let Some(ck) = &summary.checkpoint {
+        tail += &format!(" --resume {}", shell_word(&ck.display().to_string()));
+        if !policy.is_empty() {
+            tail += " --resume-changed";
+        }
+    }
+    let policy = match policy {
+        "" => format!(" --on-conflict {}", ConflictArg::name(a.on_conflict)),
+        p => format!(" --on-conflict {p}"),
+    };
+    let mut cmd = String::from("rdbkit");
+    for x in &args {
+        cmd.push(' ');
+        cmd += &shell_word(x);
+    }
+    cmd += &policy;
+    cmd += &tail;
+    if summary.checkpoint.is_none() {
+        cmd += "   (next time add --checkpoint FILE: a resume then sends only what is left)";
+    }
+    Some(cmd)
+}
+
+/// A URL's password replaced by `***` (secrets never echoed).
+fn mask_password(x: &str) -> String {
+    let Some((scheme, rest)) = x.split_once("://") else {
+        return x.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return x.to_string();
+    };
+    let user = userinfo.split_once(':').map_or("", |u| u.0);
+    format!("{scheme}://{user}:***@{host}")
+}
+
+/// A word as a POSIX shell reads it back.
+fn shell_word(x: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c);
+    if !x.is_empty() && x.chars().all(plain) {
+        x.to_string()
+    } else {
+        format!("'{}'", x.replace('\'', "'\\''"))
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -622,7 +720,15 @@ fn run(cli: Cli) -> Result<u8, String> {
             let cb = bar.load_callback();
             let r = load::load(&named, &opts, Some(&cb));
             bar.finish();
-            let summary = r.map_err(|e| e.to_string())?;
+            let mut summary = match r {
+                Ok(s) => s,
+                Err(load::LoadError::Usage(m)) => {
+                    eprintln!("rdbkit: error: {m}");
+                    return Ok(exit::USAGE);
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            summary.next_step = next_step(&summary, &load);
             if json {
                 println!("{}", summary.to_json());
             } else if !common.quiet {
@@ -636,13 +742,17 @@ fn run(cli: Cli) -> Result<u8, String> {
                 }
                 Ending::StoppedOnErrors | Ending::CompletedWithFailures => {
                     eprintln!(
-                        "rdbkit: {} keys failed (see the summary{})",
-                        summary.failed,
+                        "rdbkit: {} failed (see the summary{}){}",
+                        load::summary::keys(summary.failed),
                         if load.failed.is_some() {
                             " and the --failed file"
                         } else {
                             ""
-                        }
+                        },
+                        summary
+                            .next_step
+                            .as_ref()
+                            .map_or(String::new(), |n| format!("; to finish the job: {n}"))
                     );
                     exit::FAILED_KEYS
                 }

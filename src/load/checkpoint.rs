@@ -13,6 +13,15 @@
 //!   and an identical key counts as loaded (by the interrupted run), any
 //!   other as a conflict under the policy. Nothing is guessed.
 //!
+//! A key that failed (any error, OOM included) or met an existing key under
+//! `panic` is never done: it is kept in `failed` / `conflicted` — even below
+//! `acked` — and a resume reads it again and retries it.
+//!
+//! The checkpoint also keeps the options that decide what a key becomes in
+//! the target ([`Checkpoint::options`]: a resume with other ones is refused
+//! unless confirmed) and the whole-file totals over every run so far
+//! ([`Totals`]), so a resumed run can say how far the whole job got.
+//!
 //! The file is JSON, replaced atomically (written beside, synced, renamed),
 //! so a crash while writing leaves the previous checkpoint.
 
@@ -33,14 +42,124 @@ pub struct FileState {
     pub acked: u64,
     pub done: BTreeSet<u64>,
     pub sent: u64,
-    /// The file was read to its end and every record acknowledged.
+    /// The file was read to its end and every record acknowledged, none of
+    /// them failed.
     pub complete: bool,
+    /// Keys in the file (from the preflight walk), when known.
+    pub keys: Option<u64>,
+    /// Keys that failed: retried by a resume, wherever they are.
+    pub failed: BTreeSet<u64>,
+    /// Keys that met an existing key under `panic`: retried by a resume
+    /// (under the resumed run's policy).
+    pub conflicted: BTreeSet<u64>,
+}
+
+impl FileState {
+    /// Where a resume starts reading: the acknowledged prefix, or the first
+    /// key to retry before it.
+    pub fn resume_at(&self) -> u64 {
+        let first = |s: &BTreeSet<u64>| s.first().copied().unwrap_or(u64::MAX);
+        self.acked
+            .min(first(&self.failed))
+            .min(first(&self.conflicted))
+    }
+
+    /// Whether a resume must send the record at `offset`: not acknowledged,
+    /// or acknowledged as failed or conflicting.
+    pub fn to_send(&self, offset: u64) -> bool {
+        (offset >= self.acked && !self.done.contains(&offset))
+            || self.failed.contains(&offset)
+            || self.conflicted.contains(&offset)
+    }
+}
+
+/// Whole-file totals over every run of one checkpointed load. Keys in
+/// flight or not yet sent are in none of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub runs: u64,
+    pub loaded: u64,
+    pub skipped_expired: u64,
+    pub skipped_empty: u64,
+    pub filtered: u64,
+    pub skipped_corrupt: u64,
+    /// Conflicts settled by the policy (`rewrite`, `ignore`) plus those still
+    /// open (`panic`: retried by a resume).
+    pub conflicts: u64,
+    /// Keys failed and not loaded since.
+    pub failed: u64,
+}
+
+impl Totals {
+    const FIELDS: [&'static str; 8] = [
+        "runs",
+        "loaded",
+        "skipped_expired",
+        "skipped_empty",
+        "filtered",
+        "skipped_corrupt",
+        "conflicts",
+        "failed",
+    ];
+
+    fn values(&self) -> [u64; 8] {
+        [
+            self.runs,
+            self.loaded,
+            self.skipped_expired,
+            self.skipped_empty,
+            self.filtered,
+            self.skipped_corrupt,
+            self.conflicts,
+            self.failed,
+        ]
+    }
+
+    fn from_values(v: [u64; 8]) -> Totals {
+        Totals {
+            runs: v[0],
+            loaded: v[1],
+            skipped_expired: v[2],
+            skipped_empty: v[3],
+            filtered: v[4],
+            skipped_corrupt: v[5],
+            conflicts: v[6],
+            failed: v[7],
+        }
+    }
+
+    /// Keys accounted for.
+    pub fn accounted(&self) -> u64 {
+        self.values()[1..].iter().sum()
+    }
+
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            Self::FIELDS
+                .iter()
+                .zip(self.values())
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect(),
+        )
+    }
+
+    fn parse(v: &Value) -> Totals {
+        let mut out = [0u64; 8];
+        for (o, k) in out.iter_mut().zip(Self::FIELDS) {
+            *o = v[k].as_u64().unwrap_or(0);
+        }
+        Totals::from_values(out)
+    }
 }
 
 /// A checkpoint: one state per input file, in the order of the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     pub files: Vec<FileState>,
+    /// The options that decide what the target ends up holding (name →
+    /// value; no secrets): a resume compares its own with these.
+    pub options: BTreeMap<String, String>,
+    pub totals: Totals,
 }
 
 pub fn fingerprint(data: &[u8]) -> u64 {
@@ -61,18 +180,47 @@ impl Checkpoint {
                     "done": f.done.iter().collect::<Vec<_>>(),
                     "sent": f.sent,
                     "complete": f.complete,
+                    "keys": f.keys,
+                    "failed": f.failed.iter().collect::<Vec<_>>(),
+                    "conflicted": f.conflicted.iter().collect::<Vec<_>>(),
                 })
             })
             .collect();
-        json!({"rdbkit_checkpoint": 1, "files": files}).to_string()
+        json!({
+            "rdbkit_checkpoint": 2,
+            "files": files,
+            "options": self.options,
+            "totals": self.totals.to_json(),
+        })
+        .to_string()
     }
 
     pub fn parse(text: &str) -> Result<Checkpoint, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("not a checkpoint: {e}"))?;
-        if v["rdbkit_checkpoint"] != 1 {
-            return Err("not an rdbkit checkpoint (version 1)".into());
+        // Version 1 (no failed keys, options or totals kept) still reads.
+        if v["rdbkit_checkpoint"] != 1 && v["rdbkit_checkpoint"] != 2 {
+            return Err("not an rdbkit checkpoint (version 1 or 2)".into());
         }
-        let mut out = Checkpoint::default();
+        let mut out = Checkpoint {
+            totals: Totals::parse(&v["totals"]),
+            ..Default::default()
+        };
+        if let Some(o) = v["options"].as_object() {
+            for (k, x) in o {
+                out.options
+                    .insert(k.clone(), x.as_str().unwrap_or_default().to_string());
+            }
+        }
+        let offsets = |x: &Value, what: &str| -> Result<BTreeSet<u64>, String> {
+            match x {
+                Value::Null => Ok(BTreeSet::new()),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|o| o.as_u64().ok_or(format!("bad {what} offset")))
+                    .collect(),
+                _ => Err(format!("bad {what}")),
+            }
+        };
         for f in v["files"].as_array().ok_or("no files")? {
             let num = |k: &str| f[k].as_u64().ok_or(format!("bad {k}"));
             out.files.push(FileState {
@@ -83,14 +231,12 @@ impl Checkpoint {
                     .and_then(|s| u64::from_str_radix(s, 16).ok())
                     .ok_or("bad fingerprint")?,
                 acked: num("acked")?,
-                done: f["done"]
-                    .as_array()
-                    .ok_or("bad done")?
-                    .iter()
-                    .map(|x| x.as_u64().ok_or("bad done offset"))
-                    .collect::<Result<_, _>>()?,
+                done: offsets(&f["done"], "done")?,
                 sent: num("sent")?,
                 complete: f["complete"].as_bool().unwrap_or(false),
+                keys: f["keys"].as_u64(),
+                failed: offsets(&f["failed"], "failed")?,
+                conflicted: offsets(&f["conflicted"], "conflicted")?,
             });
         }
         Ok(out)
@@ -139,6 +285,14 @@ pub struct Tracker {
     /// the range a resume re-checks.
     pub reserved: u64,
     pub complete: bool,
+    /// Keys that failed, in this run or an earlier one and not loaded
+    /// since (acknowledged, but never done).
+    pub failed: BTreeSet<u64>,
+    /// Keys that met an existing key under `panic`, likewise.
+    pub conflicted: BTreeSet<u64>,
+    /// The acknowledged prefix of the run resumed: below it every record is
+    /// done or in `failed`/`conflicted`, so the prefix never goes back.
+    pub floor: u64,
 }
 
 /// How far ahead of the records handed out the checkpoint reserves.
@@ -155,12 +309,26 @@ impl Tracker {
     }
 
     pub fn acked(&mut self, offset: u64) {
+        // A key retried from an earlier run is settled now.
+        self.failed.remove(&offset);
+        self.conflicted.remove(&offset);
         if let Some(n) = self.pending.get_mut(&offset) {
             *n -= 1;
             if *n == 0 {
                 self.pending.remove(&offset);
                 self.done.insert(offset);
             }
+        }
+    }
+
+    /// A key's outcome is known and it is not loaded: acknowledged (the
+    /// prefix may pass it) but kept for a resume to retry.
+    pub fn unsettled(&mut self, offset: u64, conflict: bool) {
+        self.acked(offset);
+        if conflict {
+            self.conflicted.insert(offset);
+        } else {
+            self.failed.insert(offset);
         }
     }
 
@@ -172,7 +340,8 @@ impl Tracker {
             .next()
             .copied()
             .unwrap_or(self.read_upto)
-            .min(self.read_upto);
+            .min(self.read_upto)
+            .max(self.floor);
         self.done = self.done.split_off(&p);
         p
     }
@@ -209,9 +378,41 @@ mod tests {
                 done: [40, 41].into_iter().collect(),
                 sent: 50,
                 complete: false,
+                keys: Some(7),
+                failed: [12].into_iter().collect(),
+                conflicted: [45].into_iter().collect(),
             }],
+            options: [("on_conflict".to_string(), "panic".to_string())]
+                .into_iter()
+                .collect(),
+            totals: Totals {
+                runs: 1,
+                loaded: 3,
+                failed: 1,
+                ..Default::default()
+            },
         };
         assert_eq!(Checkpoint::parse(&c.to_json()).unwrap(), c);
         assert!(Checkpoint::parse("{}").is_err());
+        let st = &c.files[0];
+        assert_eq!(st.resume_at(), 12);
+        assert!(st.to_send(12) && st.to_send(45) && st.to_send(30));
+        assert!(!st.to_send(20) && !st.to_send(40));
+    }
+
+    #[test]
+    fn failed_keys_are_never_done() {
+        let mut t = Tracker::default();
+        t.start(9);
+        for o in [9, 20, 30] {
+            t.sent(o);
+        }
+        t.read_upto = 40;
+        t.acked(9);
+        t.unsettled(20, false);
+        t.acked(30);
+        // The prefix passes the failed key, which stays to be retried.
+        assert_eq!(t.prefix(), 40);
+        assert_eq!(t.failed.iter().copied().collect::<Vec<_>>(), vec![20]);
     }
 }

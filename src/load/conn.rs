@@ -38,7 +38,7 @@ pub fn set_io_timeout(t: Duration) {
     IO_TIMEOUT_MS.store(t.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn io_timeout() -> Option<Duration> {
+pub(crate) fn io_timeout() -> Option<Duration> {
     match IO_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed) {
         0 => None,
         ms => Some(Duration::from_millis(ms)),

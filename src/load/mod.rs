@@ -16,8 +16,10 @@ pub mod jsonl;
 pub mod node;
 pub mod op;
 pub mod payload;
+pub mod preflight;
 pub mod resp;
 pub mod respout;
+mod same;
 pub mod slot;
 pub mod summary;
 pub mod target;
@@ -126,6 +128,68 @@ pub struct LoadOptions {
     /// `--wait-replicas N` (with its timeout in ms): a key counts as loaded
     /// only once `WAIT` says N replicas have it.
     pub wait_replicas: Option<(u32, u64)>,
+    /// Walk every input file (boundaries and checksum) before the first
+    /// write, so a damaged file writes nothing (see [`preflight`]).
+    pub preflight: bool,
+    /// `--resume` with options other than the checkpoint's: go on anyway.
+    pub allow_changed_options: bool,
+    /// Where warnings go while the load runs (a node that stopped replying).
+    pub warn: Warn,
+}
+
+/// A function that receives warnings.
+pub type WarnFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A receiver of warnings (text without a trailing newline).
+#[derive(Clone, Default)]
+pub struct Warn(pub Option<WarnFn>);
+
+impl Warn {
+    fn say(&self, msg: &str) {
+        if let Some(f) = &self.0 {
+            f(msg);
+        }
+    }
+}
+
+impl fmt::Debug for Warn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Warn(..)"
+        } else {
+            "Warn(none)"
+        })
+    }
+}
+
+impl LoadOptions {
+    /// The options that decide what the target ends up holding, as the
+    /// checkpoint records them (no password, no clock).
+    pub fn recorded(&self) -> std::collections::BTreeMap<String, String> {
+        let mut filter = self.engine.filter.as_deref().cloned().unwrap_or_default();
+        // "Now" moves between runs; whether expired keys are dropped does not.
+        filter.expired_before_ms = filter.expired_before_ms.map(|_| 0);
+        let mut keys = self.keys.clone();
+        keys.now_ms = None;
+        let t = &self.target;
+        [
+            (
+                "target",
+                format!("{}:{}/{}", t.host, t.port, t.db.unwrap_or(0)),
+            ),
+            ("cluster", format!("{:?}", self.cluster)),
+            ("on_conflict", self.on_conflict.action().to_string()),
+            ("mode", format!("{:?}", self.mode)),
+            ("max_restore_bytes", self.max_restore_bytes.to_string()),
+            ("lossy", self.lossy.to_string()),
+            ("dry_run", self.dry_run.to_string()),
+            ("keys", format!("{keys:?}")),
+            ("filters", format!("{filter:?}")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
 }
 
 /// How keys are written.
@@ -316,7 +380,38 @@ pub fn worker_config(
         replace: policy == OnConflict::Rewrite,
         dry_run,
         commands: None,
+        resume: None,
     })
+}
+
+/// Refuses a resume whose options differ from the checkpoint's (what the
+/// target ends up holding would then be neither run's), naming each
+/// difference, unless `allow`.
+fn changed_options(
+    recorded: &std::collections::BTreeMap<String, String>,
+    now: &std::collections::BTreeMap<String, String>,
+    allow: bool,
+) -> Result<(), LoadError> {
+    // A version-1 checkpoint recorded no options.
+    if recorded.is_empty() || allow {
+        return Ok(());
+    }
+    let diffs: Vec<String> = now
+        .iter()
+        .filter(|(k, v)| recorded.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let was = recorded.get(k).map_or("(not recorded)", String::as_str);
+            format!("{k}: {was} in the checkpoint, {v} now")
+        })
+        .collect();
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(LoadError::Usage(format!(
+        "--resume with options other than the checkpointed run's ({}); give the same options, \
+         or --resume-changed to go on with the new ones",
+        diffs.join("; ")
+    )))
 }
 
 struct Node<'a> {
@@ -327,6 +422,59 @@ struct Node<'a> {
     /// The main thread never blocks on one busy node: it keeps reading
     /// outcomes (a stop, a checkpoint) and feeding the other nodes.
     backlog: std::collections::VecDeque<Vec<Op<'a>>>,
+    /// Ops given to this connection whose outcome has not come back.
+    in_flight: u64,
+    /// When it last answered (or was opened).
+    last_heard: Instant,
+    /// A warning that it went silent was given and still holds.
+    warned: bool,
+}
+
+/// How long a node with ops in flight may be silent before the user is
+/// told (a hung target is otherwise silent until `--timeout`).
+const SILENT_WARN: Duration = Duration::from_secs(5);
+
+/// Warns once per silence of a node that has ops in flight but has not
+/// answered for [`SILENT_WARN`]: which node, how long, and what the loader
+/// does next and when.
+fn warn_silent(nodes: &mut HashMap<String, Node<'_>>, opts: &LoadOptions) {
+    // Sooner when --timeout is short: the warning comes before the loss.
+    let after = conn::io_timeout().map_or(SILENT_WARN, |t| SILENT_WARN.min(t / 2));
+    for (id, n) in nodes.iter_mut() {
+        let silent = n.last_heard.elapsed();
+        if n.warned || n.in_flight == 0 || silent < after {
+            continue;
+        }
+        n.warned = true;
+        let addr = id.rsplit_once('#').map_or(id.as_str(), |x| x.0);
+        let next = match conn::io_timeout() {
+            Some(t) => {
+                let lost = t.saturating_sub(silent);
+                format!(
+                    "its connection counts as lost when --timeout {} s has passed (at about {}); \
+                     its keys are then retried for up to --retry-for {} s and fail at about {} if it stays silent",
+                    t.as_secs(),
+                    clock_in(lost),
+                    opts.retry_for.as_secs(),
+                    clock_in(lost + opts.retry_for + t)
+                )
+            }
+            None => "--timeout 0: the load waits for it without limit".to_string(),
+        };
+        opts.warn.say(&format!(
+            "target {addr} has not replied for {} s ({} in flight); {next}",
+            silent.as_secs(),
+            summary::keys(n.in_flight)
+        ));
+    }
+}
+
+/// The UTC wall-clock time `d` from now, as HH:MM:SS UTC.
+fn clock_in(d: Duration) -> String {
+    let t = (SystemTime::now() + d)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |x| x.as_secs());
+    format!("{:02}:{:02}:{:02} UTC", t / 3600 % 24, t / 60 % 60, t % 60)
 }
 
 /// Whether a node has enough queued that the file readers should wait.
@@ -429,8 +577,18 @@ pub fn load<'a>(
                 _ => format!("{}: written as commands: target {server_version} does not accept RDB version {} payloads", f.name, h.version),
             });
         }
+        if let Some(prev) = opts.resume.as_ref().and_then(|c| c.files.get(i)) {
+            cfg.resume = Some(std::sync::Arc::new(prev.clone()));
+        }
         configs.push((cfg, h.version));
     }
+    // Nothing is written before every file has been walked: a damaged
+    // file stops here, with the target untouched.
+    let keys_in_files = if opts.preflight {
+        preflight::walk(files, &opts.engine)?
+    } else {
+        vec![None; files.len()]
+    };
 
     // Where each file starts: from a checkpoint, after its acknowledged
     // prefix (with the database selected there); a completed file not at all.
@@ -454,59 +612,80 @@ pub fn load<'a>(
                 files.len()
             )));
         }
+        changed_options(&ck.options, &opts.recorded(), opts.allow_changed_options)?;
         for (i, (f, st)) in files.iter().zip(&ck.files).enumerate() {
             if st.size != f.data.len() as u64 || st.fingerprint != checkpoint::fingerprint(f.data) {
-                return Err(LoadError::Usage(format!(
-                    "{}: not the file the checkpoint was made with ({})",
-                    f.name, st.name
-                )));
+                return Err(LoadError::Input {
+                    file: f.name.clone(),
+                    msg: format!("not the file the checkpoint was made with ({})", st.name),
+                });
             }
+            let t = &mut trackers[i];
+            t.failed = st.failed.clone();
+            t.conflicted = st.conflicted.clone();
+            t.floor = st.acked;
             if st.complete {
                 skip_file[i] = true;
                 continue;
             }
-            let db = db_at(f.data, st.acked).map_err(|e| LoadError::Input {
+            // Keys that failed before the acknowledged prefix are read again.
+            let at = st.resume_at();
+            let db = db_at(f.data, at).map_err(|e| LoadError::Input {
                 file: f.name.clone(),
-                msg: format!("checkpoint offset {}: {e}", st.acked),
+                msg: format!("checkpoint offset {at}: {e}"),
             })?;
-            starts[i] = Some((st.acked, db));
-            trackers[i].start(st.acked);
+            starts[i] = Some((at, db));
+            t.start(at);
         }
     }
     let mut last_checkpoint = Instant::now();
     // Per-record bookkeeping only when a checkpoint is kept.
     let tracking = opts.checkpoint.is_some();
-    let save_checkpoint = |trackers: &mut Vec<checkpoint::Tracker>| -> Result<(), LoadError> {
-        let Some(path) = &opts.checkpoint else {
-            return Ok(());
+    let recorded = opts.recorded();
+    let save_checkpoint =
+        |trackers: &mut Vec<checkpoint::Tracker>, summary: &Summary| -> Result<(), LoadError> {
+            let Some(path) = &opts.checkpoint else {
+                return Ok(());
+            };
+            let ck = checkpoint::Checkpoint {
+                options: recorded.clone(),
+                totals: summary.totals_with(
+                    opts.resume.as_ref(),
+                    trackers.iter().map(|t| t.failed.len() as u64).sum(),
+                    trackers.iter().map(|t| t.conflicted.len() as u64).sum(),
+                ),
+                files: files
+                    .iter()
+                    .zip(trackers.iter_mut())
+                    .enumerate()
+                    .map(|(i, (f, t))| {
+                        let prev = opts.resume.as_ref().map(|c| &c.files[i]);
+                        let complete = prev.is_some_and(|p| p.complete)
+                            || (t.complete
+                                && t.pending.is_empty()
+                                && t.failed.is_empty()
+                                && t.conflicted.is_empty());
+                        let acked = t.prefix().min(f.data.len() as u64);
+                        checkpoint::FileState {
+                            name: f.name.clone(),
+                            size: f.data.len() as u64,
+                            fingerprint: checkpoint::fingerprint(f.data),
+                            acked,
+                            done: t.done.clone(),
+                            sent: t.sent.max(t.reserved).max(prev.map_or(0, |p| p.sent)),
+                            complete,
+                            keys: keys_in_files[i].or(prev.and_then(|p| p.keys)),
+                            failed: t.failed.clone(),
+                            conflicted: t.conflicted.clone(),
+                        }
+                    })
+                    .collect(),
+            };
+            ck.write(path)
+                .map_err(|e| LoadError::Io(format!("checkpoint {}: {e}", path.display())))
         };
-        let ck = checkpoint::Checkpoint {
-            files: files
-                .iter()
-                .zip(trackers.iter_mut())
-                .enumerate()
-                .map(|(i, (f, t))| {
-                    let prev = opts.resume.as_ref().map(|c| &c.files[i]);
-                    let complete =
-                        prev.is_some_and(|p| p.complete) || (t.complete && t.pending.is_empty());
-                    let acked = t.prefix().min(f.data.len() as u64);
-                    checkpoint::FileState {
-                        name: f.name.clone(),
-                        size: f.data.len() as u64,
-                        fingerprint: checkpoint::fingerprint(f.data),
-                        acked,
-                        done: t.done.clone(),
-                        sent: t.sent.max(t.reserved).max(prev.map_or(0, |p| p.sent)),
-                        complete,
-                    }
-                })
-                .collect(),
-        };
-        ck.write(path)
-            .map_err(|e| LoadError::Io(format!("checkpoint {}: {e}", path.display())))
-    };
     // A checkpoint exists from the start: a crash at once can be resumed.
-    save_checkpoint(&mut trackers)?;
+    save_checkpoint(&mut trackers, &Summary::default())?;
 
     let mut conflicts_out = match &opts.conflicts_file {
         Some(p) => {
@@ -530,6 +709,10 @@ pub fn load<'a>(
         encode_limits: opts.limits,
         encode_features: features,
         server_version: server_version.clone(),
+        track: tracking,
+        max_errors: opts.max_errors,
+        keys_in_files: keys_in_files.iter().copied().sum(),
+        checkpoint: opts.checkpoint.clone(),
         ..Default::default()
     };
     let stop = AtomicBool::new(false);
@@ -607,6 +790,9 @@ pub fn load<'a>(
                         tx,
                         gen,
                         backlog: Default::default(),
+                        in_flight: 0,
+                        last_heard: Instant::now(),
+                        warned: false,
                     },
                 );
             }
@@ -738,6 +924,11 @@ pub fn load<'a>(
                 return;
             };
             let n = ops.len() as u64;
+            if node.in_flight == 0 {
+                // Silence is counted from the first op it is waited for.
+                node.last_heard = Instant::now();
+            }
+            node.in_flight += n;
             if !node.backlog.is_empty() {
                 node.backlog.push_back(ops);
                 *outstanding += n;
@@ -750,6 +941,7 @@ pub fn load<'a>(
                     *outstanding += n;
                 }
                 Err(std::sync::mpsc::TrySendError::Disconnected(NodeMsg::Batch(ops))) => {
+                    node.in_flight -= n;
                     for op in &ops {
                         summary.fail(
                             op,
@@ -843,6 +1035,7 @@ pub fn load<'a>(
                     if stopped {
                         // Stopping: never sent.
                         outstanding -= b.len() as u64;
+                        node.in_flight -= b.len() as u64;
                         summary.not_attempted += b.iter().filter(|o| o.is_key()).count() as u64;
                         continue;
                     }
@@ -856,6 +1049,7 @@ pub fn load<'a>(
                             // The writer is gone: its outcomes say why; these
                             // never reached it and are routed again.
                             outstanding -= b.len() as u64;
+                            node.in_flight -= b.len() as u64;
                             for op in b {
                                 let version = configs[op.file].1;
                                 retry_q.push((version, op));
@@ -888,6 +1082,7 @@ pub fn load<'a>(
                 stopped = true;
                 stop.store(true, Ordering::Relaxed);
             }
+            warn_silent(&mut nodes, opts);
             // A lost or refused connection in a cluster: a failover may
             // have moved the slots; re-read the map (at most twice a second).
             if refresh_due && last_refresh.elapsed() > Duration::from_millis(500) {
@@ -916,7 +1111,8 @@ pub fn load<'a>(
                 }
             }
             if opts.checkpoint.is_some() && last_checkpoint.elapsed() > Duration::from_millis(100) {
-                if let Err(e) = save_checkpoint(&mut trackers) {
+                summary.settle(&mut trackers);
+                if let Err(e) = save_checkpoint(&mut trackers, &summary) {
                     fatal.get_or_insert(e);
                     stopped = true;
                     stop.store(true, Ordering::Relaxed);
@@ -965,6 +1161,11 @@ pub fn load<'a>(
                         let soon = Instant::now() + Duration::from_millis(1);
                         due = Some(due.map_or(soon, |d| d.min(soon)));
                     }
+                    if nodes.values().any(|n| n.in_flight > 0) {
+                        // Wake to notice a node that went silent.
+                        let tick = Instant::now() + Duration::from_secs(1);
+                        due = Some(due.map_or(tick, |d| d.min(tick)));
+                    }
                     match due {
                         Some(due) => match from_nodes
                             .recv_timeout(due.saturating_duration_since(Instant::now()))
@@ -989,7 +1190,7 @@ pub fn load<'a>(
                         // re-checked on BUSYKEY.
                         let t = &mut trackers[i];
                         batch.ops.retain(|op| {
-                            if prev.done.contains(&op.offset) {
+                            if !prev.to_send(op.offset) {
                                 if op.is_key() {
                                     summary.already_loaded += 1;
                                 }
@@ -1000,6 +1201,12 @@ pub fn load<'a>(
                                 if op.offset < prev.sent {
                                     uncertain.insert((i, op.offset));
                                 }
+                                if op.is_key()
+                                    && (prev.failed.contains(&op.offset)
+                                        || prev.conflicted.contains(&op.offset))
+                                {
+                                    summary.retried += 1;
+                                }
                                 true
                             }
                         });
@@ -1008,7 +1215,8 @@ pub fn load<'a>(
                         // Write-ahead: the checkpoint covers these records
                         // before any of them can reach the target.
                         trackers[i].reserved = batch.end + checkpoint::RESERVE;
-                        if let Err(e) = save_checkpoint(&mut trackers) {
+                        summary.settle(&mut trackers);
+                        if let Err(e) = save_checkpoint(&mut trackers, &summary) {
                             fatal.get_or_insert(e);
                             stopped = true;
                             stop.store(true, Ordering::Relaxed);
@@ -1027,6 +1235,15 @@ pub fn load<'a>(
                     summary.skipped_empty += batch.skipped_empty;
                     summary.filtered += batch.filtered;
                     summary.as_commands += batch.as_commands;
+                    for (db, key, len) in &batch.big {
+                        if summary.notes.len() < MAX_NOTES {
+                            summary.notes.push(format!(
+                                "key {} in db {db} written as commands: its RESTORE payload of {len} bytes is over --max-restore-bytes {}",
+                                shown(key),
+                                opts.max_restore_bytes
+                            ));
+                        }
+                    }
                     summary.bytes_read += batch.bytes;
                     for (op, msg) in batch.failed {
                         summary.fail(&op, &msg, &mut failed_out, version);
@@ -1114,6 +1331,17 @@ pub fn load<'a>(
                 Msg::Outcome(mut o) => {
                     outstanding -= 1;
                     let version = configs[o.op.file].1;
+                    if let Some(n) = nodes
+                        .get_mut(&node_id(&o.node, version))
+                        .filter(|n| n.gen == o.gen)
+                    {
+                        n.in_flight = n.in_flight.saturating_sub(1);
+                        n.last_heard = Instant::now();
+                        if n.warned && o.reply.is_ok() {
+                            n.warned = false;
+                            opts.warn.say(&format!("target {} replies again", o.node));
+                        }
+                    }
                     let (fi, off) = (o.op.file, o.op.offset);
                     // The connection broke before the reply came: forget the
                     // connection (the next send opens a new one), and send
@@ -1204,10 +1432,13 @@ pub fn load<'a>(
                     }
                     if let OpKind::DumpCheck { rec, args } = &o.op.kind {
                         if let Ok(Reply::Bulk(b)) = &o.reply {
+                            // The same bytes, or the same value re-encoded
+                            // by the target (a hashtable set's own order).
                             let same = b.as_ref().is_some_and(|p| {
-                                p.len() >= 10
+                                (p.len() >= 10
                                     && p[0] == rec.type_byte
-                                    && &p[1..p.len() - 10] == rec.value
+                                    && &p[1..p.len() - 10] == rec.value)
+                                    || same::same_value(rec, p, target_valkey)
                             });
                             if same && o.op.existed_before == Some(true) {
                                 // A rewrite whose first probe found another
@@ -1249,7 +1480,7 @@ pub fn load<'a>(
                             }
                             // Another value: a conflict under the policy.
                             o.op.kind = restore;
-                            o.reply = Ok(Reply::Error("BUSYKEY Target key name already exists with another value (the target may also have re-encoded this file's key after a lost reply: `rdbkit verify` compares decoded values)".into()));
+                            o.reply = Ok(Reply::Error("BUSYKEY Target key name already exists with another value (compared decoded, not only as bytes)".into()));
                         }
                     }
                     let retry = summary.record(
@@ -1261,7 +1492,7 @@ pub fn load<'a>(
                         version,
                         &server_version,
                     );
-                    if tracking && retry.is_none() && !not_sent {
+                    if tracking && retry.is_none() && !not_sent && !summary.marked(fi, off) {
                         trackers[fi].acked(off);
                     }
                     if let Some((op, Redirect::Retry(why))) = retry {
@@ -1338,8 +1569,9 @@ pub fn load<'a>(
         w.flush()
             .map_err(|e| LoadError::Io(format!("conflicts file: {e}")))?;
     }
+    summary.settle(&mut trackers);
     if fatal.is_none() {
-        save_checkpoint(&mut trackers)?;
+        save_checkpoint(&mut trackers, &summary)?;
     }
     if let Some(w) = failed_out.as_mut() {
         w.flush()
@@ -1356,11 +1588,18 @@ pub fn load<'a>(
             ));
         }
     }
-    if let Some(e) = fatal {
-        summary.ending = Ending::Error(e.to_string());
-        return Err(e);
+    if opts.checkpoint.is_some() {
+        summary.totals = Some(summary.totals_with(
+            opts.resume.as_ref(),
+            trackers.iter().map(|t| t.failed.len() as u64).sum(),
+            trackers.iter().map(|t| t.conflicted.len() as u64).sum(),
+        ));
     }
     summary.finish(opts);
+    if let Some(e) = fatal {
+        // Keys may have been written: the summary still accounts for them.
+        summary.ending = Ending::Error(e.to_string());
+    }
     Ok(summary)
 }
 
@@ -1411,6 +1650,9 @@ pub enum Redirect {
     /// with the node and its message.
     Retry(String),
 }
+
+/// Notes a summary carries at most (keys sent as commands for their size).
+const MAX_NOTES: usize = 20;
 
 /// While this many ops wait out a back-off, no more of the file is read.
 const MAX_DELAYED: usize = 200_000;
@@ -1600,6 +1842,17 @@ fn write_conflict(w: &mut BufWriter<File>, op: &Op<'_>, action: &str, file: &str
     let _ = w.write_all(&l);
 }
 
+/// A key for messages: escaped, and cut to 80 characters with its length
+/// when longer.
+pub fn shown(b: &[u8]) -> String {
+    const MAX: usize = 80;
+    if b.len() <= MAX {
+        return printable(b);
+    }
+    let p = printable(&b[..MAX]);
+    format!("{}…\" ({} bytes)", &p[..p.len() - 1], b.len())
+}
+
 /// Printable, escaped form of a key for messages (never raw binary).
 pub fn printable(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
@@ -1746,14 +1999,13 @@ impl Summary {
                     "BUSYKEY" => {
                         self.conflict(&op, opts.on_conflict.action(), file, conflicts_out);
                         if opts.on_conflict == OnConflict::Panic && self.first_conflict.is_none() {
-                            self.first_conflict = Some(format!(
-                                "key {} in db {} already exists in the target (file {}, record at byte offset {}); {} keys were loaded before the stop",
-                                printable(&op.key),
-                                op.db,
-                                file,
-                                op.offset,
-                                self.loaded
-                            ));
+                            self.first_conflict = Some(summary::FirstConflict {
+                                db: op.db,
+                                key: shown(&op.key),
+                                file: file.clone(),
+                                offset: op.offset,
+                                loaded_then: self.loaded,
+                            });
                         }
                     }
                     "MOVED" => {
@@ -1800,6 +2052,10 @@ impl Summary {
     ) {
         self.conflicts += 1;
         *self.conflicts_by_action.entry(action.into()).or_default() += 1;
+        if self.track && action == OnConflict::Panic.action() {
+            // Not loaded: a resume tries it again.
+            self.marks.push((op.file, op.offset, true));
+        }
         if let Some(w) = conflicts_out.as_mut() {
             write_conflict(w, op, action, file);
         }
@@ -1819,6 +2075,10 @@ impl Summary {
             return;
         }
         self.failed += 1;
+        if self.track {
+            // Never done: a resume tries it again.
+            self.marks.push((op.file, op.offset, false));
+        }
         let kind: String = msg.chars().take(160).collect();
         *self.errors_by_kind.entry(kind).or_default() += 1;
         if self.first_errors.len() < 10 {

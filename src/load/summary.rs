@@ -62,7 +62,17 @@ pub struct Summary {
     pub redirects: u64,
     pub retries: u64,
     pub bytes_read: u64,
-    pub first_conflict: Option<String>,
+    /// `--resume`: keys that failed or conflicted in an earlier run and
+    /// were sent again in this one.
+    pub retried: u64,
+    /// Keys in the input files, from the walk before loading (`None` when
+    /// it was skipped or an input is JSON Lines).
+    pub keys_in_files: Option<u64>,
+    /// With a checkpoint: the whole job's totals over every run so far.
+    pub totals: Option<super::checkpoint::Totals>,
+    /// The checkpoint file, when one is kept.
+    pub checkpoint: Option<std::path::PathBuf>,
+    pub first_conflict: Option<FirstConflict>,
     pub first_errors: Vec<String>,
     pub server_version: String,
     pub duration: Duration,
@@ -74,6 +84,33 @@ pub struct Summary {
     pub notes: Vec<String>,
     pub(crate) encode_limits: super::commands::BatchLimits,
     pub(crate) encode_features: super::commands::TargetFeatures,
+    /// With a checkpoint: keys whose outcome is known but that are not
+    /// loaded (file, offset, conflict under `panic`), for the trackers.
+    pub(crate) marks: Vec<(usize, u64, bool)>,
+    pub(crate) track: bool,
+    /// `--max-errors`, for the stop message.
+    pub max_errors: u64,
+    /// The command that finishes an interrupted job (set by the caller,
+    /// who knows the command line).
+    pub next_step: Option<String>,
+}
+
+/// "1 key", "2 keys".
+pub fn keys(n: u64) -> String {
+    format!("{n} key{}", if n == 1 { "" } else { "s" })
+}
+
+/// The existing key that stopped a `panic` load.
+#[derive(Debug, Clone)]
+pub struct FirstConflict {
+    pub db: u64,
+    /// Escaped and shortened for messages.
+    pub key: String,
+    pub file: String,
+    pub offset: u64,
+    /// Keys loaded when its reply came; the rest of the final count were
+    /// already in the pipeline then.
+    pub loaded_then: u64,
 }
 
 impl Summary {
@@ -91,9 +128,78 @@ impl Summary {
                 + self.already_loaded
     }
 
+    /// The one message about the conflict that stopped a `panic` load, with
+    /// the final counts (the same as the summary's).
+    fn conflict_message(&self, c: &FirstConflict) -> String {
+        format!(
+            "key {} in db {} already exists in the target (file {}, record at byte offset {}); \
+             {} loaded in all, {} of them after that key (already in the pipeline when its reply came)",
+            c.key,
+            c.db,
+            c.file,
+            c.offset,
+            keys(self.loaded),
+            self.loaded.saturating_sub(c.loaded_then)
+        )
+    }
+
+    /// Keys of the input never sent to the target: not attempted (read but
+    /// held back by the stop) plus never read, when the walk counted them.
+    pub fn never_sent(&self) -> Option<u64> {
+        let total = self.keys_in_files?;
+        Some(match &self.totals {
+            Some(t) => total.saturating_sub(t.accounted()),
+            None => self.not_attempted + total.saturating_sub(self.keys_read),
+        })
+    }
+
+    /// The totals the checkpoint records after this run so far: the
+    /// earlier runs' plus this one's; failed and open (`panic`) conflicts
+    /// are the keys still to retry.
+    pub fn totals_with(
+        &self,
+        prev: Option<&super::checkpoint::Checkpoint>,
+        open_failed: u64,
+        open_conflicts: u64,
+    ) -> super::checkpoint::Totals {
+        let before = prev.map(|c| c.totals).unwrap_or_default();
+        let open_before: u64 = prev.map_or(0, |c| {
+            c.files.iter().map(|f| f.conflicted.len() as u64).sum()
+        });
+        let settled = |m: &BTreeMap<String, u64>| {
+            m.get("rewritten").copied().unwrap_or(0) + m.get("ignored").copied().unwrap_or(0)
+        };
+        super::checkpoint::Totals {
+            runs: before.runs + 1,
+            loaded: before.loaded + self.loaded,
+            skipped_expired: before.skipped_expired + self.skipped_expired,
+            skipped_empty: before.skipped_empty + self.skipped_empty,
+            filtered: before.filtered + self.filtered,
+            skipped_corrupt: before.skipped_corrupt + self.skipped_corrupt,
+            conflicts: before.conflicts.saturating_sub(open_before)
+                + settled(&self.conflicts_by_action)
+                + open_conflicts,
+            failed: open_failed,
+        }
+    }
+
+    /// Hands the keys marked failed or conflicting to the trackers.
+    pub(crate) fn settle(&mut self, trackers: &mut [super::checkpoint::Tracker]) {
+        for (file, offset, conflict) in self.marks.drain(..) {
+            trackers[file].unsettled(offset, conflict);
+        }
+    }
+
+    /// Whether the last key accounted was marked (failed or conflicting).
+    pub(crate) fn marked(&self, file: usize, offset: u64) -> bool {
+        self.marks
+            .last()
+            .is_some_and(|m| (m.0, m.1) == (file, offset))
+    }
+
     pub(super) fn finish(&mut self, opts: &LoadOptions) {
         self.ending = if let Some(c) = &self.first_conflict {
-            Ending::StoppedOnConflict(c.clone())
+            Ending::StoppedOnConflict(self.conflict_message(c))
         } else if self.failed > opts.max_errors {
             Ending::StoppedOnErrors
         } else if self.failed > 0 {
@@ -164,6 +270,39 @@ impl Summary {
         num(&mut o, "retries", self.retries);
         num(&mut o, "reconnects", self.reconnects);
         num(&mut o, "bytes_read", self.bytes_read);
+        num(&mut o, "retried", self.retried);
+        if let Some(n) = self.keys_in_files {
+            num(&mut o, "keys_in_files", n);
+        }
+        if let Some(n) = self.never_sent() {
+            num(&mut o, "never_sent", n);
+        }
+        if let Some(t) = &self.totals {
+            o.extend_from_slice(b"\"totals\":");
+            o.extend_from_slice(t.to_json().to_string().as_bytes());
+            o.push(b',');
+        }
+        let strings = |o: &mut Vec<u8>, name: &str, items: &mut dyn Iterator<Item = &str>| {
+            o.extend_from_slice(format!("\"{name}\":[").as_bytes());
+            for (i, n) in items.enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                write_str(o, n.as_bytes());
+            }
+            o.extend_from_slice(b"],");
+        };
+        strings(&mut o, "notes", &mut self.notes.iter().map(String::as_str));
+        if let Some(line) = self.stop_line() {
+            o.extend_from_slice(b"\"stop\":");
+            write_str(&mut o, line.as_bytes());
+            o.push(b',');
+        }
+        if let Some(next) = &self.next_step {
+            o.extend_from_slice(b"\"next_step\":");
+            write_str(&mut o, next.as_bytes());
+            o.push(b',');
+        }
         o.extend_from_slice(b"\"target\":");
         write_str(&mut o, self.server_version.as_bytes());
         o.extend_from_slice(
@@ -188,10 +327,45 @@ impl Summary {
         String::from_utf8(o).unwrap_or_default()
     }
 
+    /// Why the load stopped before the end of its input, and what of the
+    /// input never reached the target; `None` for a load that went through.
+    pub fn stop_line(&self) -> Option<String> {
+        let why = match &self.ending {
+            Ending::Completed | Ending::CompletedWithFailures => return None,
+            Ending::StoppedOnConflict(m) => {
+                format!("STOPPED on a key that exists in the target (--on-conflict panic): {m}")
+            }
+            Ending::StoppedOnErrors => format!(
+                "STOPPED after {} failed (more than --max-errors {})",
+                keys(self.failed),
+                self.max_errors
+            ),
+            Ending::Error(e) => format!("STOPPED by an error: {e}"),
+        };
+        let unsent = match (self.never_sent(), self.keys_in_files) {
+            (Some(n), Some(total)) => format!(
+                "; {} of the input's {total} never sent ({} not attempted, the rest not read)",
+                keys(n),
+                self.not_attempted
+            ),
+            _ => format!(
+                "; {} not attempted, and the input was not read to its end",
+                keys(self.not_attempted)
+            ),
+        };
+        Some(why + &unsent)
+    }
+
     /// Human-readable report.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
+        if let Some(line) = self.stop_line() {
+            let _ = writeln!(s, "{line}");
+            if let Some(next) = &self.next_step {
+                let _ = writeln!(s, "to finish the job: {next}");
+            }
+        }
         let _ = writeln!(s, "target            {}", self.server_version);
         let _ = writeln!(s, "keys read         {}", self.keys_read);
         let _ = writeln!(s, "  loaded          {}", self.loaded);
@@ -210,6 +384,13 @@ impl Summary {
                 s,
                 "  already loaded  {} (by the interrupted run)",
                 self.already_loaded
+            );
+        }
+        if self.retried > 0 {
+            let _ = writeln!(
+                s,
+                "  retried         {} (failed or conflicting in an earlier run)",
+                self.retried
             );
         }
         if self.resumed_identical > 0 {
@@ -266,8 +447,31 @@ impl Summary {
             self.keys_per_s(),
             self.bytes_read as f64 / 1e6 / self.duration.as_secs_f64().max(1e-9)
         );
+        if let Some(t) = &self.totals {
+            let total = self
+                .keys_in_files
+                .map_or(String::new(), |n| format!(" of {}", keys(n)));
+            let _ = writeln!(
+                s,
+                "whole job ({} run{}{total}): loaded {}, skipped {}, filtered {}, conflicts {}, failed {}{}",
+                t.runs,
+                if t.runs == 1 { "" } else { "s" },
+                t.loaded,
+                t.skipped_expired + t.skipped_empty + t.skipped_corrupt,
+                t.filtered,
+                t.conflicts,
+                t.failed,
+                self.never_sent()
+                    .map_or(String::new(), |n| format!(", not yet sent {n}"))
+            );
+        }
         for e in &self.first_errors {
             let _ = writeln!(s, "error: {e}");
+        }
+        if self.stop_line().is_some() {
+            if let Some(next) = &self.next_step {
+                let _ = writeln!(s, "to finish the job: {next}");
+            }
         }
         s
     }

@@ -34,6 +34,11 @@ pub struct WorkerConfig {
     pub dry_run: bool,
     /// Command mode for `load` (None: always RESTORE).
     pub commands: Option<CommandChoice>,
+    /// `--resume`: the interrupted run's state of this file. Records it
+    /// settled before its acknowledged prefix are passed over without being
+    /// counted (they were, in that run); only keys it left failed or
+    /// conflicting are read again.
+    pub resume: Option<std::sync::Arc<super::checkpoint::FileState>>,
 }
 
 /// When a key goes as commands instead of RESTORE.
@@ -79,7 +84,13 @@ pub struct Batch<'a> {
     pub end: u64,
     /// Keys sent as commands rather than RESTORE.
     pub as_commands: u64,
+    /// Keys sent as commands because their RESTORE payload is over
+    /// `--max-restore-bytes`: (db, key, payload bytes), the first few.
+    pub big: Vec<(u64, Vec<u8>, u64)>,
 }
+
+/// How many keys sent as commands for their size a batch names.
+const BIG_NAMED: usize = 10;
 
 pub struct LoadWorker {
     cfg: WorkerConfig,
@@ -193,6 +204,16 @@ impl<'a> Worker<'a> for LoadWorker {
         };
         let mut p = chunk.parser()?;
         while let Some(item) = p.next_item()? {
+            if let Some(r) = &self.cfg.resume {
+                // Settled by the interrupted run (keys and functions alike).
+                let at = match &item {
+                    Item::Key(rec) => rec.offset,
+                    _ => p.offset(),
+                };
+                if at < r.acked && !r.to_send(at) {
+                    continue;
+                }
+            }
             match item {
                 Item::Key(rec) => {
                     b.keys_read += 1;
@@ -202,7 +223,14 @@ impl<'a> Worker<'a> for LoadWorker {
                     }
                     match self.op_for(&rec)? {
                         Decision::Send(op) => {
-                            b.as_commands += matches!(op.kind, OpKind::Commands { .. }) as u64;
+                            if let OpKind::Commands { rec, .. } = &op.kind {
+                                b.as_commands += 1;
+                                let all = self.cfg.commands.is_some_and(|c| c.all);
+                                if !all && b.big.len() < BIG_NAMED {
+                                    let len = super::payload::payload_len(rec) as u64;
+                                    b.big.push((op.db, op.key.to_vec(), len));
+                                }
+                            }
                             b.ops.push(op)
                         }
                         Decision::SkipExpired => b.skipped_expired += 1,
