@@ -582,13 +582,8 @@ pub fn load<'a>(
         }
         configs.push((cfg, h.version));
     }
-    // Nothing is written before every file has been walked: a damaged
-    // file stops here, with the target untouched.
-    let keys_in_files = if opts.preflight {
-        preflight::walk(files, &opts.engine)?
-    } else {
-        vec![None; files.len()]
-    };
+    // Keys per file, from the walk below (or the resumed run's walk).
+    let keys_in_files = std::cell::RefCell::new(vec![None; files.len()]);
 
     // Where each file starts: from a checkpoint, after its acknowledged
     // prefix (with the database selected there); a completed file not at all.
@@ -629,12 +624,15 @@ pub fn load<'a>(
                 continue;
             }
             // Keys that failed before the acknowledged prefix are read again.
+            // (0: the interrupted run acknowledged nothing; from the start.)
             let at = st.resume_at();
-            let db = db_at(f.data, at).map_err(|e| LoadError::Input {
-                file: f.name.clone(),
-                msg: format!("checkpoint offset {at}: {e}"),
-            })?;
-            starts[i] = Some((at, db));
+            if at > 0 {
+                let db = db_at(f.data, at).map_err(|e| LoadError::Input {
+                    file: f.name.clone(),
+                    msg: format!("checkpoint offset {at}: {e}"),
+                })?;
+                starts[i] = Some((at, db));
+            }
             t.start(at);
         }
     }
@@ -674,7 +672,7 @@ pub fn load<'a>(
                             done: t.done.clone(),
                             sent: t.sent.max(t.reserved).max(prev.map_or(0, |p| p.sent)),
                             complete,
-                            keys: keys_in_files[i].or(prev.and_then(|p| p.keys)),
+                            keys: keys_in_files.borrow()[i].or(prev.and_then(|p| p.keys)),
                             failed: t.failed.clone(),
                             conflicted: t.conflicted.clone(),
                         }
@@ -686,6 +684,25 @@ pub fn load<'a>(
         };
     // A checkpoint exists from the start: a crash at once can be resumed.
     save_checkpoint(&mut trackers, &Summary::default())?;
+    // Nothing is written before every file has been walked: a damaged
+    // file stops here, with the target untouched. A resume takes the
+    // counts of the run that walked the same files (same size and
+    // fingerprint, checked above) instead of walking again.
+    let walked: Option<Vec<Option<u64>>> = opts.resume.as_ref().and_then(|c| {
+        c.files
+            .iter()
+            .map(|f| f.keys.map(Some))
+            .collect::<Option<Vec<_>>>()
+            .filter(|v| v.len() == files.len())
+    });
+    match walked {
+        Some(k) => *keys_in_files.borrow_mut() = k,
+        None if opts.preflight => {
+            *keys_in_files.borrow_mut() = preflight::walk(files, &opts.engine)?;
+            save_checkpoint(&mut trackers, &Summary::default())?;
+        }
+        None => {}
+    }
 
     let mut conflicts_out = match &opts.conflicts_file {
         Some(p) => {
@@ -711,7 +728,7 @@ pub fn load<'a>(
         server_version: server_version.clone(),
         track: tracking,
         max_errors: opts.max_errors,
-        keys_in_files: keys_in_files.iter().copied().sum(),
+        keys_in_files: keys_in_files.borrow().iter().copied().sum(),
         checkpoint: opts.checkpoint.clone(),
         ..Default::default()
     };
