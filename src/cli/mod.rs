@@ -459,6 +459,13 @@ struct LoadArgs {
     /// (policy, target, filters, mode...): without it such a resume is refused.
     #[arg(long)]
     resume_changed: bool,
+    /// Before the first write, also look every key up in the target (a
+    /// pipelined EXISTS pass, as --dry-run does): under --on-conflict panic an
+    /// existing key then means nothing at all is written (exit 3, the keys in
+    /// --conflicts). Without it, panic stops at the first existing key, and
+    /// keys already in the pipeline then are still written. Not with --resume.
+    #[arg(long)]
+    preflight: bool,
     /// Skip the walk of every input file (record boundaries and checksum)
     /// before the first write. Without the walk, a damaged or truncated file
     /// is found only when the load reaches the damage, after writing what
@@ -521,6 +528,7 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Stri
             key: a.tls_key.clone(),
         },
         preflight: !a.no_preflight,
+        check_keys_first: a.preflight,
         allow_changed_options: a.resume_changed,
         warn: load::Warn(Some(std::sync::Arc::new(|m: &str| {
             eprintln!("rdbkit: warning: {m}")
@@ -755,6 +763,13 @@ fn run(cli: Cli) -> Result<u8, String> {
                             .map_or(String::new(), |n| format!("; to finish the job: {n}"))
                     );
                     exit::FAILED_KEYS
+                }
+                Ending::WouldConflict => {
+                    eprintln!(
+                        "rdbkit: {} exist in the target: nothing was written (--on-conflict panic)",
+                        load::summary::keys(summary.conflicts)
+                    );
+                    exit::CONFLICT
                 }
                 Ending::Error(e) => return Err(e.clone()),
             };

@@ -36,20 +36,31 @@ impl Bar {
         }
     }
 
-    /// Progress of a load: keys and conflicts/errors so far.
+    /// Progress of a load, in keys whose reply came back (not keys read:
+    /// those may still be in flight), out of the keys the walk counted.
     pub fn load_callback(&self) -> impl Fn(&rdbkit::load::Summary) + Sync {
         let bar = self.bar.clone();
+        let styled = std::sync::atomic::AtomicBool::new(false);
         move |s: &rdbkit::load::Summary| {
-            if let Some(b) = &bar {
-                b.set_position(s.bytes_read);
-                b.set_message(format!(
-                    "{} keys loaded, {} conflicts, {} failed, {:.0} keys/s",
-                    s.loaded,
-                    s.conflicts,
-                    s.failed,
-                    s.keys_per_s()
-                ));
+            let Some(b) = &bar else { return };
+            if !styled.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "{bar:30} {human_pos}/{human_len} keys {per_sec} ETA {eta} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.set_length(s.keys_in_files.unwrap_or(s.keys_read.max(1)));
+                b.reset_eta();
             }
+            if s.keys_in_files.is_none() {
+                b.set_length(s.keys_read.max(1));
+            }
+            b.set_position(s.earlier + s.settled());
+            b.set_message(format!(
+                "{} loaded, {} conflicts, {} failed",
+                s.loaded, s.conflicts, s.failed
+            ));
         }
     }
 

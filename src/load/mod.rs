@@ -44,6 +44,7 @@ use self::conn::Conn;
 use self::node::{NodeMsg, Outcome};
 pub use self::op::{Op, OpKind};
 use self::resp::Reply;
+use self::summary::FnReply;
 pub use self::summary::{Ending, Summary};
 pub use self::target::{Auth, Target};
 use self::worker::{Batch, LoadWorker, WorkerConfig};
@@ -131,6 +132,9 @@ pub struct LoadOptions {
     /// Walk every input file (boundaries and checksum) before the first
     /// write, so a damaged file writes nothing (see [`preflight`]).
     pub preflight: bool,
+    /// `--preflight`: look every key up before the first write; under
+    /// `panic`, an existing key means nothing is written.
+    pub check_keys_first: bool,
     /// `--resume` with options other than the checkpoint's: go on anyway.
     pub allow_changed_options: bool,
     /// Where warnings go while the load runs (a node that stopped replying).
@@ -488,6 +492,29 @@ pub fn load<'a>(
     opts: &LoadOptions,
     progress: Option<&(dyn Fn(&Summary) + Sync)>,
 ) -> Result<Summary, LoadError> {
+    // `--preflight`: every key is looked up (a dry run) before anything is
+    // written, so under `panic` an existing key means nothing is written.
+    // (Not for a resume: the earlier run's own keys would all "exist".)
+    if opts.check_keys_first && !opts.dry_run && opts.resume.is_none() {
+        let dry = LoadOptions {
+            dry_run: true,
+            checkpoint: None,
+            failed_file: None,
+            ..opts.clone()
+        };
+        let s = load_once(files, &dry, progress)?;
+        if s.ending != Ending::Completed {
+            return Ok(s);
+        }
+    }
+    load_once(files, opts, progress)
+}
+
+fn load_once<'a>(
+    files: &[InputFile<'a>],
+    opts: &LoadOptions,
+    progress: Option<&(dyn Fn(&Summary) + Sync)>,
+) -> Result<Summary, LoadError> {
     let started = Instant::now();
     let target = &opts.target;
     let (mut control, tls) = Conn::open_target(target, &opts.tls)?;
@@ -728,6 +755,8 @@ pub fn load<'a>(
         server_version: server_version.clone(),
         track: tracking,
         max_errors: opts.max_errors,
+        dry_run: opts.dry_run,
+        earlier: opts.resume.as_ref().map_or(0, |c| c.totals.accounted()),
         keys_in_files: keys_in_files.borrow().iter().copied().sum(),
         checkpoint: opts.checkpoint.clone(),
         ..Default::default()
@@ -1612,6 +1641,14 @@ pub fn load<'a>(
             trackers.iter().map(|t| t.conflicted.len() as u64).sum(),
         ));
     }
+    summary.reached = files
+        .iter()
+        .zip(&trackers)
+        .map(|(f, t)| {
+            let at = (t.read_upto != u64::MAX).then_some(t.read_upto);
+            (f.name.clone(), at, f.data.len() as u64)
+        })
+        .collect();
     summary.finish(opts);
     if let Some(e) = fatal {
         // Keys may have been written: the summary still accounts for them.
@@ -1965,23 +2002,23 @@ impl Summary {
                     self.would_load += 1;
                 }
             }
-            (OpKind::Function { .. }, Reply::Status(s)) if s == "OK" => self.functions_loaded += 1,
+            (OpKind::Function { .. }, Reply::Status(s)) if s == "OK" => {
+                self.function(&op, FnReply::Loaded, &o.node)
+            }
             (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e))
                 if e.contains("already exists") =>
             {
                 // Not a key: a library that is already there is kept (the
                 // `rewrite` policy sends REPLACE) and reported, not failed.
-                self.functions_existing += 1;
-                self.function_errors.push(format!("{}: {e}", o.node));
+                self.function(&op, FnReply::Exists, &o.node)
             }
             (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e)) => {
-                self.functions_failed += 1;
-                self.function_errors.push(format!("{}: {e}", o.node));
+                self.function(&op, FnReply::Failed(e), &o.node)
             }
             (
                 OpKind::Function { .. } | OpKind::FunctionLoad { .. },
                 Reply::Status(_) | Reply::Bulk(_),
-            ) => self.functions_loaded += 1,
+            ) => self.function(&op, FnReply::Loaded, &o.node),
             // A redirect (MOVED, ASK) means the node executed none of the
             // key's commands: resend them. A transient refusal (LOADING,
             // BUSY, ...) of the first command says nothing of the later
@@ -2087,8 +2124,7 @@ impl Summary {
         version: u32,
     ) {
         if !op.is_key() {
-            self.functions_failed += 1;
-            self.function_errors.push(msg.to_string());
+            self.function(op, FnReply::Failed(msg.to_string()), "");
             return;
         }
         self.failed += 1;

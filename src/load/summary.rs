@@ -25,6 +25,9 @@ pub enum Ending {
     CompletedWithFailures,
     /// A fatal error (bad input file, unreachable target).
     Error(String),
+    /// A dry run (or `--preflight`) found keys that exist in the target,
+    /// under `panic`: nothing was written.
+    WouldConflict,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,6 +90,15 @@ pub struct Summary {
     /// With a checkpoint: keys whose outcome is known but that are not
     /// loaded (file, offset, conflict under `panic`), for the trackers.
     pub(crate) marks: Vec<(usize, u64, bool)>,
+    /// Function libraries by (file, offset): counted once per library,
+    /// whatever the number of masters, when the load ends.
+    pub(crate) libraries: BTreeMap<(usize, u64), FnOutcome>,
+    /// A dry run (`would_load` replaces `not_attempted` in reports).
+    pub dry_run: bool,
+    /// Keys accounted by earlier runs of a resumed job (for progress).
+    pub earlier: u64,
+    /// Per input file: how far it was read (`None`: to its end), and its size.
+    pub reached: Vec<(String, Option<u64>, u64)>,
     pub(crate) track: bool,
     /// `--max-errors`, for the stop message.
     pub max_errors: u64,
@@ -98,6 +110,20 @@ pub struct Summary {
 /// "1 key", "2 keys".
 pub fn keys(n: u64) -> String {
     format!("{n} key{}", if n == 1 { "" } else { "s" })
+}
+
+/// What one node said of one function library.
+pub(crate) enum FnReply {
+    Loaded,
+    Exists,
+    Failed(String),
+}
+
+/// What the nodes said of one library (a cluster sends it to every master).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FnOutcome {
+    exists: bool,
+    failed: Vec<String>,
 }
 
 /// The existing key that stopped a `panic` load.
@@ -126,6 +152,52 @@ impl Summary {
                 + self.not_attempted
                 + self.skipped_corrupt
                 + self.already_loaded
+    }
+
+    /// Records what a node said of a function library.
+    pub(crate) fn function(&mut self, op: &super::Op<'_>, r: FnReply, node: &str) {
+        let o = self.libraries.entry((op.file, op.offset)).or_default();
+        match r {
+            FnReply::Loaded => {}
+            FnReply::Exists => o.exists = true,
+            FnReply::Failed(e) if node.is_empty() => o.failed.push(e),
+            FnReply::Failed(e) => o.failed.push(format!("{node}: {e}")),
+        }
+    }
+
+    /// Counts libraries (not library × master): failed when any master
+    /// failed it, already there when any master had it, else loaded.
+    fn count_functions(&mut self) {
+        let (mut loaded, mut existing, mut failed) = (0, 0, 0);
+        let mut errors = Vec::new();
+        for o in self.libraries.values() {
+            if !o.failed.is_empty() {
+                failed += 1;
+                errors.extend(o.failed.iter().cloned());
+            } else if o.exists {
+                existing += 1;
+            } else {
+                loaded += 1;
+            }
+        }
+        self.functions_loaded = loaded;
+        self.functions_existing = existing;
+        self.functions_failed = failed;
+        errors.dedup();
+        self.function_errors = errors;
+    }
+
+    /// Keys settled so far, this run: every bucket but the keys held back
+    /// or still in flight.
+    pub fn settled(&self) -> u64 {
+        self.loaded
+            + self.skipped_expired
+            + self.skipped_empty
+            + self.filtered
+            + self.skipped_corrupt
+            + self.conflicts
+            + self.failed
+            + self.already_loaded
     }
 
     /// The one message about the conflict that stopped a `panic` load, with
@@ -198,8 +270,12 @@ impl Summary {
     }
 
     pub(super) fn finish(&mut self, opts: &LoadOptions) {
+        self.count_functions();
         self.ending = if let Some(c) = &self.first_conflict {
             Ending::StoppedOnConflict(self.conflict_message(c))
+        } else if self.dry_run && opts.on_conflict == super::OnConflict::Panic && self.conflicts > 0
+        {
+            Ending::WouldConflict
         } else if self.failed > opts.max_errors {
             Ending::StoppedOnErrors
         } else if self.failed > 0 {
@@ -212,7 +288,7 @@ impl Summary {
     pub fn keys_per_s(&self) -> f64 {
         let s = self.duration.as_secs_f64();
         if s > 0.0 {
-            (self.loaded + self.conflicts) as f64 / s
+            (self.loaded + self.conflicts + self.would_load) as f64 / s
         } else {
             0.0
         }
@@ -321,6 +397,7 @@ impl Summary {
             Ending::StoppedOnErrors => "stopped-on-errors".to_string(),
             Ending::CompletedWithFailures => "completed-with-failures".to_string(),
             Ending::Error(_) => "error".to_string(),
+            Ending::WouldConflict => "would-conflict".to_string(),
         };
         write_str(&mut o, ending.as_bytes());
         o.push(b'}');
@@ -341,6 +418,13 @@ impl Summary {
                 self.max_errors
             ),
             Ending::Error(e) => format!("STOPPED by an error: {e}"),
+            Ending::WouldConflict => {
+                return Some(format!(
+                    "NOTHING WRITTEN: {} exist in the target, and --on-conflict panic would stop on the first; \
+                     --conflicts FILE lists them",
+                    keys(self.conflicts)
+                ))
+            }
         };
         let unsent = match (self.never_sent(), self.keys_in_files) {
             (Some(n), Some(total)) => format!(
@@ -353,7 +437,19 @@ impl Summary {
                 keys(self.not_attempted)
             ),
         };
-        Some(why + &unsent)
+        let reached: Vec<String> = self
+            .reached
+            .iter()
+            .filter_map(|(f, at, size)| {
+                at.map(|a| format!("{f} read up to byte offset {a} of {size}"))
+            })
+            .collect();
+        let reached = if reached.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", reached.join(", "))
+        };
+        Some(why + &unsent + &reached)
     }
 
     /// Human-readable report.
@@ -409,14 +505,21 @@ impl Summary {
         }
         let _ = writeln!(s, "  conflicts       {}", self.conflicts);
         for (k, v) in &self.conflicts_by_action {
-            let _ = writeln!(s, "    {k:<14}{v}");
+            let _ = writeln!(s, "    {k:<16}{v}");
         }
         let _ = writeln!(s, "  failed          {}", self.failed);
         for (k, v) in &self.errors_by_kind {
             let _ = writeln!(s, "    {v:>8}  {k}");
         }
-        if self.not_attempted > 0 {
-            let _ = writeln!(s, "  not attempted   {}", self.not_attempted);
+        if self.dry_run {
+            let _ = writeln!(s, "  would load      {}", self.would_load);
+        }
+        if self.not_attempted > self.would_load {
+            let _ = writeln!(
+                s,
+                "  not attempted   {}",
+                self.not_attempted - self.would_load
+            );
         }
         if self.functions_loaded + self.functions_failed + self.functions_existing > 0 {
             let _ = writeln!(
