@@ -123,6 +123,16 @@ impl ValueVisitor for Discard {
     fn stream_meta(&mut self, _: &rdbkit::rdb::stream::StreamMeta) -> rdbkit::Result<()> {
         Ok(())
     }
+    fn array_head(&mut self, _: rdbkit::rdb::array::ArrayHead) -> rdbkit::Result<()> {
+        Ok(())
+    }
+    fn array_element(
+        &mut self,
+        _: u64,
+        _: rdbkit::rdb::array::ArrayElem<'_>,
+    ) -> rdbkit::Result<()> {
+        Ok(())
+    }
     fn module(&mut self, _: &rdbkit::rdb::module::ModuleValue<'_>) -> rdbkit::Result<()> {
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! Every target asserts invariants with `assert!`: libFuzzer reports a
 //! failed assertion like any other crash, with the input that caused it.
 
+use rdbkit::rdb::array::{ArrayElem, ArrayHead};
 use rdbkit::rdb::cursor::Cursor;
 use rdbkit::rdb::elem::Elem;
 use rdbkit::rdb::module::ModuleValue;
@@ -68,6 +69,8 @@ pub struct Tally {
     pub stream_meta: u64,
     pub modules: u64,
     pub last_stream_id: Option<StreamId>,
+    pub array_elements: u64,
+    pub last_array_index: Option<u64>,
 }
 
 impl ValueVisitor for Tally {
@@ -125,12 +128,30 @@ impl ValueVisitor for Tally {
                     );
                 }
             }
+            // Every NACKed id is pending and owned by no consumer (the
+            // decoder's promise, as Redis' loader requires).
+            for id in g.nacked.iter().flatten() {
+                assert!(g.pending.iter().any(|p| p.id == *id));
+                assert!(!g.consumers.iter().any(|c| c.pending.contains(id)));
+            }
         }
         Ok(())
     }
     fn module(&mut self, value: &ModuleValue<'_>) -> rdbkit::Result<()> {
         let _ = value.raw.len();
         self.modules += 1;
+        Ok(())
+    }
+    fn array_head(&mut self, head: ArrayHead) -> rdbkit::Result<()> {
+        assert!(head.count > 0, "the decoder refuses empty arrays");
+        Ok(())
+    }
+    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> rdbkit::Result<()> {
+        // Indices strictly increase (the decoder's promise).
+        assert!(self.last_array_index.is_none_or(|p| p < index));
+        self.last_array_index = Some(index);
+        let _ = value.text();
+        self.array_elements += 1;
         Ok(())
     }
 }

@@ -253,6 +253,10 @@ enum Cmd {
         /// Command mode: the target is Redis < 7.0 (no ENTRIESADDED/MAXDELETEDID/ENTRIESREAD).
         #[arg(long)]
         old_streams: bool,
+        /// Command mode: the target is Redis 8.8+ (arrays with ARMSET/ARSEEK,
+        /// NACKed stream entries with XNACK).
+        #[arg(long = "redis-8-8")]
+        redis_8_8: bool,
         /// Command mode: load hashes without the field TTLs the target cannot hold
         /// (otherwise such keys are reported as failed).
         #[arg(long)]
@@ -657,6 +661,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             mode,
             field_ttl,
             old_streams,
+            redis_8_8,
             lossy,
             batch_elements,
             batch_bytes,
@@ -673,6 +678,8 @@ fn run(cli: Cli) -> Result<u8, String> {
                     features: TargetFeatures {
                         field_ttl,
                         stream_v2: !old_streams,
+                        array: redis_8_8,
+                        xnack: redis_8_8,
                         lossy,
                         now_ms: load::now_ms(),
                     },

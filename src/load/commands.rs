@@ -12,13 +12,15 @@
 //! | set | `SADD` |
 //! | zset | `ZADD` (scores in shortest round-trip form, `inf`, `-inf`) |
 //! | hash | `HSET`; field TTLs `HPEXPIREAT key ms FIELDS n f...` |
-//! | stream | `XADD` with explicit IDs, `XSETID` (+`ENTRIESADDED`/`MAXDELETEDID`), `XGROUP CREATE ... ENTRIESREAD`, `XGROUP CREATECONSUMER`, PEL via `XCLAIM ... TIME ms RETRYCOUNT n FORCE JUSTID` (as Redis' AOF rewrite does) |
+//! | stream | `XADD` with explicit IDs, `XSETID` (+`ENTRIESADDED`/`MAXDELETEDID`), `XGROUP CREATE ... ENTRIESREAD`, `XGROUP CREATECONSUMER`, PEL via `XCLAIM ... TIME ms RETRYCOUNT n FORCE JUSTID` (as Redis' AOF rewrite does); NACKed entries (Redis 8.8) via `XNACK key group FAIL IDS n id... RETRYCOUNT c FORCE`, consecutive entries of equal delivery count together (as 8.8's AOF rewrite does) |
+//! | array (Redis 8.8) | `ARMSET key index value ...`, then `ARSEEK key insert_idx+1` when the file holds an insert cursor (as 8.8's AOF rewrite does) |
 //! | key TTL | `PEXPIREAT` |
 //!
 //! [`CommandBuilder`] holds the batching rule; [`emit_record`] walks a
 //! record's value with the decoders (nothing is materialised).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
@@ -138,6 +140,11 @@ impl<'o, 's> CommandBuilder<'o, 's> {
             Some(s) => s.after_command(self.out, self.count),
             None => Ok(()),
         }
+    }
+
+    /// The limits commands are cut by.
+    pub fn limits(&self) -> BatchLimits {
+        self.limits
     }
 
     /// A whole command on its own.
@@ -388,7 +395,11 @@ pub struct TargetFeatures {
     pub field_ttl: bool,
     /// `XSETID ... ENTRIESADDED ... MAXDELETEDID`, `XGROUP CREATE ... ENTRIESREAD` (7.0+).
     pub stream_v2: bool,
-    /// Drop what the target cannot hold (field TTLs) instead of failing.
+    /// Arrays, `ARMSET`/`ARSEEK` (Redis 8.8+).
+    pub array: bool,
+    /// `XNACK ... FORCE` (Redis 8.8+).
+    pub xnack: bool,
+    /// Drop what the target cannot hold (field TTLs, NACK state) instead of failing.
     pub lossy: bool,
     /// Unix ms: hash fields whose TTL is at or before this are left out, as
     /// a server loading the file drops them (0: keep every field).
@@ -463,6 +474,12 @@ pub fn unwritable(
         fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
             Ok(())
         }
+        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+            Ok(())
+        }
+        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
+            Ok(())
+        }
     }
     let mut t = Ttl(false, features.now_ms);
     rec.decode(scratch, &mut t)?;
@@ -498,6 +515,7 @@ where
         tmp: Vec::new(),
         fields: 0,
         dropped_fields: 0,
+        insert_idx: None,
     };
     let r = drive(&mut v);
     if let Err(e) = r {
@@ -535,6 +553,12 @@ where
             i = j;
         }
     }
+    if let Some(i) = v.insert_idx {
+        // ARSEEK n sets the stored cursor to n-1; a stored cursor is never
+        // 2^64-1 (the decoder refuses it), so i + 1 cannot overflow.
+        let next = (i + 1).to_string();
+        v.b.command(&[b"ARSEEK", key, next.as_bytes()])?;
+    }
     if v.lost && !features.lossy {
         v.b.out.truncate(start);
         return Err(Error::new(
@@ -562,6 +586,8 @@ struct Emit<'o, 's, 'k> {
     /// Hash fields written / left out because their TTL had passed.
     fields: u64,
     dropped_fields: u64,
+    /// An array's stored insert cursor, restored after its elements.
+    insert_idx: Option<u64>,
 }
 
 fn bytes<'e>(e: &'e Elem<'_>, buf: &'e mut itoa::Buffer) -> &'e [u8] {
@@ -706,6 +732,9 @@ impl ValueVisitor for Emit<'_, '_, '_> {
                     }
                 }
             }
+            if let Some(ids) = g.nacked.as_deref().filter(|v| !v.is_empty()) {
+                self.nacked(g, ids)?;
+            }
         }
         let _ = self.kind;
         Ok(())
@@ -716,6 +745,67 @@ impl ValueVisitor for Emit<'_, '_, '_> {
             0,
             ErrorKind::UnsupportedModule { detail: format!("a value of module type '{}' can only be loaded with RESTORE into a server that has the module", value.name) },
         ))
+    }
+
+    fn array_head(&mut self, head: ArrayHead) -> Result<()> {
+        if !self.features.array {
+            return Err(Error::invalid(0, "value for this target", NO_ARRAYS));
+        }
+        self.insert_idx = head.insert_idx;
+        Ok(())
+    }
+
+    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> Result<()> {
+        self.b.start(&[b"ARMSET", self.key])?;
+        let text = value.text();
+        self.b
+            .element(&[itoa::Buffer::new().format(index).as_bytes(), &text])
+    }
+}
+
+/// Why an array is refused by a target without arrays.
+pub const NO_ARRAYS: &str =
+    "arrays (Redis 8.8+) cannot be written to this target, which has no AR* commands (--lossy leaves such keys out)";
+/// Why NACK state is refused by a target without XNACK.
+pub const NO_XNACK: &str = "the stream has NACKed entries (XNACK, Redis 8.8+), which this target cannot hold (--lossy loads the stream without them)";
+
+impl Emit<'_, '_, '_> {
+    /// A group's NACKed entries: `XNACK ... FAIL IDS n id... RETRYCOUNT c
+    /// FORCE` creates each as an unowned PEL entry with that delivery count
+    /// (and delivery time 0, as XNACK leaves it), in stored order, a run of
+    /// equal counts per command. Without XNACK on the target they are left
+    /// out under `--lossy` (counted by the caller) and refused otherwise.
+    fn nacked(&mut self, g: &crate::rdb::stream::Group, ids: &[StreamId]) -> Result<()> {
+        if !self.features.xnack {
+            if self.features.lossy {
+                return Ok(());
+            }
+            return Err(Error::invalid(0, "value for this target", NO_XNACK));
+        }
+        let count_of = |id: &StreamId| {
+            g.pending
+                .iter()
+                .find(|p| p.id == *id)
+                .map_or(0, |p| p.delivery_count)
+        };
+        let max = self.b.limits().elements.max(1);
+        let mut i = 0;
+        while i < ids.len() {
+            let c = count_of(&ids[i]);
+            let mut j = i + 1;
+            while j < ids.len() && j - i < max && count_of(&ids[j]) == c {
+                j += 1;
+            }
+            let texts: Vec<String> = ids[i..j].iter().map(|id| id.to_string()).collect();
+            let (n, cs) = ((j - i).to_string(), c.to_string());
+            let mut args: Vec<&[u8]> =
+                vec![b"XNACK", self.key, &g.name, b"FAIL", b"IDS", n.as_bytes()];
+            args.extend(texts.iter().map(|t| t.as_bytes()));
+            args.extend([&b"RETRYCOUNT"[..], cs.as_bytes(), b"FORCE"]);
+            self.b.command(&args)?;
+            i = j;
+        }
+        Ok(())
     }
 }
 

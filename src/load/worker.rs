@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::{Elem, RdbStr};
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
@@ -247,7 +248,11 @@ impl<'a> Worker<'a> for LoadWorker {
 /// Servers drop empty collections on load (and refuse them in RESTORE), so
 /// they are skipped and counted. Decodes at most the first element.
 pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bool> {
-    if matches!(rec.vtype.kind(), Kind::String | Kind::Stream | Kind::Module) {
+    // (An array is never empty: the decoder refuses count 0.)
+    if matches!(
+        rec.vtype.kind(),
+        Kind::String | Kind::Stream | Kind::Module | Kind::Array
+    ) {
         return Ok(false);
     }
     /// Stops the decode at the first element, which sets `.0`.
@@ -285,6 +290,12 @@ pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bo
             found(self)
         }
         fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+            found(self)
+        }
+        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+            Ok(())
+        }
+        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
             found(self)
         }
     }

@@ -1,0 +1,144 @@
+//! Constructs that newer servers are known to write but that this build does
+//! not read, so that an error names them instead of a bare byte value.
+//!
+//! ```text
+//! file start   28 B5 2F FD             Zstandard frame (Valkey 9.2 whole-file compression, per its notes)
+//!              04 22 4D 18             LZ4 frame (idem)
+//! type byte    REDIS  29               RDB_TYPE_GCRA (Redis unstable, ENABLE_GCRA builds) / 8.10 hash template
+//!              REDIS  30..=32          Redis 8.10 hash templates (public notes)
+//!              REDIS  33               GCRA in some builds (public notes)
+//!              VALKEY 23               VALKEY_RDB_TYPE_PATH_HASH (Valkey 9.2)
+//! opcode       REDIS  242              Redis 8.10 hash-template registry (public notes)
+//!              VALKEY 242              VALKEY_RDB_OPCODE_UPDATE: replication stream only
+//! ```
+//!
+//! None of these layouts could be read from a server source (see the README's
+//! version table), so nothing here decodes them: guessing would risk reading
+//! garbage as data.
+
+use crate::rdb::consts::*;
+use crate::rdb::value::Dialect;
+
+/// Zstandard frame magic (RFC 8878), little-endian 0xFD2FB528.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// LZ4 frame magic, little-endian 0x184D2204.
+const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4D, 0x18];
+
+/// Names a whole-file compression wrapper at the start of the input.
+pub fn compressed_input(data: &[u8]) -> Option<&'static str> {
+    if data.starts_with(&ZSTD_MAGIC) {
+        Some("Zstandard-compressed input (Valkey 9.2 can compress a whole RDB file; decompress it first, e.g. `zstd -d`)")
+    } else if data.starts_with(&LZ4_MAGIC) {
+        Some("LZ4-compressed input (Valkey 9.2 can compress a whole RDB file; decompress it first, e.g. `lz4 -d`)")
+    } else {
+        None
+    }
+}
+
+/// Names a value type byte that a newer server writes, if known.
+pub fn type_feature(t: u8, dialect: Dialect) -> Option<String> {
+    let name = match (dialect, t) {
+        (Dialect::Redis, RDB_TYPE_GCRA) => {
+            "Redis 8.10 hash template or GCRA value (type 29; GCRA is RDB_TYPE_GCRA in Redis unstable built with ENABLE_GCRA)"
+                .to_string()
+        }
+        (Dialect::Redis, 30..=32) => format!("Redis 8.10 hash template (type {t})"),
+        (Dialect::Redis, 33) => "Redis GCRA value (type 33)".to_string(),
+        (Dialect::Valkey, VALKEY_RDB_TYPE_PATH_HASH) => {
+            "Valkey 9.2 path hash (type 23, PATH_HASH)".to_string()
+        }
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// Names an opcode that a newer server writes, if known.
+pub fn opcode_feature(op: u8, dialect: Dialect) -> Option<&'static str> {
+    match (dialect, op) {
+        (Dialect::Redis, 242) => Some("Redis 8.10 hash template registry (opcode 242)"),
+        (Dialect::Valkey, VALKEY_RDB_OPCODE_UPDATE) => Some(
+            "Valkey UPDATE (opcode 242, written only into a replication stream during a forkless save)",
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::ErrorKind;
+    use crate::rdb::records::{ParseOptions, Parser};
+
+    /// The error of the first item after a header `magic`, for `body`.
+    fn first_error(magic: &[u8], body: &[u8]) -> crate::Error {
+        let mut d = magic.to_vec();
+        d.extend_from_slice(body);
+        let mut p = Parser::new(&d, ParseOptions::default()).unwrap();
+        p.next_item().unwrap_err()
+    }
+
+    fn feature(e: &crate::Error) -> &str {
+        match &e.kind {
+            ErrorKind::UnsupportedFeature { feature } => feature,
+            other => panic!("expected UnsupportedFeature, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn newer_constructs_are_named_with_their_offset() {
+        let e = first_error(b"REDIS0015", &[30, 1, b'k']);
+        assert_eq!(e.offset, 9);
+        assert_eq!(feature(&e), "Redis 8.10 hash template (type 30)");
+        assert!(e
+            .to_string()
+            .ends_with("Redis 8.10 hash template (type 30): not supported"));
+        let e = first_error(b"REDIS0015", &[242]);
+        assert!(feature(&e).contains("hash template registry (opcode 242)"));
+        let e = first_error(b"VALKEY081", &[23, 1, b'k']);
+        assert!(feature(&e).contains("PATH_HASH"));
+        let e = first_error(b"VALKEY081", &[242]);
+        assert!(feature(&e).contains("UPDATE"));
+        // Bytes no server is known to write stay plain unknown types/opcodes.
+        let e = first_error(b"REDIS0014", &[40, 1, b'k']);
+        assert!(
+            matches!(e.kind, ErrorKind::UnsupportedType { type_byte: 40, .. }),
+            "{e}"
+        );
+        let e = first_error(b"REDIS0014", &[230]);
+        assert!(
+            matches!(e.kind, ErrorKind::UnsupportedOpcode { opcode: 230 }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn compressed_files_are_named() {
+        for (magic, word) in [
+            ([0x28u8, 0xB5, 0x2F, 0xFD], "Zstandard"),
+            ([0x04, 0x22, 0x4D, 0x18], "LZ4"),
+        ] {
+            let mut d = magic.to_vec();
+            d.extend_from_slice(b"VALKEY081....");
+            let e = Parser::new(&d, ParseOptions::default()).err().unwrap();
+            assert_eq!(e.offset, 0);
+            assert!(feature(&e).starts_with(word), "{e}");
+        }
+    }
+
+    #[test]
+    fn versions_14_and_15_are_accepted() {
+        for v in [b"REDIS0014", b"REDIS0015", b"VALKEY081"] {
+            let mut d = v.to_vec();
+            d.push(255);
+            d.extend_from_slice(&[0; 8]);
+            let mut p = Parser::new(&d, ParseOptions::default()).unwrap();
+            assert!(p.next_item().unwrap().is_some());
+        }
+        let e = Parser::new(b"REDIS0016\xff", ParseOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(
+            e.kind,
+            ErrorKind::UnsupportedVersion { version: 16, .. }
+        ));
+    }
+}
