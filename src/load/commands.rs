@@ -763,6 +763,45 @@ impl ValueVisitor for Emit<'_, '_, '_> {
     }
 }
 
+/// What a key holds that a command-mode target cannot (Redis 8.8 state
+/// into an older server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// An array: the whole key.
+    Array,
+    /// This many NACKed stream entries (the rest of the stream loads).
+    Nacks(u64),
+}
+
+/// Finds what `rec` would lose on this target in command mode: an array
+/// without AR* commands, a type-27 stream's NACK zones without XNACK.
+/// Decided before anything is sent, so `--lossy` can count exactly what it
+/// drops and its absence can refuse the key naming why.
+pub fn target_loss(rec: &Record<'_>, features: TargetFeatures) -> Result<Option<Loss>> {
+    use crate::rdb::stream::{self, StreamVersion};
+    use crate::rdb::value::ValueType;
+    match rec.vtype {
+        ValueType::Array if !features.array => Ok(Some(Loss::Array)),
+        ValueType::Stream(StreamVersion::V5) if !features.xnack => {
+            struct Skip;
+            impl stream::StreamVisitor for Skip {
+                fn entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+                    Ok(())
+                }
+            }
+            let mut cur = crate::rdb::cursor::Cursor::new(rec.value, rec.value_offset);
+            let meta = stream::decode(&mut cur, StreamVersion::V5, &mut Skip)?;
+            let n: usize = meta
+                .groups
+                .iter()
+                .map(|g| g.nacked.as_ref().map_or(0, Vec::len))
+                .sum();
+            Ok((n > 0).then_some(Loss::Nacks(n as u64)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Why an array is refused by a target without arrays.
 pub const NO_ARRAYS: &str =
     "arrays (Redis 8.8+) cannot be written to this target, which has no AR* commands (--lossy leaves such keys out)";

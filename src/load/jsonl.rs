@@ -310,3 +310,13 @@ fn drive_array(v: &mut dyn ValueVisitor, value: &Value, offset: u64) -> Result<(
     }
     Ok(())
 }
+
+/// NACKed entries of a stream line's value (`groups[].nacked`).
+pub fn nacked_count(value: &Value) -> u64 {
+    value["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| g["nacked"].as_array().map_or(0, Vec::len) as u64)
+        .sum()
+}

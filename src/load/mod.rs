@@ -429,6 +429,7 @@ pub fn load<'a>(
                     u64::MAX
                 },
                 check: opts.on_conflict != OnConflict::Rewrite,
+                features,
             });
         }
         if all {
@@ -1035,6 +1036,8 @@ pub fn load<'a>(
                     summary.skipped_empty += batch.skipped_empty;
                     summary.filtered += batch.filtered;
                     summary.as_commands += batch.as_commands;
+                    summary.dropped_lossy += batch.dropped_lossy;
+                    summary.nacks_dropped += batch.nacks_dropped;
                     summary.bytes_read += batch.bytes;
                     for (op, msg) in batch.failed {
                         summary.fail(&op, &msg, &mut failed_out, version);

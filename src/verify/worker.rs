@@ -120,6 +120,8 @@ impl<'s> VerifyWorker<'s> {
                 b.skipped_empty += 1;
                 return Ok(());
             }
+            // Only load's command mode drops keys (verify sends no commands).
+            Decision::Dropped => return Ok(()),
             Decision::Fail(op, why) => {
                 if sh.population {
                     b.offsets.push(rec.offset);

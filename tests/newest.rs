@@ -1,0 +1,281 @@
+//! Files from the newest servers (`testdata/newest/`, see its README): Redis
+//! `unstable` after 8.8.0 GA (RDB 14: NACKed stream entries, arrays, vector
+//! sets) and Valkey `unstable`. `golden.rs` compares `rdbkit json` with their
+//! truth in CI; the tests here load them into servers:
+//!
+//! - into the Redis 8.8 build named by `RDBKIT_REDIS_UNSTABLE` (the path of
+//!   its `redis-server`; built from the public fork `skaslev/redis` at
+//!   e58041978): the truth is what that server reports after loading each
+//!   file, and RESTORE, command mode and JSON Lines input all reproduce it.
+//!   Without the binary these tests print why and pass.
+//! - into Debian's Redis 7.0, which has neither arrays nor XNACK: command
+//!   mode refuses those keys by name, and `--lossy` leaves out exactly the
+//!   arrays and NACKed entries and counts them.
+//!
+//! `RDBKIT_WRITE_TRUTH=1` (with the 8.8 binary) rewrites the
+//! `.expected.jsonl` files from the live server instead of comparing.
+
+mod common;
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use support::run::*;
+use support::server::*;
+use support::truth::*;
+
+/// The RDB 14 files (written by the Redis 8.8 build).
+fn rdb14_files() -> Vec<PathBuf> {
+    let dir = common::testdata_dir().join("newest");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rdb"))
+        .filter(|p| std::fs::read(p).unwrap().starts_with(b"REDIS0014"))
+        .collect();
+    v.sort();
+    assert!(
+        v.len() >= 3,
+        "expected the RDB 14 fixtures in {}",
+        dir.display()
+    );
+    v
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The truth lines still alive in a minute (some keys of the shared
+/// fixtures have TTLs of about a day from when they were written).
+fn live_truth(rdb: &Path) -> Vec<Value> {
+    let limit = now_ms() + 60_000;
+    expected(rdb)
+        .into_iter()
+        .filter(|l| l["expire_ms"].as_i64().is_none_or(|e| e > limit))
+        .collect()
+}
+
+fn unstable_or_skip(test: &str) -> Option<PathBuf> {
+    let b = redis_unstable();
+    if b.is_none() {
+        println!(
+            "{test}: skipped: set RDBKIT_REDIS_UNSTABLE to a redis-server built from \
+             skaslev/redis e58041978 (Redis 8.8, RDB 14)"
+        );
+    }
+    b
+}
+
+fn start(binary: Option<PathBuf>, rdb: Option<&Path>) -> Server {
+    Server::start_with(ServerOpts {
+        binary,
+        rdb: rdb.map(Path::to_path_buf),
+        ..Default::default()
+    })
+}
+
+/// One truth line as `testdata/README.md` orders its members.
+fn truth_text(l: &Value) -> String {
+    let m: Vec<String> = ["db", "key", "type", "encoding", "expire_ms", "value"]
+        .iter()
+        .map(|k| format!("\"{k}\":{}", l[*k]))
+        .collect();
+    format!("{{{}}}", m.join(","))
+}
+
+#[test]
+fn newest_truth_is_what_the_redis_8_8_server_reports() {
+    let Some(bin) = unstable_or_skip("newest_truth") else {
+        return;
+    };
+    let write = std::env::var_os("RDBKIT_WRITE_TRUTH").is_some();
+    for rdb in rdb14_files() {
+        let s = start(Some(bin.clone()), Some(&rdb));
+        let mut lines = dump_server(&mut s.conn());
+        sort_lines(&mut lines);
+        if write {
+            let text: String = lines.iter().map(|l| truth_text(l) + "\n").collect();
+            std::fs::write(common::sibling(&rdb, ".expected.jsonl"), text).unwrap();
+            continue;
+        }
+        compare_lines(&lines, &live_truth(&rdb))
+            .unwrap_or_else(|e| panic!("{}: server differs from the truth: {e}", rdb.display()));
+    }
+}
+
+/// `rdbkit load` of `file` into `s`, then the server's content against
+/// `truth` (as commands carry it, when `commands`); returns the summary.
+fn load_and_compare(
+    file: &Path,
+    s: &Server,
+    extra: &[&str],
+    truth: &[Value],
+    commands: bool,
+) -> Value {
+    let out = load(file, &s.url(), extra);
+    out.expect_code(0);
+    let sum = out.summary();
+    check_summary(&sum, false);
+    let have = dump_server(&mut s.conn());
+    let r = if commands {
+        compare_lines(&strip_uncarried(&have), &strip_uncarried(truth))
+    } else {
+        compare_lines(&have, truth)
+    };
+    r.unwrap_or_else(|e| panic!("{} {extra:?}: {e}", file.display()));
+    sum
+}
+
+#[test]
+fn newest_round_trip_into_redis_8_8_by_restore_commands_and_json() {
+    let Some(bin) = unstable_or_skip("newest_round_trip") else {
+        return;
+    };
+    let dir = TempDir::new("newest-json");
+    for rdb in rdb14_files() {
+        let truth = live_truth(&rdb);
+        let s = start(Some(bin.clone()), None);
+        // RESTORE with version-14 payloads (auto: the target reads RDB 14).
+        let sum = load_and_compare(&rdb, &s, &["--mode", "auto"], &truth, false);
+        assert_eq!(n(&sum, "as_commands"), 0, "{sum}");
+        assert_eq!(n(&sum, "loaded") as usize, truth.len(), "{sum}");
+        let v = rdbkit(&["verify", &rdb.display().to_string(), "--target", &s.url()]);
+        v.expect_code(0);
+        // Command mode: ARMSET/ARSEEK, XNACK ... FORCE.
+        s.flush();
+        let modules: Vec<&str> = vec!["--not-key", "vset:*"];
+        let plain: Vec<Value> = truth
+            .iter()
+            .filter(|l| l["type"] != "vectorset")
+            .cloned()
+            .collect();
+        let args = [&["--mode", "commands"][..], &modules].concat();
+        load_and_compare(&rdb, &s, &args, &plain, true);
+        // JSON Lines from `rdbkit json`, loaded back (arrays and NACKs too).
+        s.flush();
+        let jl = dir.join(&format!(
+            "{}.jsonl",
+            rdb.file_stem().unwrap().to_string_lossy()
+        ));
+        let j = rdbkit(&[
+            "json",
+            &rdb.display().to_string(),
+            "-o",
+            &jl.display().to_string(),
+        ]);
+        j.expect_code(0);
+        load_and_compare(&jl, &s, &modules, &plain, true);
+    }
+}
+
+/// The array keys and NACKed entries of a truth (what Redis 7.0 cannot hold).
+fn new_state(truth: &[Value]) -> (u64, u64) {
+    let arrays = truth.iter().filter(|l| l["type"] == "array").count() as u64;
+    let nacks = truth
+        .iter()
+        .filter(|l| l["type"] == "stream")
+        .flat_map(|l| l["value"]["groups"].as_array().cloned().unwrap_or_default())
+        .map(|g| g["nacked"].as_array().map_or(0, Vec::len) as u64)
+        .sum();
+    (arrays, nacks)
+}
+
+/// The truth as Redis 7.0 holds it after a lossy load: no arrays, no module
+/// values, streams without their NACKed entries (7.0 reports no NACK zone).
+fn truth_for_redis_7(truth: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for l in truth {
+        if l["type"] == "array" || l["type"] == "vectorset" {
+            continue;
+        }
+        let mut l = l.clone();
+        if let Some(groups) = l["value"]["groups"].as_array_mut() {
+            for g in groups {
+                let nacked: Vec<Value> = g["nacked"].as_array().cloned().unwrap_or_default();
+                let keep = |p: &Value| !nacked.contains(&p[0]);
+                let pending: Vec<Value> = g["pending"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| keep(p))
+                    .cloned()
+                    .collect();
+                let times = g["pending_delivery_time_ms"].as_object().unwrap().clone();
+                let times: serde_json::Map<String, Value> = times
+                    .into_iter()
+                    .filter(|(id, _)| !nacked.contains(&json!(id)))
+                    .collect();
+                g["pending"] = Value::Array(pending);
+                g["pending_delivery_time_ms"] = Value::Object(times);
+                g["nacked"] = Value::Null;
+            }
+        }
+        out.push(l);
+    }
+    out
+}
+
+#[test]
+fn newest_into_redis_7_0_refuses_arrays_and_nacks_by_name() {
+    let rdb = common::testdata_dir().join("newest/redis-unstable-more.rdb");
+    let truth = live_truth(&rdb);
+    let (arrays, _) = new_state(&truth);
+    let nack_streams = truth
+        .iter()
+        .filter(|l| {
+            l["value"]["groups"].as_array().is_some_and(|g| {
+                g.iter()
+                    .any(|g| g["nacked"].as_array().is_some_and(|a| !a.is_empty()))
+            })
+        })
+        .count() as u64;
+    let s = start(None, None);
+    let out = load(
+        &rdb,
+        &s.url(),
+        &["--max-errors", "1000", "--not-key", "vset:*"],
+    );
+    let sum = out.summary();
+    check_summary(&sum, false);
+    // Hashes with field TTLs fail too (7.0 has none): counted separately.
+    let ttl_hashes = truth
+        .iter()
+        .filter(|l| l.get("field_expire_ms").is_some())
+        .count() as u64;
+    assert_eq!(
+        n(&sum, "failed"),
+        arrays + nack_streams + ttl_hashes,
+        "{sum}"
+    );
+    let text = out.all_text();
+    assert!(
+        text.contains("arrays (Redis 8.8+) cannot be written"),
+        "{text}"
+    );
+    assert!(text.contains("NACKed entries (XNACK"), "{text}");
+    assert_eq!(n(&sum, "dropped_lossy"), 0);
+}
+
+#[test]
+fn newest_into_redis_7_0_lossy_drops_and_counts_exactly_the_new_state() {
+    for rdb in rdb14_files() {
+        let truth = live_truth(&rdb);
+        let (arrays, nacks) = new_state(&truth);
+        let s = start(None, None);
+        let out = load(&rdb, &s.url(), &["--lossy", "--not-key", "vset:*"]);
+        out.expect_code(0);
+        let sum = out.summary();
+        check_summary(&sum, false);
+        assert_eq!(n(&sum, "dropped_lossy"), arrays, "{}: {sum}", rdb.display());
+        assert_eq!(n(&sum, "nacks_dropped"), nacks, "{}: {sum}", rdb.display());
+        let have = strip_uncarried(&dump_server(&mut s.conn()));
+        compare_lines(&have, &strip_uncarried(&truth_for_redis_7(&truth)))
+            .unwrap_or_else(|e| panic!("{}: {e}", rdb.display()));
+    }
+}
