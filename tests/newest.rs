@@ -82,10 +82,19 @@ fn start(binary: Option<PathBuf>, rdb: Option<&Path>) -> Server {
 
 /// One truth line as `testdata/README.md` orders its members.
 fn truth_text(l: &Value) -> String {
-    let m: Vec<String> = ["db", "key", "type", "encoding", "expire_ms", "value"]
-        .iter()
-        .map(|k| format!("\"{k}\":{}", l[*k]))
-        .collect();
+    let m: Vec<String> = [
+        "db",
+        "key",
+        "type",
+        "encoding",
+        "expire_ms",
+        "value",
+        "field_expire_ms",
+    ]
+    .iter()
+    .filter(|k| l.get(**k).is_some())
+    .map(|k| format!("\"{k}\":{}", l[*k]))
+    .collect();
     format!("{{{}}}", m.join(","))
 }
 
@@ -145,7 +154,11 @@ fn newest_round_trip_into_redis_8_8_by_restore_commands_and_json() {
         let sum = load_and_compare(&rdb, &s, &["--mode", "auto"], &truth, false);
         assert_eq!(n(&sum, "as_commands"), 0, "{sum}");
         assert_eq!(n(&sum, "loaded") as usize, truth.len(), "{sum}");
-        let v = rdbkit(&["verify", &rdb.display().to_string(), "--target", &s.url()]);
+        // Vector sets re-serialize their graph differently after a reload,
+        // so their DUMP payloads (all verify can compare for a module
+        // value) differ: left out here.
+        let f = rdb.display().to_string();
+        let v = rdbkit(&["verify", &f, "--target", &s.url(), "--not-key", "vset:*"]);
         v.expect_code(0);
         // Command mode: ARMSET/ARSEEK, XNACK ... FORCE.
         s.flush();
@@ -195,7 +208,7 @@ fn truth_for_redis_7(truth: &[Value]) -> Vec<Value> {
             continue;
         }
         let mut l = l.clone();
-        if let Some(groups) = l["value"]["groups"].as_array_mut() {
+        if let Some(groups) = l.pointer_mut("/value/groups").and_then(Value::as_array_mut) {
             for g in groups {
                 let nacked: Vec<Value> = g["nacked"].as_array().cloned().unwrap_or_default();
                 let keep = |p: &Value| !nacked.contains(&p[0]);
@@ -206,6 +219,7 @@ fn truth_for_redis_7(truth: &[Value]) -> Vec<Value> {
                     .filter(|p| keep(p))
                     .cloned()
                     .collect();
+                // IDs are ASCII, so this is always the object form.
                 let times = g["pending_delivery_time_ms"].as_object().unwrap().clone();
                 let times: serde_json::Map<String, Value> = times
                     .into_iter()

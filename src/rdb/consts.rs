@@ -37,8 +37,8 @@ pub const RDB_TYPE_STREAM_LISTPACKS_5: u8 = 27;
 /// Redis dialect (8.8, RDB 14): sparse array (the AR* commands).
 pub const RDB_TYPE_ARRAY: u8 = 28;
 /// Redis dialect: `RDB_TYPE_GCRA` in Redis `unstable` built with
-/// `ENABLE_GCRA` (not in releases); also the first hash-template type of
-/// Redis 8.10 per its public notes. Not read.
+/// `ENABLE_GCRA` (not in releases, RDB 14); Redis 8.10 (RDB 15) gives 29 to
+/// `RDB_TYPE_HASH_TMPL_LP` and moves GCRA to 33. Not read.
 pub const RDB_TYPE_GCRA: u8 = 29;
 /// Valkey dialect (9.0, RDB 80): hash with per-field expiry.
 pub const VALKEY_RDB_TYPE_HASH_2: u8 = 22;

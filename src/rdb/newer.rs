@@ -4,17 +4,18 @@
 //! ```text
 //! file start   28 B5 2F FD             Zstandard frame (Valkey 9.2 whole-file compression, per its notes)
 //!              04 22 4D 18             LZ4 frame (idem)
-//! type byte    REDIS  29               RDB_TYPE_GCRA (Redis unstable, ENABLE_GCRA builds) / 8.10 hash template
-//!              REDIS  30..=32          Redis 8.10 hash templates (public notes)
-//!              REDIS  33               GCRA in some builds (public notes)
+//! type byte    REDIS  29   (RDB <= 14) RDB_TYPE_GCRA (Redis unstable built with ENABLE_GCRA)
+//!              REDIS  29..=32 (RDB 15) RDB_TYPE_HASH_TMPL_LP, _LP_REF, _ARRAY, _ARRAY_REF (8.10)
+//!              REDIS  33   (RDB 15)    RDB_TYPE_GCRA after 8.10 renumbered it
 //!              VALKEY 23               VALKEY_RDB_TYPE_PATH_HASH (Valkey 9.2)
-//! opcode       REDIS  242              Redis 8.10 hash-template registry (public notes)
+//! opcode       REDIS  242              RDB_OPCODE_HASH_TEMPLATE: 8.10's template registry
 //!              VALKEY 242              VALKEY_RDB_OPCODE_UPDATE: replication stream only
 //! ```
 //!
-//! None of these layouts could be read from a server source (see the README's
-//! version table), so nothing here decodes them: guessing would risk reading
-//! garbage as data.
+//! The names of the 8.10 constructs come from the review of redis/redis
+//! PR #15364 and librdb PR #107 (which parse them); none of these layouts
+//! could be read from a server source (see the README's version table), so
+//! nothing here decodes them: guessing would risk reading garbage as data.
 
 use crate::rdb::consts::*;
 use crate::rdb::value::Dialect;
@@ -36,14 +37,18 @@ pub fn compressed_input(data: &[u8]) -> Option<&'static str> {
 }
 
 /// Names a value type byte that a newer server writes, if known.
-pub fn type_feature(t: u8, dialect: Dialect) -> Option<String> {
+pub fn type_feature(t: u8, dialect: Dialect, version: u32) -> Option<String> {
+    const TMPL: [&str; 4] = ["TMPL_LP", "TMPL_LP_REF", "TMPL_ARRAY", "TMPL_ARRAY_REF"];
     let name = match (dialect, t) {
-        (Dialect::Redis, RDB_TYPE_GCRA) => {
-            "Redis 8.10 hash template or GCRA value (type 29; GCRA is RDB_TYPE_GCRA in Redis unstable built with ENABLE_GCRA)"
+        (Dialect::Redis, RDB_TYPE_GCRA) if version < 15 => {
+            "Redis GCRA value (type 29, RDB_TYPE_GCRA of Redis unstable built with ENABLE_GCRA)"
                 .to_string()
         }
-        (Dialect::Redis, 30..=32) => format!("Redis 8.10 hash template (type {t})"),
-        (Dialect::Redis, 33) => "Redis GCRA value (type 33)".to_string(),
+        (Dialect::Redis, 29..=32) => format!(
+            "Redis 8.10 hash template (type {t}, RDB_TYPE_HASH_{})",
+            TMPL[(t - 29) as usize]
+        ),
+        (Dialect::Redis, 33) => "Redis GCRA value (type 33, RDB_TYPE_GCRA)".to_string(),
         (Dialect::Valkey, VALKEY_RDB_TYPE_PATH_HASH) => {
             "Valkey 9.2 path hash (type 23, PATH_HASH)".to_string()
         }
@@ -55,7 +60,9 @@ pub fn type_feature(t: u8, dialect: Dialect) -> Option<String> {
 /// Names an opcode that a newer server writes, if known.
 pub fn opcode_feature(op: u8, dialect: Dialect) -> Option<&'static str> {
     match (dialect, op) {
-        (Dialect::Redis, 242) => Some("Redis 8.10 hash template registry (opcode 242)"),
+        (Dialect::Redis, 242) => {
+            Some("Redis 8.10 hash template registry (opcode 242, RDB_OPCODE_HASH_TEMPLATE)")
+        }
         (Dialect::Valkey, VALKEY_RDB_OPCODE_UPDATE) => Some(
             "Valkey UPDATE (opcode 242, written only into a replication stream during a forkless save)",
         ),
@@ -87,12 +94,17 @@ mod tests {
     fn newer_constructs_are_named_with_their_offset() {
         let e = first_error(b"REDIS0015", &[30, 1, b'k']);
         assert_eq!(e.offset, 9);
-        assert_eq!(feature(&e), "Redis 8.10 hash template (type 30)");
-        assert!(e
-            .to_string()
-            .ends_with("Redis 8.10 hash template (type 30): not supported"));
+        assert_eq!(
+            feature(&e),
+            "Redis 8.10 hash template (type 30, RDB_TYPE_HASH_TMPL_LP_REF)"
+        );
+        assert!(e.to_string().ends_with("_LP_REF): not supported"), "{e}");
+        let e = first_error(b"REDIS0014", &[29, 1, b'k']);
+        assert!(feature(&e).contains("GCRA"), "{e}");
+        let e = first_error(b"REDIS0015", &[29, 1, b'k']);
+        assert!(feature(&e).contains("HASH_TMPL_LP)"), "{e}");
         let e = first_error(b"REDIS0015", &[242]);
-        assert!(feature(&e).contains("hash template registry (opcode 242)"));
+        assert!(feature(&e).contains("hash template registry (opcode 242"));
         let e = first_error(b"VALKEY081", &[23, 1, b'k']);
         assert!(feature(&e).contains("PATH_HASH"));
         let e = first_error(b"VALKEY081", &[242]);

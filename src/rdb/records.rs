@@ -436,7 +436,7 @@ impl<'a> Parser<'a> {
         let feature = if t >= 200 {
             newer::opcode_feature(t, dialect).map(str::to_string)
         } else {
-            newer::type_feature(t, dialect)
+            newer::type_feature(t, dialect, self.header.version)
         };
         let kind = match feature {
             Some(feature) => ErrorKind::UnsupportedFeature { feature },

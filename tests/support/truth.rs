@@ -2,8 +2,9 @@
 //! `testdata/README.md` ("Truth format"), and comparing it with a fixture's
 //! `.expected.jsonl` through the comparator of `tests/common`.
 //!
-//! Only what Redis 7.0 can report is read: no `HPEXPIRETIME` (7.4+), no
-//! consumer `active-time` (7.2+; always `null` here).
+//! What the server reports is read: hash field TTLs (`HPEXPIRETIME`) where
+//! the server has them (7.4+), arrays and NACKed stream entries on Redis
+//! 8.8+; no consumer `active-time` (7.2+; always `null` here).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -202,14 +203,46 @@ pub fn key_line(c: &mut Conn, db: u64, key: &[u8]) -> Value {
         other if other.len() == 9 => Value::Null,
         other => panic!("key {}: unsupported type {other}", common::show(k)),
     };
-    json!({
+    let mut line = json!({
         "db": db,
         "key": bytes_json(k),
         "type": ty,
         "encoding": enc,
         "expire_ms": expire,
         "value": value,
-    })
+    });
+    if ty == "hash" {
+        if let Some(fe) = field_expire(c, k) {
+            line["field_expire_ms"] = fe;
+        }
+    }
+    line
+}
+
+/// A hash's field TTLs (`HPEXPIRETIME`, Redis 7.4+), in the truth's
+/// object-or-pairs form; `None` when no field has one or the server has no
+/// field TTLs.
+fn field_expire(c: &mut Conn, key: &[u8]) -> Option<Value> {
+    let fields: Vec<Vec<u8>> = c
+        .must([b"HKEYS" as &[u8], key])
+        .array()
+        .iter()
+        .map(|f| f.bytes())
+        .collect();
+    let n = fields.len().to_string();
+    let mut args: Vec<&[u8]> = vec![b"HPEXPIRETIME", key, b"FIELDS", n.as_bytes()];
+    args.extend(fields.iter().map(|f| f.as_slice()));
+    let r = c.try_cmd(args).ok()?;
+    if r.is_error() {
+        return None;
+    }
+    let ttls: Vec<(Vec<u8>, Value)> = fields
+        .iter()
+        .zip(r.array())
+        .filter(|(_, t)| t.int() >= 0)
+        .map(|(f, t)| (f.clone(), json!(t.int())))
+        .collect();
+    (!ttls.is_empty()).then(|| map_json(ttls))
 }
 
 /// An array (Redis 8.8) as the truth's value: `ARCOUNT`, `ARNEXT` (the
