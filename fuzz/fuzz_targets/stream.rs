@@ -10,8 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use rdbkit::rdb::stream::StreamVersion;
 use rdbkit::rdb::value::ValueType;
-use rdbkit::sink::json::{to_vec, JsonOptions};
-use rdbkit_fuzz::check_value;
+use rdbkit_fuzz::{check_value, json_in_file};
 
 const VERSIONS: [StreamVersion; 5] = [
     StreamVersion::V1,
@@ -32,21 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(tally.stream_meta, 1, "stream_meta called once");
 
-    // The same value in a file: header, type byte, key "k", value, EOF,
-    // zero checksum ("not computed").
-    let mut file = b"REDIS0014".to_vec();
-    file.push(version.type_byte());
-    file.extend_from_slice(b"\x01k");
-    file.extend_from_slice(&value[..used]);
-    file.push(0xFF);
-    file.extend_from_slice(&[0; 8]);
-    let opts = JsonOptions {
-        meta: false,
-        verify_checksum: true,
-    };
-    let out =
-        to_vec(&file, &opts).unwrap_or_else(|e| panic!("a decodable stream fails in a file: {e}"));
-    let line: serde_json::Value = serde_json::from_slice(&out).expect("one JSON line");
+    let line = json_in_file(version.type_byte(), &value[..used]);
     assert_eq!(line["type"], "stream");
     let entries = line["value"]["entries"].as_array().expect("entries array");
     assert_eq!(entries.len() as u64, tally.stream_entries);

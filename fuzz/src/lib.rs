@@ -277,3 +277,23 @@ pub fn parse_command(buf: &[u8]) -> (Vec<&[u8]>, &[u8]) {
     }
     (args, rest)
 }
+
+/// Puts a value that decoded into a minimal RDB 14 file (header, `type_byte`,
+/// key "k", the value, EOF, zero checksum: "not computed"), converts it with
+/// `rdbkit json` and returns its one line: a decodable value must convert.
+pub fn json_in_file(type_byte: u8, value: &[u8]) -> serde_json::Value {
+    use rdbkit::sink::json::{to_vec, JsonOptions};
+    let mut file = b"REDIS0014".to_vec();
+    file.push(type_byte);
+    file.extend_from_slice(b"\x01k");
+    file.extend_from_slice(value);
+    file.push(0xFF);
+    file.extend_from_slice(&[0; 8]);
+    let opts = JsonOptions {
+        meta: false,
+        verify_checksum: true,
+    };
+    let out = to_vec(&file, &opts)
+        .unwrap_or_else(|e| panic!("a decodable value of type {type_byte} fails in a file: {e}"));
+    serde_json::from_slice(&out).expect("one JSON line")
+}

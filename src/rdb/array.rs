@@ -260,12 +260,12 @@ fn fpconv_layout(d: f64, out: &mut Vec<u8>) {
     let e = (k + nd - 1).abs();
     if k >= 0 && e < nd + 7 {
         out.extend_from_slice(&digits);
-        out.extend(std::iter::repeat(b'0').take(k as usize));
+        out.extend(std::iter::repeat_n(b'0', k as usize));
     } else if k < 0 && (k > -7 || e < 4) {
         let offset = nd + k;
         if offset <= 0 {
             out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat(b'0').take((-offset) as usize));
+            out.extend(std::iter::repeat_n(b'0', (-offset) as usize));
             out.extend_from_slice(&digits);
         } else {
             out.extend_from_slice(&digits[..offset as usize]);
@@ -303,7 +303,8 @@ mod tests {
 
     #[test]
     fn floats_format_like_ar_format_float() {
-        assert_eq!(float(3.14), "3.14");
+        assert_eq!(float(3.25), "3.25");
+        assert_eq!(float(2.71), "2.71");
         assert_eq!(float(3.0), "3.0");
         assert_eq!(float(-0.0), "-0.0");
         assert_eq!(float(0.0), "0.0");
@@ -337,7 +338,9 @@ mod tests {
         d
     }
 
-    fn run(d: &[u8]) -> Result<(ArrayHead, Vec<(u64, Vec<u8>)>)> {
+    type Elements = Vec<(u64, Vec<u8>)>;
+
+    fn run(d: &[u8]) -> Result<(ArrayHead, Elements)> {
         let mut cur = Cursor::new(d, 100);
         let mut head = None;
         let mut got = Vec::new();
