@@ -184,6 +184,30 @@ fn newest_round_trip_into_redis_8_8_by_restore_commands_and_json() {
         ]);
         j.expect_code(0);
         load_and_compare(&jl, &s, &modules, &plain, true);
+        // `resp --mode commands --redis-8-8` through redis-cli --pipe.
+        s.flush();
+        let rp = dir.join(&format!(
+            "{}.resp",
+            rdb.file_stem().unwrap().to_string_lossy()
+        ));
+        let (f, o) = (rdb.display().to_string(), rp.display().to_string());
+        let r = rdbkit(&[
+            "resp",
+            &f,
+            "--mode",
+            "commands",
+            "--redis-8-8",
+            "--not-key",
+            "vset:*",
+            "-o",
+            &o,
+        ]);
+        r.expect_code(0);
+        let (code, errors, _, text) = pipe(s.port, &rp);
+        assert_eq!((code, errors), (0, 0), "{text}");
+        let have = strip_uncarried(&dump_server(&mut s.conn()));
+        compare_lines(&have, &strip_uncarried(&plain))
+            .unwrap_or_else(|e| panic!("{}: resp --redis-8-8: {e}", rdb.display()));
     }
 }
 
@@ -292,4 +316,74 @@ fn newest_into_redis_7_0_lossy_drops_and_counts_exactly_the_new_state() {
         compare_lines(&have, &strip_uncarried(&truth_for_redis_7(&truth)))
             .unwrap_or_else(|e| panic!("{}: {e}", rdb.display()));
     }
+}
+
+/// `stats`, `memory`, `--type array` and `resp --lossy` on the RDB 14 file
+/// (no server needed): every array is counted, typed and sized, and the
+/// lossy RESP stream reports exactly the arrays and NACKed entries left out.
+#[test]
+fn newest_stats_memory_filters_and_resp_know_the_new_types() {
+    let rdb = common::testdata_dir().join("newest/redis-unstable-more.rdb");
+    let f = rdb.display().to_string();
+    let truth = expected(&rdb);
+    let (arrays, nacks) = new_state(&truth);
+    assert!(
+        arrays >= 15 && nacks >= 160,
+        "fixture holds {arrays} arrays, {nacks} NACKs"
+    );
+
+    let s: Value = serde_json::from_str(&rdbkit(&["stats", &f, "--json"]).stdout_text()).unwrap();
+    let per_db = |field: &str, name: &str| -> u64 {
+        s["dbs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d[field][name].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(per_db("types", "array"), arrays, "{s}");
+    assert_eq!(per_db("encodings", "array/sliced-array"), arrays, "{s}");
+
+    let j = rdbkit(&["json", &f, "--type", "array"]);
+    j.expect_code(0);
+    let lines: Vec<Value> = j
+        .stdout_text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, arrays);
+    assert!(lines.iter().all(|l| l["type"] == "array"));
+
+    let m = rdbkit(&["memory", &f, "--format", "json", "--type", "array"]);
+    m.expect_code(0);
+    let rows: Vec<Value> = m
+        .stdout_text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len() as u64, arrays);
+    for r in &rows {
+        let t = truth
+            .iter()
+            .find(|l| l["key"] == r["key"] && l["db"] == r["database"])
+            .unwrap();
+        assert_eq!(r["encoding"], "sliced-array");
+        assert_eq!(r["num_elements"], t["value"]["count"], "{r}");
+        assert!(r["size_in_bytes"].as_u64().unwrap() > 96, "{r}");
+    }
+
+    let r = rdbkit(&[
+        "resp",
+        &f,
+        "--mode",
+        "commands",
+        "--lossy",
+        "--not-key",
+        "vset:*",
+        "-o",
+        "/dev/null",
+    ]);
+    r.expect_code(0);
+    let want = format!("--lossy left out {arrays} arrays and {nacks} NACKed stream entries");
+    assert!(r.all_text().contains(&want), "{}", r.all_text());
 }
