@@ -254,7 +254,7 @@ enum Cmd {
         #[arg(long)]
         old_streams: bool,
         /// Command mode: the target is Redis 8.8+ (arrays with ARMSET/ARSEEK,
-        /// NACKed stream entries with XNACK).
+        /// NACKed stream entries with XNACK; implies --field-ttl).
         #[arg(long = "redis-8-8")]
         redis_8_8: bool,
         /// Command mode: leave out what the target cannot hold: hash field TTLs,
@@ -679,7 +679,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                         bytes: batch_bytes.max(1),
                     },
                     features: TargetFeatures {
-                        field_ttl,
+                        field_ttl: field_ttl || redis_8_8,
                         stream_v2: !old_streams,
                         array: redis_8_8,
                         xnack: redis_8_8,
