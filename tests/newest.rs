@@ -98,14 +98,28 @@ fn truth_text(l: &Value) -> String {
     format!("{{{}}}", m.join(","))
 }
 
+/// Each file with the server that wrote it: the RDB 14 files with the
+/// Redis 8.8 build, the Valkey file with the Valkey `unstable` build named
+/// by `RDBKIT_VALKEY_UNSTABLE` (hanxizh9910/valkey 82740995).
 #[test]
-fn newest_truth_is_what_the_redis_8_8_server_reports() {
-    let Some(bin) = unstable_or_skip("newest_truth") else {
-        return;
-    };
+fn newest_truth_is_what_the_writing_server_reports() {
     let write = std::env::var_os("RDBKIT_WRITE_TRUTH").is_some();
-    for rdb in rdb14_files() {
-        let s = start(Some(bin.clone()), Some(&rdb));
+    let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
+    if let Some(bin) = unstable_or_skip("newest_truth") {
+        files.extend(rdb14_files().into_iter().map(|f| (f, bin.clone())));
+    }
+    match std::env::var_os("RDBKIT_VALKEY_UNSTABLE").map(PathBuf::from) {
+        Some(bin) if bin.is_file() => {
+            let f = common::testdata_dir().join("newest/valkey-unstable-20260519.rdb");
+            files.push((f, bin));
+        }
+        _ => println!(
+            "newest_truth: Valkey file skipped: set RDBKIT_VALKEY_UNSTABLE to a valkey-server \
+             built from hanxizh9910/valkey 82740995"
+        ),
+    }
+    for (rdb, bin) in files {
+        let s = start(Some(bin), Some(&rdb));
         let mut lines = dump_server(&mut s.conn());
         sort_lines(&mut lines);
         if write {
@@ -386,4 +400,43 @@ fn newest_stats_memory_filters_and_resp_know_the_new_types() {
     r.expect_code(0);
     let want = format!("--lossy left out {arrays} arrays and {nacks} NACKed stream entries");
     assert!(r.all_text().contains(&want), "{}", r.all_text());
+}
+
+/// `verify` compares NACK state: after a NACKed entry is claimed by a
+/// consumer on the target (pending count unchanged), the stream differs.
+#[test]
+fn newest_verify_sees_a_nacked_entry_claimed() {
+    let Some(bin) = unstable_or_skip("newest_verify") else {
+        return;
+    };
+    let rdb = common::testdata_dir().join("newest/redis-unstable-20260609.rdb");
+    let f = rdb.display().to_string();
+    let s = start(Some(bin), Some(&rdb));
+    let args = [
+        "verify",
+        &f,
+        "--target",
+        &s.url(),
+        "--no-dump",
+        "--not-key",
+        "vset:*",
+    ];
+    rdbkit(&args).expect_code(0);
+    let mut c = s.conn();
+    c.must([
+        "XCLAIM",
+        "stream:cg",
+        "g1",
+        "alice",
+        "0",
+        "1008-0",
+        "JUSTID",
+    ]);
+    let out = rdbkit(&args);
+    out.expect_code(5);
+    assert!(
+        out.all_text().contains("1 keys differ"),
+        "{}",
+        out.all_text()
+    );
 }

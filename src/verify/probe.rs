@@ -9,7 +9,7 @@
 //! | set | `SMISMEMBER` pages (`SISMEMBER` per member before 6.2), `SCARD` |
 //! | zset | `ZMSCORE` pages (`ZSCORE` before 6.2), `ZCARD` |
 //! | hash | `HMGET` pages (+ `HPEXPIRETIME ... FIELDS` for pages with field TTLs), `HLEN` |
-//! | stream | `XRANGE first last` pages, `XLEN`, `XINFO STREAM`, `XINFO GROUPS`, `XINFO CONSUMERS` and `XPENDING start end` pages per group |
+//! | stream | `XRANGE first last` pages, `XLEN`, `XINFO STREAM`, `XINFO GROUPS`, `XINFO CONSUMERS` and `XPENDING start end` pages per group (a NACKed entry's owner is the empty string, as Redis 8.8 reports it) |
 //! | module | `DUMP` |
 //! | array (Redis 8.8) | `DUMP` (its payload is canonical: elements and the insert cursor only) |
 //!
@@ -847,6 +847,11 @@ impl ValueVisitor for Builder<'_, '_> {
                 for id in &c.pending {
                     owner.insert(*id, c.name.as_slice());
                 }
+            }
+            // NACKed entries (type 27) belong to no consumer: Redis 8.8's
+            // XPENDING names the empty string for them.
+            for id in g.nacked.iter().flatten() {
+                owner.insert(*id, b"".as_slice());
             }
             for page in g.pending.chunks(PAGE_ELEMS) {
                 let (first, last) = (page[0].id.to_string(), page[page.len() - 1].id.to_string());
