@@ -944,3 +944,132 @@ mod tests {
         assert_eq!(score_text(f64::NEG_INFINITY), "-inf");
     }
 }
+
+#[cfg(test)]
+mod rdb14_tests {
+    use super::*;
+    use crate::rdb::stream::{Group, PendingEntry, StreamMeta};
+
+    fn run(
+        features: TargetFeatures,
+        drive: impl FnOnce(&mut dyn ValueVisitor) -> Result<()>,
+    ) -> Result<Vec<Vec<Vec<u8>>>> {
+        let mut out = Vec::new();
+        let limits = BatchLimits {
+            elements: 2,
+            bytes: 1 << 20,
+        };
+        emit_with(
+            &mut out,
+            b"k",
+            Kind::Stream,
+            None,
+            limits,
+            features,
+            0,
+            Sink::default(),
+            drive,
+        )?;
+        let mut r = &out[..];
+        let mut cmds = Vec::new();
+        while !r.is_empty() {
+            match resp::read_reply(&mut r).unwrap() {
+                resp::Reply::Array(Some(a)) => cmds.push(
+                    a.into_iter()
+                        .map(|x| x.as_bytes().unwrap().to_vec())
+                        .collect(),
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        Ok(cmds)
+    }
+
+    fn text(cmd: &[Vec<u8>]) -> String {
+        cmd.iter()
+            .map(|a| String::from_utf8_lossy(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A group whose entries 1-0, 2-0, 3-0 are NACKed with delivery counts
+    /// 3, 3, 5 (owned by no consumer).
+    fn nacked_meta() -> StreamMeta {
+        let id = |ms| StreamId { ms, seq: 0 };
+        let pe = |ms, n| PendingEntry {
+            id: id(ms),
+            delivery_time_ms: 0,
+            delivery_count: n,
+        };
+        StreamMeta {
+            last_id: id(3),
+            groups: vec![Group {
+                name: b"g".to_vec(),
+                last_delivered_id: id(3),
+                entries_read: None,
+                pending: vec![pe(1, 3), pe(2, 3), pe(3, 5)],
+                consumers: vec![],
+                nacked: Some(vec![id(1), id(2), id(3)]),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nacked_entries_become_xnack_force_runs_of_equal_counts() {
+        let f = TargetFeatures {
+            xnack: true,
+            ..Default::default()
+        };
+        let cmds = run(f, |v| v.stream_meta(&nacked_meta())).unwrap();
+        let xnack: Vec<String> = cmds
+            .iter()
+            .filter(|c| c[0] == b"XNACK")
+            .map(|c| text(c))
+            .collect();
+        assert_eq!(
+            xnack,
+            vec![
+                "XNACK k g FAIL IDS 2 1-0 2-0 RETRYCOUNT 3 FORCE",
+                "XNACK k g FAIL IDS 1 3-0 RETRYCOUNT 5 FORCE"
+            ]
+        );
+        // Without XNACK: refused, or left out under --lossy.
+        let e = run(TargetFeatures::default(), |v| v.stream_meta(&nacked_meta())).unwrap_err();
+        assert!(e.to_string().contains("NACKed entries"), "{e}");
+        let lossy = TargetFeatures {
+            lossy: true,
+            ..Default::default()
+        };
+        let cmds = run(lossy, |v| v.stream_meta(&nacked_meta())).unwrap();
+        assert!(cmds.iter().all(|c| c[0] != b"XNACK"));
+    }
+
+    #[test]
+    fn arrays_become_armset_then_arseek() {
+        let drive = |v: &mut dyn ValueVisitor| {
+            v.array_head(ArrayHead {
+                count: 3,
+                insert_idx: Some(41),
+            })?;
+            v.array_element(0, ArrayElem::Int(-7))?;
+            v.array_element(1 << 40, ArrayElem::Float(2.5))?;
+            v.array_element(u64::MAX - 1, ArrayElem::Small(Elem::Bytes(b"abc")))
+        };
+        let f = TargetFeatures {
+            array: true,
+            ..Default::default()
+        };
+        let cmds: Vec<String> = run(f, drive).unwrap().iter().map(|c| text(c)).collect();
+        assert_eq!(
+            cmds,
+            vec![
+                "ARMSET k 0 -7 1099511627776 2.5",
+                "ARMSET k 18446744073709551614 abc",
+                "ARSEEK k 42"
+            ]
+        );
+        let e = run(TargetFeatures::default(), drive).unwrap_err();
+        assert!(e.to_string().contains("arrays (Redis 8.8+)"), "{e}");
+    }
+}
