@@ -2,20 +2,26 @@
 //! not read, so that an error names them instead of a bare byte value.
 //!
 //! ```text
-//! file start   28 B5 2F FD             Zstandard frame (Valkey 9.2 whole-file compression, per its notes)
-//!              04 22 4D 18             LZ4 frame (idem)
+//! file start   "VKCS" ver codec flags kind   Valkey 9.2 compressed stream envelope (VKCS_MAGIC,
+//!                                      compression_stream.h; codec 1 = VKCS_CODEC_LZ4, kind 0 = RDB)
+//!              28 B5 2F FD             a bare Zstandard frame (a file compressed by hand)
+//!              04 22 4D 18             a bare LZ4 frame (idem)
 //! type byte    REDIS  29   (RDB <= 14) RDB_TYPE_GCRA (Redis unstable built with ENABLE_GCRA)
 //!              REDIS  29..=32 (RDB 15) RDB_TYPE_HASH_TMPL_LP, _LP_REF, _ARRAY, _ARRAY_REF (8.10)
 //!              REDIS  33   (RDB 15)    RDB_TYPE_GCRA after 8.10 renumbered it
-//!              VALKEY 23               VALKEY_RDB_TYPE_PATH_HASH (Valkey 9.2)
+//!              VALKEY 23               RDB_TYPE_PATH_HASH (Valkey 9.2, RDB 81)
 //! opcode       REDIS  242              RDB_OPCODE_HASH_TEMPLATE: 8.10's template registry
 //!              VALKEY 242              VALKEY_RDB_OPCODE_UPDATE: replication stream only
 //! ```
 //!
-//! The names of the 8.10 constructs come from the review of redis/redis
-//! PR #15364 and librdb PR #107 (which parse them); none of these layouts
-//! could be read from a server source (see the README's version table), so
-//! nothing here decodes them: guessing would risk reading garbage as data.
+//! The Valkey 9.2 names and the VKCS envelope are from valkey-io/valkey's
+//! `src/rdb.h` (commit 01756301, `RDB_VERSION 81`) and
+//! `src/compression_stream.h`; the names of the Redis 8.10 constructs from
+//! the review of redis/redis PR #15364 and librdb PR #107. No server source
+//! of the Redis layouts could be fetched, and the Valkey ones are not
+//! implemented yet (no Valkey 9.2 could be built here to check them
+//! against), so nothing here decodes them: guessing would risk reading
+//! garbage as data.
 
 use crate::rdb::consts::*;
 use crate::rdb::value::Dialect;
@@ -24,13 +30,28 @@ use crate::rdb::value::Dialect;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// LZ4 frame magic, little-endian 0x184D2204.
 const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4D, 0x18];
+/// Valkey's compressed-stream envelope (`VKCS_MAGIC_0..3`), 8 bytes:
+/// magic, version, codec id, flags, stream kind.
+const VKCS_MAGIC: &[u8; 4] = b"VKCS";
+/// `VKCS_CODEC_LZ4`.
+const VKCS_CODEC_LZ4: u8 = 0x01;
 
 /// Names a whole-file compression wrapper at the start of the input.
-pub fn compressed_input(data: &[u8]) -> Option<&'static str> {
-    if data.starts_with(&ZSTD_MAGIC) {
-        Some("Zstandard-compressed input (Valkey 9.2 can compress a whole RDB file; decompress it first, e.g. `zstd -d`)")
+pub fn compressed_input(data: &[u8]) -> Option<String> {
+    if data.starts_with(VKCS_MAGIC) {
+        let byte = |i: usize| data.get(i).map_or("?".to_string(), |b| b.to_string());
+        let codec = match data.get(5) {
+            Some(&VKCS_CODEC_LZ4) => "LZ4".to_string(),
+            _ => format!("id {}", byte(5)),
+        };
+        Some(format!(
+            "Valkey 9.2 compressed RDB stream (VKCS envelope version {}, codec {codec})",
+            byte(4)
+        ))
+    } else if data.starts_with(&ZSTD_MAGIC) {
+        Some("Zstandard-compressed input (decompress it first, e.g. `zstd -d`)".into())
     } else if data.starts_with(&LZ4_MAGIC) {
-        Some("LZ4-compressed input (Valkey 9.2 can compress a whole RDB file; decompress it first, e.g. `lz4 -d`)")
+        Some("LZ4-compressed input (decompress it first, e.g. `lz4 -d`)".into())
     } else {
         None
     }
@@ -50,7 +71,7 @@ pub fn type_feature(t: u8, dialect: Dialect, version: u32) -> Option<String> {
         ),
         (Dialect::Redis, 33) => "Redis GCRA value (type 33, RDB_TYPE_GCRA)".to_string(),
         (Dialect::Valkey, VALKEY_RDB_TYPE_PATH_HASH) => {
-            "Valkey 9.2 path hash (type 23, PATH_HASH)".to_string()
+            "Valkey 9.2 path hash (type 23, RDB_TYPE_PATH_HASH)".to_string()
         }
         _ => return None,
     };
@@ -119,6 +140,17 @@ mod tests {
         assert!(
             matches!(e.kind, ErrorKind::UnsupportedOpcode { opcode: 230 }),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn valkey_compressed_streams_are_named() {
+        let d = b"VKCS\x01\x01\x00\x00\x04\x22\x4d\x18".to_vec();
+        let e = Parser::new(&d, ParseOptions::default()).err().unwrap();
+        assert_eq!(e.offset, 0);
+        assert_eq!(
+            feature(&e),
+            "Valkey 9.2 compressed RDB stream (VKCS envelope version 1, codec LZ4)"
         );
     }
 

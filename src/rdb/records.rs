@@ -47,12 +47,7 @@ pub fn parse_header(data: &[u8]) -> Result<Header> {
     } else if data.len() < 5 && (b"REDIS".starts_with(data) || b"VALKEY".starts_with(data)) {
         return Err(Error::truncated(0, "RDB magic", 9, data.len() as u64));
     } else if let Some(feature) = newer::compressed_input(data) {
-        return Err(Error::new(
-            0,
-            ErrorKind::UnsupportedFeature {
-                feature: feature.to_string(),
-            },
-        ));
+        return Err(Error::new(0, ErrorKind::UnsupportedFeature { feature }));
     } else {
         return Err(Error::new(0, ErrorKind::NotRdb));
     };
