@@ -80,6 +80,36 @@ fn start(binary: Option<PathBuf>, rdb: Option<&Path>) -> Server {
     })
 }
 
+/// The fixture's `meta.json`: which server wrote and reported it, and the
+/// function libraries it holds after loading the file (`FUNCTION LIST`).
+fn meta_text(rdb: &Path, s: &Server, keys: usize) -> String {
+    let mut c = s.conn();
+    let info: Vec<String> = c
+        .info("server")
+        .into_iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "redis_version" | "valkey_version" | "server_name"
+            )
+        })
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
+    let data = std::fs::read(rdb).unwrap();
+    let functions: Vec<Value> = function_libs(&mut c)
+        .into_iter()
+        .map(|(name, code)| json!({"library_name": name, "engine": "LUA", "code": code}))
+        .collect();
+    let meta = json!({
+        "truth_server_reports": info.join(" "),
+        "rdb_header": String::from_utf8_lossy(&data[..9]),
+        "rdb_bytes": data.len(),
+        "keys_loaded_same_server": keys,
+        "functions": functions,
+    });
+    serde_json::to_string_pretty(&meta).unwrap() + "\n"
+}
+
 /// One truth line as `testdata/README.md` orders its members.
 fn truth_text(l: &Value) -> String {
     let m: Vec<String> = [
@@ -125,8 +155,15 @@ fn newest_truth_is_what_the_writing_server_reports() {
         if write {
             let text: String = lines.iter().map(|l| truth_text(l) + "\n").collect();
             std::fs::write(common::sibling(&rdb, ".expected.jsonl"), text).unwrap();
+            std::fs::write(
+                common::sibling(&rdb, ".meta.json"),
+                meta_text(&rdb, &s, lines.len()),
+            )
+            .unwrap();
             continue;
         }
+        compare_functions(&mut s.conn(), &rdb)
+            .unwrap_or_else(|e| panic!("{}: functions: {e}", rdb.display()));
         compare_lines(&lines, &live_truth(&rdb))
             .unwrap_or_else(|e| panic!("{}: server differs from the truth: {e}", rdb.display()));
     }
