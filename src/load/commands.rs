@@ -865,7 +865,8 @@ mod tests {
         }
     }
 
-    fn parse(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    /// The commands of a RESP stream, as argument lists.
+    pub(super) fn parse(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let mut r = b;
         let mut cmds = Vec::new();
         while !r.is_empty() {
@@ -970,19 +971,7 @@ mod rdb14_tests {
             Sink::default(),
             drive,
         )?;
-        let mut r = &out[..];
-        let mut cmds = Vec::new();
-        while !r.is_empty() {
-            match resp::read_reply(&mut r).unwrap() {
-                resp::Reply::Array(Some(a)) => cmds.push(
-                    a.into_iter()
-                        .map(|x| x.as_bytes().unwrap().to_vec())
-                        .collect(),
-                ),
-                other => panic!("{other:?}"),
-            }
-        }
-        Ok(cmds)
+        Ok(super::tests::parse(&out))
     }
 
     fn text(cmd: &[Vec<u8>]) -> String {
