@@ -5,7 +5,9 @@
 # (redis-server, redis-tools, openssl, chromium) if missing. Extra arguments go to `cargo test`,
 # e.g. `scripts/test.sh --test golden` or `scripts/test.sh -- --nocapture`.
 # Environment: RDBKIT_EXHAUSTIVE=1 runs the long robustness sweep,
-# RDBKIT_FIXTURE=<substring> limits the golden test to matching fixtures.
+# RDBKIT_FIXTURE=<substring> limits the golden test to matching fixtures,
+# RDBKIT_REDIS_UNSTABLE=<redis-server built from skaslev/redis e58041978>
+# runs the Redis 8.8 (RDB 14) load tests of tests/newest.rs (skipped without it).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -43,6 +43,9 @@ pub enum ErrorKind {
     },
     /// An opcode this build does not know.
     UnsupportedOpcode { opcode: u8 },
+    /// A construct known from newer servers that this build does not read;
+    /// `feature` names it, e.g. "Redis 8.10 hash template (type 30)".
+    UnsupportedFeature { feature: String },
     /// A value that cannot be decoded without the module that wrote it.
     UnsupportedModule { detail: String },
     /// The CRC-64 trailer does not match the content.
@@ -101,6 +104,7 @@ impl fmt::Display for ErrorKind {
                 "unsupported type {type_byte} (RDB version {version}, {dialect} dialect)"
             ),
             ErrorKind::UnsupportedOpcode { opcode } => write!(f, "unsupported opcode {opcode}"),
+            ErrorKind::UnsupportedFeature { feature } => write!(f, "{feature}: not supported"),
             ErrorKind::UnsupportedModule { detail } => write!(f, "unsupported module data: {detail}"),
             ErrorKind::ChecksumMismatch { stored, computed } => write!(
                 f,

@@ -288,7 +288,7 @@ impl Filter {
     }
 }
 
-/// Parses a `--type` list (`string,list,set,zset,hash,stream,module`).
+/// Parses a `--type` list (`string,list,set,zset,hash,stream,module,array`).
 pub fn parse_types(s: &str) -> std::result::Result<Vec<Kind>, String> {
     let mut out = Vec::new();
     for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -300,9 +300,10 @@ pub fn parse_types(s: &str) -> std::result::Result<Vec<Kind>, String> {
             "hash" => Kind::Hash,
             "stream" => Kind::Stream,
             "module" => Kind::Module,
+            "array" => Kind::Array,
             other => {
                 return Err(format!(
-                "unknown type {other:?} (expected string, list, set, zset, hash, stream, module)"
+                "unknown type {other:?} (expected string, list, set, zset, hash, stream, module, array)"
             ))
             }
         });

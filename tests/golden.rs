@@ -385,7 +385,8 @@ fn truth_as_ours(t: &Value) -> Value {
     let ty = o["type"].as_str().unwrap().to_string();
     let v = o["value"].clone();
     let new_value = match ty.as_str() {
-        "string" | "list" | "hash" => v,
+        // Arrays: the same shape on both sides.
+        "string" | "list" | "hash" | "array" => v,
         "set" => Value::Array(v.as_array().unwrap().iter().rev().cloned().collect()),
         "zset" => Value::Array(
             v.as_array()
@@ -466,6 +467,13 @@ fn truth_as_ours(t: &Value) -> Value {
                     .collect();
                 og.insert("pending".into(), Value::Array(pel));
                 og.insert("consumers".into(), Value::Array(consumers));
+                if let Some(ids) = g["nacked"].as_array() {
+                    // Ours keeps the stored (delivery-time) order: any order.
+                    og.insert(
+                        "nacked".into(),
+                        Value::Array(ids.iter().rev().cloned().collect()),
+                    );
+                }
                 groups.push(Value::Object(og));
             }
             s.insert("groups".into(), Value::Array(groups));

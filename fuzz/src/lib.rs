@@ -4,6 +4,7 @@
 //! Every target asserts invariants with `assert!`: libFuzzer reports a
 //! failed assertion like any other crash, with the input that caused it.
 
+use rdbkit::rdb::array::{ArrayElem, ArrayHead};
 use rdbkit::rdb::cursor::Cursor;
 use rdbkit::rdb::elem::Elem;
 use rdbkit::rdb::module::ModuleValue;
@@ -68,6 +69,8 @@ pub struct Tally {
     pub stream_meta: u64,
     pub modules: u64,
     pub last_stream_id: Option<StreamId>,
+    pub array_elements: u64,
+    pub last_array_index: Option<u64>,
 }
 
 impl ValueVisitor for Tally {
@@ -125,12 +128,30 @@ impl ValueVisitor for Tally {
                     );
                 }
             }
+            // Every NACKed id is pending and owned by no consumer (the
+            // decoder's promise, as Redis' loader requires).
+            for id in g.nacked.iter().flatten() {
+                assert!(g.pending.iter().any(|p| p.id == *id));
+                assert!(!g.consumers.iter().any(|c| c.pending.contains(id)));
+            }
         }
         Ok(())
     }
     fn module(&mut self, value: &ModuleValue<'_>) -> rdbkit::Result<()> {
         let _ = value.raw.len();
         self.modules += 1;
+        Ok(())
+    }
+    fn array_head(&mut self, head: ArrayHead) -> rdbkit::Result<()> {
+        assert!(head.count > 0, "the decoder refuses empty arrays");
+        Ok(())
+    }
+    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> rdbkit::Result<()> {
+        // Indices strictly increase (the decoder's promise).
+        assert!(self.last_array_index.is_none_or(|p| p < index));
+        self.last_array_index = Some(index);
+        let _ = value.text();
+        self.array_elements += 1;
         Ok(())
     }
 }
@@ -255,4 +276,24 @@ pub fn parse_command(buf: &[u8]) -> (Vec<&[u8]>, &[u8]) {
         rest = &r[len + 2..];
     }
     (args, rest)
+}
+
+/// Puts a value that decoded into a minimal RDB 14 file (header, `type_byte`,
+/// key "k", the value, EOF, zero checksum: "not computed"), converts it with
+/// `rdbkit json` and returns its one line: a decodable value must convert.
+pub fn json_in_file(type_byte: u8, value: &[u8]) -> serde_json::Value {
+    use rdbkit::sink::json::{to_vec, JsonOptions};
+    let mut file = b"REDIS0014".to_vec();
+    file.push(type_byte);
+    file.extend_from_slice(b"\x01k");
+    file.extend_from_slice(value);
+    file.push(0xFF);
+    file.extend_from_slice(&[0; 8]);
+    let opts = JsonOptions {
+        meta: false,
+        verify_checksum: true,
+    };
+    let out = to_vec(&file, &opts)
+        .unwrap_or_else(|e| panic!("a decodable value of type {type_byte} fails in a file: {e}"));
+    serde_json::from_slice(&out).expect("one JSON line")
 }

@@ -253,8 +253,13 @@ enum Cmd {
         /// Command mode: the target is Redis < 7.0 (no ENTRIESADDED/MAXDELETEDID/ENTRIESREAD).
         #[arg(long)]
         old_streams: bool,
-        /// Command mode: load hashes without the field TTLs the target cannot hold
-        /// (otherwise such keys are reported as failed).
+        /// Command mode: the target is Redis 8.8+ (arrays with ARMSET/ARSEEK,
+        /// NACKed stream entries with XNACK; implies --field-ttl).
+        #[arg(long = "redis-8-8")]
+        redis_8_8: bool,
+        /// Command mode: leave out what the target cannot hold: hash field TTLs,
+        /// arrays and NACKed stream entries before Redis 8.8 (the last two counted);
+        /// otherwise such keys are reported as failed.
         #[arg(long)]
         lossy: bool,
         /// Command mode: elements per command.
@@ -423,8 +428,10 @@ struct LoadArgs {
     /// Command mode: bytes per command.
     #[arg(long, default_value_t = 4 << 20)]
     batch_bytes: usize,
-    /// Command mode: load hashes without the field TTLs the target cannot
-    /// hold (otherwise those keys fail and are reported).
+    /// Command mode: leave out what the target cannot hold: hash field TTLs,
+    /// arrays (keys counted as dropped_lossy) and NACKed stream entries
+    /// (counted as nacks_dropped) before Redis 8.8; otherwise those keys fail
+    /// and are reported.
     #[arg(long)]
     lossy: bool,
     /// Seconds to wait for a stopped or hung target (no reply, or not reading
@@ -782,6 +789,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             mode,
             field_ttl,
             old_streams,
+            redis_8_8,
             lossy,
             batch_elements,
             batch_bytes,
@@ -796,8 +804,10 @@ fn run(cli: Cli) -> Result<u8, String> {
                         bytes: batch_bytes.max(1),
                     },
                     features: TargetFeatures {
-                        field_ttl,
+                        field_ttl: field_ttl || redis_8_8,
                         stream_v2: !old_streams,
+                        array: redis_8_8,
+                        xnack: redis_8_8,
                         lossy,
                         now_ms: load::now_ms(),
                     },
@@ -836,6 +846,12 @@ fn run(cli: Cli) -> Result<u8, String> {
                             "rdbkit: {} keys read, {} written, {} skipped (expired), {} skipped (empty), {} filtered out, {} failed, {} functions",
                             s.keys_read, s.written, s.skipped_expired, s.skipped_empty, s.filtered, s.failed, s.functions
                         );
+                        if s.dropped_lossy + s.nacks_dropped > 0 {
+                            eprintln!(
+                                "rdbkit: --lossy left out {} arrays and {} NACKed stream entries the target cannot hold",
+                                s.dropped_lossy, s.nacks_dropped
+                            );
+                        }
                     }
                     let code = if s.failed > 0 {
                         exit::FAILED_KEYS

@@ -39,6 +39,7 @@
 //! | hash | `hashtable` | 16 + 56 + 8 × buckets + per field 24 + class(sds field) + class(sds value) |
 //! | stream | `stream` | 16 + 80 + rax(nodes) + Σ class(node listpack) + groups, consumers and PELs as `objectComputeSize` counts them |
 //! | module | `module` | the serialized size (a module's own `mem_usage` cannot be known offline) |
+//! | array (Redis 8.8) | `sliced-array` | **approximate**: 16 + 80 (`redisArray`) + per 4096-index slice class(40 + 10 × its elements) + the slice directory (8 per slice slot up to the highest; 24 + 8 × 2048 per 2048-slice block once sparse beyond 2^16 slices) + class(8 + len) per string over 7 bytes |
 //!
 //! Where the file keeps a listpack, intset or quicklist node the server keeps
 //! the same bytes (one allocation of exactly that size), so the file's
@@ -73,6 +74,9 @@
 //! - Not counted: the main dict's bucket array (amortised ~8–16 bytes per
 //!   key), the cluster-mode per-key metadata (16 bytes), LRU/LFU bits (inside
 //!   the robj anyway), allocator fragmentation.
+//! - Arrays (Redis 8.8) are not modelled allocation by allocation: the
+//!   slice layout (dense windows vs sparse offsets, `ar-slice-size`) is the
+//!   server's choice; the row above gives the order of magnitude only.
 //! - Valkey 8.0+ lays keys out differently (the key is embedded in the
 //!   object, 8.1 drops `dictEntry`); the 7.2 layout is used for it.
 //!
@@ -85,6 +89,7 @@ use crate::inspect::alloc::{
     dec_len, intset_bytes, intset_width, lp_int_entry, lp_str_entry, lp_strlen_entry, sds_alloc,
     size_class, strict_i64, Quantum, LP_OVERHEAD,
 };
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::cursor::Cursor;
 use crate::rdb::elem::{Elem, RdbStr};
 use crate::rdb::hfe;
@@ -355,6 +360,7 @@ impl Model {
                 }
             }
             Stream(v) => self.stream(rec, v, buf),
+            Array => self.array(&mut cur),
             Module2 | ModulePreGa => Ok(KeyMemory {
                 bytes: ROBJ + rec.value.len() as u64,
                 encoding: "module",
@@ -414,6 +420,62 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// An array, approximately (see the module docs): slices of 4096
+    /// indices (`AR_SLICE_SIZE_DEFAULT`), their directory, long strings.
+    fn array(&self, cur: &mut Cursor<'_>) -> Result<KeyMemory> {
+        const SLICE_BITS: u32 = 12;
+        const BLOCK_SLOTS: u64 = 2048;
+        let mut bytes = ROBJ + 80;
+        let (mut n, mut longest) = (0u64, 0u64);
+        let (mut slice, mut in_slice) = (None::<u64>, 0u64);
+        let (mut blocks, mut last_block) = (0u64, None::<u64>);
+        let close = |in_slice: u64, bytes: &mut u64| {
+            if in_slice > 0 {
+                *bytes += self.class(40 + 10 * in_slice);
+            }
+        };
+        crate::rdb::array::decode(
+            cur,
+            &mut Vec::new(),
+            |_| Ok(()),
+            |idx, v| {
+                let s = idx >> SLICE_BITS;
+                if slice != Some(s) {
+                    close(in_slice, &mut bytes);
+                    slice = Some(s);
+                    in_slice = 0;
+                    if last_block != Some(s / BLOCK_SLOTS) {
+                        last_block = Some(s / BLOCK_SLOTS);
+                        blocks += 1;
+                    }
+                }
+                in_slice += 1;
+                n += 1;
+                let len = v.text().len() as u64;
+                longest = longest.max(len);
+                if let crate::rdb::array::ArrayElem::Str(_) = v {
+                    if len > 7 {
+                        bytes += self.class(8 + len);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        close(in_slice, &mut bytes);
+        let highest = slice.unwrap_or(0);
+        bytes += if highest < 1 << 16 {
+            8 * (highest + 1).next_power_of_two()
+        } else {
+            blocks * (24 + 8 * BLOCK_SLOTS)
+        };
+        Ok(KeyMemory {
+            bytes,
+            encoding: "sliced-array",
+            num_elements: n,
+            len_largest_element: longest,
+        })
     }
 
     /// Sizes a plain set, zset or hash too big for a compact encoding from
@@ -1356,6 +1418,12 @@ impl ValueVisitor for Visit<'_, '_> {
         Ok(())
     }
     fn module(&mut self, _value: &ModuleValue<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+        Ok(())
+    }
+    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
         Ok(())
     }
 }

@@ -88,10 +88,12 @@ pub struct Totals {
     pub conflicts: u64,
     /// Keys failed and not loaded since.
     pub failed: u64,
+    /// `--lossy`: keys the target cannot hold, left out.
+    pub dropped_lossy: u64,
 }
 
 impl Totals {
-    const FIELDS: [&'static str; 8] = [
+    const FIELDS: [&'static str; 9] = [
         "runs",
         "loaded",
         "skipped_expired",
@@ -100,9 +102,10 @@ impl Totals {
         "skipped_corrupt",
         "conflicts",
         "failed",
+        "dropped_lossy",
     ];
 
-    fn values(&self) -> [u64; 8] {
+    fn values(&self) -> [u64; 9] {
         [
             self.runs,
             self.loaded,
@@ -112,10 +115,11 @@ impl Totals {
             self.skipped_corrupt,
             self.conflicts,
             self.failed,
+            self.dropped_lossy,
         ]
     }
 
-    fn from_values(v: [u64; 8]) -> Totals {
+    fn from_values(v: [u64; 9]) -> Totals {
         Totals {
             runs: v[0],
             loaded: v[1],
@@ -125,6 +129,7 @@ impl Totals {
             skipped_corrupt: v[5],
             conflicts: v[6],
             failed: v[7],
+            dropped_lossy: v[8],
         }
     }
 
@@ -144,7 +149,7 @@ impl Totals {
     }
 
     fn parse(v: &Value) -> Totals {
-        let mut out = [0u64; 8];
+        let mut out = [0u64; 9];
         for (o, k) in out.iter_mut().zip(Self::FIELDS) {
             *o = v[k].as_u64().unwrap_or(0);
         }

@@ -12,13 +12,15 @@
 //! | set | `SADD` |
 //! | zset | `ZADD` (scores in shortest round-trip form, `inf`, `-inf`) |
 //! | hash | `HSET`; field TTLs `HPEXPIREAT key ms FIELDS n f...` |
-//! | stream | `XADD` with explicit IDs, `XSETID` (+`ENTRIESADDED`/`MAXDELETEDID`), `XGROUP CREATE ... ENTRIESREAD`, `XGROUP CREATECONSUMER`, PEL via `XCLAIM ... TIME ms RETRYCOUNT n FORCE JUSTID` (as Redis' AOF rewrite does) |
+//! | stream | `XADD` with explicit IDs, `XSETID` (+`ENTRIESADDED`/`MAXDELETEDID`), `XGROUP CREATE ... ENTRIESREAD`, `XGROUP CREATECONSUMER`, PEL via `XCLAIM ... TIME ms RETRYCOUNT n FORCE JUSTID` (as Redis' AOF rewrite does); NACKed entries (Redis 8.8) via `XNACK key group FAIL IDS n id... RETRYCOUNT c FORCE`, consecutive entries of equal delivery count together (as 8.8's AOF rewrite does) |
+//! | array (Redis 8.8) | `ARMSET key index value ...`, then `ARSEEK key insert_idx+1` when the file holds an insert cursor (as 8.8's AOF rewrite does) |
 //! | key TTL | `PEXPIREAT` |
 //!
 //! [`CommandBuilder`] holds the batching rule; [`emit_record`] walks a
 //! record's value with the decoders (nothing is materialised).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
@@ -138,6 +140,11 @@ impl<'o, 's> CommandBuilder<'o, 's> {
             Some(s) => s.after_command(self.out, self.count),
             None => Ok(()),
         }
+    }
+
+    /// The limits commands are cut by.
+    pub fn limits(&self) -> BatchLimits {
+        self.limits
     }
 
     /// A whole command on its own.
@@ -388,7 +395,11 @@ pub struct TargetFeatures {
     pub field_ttl: bool,
     /// `XSETID ... ENTRIESADDED ... MAXDELETEDID`, `XGROUP CREATE ... ENTRIESREAD` (7.0+).
     pub stream_v2: bool,
-    /// Drop what the target cannot hold (field TTLs) instead of failing.
+    /// Arrays, `ARMSET`/`ARSEEK` (Redis 8.8+).
+    pub array: bool,
+    /// `XNACK ... FORCE` (Redis 8.8+).
+    pub xnack: bool,
+    /// Drop what the target cannot hold (field TTLs, NACK state) instead of failing.
     pub lossy: bool,
     /// Unix ms: hash fields whose TTL is at or before this are left out, as
     /// a server loading the file drops them (0: keep every field).
@@ -463,6 +474,12 @@ pub fn unwritable(
         fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
             Ok(())
         }
+        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+            Ok(())
+        }
+        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
+            Ok(())
+        }
     }
     let mut t = Ttl(false, features.now_ms);
     rec.decode(scratch, &mut t)?;
@@ -498,6 +515,7 @@ where
         tmp: Vec::new(),
         fields: 0,
         dropped_fields: 0,
+        insert_idx: None,
     };
     let r = drive(&mut v);
     if let Err(e) = r {
@@ -535,6 +553,12 @@ where
             i = j;
         }
     }
+    if let Some(i) = v.insert_idx {
+        // ARSEEK n sets the stored cursor to n-1; a stored cursor is never
+        // 2^64-1 (the decoder refuses it), so i + 1 cannot overflow.
+        let next = (i + 1).to_string();
+        v.b.command(&[b"ARSEEK", key, next.as_bytes()])?;
+    }
     if v.lost && !features.lossy {
         v.b.out.truncate(start);
         return Err(Error::new(
@@ -562,6 +586,8 @@ struct Emit<'o, 's, 'k> {
     /// Hash fields written / left out because their TTL had passed.
     fields: u64,
     dropped_fields: u64,
+    /// An array's stored insert cursor, restored after its elements.
+    insert_idx: Option<u64>,
 }
 
 fn bytes<'e>(e: &'e Elem<'_>, buf: &'e mut itoa::Buffer) -> &'e [u8] {
@@ -706,6 +732,9 @@ impl ValueVisitor for Emit<'_, '_, '_> {
                     }
                 }
             }
+            if let Some(ids) = g.nacked.as_deref().filter(|v| !v.is_empty()) {
+                self.nacked(g, ids)?;
+            }
         }
         let _ = self.kind;
         Ok(())
@@ -716,6 +745,106 @@ impl ValueVisitor for Emit<'_, '_, '_> {
             0,
             ErrorKind::UnsupportedModule { detail: format!("a value of module type '{}' can only be loaded with RESTORE into a server that has the module", value.name) },
         ))
+    }
+
+    fn array_head(&mut self, head: ArrayHead) -> Result<()> {
+        if !self.features.array {
+            return Err(Error::invalid(0, "value for this target", NO_ARRAYS));
+        }
+        self.insert_idx = head.insert_idx;
+        Ok(())
+    }
+
+    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> Result<()> {
+        self.b.start(&[b"ARMSET", self.key])?;
+        let text = value.text();
+        self.b
+            .element(&[itoa::Buffer::new().format(index).as_bytes(), &text])
+    }
+}
+
+/// What a key holds that a command-mode target cannot (Redis 8.8 state
+/// into an older server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// An array: the whole key.
+    Array,
+    /// This many NACKed stream entries (the rest of the stream loads).
+    Nacks(u64),
+}
+
+/// Finds what `rec` would lose on this target in command mode: an array
+/// without AR* commands, a type-27 stream's NACK zones without XNACK.
+/// Decided before anything is sent, so `--lossy` can count exactly what it
+/// drops and its absence can refuse the key naming why.
+pub fn target_loss(rec: &Record<'_>, features: TargetFeatures) -> Result<Option<Loss>> {
+    use crate::rdb::stream::{self, StreamVersion};
+    use crate::rdb::value::ValueType;
+    match rec.vtype {
+        ValueType::Array if !features.array => Ok(Some(Loss::Array)),
+        ValueType::Stream(StreamVersion::V5) if !features.xnack => {
+            struct Skip;
+            impl stream::StreamVisitor for Skip {
+                fn entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+                    Ok(())
+                }
+            }
+            let mut cur = crate::rdb::cursor::Cursor::new(rec.value, rec.value_offset);
+            let meta = stream::decode(&mut cur, StreamVersion::V5, &mut Skip)?;
+            let n: usize = meta
+                .groups
+                .iter()
+                .map(|g| g.nacked.as_ref().map_or(0, Vec::len))
+                .sum();
+            Ok((n > 0).then_some(Loss::Nacks(n as u64)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Why an array is refused by a target without arrays.
+pub const NO_ARRAYS: &str =
+    "arrays (Redis 8.8+) cannot be written to this target, which has no AR* commands (--lossy leaves such keys out)";
+/// Why NACK state is refused by a target without XNACK.
+pub const NO_XNACK: &str = "the stream has NACKed entries (XNACK, Redis 8.8+), which this target cannot hold (--lossy loads the stream without them)";
+
+impl Emit<'_, '_, '_> {
+    /// A group's NACKed entries: `XNACK ... FAIL IDS n id... RETRYCOUNT c
+    /// FORCE` creates each as an unowned PEL entry with that delivery count
+    /// (and delivery time 0, as XNACK leaves it), in stored order, a run of
+    /// equal counts per command. Without XNACK on the target they are left
+    /// out under `--lossy` (counted by the caller) and refused otherwise.
+    fn nacked(&mut self, g: &crate::rdb::stream::Group, ids: &[StreamId]) -> Result<()> {
+        if !self.features.xnack {
+            if self.features.lossy {
+                return Ok(());
+            }
+            return Err(Error::invalid(0, "value for this target", NO_XNACK));
+        }
+        let count_of = |id: &StreamId| {
+            g.pending
+                .iter()
+                .find(|p| p.id == *id)
+                .map_or(0, |p| p.delivery_count)
+        };
+        let max = self.b.limits().elements.max(1);
+        let mut i = 0;
+        while i < ids.len() {
+            let c = count_of(&ids[i]);
+            let mut j = i + 1;
+            while j < ids.len() && j - i < max && count_of(&ids[j]) == c {
+                j += 1;
+            }
+            let texts: Vec<String> = ids[i..j].iter().map(|id| id.to_string()).collect();
+            let (n, cs) = ((j - i).to_string(), c.to_string());
+            let mut args: Vec<&[u8]> =
+                vec![b"XNACK", self.key, &g.name, b"FAIL", b"IDS", n.as_bytes()];
+            args.extend(texts.iter().map(|t| t.as_bytes()));
+            args.extend([&b"RETRYCOUNT"[..], cs.as_bytes(), b"FORCE"]);
+            self.b.command(&args)?;
+            i = j;
+        }
+        Ok(())
     }
 }
 
@@ -736,7 +865,8 @@ mod tests {
         }
     }
 
-    fn parse(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    /// The commands of a RESP stream, as argument lists.
+    pub(super) fn parse(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let mut r = b;
         let mut cmds = Vec::new();
         while !r.is_empty() {
@@ -813,5 +943,122 @@ mod tests {
         }
         assert_eq!(score_text(f64::INFINITY), "inf");
         assert_eq!(score_text(f64::NEG_INFINITY), "-inf");
+    }
+}
+
+#[cfg(test)]
+mod rdb14_tests {
+    use super::*;
+    use crate::rdb::stream::{Group, PendingEntry, StreamMeta};
+
+    fn run(
+        features: TargetFeatures,
+        drive: impl FnOnce(&mut dyn ValueVisitor) -> Result<()>,
+    ) -> Result<Vec<Vec<Vec<u8>>>> {
+        let mut out = Vec::new();
+        let limits = BatchLimits {
+            elements: 2,
+            bytes: 1 << 20,
+        };
+        emit_with(
+            &mut out,
+            b"k",
+            Kind::Stream,
+            None,
+            limits,
+            features,
+            0,
+            Sink::default(),
+            drive,
+        )?;
+        Ok(super::tests::parse(&out))
+    }
+
+    fn text(cmd: &[Vec<u8>]) -> String {
+        cmd.iter()
+            .map(|a| String::from_utf8_lossy(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A group whose entries 1-0, 2-0, 3-0 are NACKed with delivery counts
+    /// 3, 3, 5 (owned by no consumer).
+    fn nacked_meta() -> StreamMeta {
+        let id = |ms| StreamId { ms, seq: 0 };
+        let pe = |ms, n| PendingEntry {
+            id: id(ms),
+            delivery_time_ms: 0,
+            delivery_count: n,
+        };
+        StreamMeta {
+            last_id: id(3),
+            groups: vec![Group {
+                name: b"g".to_vec(),
+                last_delivered_id: id(3),
+                entries_read: None,
+                pending: vec![pe(1, 3), pe(2, 3), pe(3, 5)],
+                consumers: vec![],
+                nacked: Some(vec![id(1), id(2), id(3)]),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nacked_entries_become_xnack_force_runs_of_equal_counts() {
+        let f = TargetFeatures {
+            xnack: true,
+            ..Default::default()
+        };
+        let cmds = run(f, |v| v.stream_meta(&nacked_meta())).unwrap();
+        let xnack: Vec<String> = cmds
+            .iter()
+            .filter(|c| c[0] == b"XNACK")
+            .map(|c| text(c))
+            .collect();
+        assert_eq!(
+            xnack,
+            vec![
+                "XNACK k g FAIL IDS 2 1-0 2-0 RETRYCOUNT 3 FORCE",
+                "XNACK k g FAIL IDS 1 3-0 RETRYCOUNT 5 FORCE"
+            ]
+        );
+        // Without XNACK: refused, or left out under --lossy.
+        let e = run(TargetFeatures::default(), |v| v.stream_meta(&nacked_meta())).unwrap_err();
+        assert!(e.to_string().contains("NACKed entries"), "{e}");
+        let lossy = TargetFeatures {
+            lossy: true,
+            ..Default::default()
+        };
+        let cmds = run(lossy, |v| v.stream_meta(&nacked_meta())).unwrap();
+        assert!(cmds.iter().all(|c| c[0] != b"XNACK"));
+    }
+
+    #[test]
+    fn arrays_become_armset_then_arseek() {
+        let drive = |v: &mut dyn ValueVisitor| {
+            v.array_head(ArrayHead {
+                count: 3,
+                insert_idx: Some(41),
+            })?;
+            v.array_element(0, ArrayElem::Int(-7))?;
+            v.array_element(1 << 40, ArrayElem::Float(2.5))?;
+            v.array_element(u64::MAX - 1, ArrayElem::Small(Elem::Bytes(b"abc")))
+        };
+        let f = TargetFeatures {
+            array: true,
+            ..Default::default()
+        };
+        let cmds: Vec<String> = run(f, drive).unwrap().iter().map(|c| text(c)).collect();
+        assert_eq!(
+            cmds,
+            vec![
+                "ARMSET k 0 -7 1099511627776 2.5",
+                "ARMSET k 18446744073709551614 abc",
+                "ARSEEK k 42"
+            ]
+        );
+        let e = run(TargetFeatures::default(), drive).unwrap_err();
+        assert!(e.to_string().contains("arrays (Redis 8.8+)"), "{e}");
     }
 }

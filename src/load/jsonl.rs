@@ -117,6 +117,7 @@ pub fn parse_line(line: &[u8], offset: u64) -> Result<Line> {
         Some("hash") => Kind::Hash,
         Some("stream") => Kind::Stream,
         Some("module") => Kind::Module,
+        Some("array") => Kind::Array,
         other => return Err(bad(offset, format!("unknown type {other:?}"))),
     };
     Ok(Line::Key {
@@ -247,10 +248,12 @@ fn drive(
                     entries_read: g["entries_read"].as_i64(),
                     pending,
                     consumers,
+                    nacked: g["nacked"].as_array().map(|a| a.iter().filter_map(id_of).collect()),
                 });
             }
             v.stream_meta(&meta)
         }
+        Kind::Array => drive_array(v, value, offset),
         Kind::Module => Err(Error::new(
             offset,
             ErrorKind::UnsupportedModule { detail: "a module value can only be loaded with RESTORE into a server that has the module".into() },
@@ -261,4 +264,59 @@ fn drive(
 /// Appends `FUNCTION LOAD` for a function line.
 pub fn emit_function(out: &mut Vec<u8>, code: &[u8], replace: bool) {
     function_load(out, code, replace)
+}
+
+/// An array line's value, `{"count":n,"insert_idx":i|null,"elements":[[index,"value"],...]}`
+/// (what `rdbkit json` writes): elements go by index, so a sparse array
+/// stays as small as its JSON.
+fn drive_array(v: &mut dyn ValueVisitor, value: &Value, offset: u64) -> Result<()> {
+    use crate::rdb::array::{ArrayElem, ArrayHead};
+    let elements = value["elements"]
+        .as_array()
+        .ok_or_else(|| bad(offset, "array value has no \"elements\" list"))?;
+    if elements.is_empty() {
+        return Err(bad(offset, "an array cannot be empty"));
+    }
+    if let Some(n) = value["count"].as_u64() {
+        if n != elements.len() as u64 {
+            return Err(bad(
+                offset,
+                "array \"count\" differs from its number of elements",
+            ));
+        }
+    }
+    let insert_idx = match &value["insert_idx"] {
+        Value::Null => None,
+        x => match x.as_u64() {
+            Some(i) if i < u64::MAX => Some(i),
+            _ => return Err(bad(offset, "bad array \"insert_idx\"")),
+        },
+    };
+    v.array_head(ArrayHead {
+        count: elements.len() as u64,
+        insert_idx,
+    })?;
+    for e in elements {
+        let (idx, val) = match e.as_array().map(|p| p.as_slice()) {
+            Some([i, x]) => (i.as_u64(), bytes_of(x)),
+            _ => (None, None),
+        };
+        match (idx, val) {
+            (Some(i), Some(b)) if i < u64::MAX => {
+                v.array_element(i, ArrayElem::Str(Elem::Bytes(&b)))?
+            }
+            _ => return Err(bad(offset, "array element is not [index, value]")),
+        }
+    }
+    Ok(())
+}
+
+/// NACKed entries of a stream line's value (`groups[].nacked`).
+pub fn nacked_count(value: &Value) -> u64 {
+    value["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| g["nacked"].as_array().map_or(0, Vec::len) as u64)
+        .sum()
 }

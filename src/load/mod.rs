@@ -232,7 +232,12 @@ pub fn target_rdb_version(redis_version: &str, valkey_version: Option<&str>) -> 
         (7, 0..=1) => 10,
         (7, 2..=3) => 11,
         (7, _) | (8, 0..=5) => 12,
-        _ => 13,
+        (8, 6..=7) => 13,
+        (8, 8..=9) => 14,
+        // `unstable` builds report 255.255.255; the one known here
+        // (e58041978, after 8.8.0 GA) reads up to 14.
+        (255, _) => 14,
+        _ => 15,
     };
     (max, false)
 }
@@ -257,6 +262,9 @@ pub fn target_features(
             commands::TargetFeatures {
                 field_ttl: v >= (7, 4),
                 stream_v2: v >= (7, 0),
+                // Redis 8.8+ (and `unstable`, 255.255.255): AR*, XNACK.
+                array: v >= (8, 8),
+                xnack: v >= (8, 8),
                 ..Default::default()
             }
         }
@@ -596,6 +604,7 @@ fn load_once<'a>(
                     u64::MAX
                 },
                 check: opts.on_conflict != OnConflict::Rewrite,
+                features,
             });
         }
         if all {
@@ -1290,6 +1299,8 @@ fn load_once<'a>(
                             ));
                         }
                     }
+                    summary.dropped_lossy += batch.dropped_lossy;
+                    summary.nacks_dropped += batch.nacks_dropped;
                     summary.bytes_read += batch.bytes;
                     for (op, msg) in batch.failed {
                         summary.fail(&op, &msg, &mut failed_out, version);

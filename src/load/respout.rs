@@ -27,6 +27,10 @@ pub struct RespSummary {
     /// Keys whose value is corrupt in the file (message on stderr).
     pub failed: u64,
     pub functions: u64,
+    /// `--lossy`: keys left out (arrays for a target without them).
+    pub dropped_lossy: u64,
+    /// `--lossy`: NACKed stream entries left out (target without XNACK).
+    pub nacks_dropped: u64,
     pub errors: Vec<String>,
 }
 
@@ -100,6 +104,19 @@ impl<'a> Worker<'a> for RespWorker {
                                     });
                                 }
                                 Mode::Commands { limits, features } => {
+                                    if let OpKind::Restore { rec, .. } = &op.kind {
+                                        use super::commands::{target_loss, Loss};
+                                        match target_loss(rec, features) {
+                                            Ok(Some(Loss::Array)) if features.lossy => {
+                                                out.sum.dropped_lossy += 1;
+                                                continue;
+                                            }
+                                            Ok(Some(Loss::Nacks(n))) if features.lossy => {
+                                                out.sum.nacks_dropped += n
+                                            }
+                                            _ => {}
+                                        }
+                                    }
                                     let mut buf = Vec::new();
                                     let r = match &op.kind {
                                         OpKind::Restore { rec, args }
@@ -138,6 +155,7 @@ impl<'a> Worker<'a> for RespWorker {
                         }
                         Decision::SkipExpired => out.sum.skipped_expired += 1,
                         Decision::SkipEmpty => out.sum.skipped_empty += 1,
+                        Decision::Dropped => out.sum.dropped_lossy += 1,
                         Decision::Fail(op, why) => {
                             out.sum.failed += 1;
                             out.sum.errors.push(format!(
@@ -217,6 +235,8 @@ pub fn write_resp<W: Write>(
             sum.filtered += out.sum.filtered;
             sum.failed += out.sum.failed;
             sum.functions += out.sum.functions;
+            sum.dropped_lossy += out.sum.dropped_lossy;
+            sum.nacks_dropped += out.sum.nacks_dropped;
             sum.errors.extend(out.sum.errors);
             Ok(())
         },

@@ -21,6 +21,7 @@ use std::hash::Hasher;
 
 use crate::error::Result;
 use crate::rdb::consts::RDB_OPCODE_KEY_META;
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
@@ -174,6 +175,19 @@ impl ValueVisitor for Digest {
     }
     fn module(&mut self, value: &ModuleValue<'_>) -> Result<()> {
         self.ordered(&[b"M", value.name.as_bytes(), value.raw]);
+        Ok(())
+    }
+    fn array_head(&mut self, head: ArrayHead) -> Result<()> {
+        let cursor = head.insert_idx.map_or([0u8; 9], |i| {
+            let mut x = [1u8; 9];
+            x[1..].copy_from_slice(&i.to_le_bytes());
+            x
+        });
+        self.ordered(&[b"A", &head.count.to_le_bytes(), &cursor]);
+        Ok(())
+    }
+    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> Result<()> {
+        self.ordered(&[b"a", &index.to_le_bytes(), &value.text()]);
         Ok(())
     }
 }

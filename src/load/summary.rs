@@ -1,7 +1,7 @@
 //! The load summary: every key read lands in exactly one bucket.
 //!
 //! `keys_read = loaded + skipped_expired + skipped_empty + filtered +
-//! conflicts + failed + not_attempted + skipped_corrupt`
+//! conflicts + failed + not_attempted + skipped_corrupt + dropped_lossy`
 //!
 //! (`--skip-corrupt`: a damaged record, or a damaged run of records the
 //! reader could not walk, counts as one record read and skipped.)
@@ -80,6 +80,12 @@ pub struct Summary {
     pub server_version: String,
     pub duration: Duration,
     pub ending: Ending,
+    /// `--lossy`: keys left out because the target cannot hold them at all
+    /// (arrays into a server older than Redis 8.8).
+    pub dropped_lossy: u64,
+    /// `--lossy`: NACKed stream entries left out of loaded streams (target
+    /// without XNACK); not keys.
+    pub nacks_dropped: u64,
     /// Keys written as commands instead of RESTORE (the rest of `loaded`
     /// and `conflicts` went by RESTORE).
     pub as_commands: u64,
@@ -152,6 +158,7 @@ impl Summary {
                 + self.not_attempted
                 + self.skipped_corrupt
                 + self.already_loaded
+                + self.dropped_lossy
     }
 
     /// Records what a node said of a function library.
@@ -198,6 +205,7 @@ impl Summary {
             + self.conflicts
             + self.failed
             + self.already_loaded
+            + self.dropped_lossy
     }
 
     /// The one message about the conflict that stopped a `panic` load, with
@@ -252,6 +260,7 @@ impl Summary {
                 + settled(&self.conflicts_by_action)
                 + open_conflicts,
             failed: open_failed,
+            dropped_lossy: before.dropped_lossy + self.dropped_lossy,
         }
     }
 
@@ -311,6 +320,8 @@ impl Summary {
         num(&mut o, "skipped_empty", self.skipped_empty);
         num(&mut o, "filtered", self.filtered);
         num(&mut o, "skipped_corrupt", self.skipped_corrupt);
+        num(&mut o, "dropped_lossy", self.dropped_lossy);
+        num(&mut o, "nacks_dropped", self.nacks_dropped);
         num(&mut o, "already_loaded", self.already_loaded);
         num(&mut o, "resumed_identical", self.resumed_identical);
         num(&mut o, "rechecked_identical", self.rechecked_identical);
@@ -474,6 +485,20 @@ impl Summary {
         }
         if self.skipped_corrupt > 0 {
             let _ = writeln!(s, "  skipped corrupt {}", self.skipped_corrupt);
+        }
+        if self.dropped_lossy > 0 {
+            let _ = writeln!(
+                s,
+                "  dropped (lossy) {} (arrays: the target has no AR* commands)",
+                self.dropped_lossy
+            );
+        }
+        if self.nacks_dropped > 0 {
+            let _ = writeln!(
+                s,
+                "NACKed entries dropped (lossy) {} (the target has no XNACK)",
+                self.nacks_dropped
+            );
         }
         if self.already_loaded > 0 {
             let _ = writeln!(

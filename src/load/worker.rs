@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::{Elem, RdbStr};
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
@@ -51,6 +52,8 @@ pub struct CommandChoice {
     pub max_restore_bytes: u64,
     /// Check that the key is absent before writing it (`panic`, `ignore`).
     pub check: bool,
+    /// What the target can hold (arrays, XNACK) and `--lossy`.
+    pub features: super::commands::TargetFeatures,
 }
 
 impl WorkerConfig {
@@ -87,6 +90,10 @@ pub struct Batch<'a> {
     /// Keys sent as commands because their RESTORE payload is over
     /// `--max-restore-bytes`: (db, key, payload bytes), the first few.
     pub big: Vec<(u64, Vec<u8>, u64)>,
+    /// `--lossy`: keys left out because the target cannot hold them (arrays).
+    pub dropped_lossy: u64,
+    /// `--lossy`: NACKed stream entries left out (target without XNACK).
+    pub nacks_dropped: u64,
 }
 
 /// How many keys sent as commands for their size a batch names.
@@ -96,6 +103,9 @@ pub struct LoadWorker {
     cfg: WorkerConfig,
     scratch: Scratch,
     kscratch: Vec<u8>,
+    /// `--lossy`: NACKed entries left out of keys sent so far (taken by
+    /// [`LoadWorker::take_nacks_dropped`]).
+    nacks_dropped: u64,
 }
 
 impl LoadWorker {
@@ -104,7 +114,13 @@ impl LoadWorker {
             kscratch: Vec::new(),
             cfg,
             scratch: Scratch::default(),
+            nacks_dropped: 0,
         }
+    }
+
+    /// NACKed entries `--lossy` left out since the last call.
+    pub fn take_nacks_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.nacks_dropped)
     }
 
     /// The op for one record, or why it is not sent.
@@ -170,6 +186,21 @@ impl LoadWorker {
                 Some(c)
                     if c.all || super::payload::payload_len(rec) as u64 > c.max_restore_bytes =>
                 {
+                    use super::commands::{target_loss, Loss, NO_ARRAYS, NO_XNACK};
+                    let lossy = c.features.lossy;
+                    match target_loss(rec, c.features) {
+                        Ok(None) => {}
+                        Ok(Some(Loss::Array)) if lossy => return Ok(Decision::Dropped),
+                        Ok(Some(Loss::Nacks(n))) if lossy => self.nacks_dropped += n,
+                        Ok(Some(Loss::Array)) => return Ok(Decision::Fail(op, NO_ARRAYS.into())),
+                        Ok(Some(Loss::Nacks(_))) => return Ok(Decision::Fail(op, NO_XNACK.into())),
+                        Err(e) => {
+                            return Ok(Decision::Fail(
+                                op,
+                                format!("corrupt value in the file: {e}"),
+                            ))
+                        }
+                    }
                     OpKind::Commands {
                         rec: rec.clone(),
                         args,
@@ -191,6 +222,8 @@ pub enum Decision<'a> {
     Send(Op<'a>),
     SkipExpired,
     SkipEmpty,
+    /// `--lossy`: left out, the target cannot hold it (an array).
+    Dropped,
     Fail(Op<'a>, String),
 }
 
@@ -235,6 +268,7 @@ impl<'a> Worker<'a> for LoadWorker {
                         }
                         Decision::SkipExpired => b.skipped_expired += 1,
                         Decision::SkipEmpty => b.skipped_empty += 1,
+                        Decision::Dropped => b.dropped_lossy += 1,
                         Decision::Fail(op, why) => b.failed.push((op, why)),
                     }
                 }
@@ -268,6 +302,7 @@ impl<'a> Worker<'a> for LoadWorker {
                 _ => {}
             }
         }
+        b.nacks_dropped = self.take_nacks_dropped();
         Ok(b)
     }
 }
@@ -275,7 +310,11 @@ impl<'a> Worker<'a> for LoadWorker {
 /// Servers drop empty collections on load (and refuse them in RESTORE), so
 /// they are skipped and counted. Decodes at most the first element.
 pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bool> {
-    if matches!(rec.vtype.kind(), Kind::String | Kind::Stream | Kind::Module) {
+    // (An array is never empty: the decoder refuses count 0.)
+    if matches!(
+        rec.vtype.kind(),
+        Kind::String | Kind::Stream | Kind::Module | Kind::Array
+    ) {
         return Ok(false);
     }
     /// Stops the decode at the first element, which sets `.0`.
@@ -313,6 +352,12 @@ pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bo
             found(self)
         }
         fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+            found(self)
+        }
+        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+            Ok(())
+        }
+        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
             found(self)
         }
     }
@@ -424,6 +469,15 @@ pub fn jsonl_batches<'a>(
                     if empty {
                         b.skipped_empty += 1;
                         continue;
+                    }
+                    // --lossy: what the target cannot hold is counted here;
+                    // without it, the encoder refuses the key (NO_ARRAYS, NO_XNACK).
+                    if features.lossy && kind == Kind::Array && !features.array {
+                        b.dropped_lossy += 1;
+                        continue;
+                    }
+                    if features.lossy && kind == Kind::Stream && !features.xnack && !cfg.dry_run {
+                        b.nacks_dropped += super::jsonl::nacked_count(&value);
                     }
                     let slot = if cfg.cluster { key_slot(&key) } else { 0 };
                     let mut op = Op {

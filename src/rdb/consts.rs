@@ -32,6 +32,14 @@ pub const RDB_TYPE_HASH_METADATA: u8 = 24;
 pub const RDB_TYPE_HASH_LISTPACK_EX: u8 = 25;
 /// Redis dialect (8.6, RDB 13): type 21 followed by an IDMP block.
 pub const RDB_TYPE_STREAM_LISTPACKS_4: u8 = 26;
+/// Redis dialect (8.8, RDB 14): type 26 plus each group's NACKed IDs (XNACK).
+pub const RDB_TYPE_STREAM_LISTPACKS_5: u8 = 27;
+/// Redis dialect (8.8, RDB 14): sparse array (the AR* commands).
+pub const RDB_TYPE_ARRAY: u8 = 28;
+/// Redis dialect: `RDB_TYPE_GCRA` in Redis `unstable` built with
+/// `ENABLE_GCRA` (not in releases, RDB 14); Redis 8.10 (RDB 15) gives 29 to
+/// `RDB_TYPE_HASH_TMPL_LP` and moves GCRA to 33. Not read.
+pub const RDB_TYPE_GCRA: u8 = 29;
 /// Valkey dialect (9.0, RDB 80): hash with per-field expiry.
 pub const VALKEY_RDB_TYPE_HASH_2: u8 = 22;
 /// Valkey dialect (9.2, RDB 81): path hash.
@@ -64,8 +72,10 @@ pub const RDB_OPCODE_EOF: u8 = 255;
 pub const QUICKLIST_NODE_CONTAINER_PLAIN: u64 = 1;
 pub const QUICKLIST_NODE_CONTAINER_PACKED: u64 = 2;
 
-/// Highest Redis-magic RDB version understood (13 = Redis 8.6).
-pub const REDIS_RDB_VERSION_MAX: u32 = 13;
+/// Highest Redis-magic RDB version understood (14 = Redis 8.8; 15 = Redis
+/// 8.10 is accepted too: a file of it reads unless it holds a hash template,
+/// which is refused by name).
+pub const REDIS_RDB_VERSION_MAX: u32 = 15;
 /// Valkey-magic versions understood: 80 (Valkey 9.0/9.1) and the later 8x.
 pub const VALKEY_RDB_VERSION_MIN: u32 = 80;
 pub const VALKEY_RDB_VERSION_MAX: u32 = 89;

@@ -1,6 +1,7 @@
 //! The format layer: pure decoders over `&[u8]`. Nothing here touches files,
 //! threads, sockets or output, so tests and fuzzers call it directly.
 
+pub mod array;
 pub mod consts;
 pub mod crc64;
 pub mod cursor;
@@ -10,6 +11,7 @@ pub mod intset;
 pub mod listpack;
 pub mod lzf;
 pub mod module;
+pub mod newer;
 pub mod records;
 pub mod resync;
 pub mod stream;

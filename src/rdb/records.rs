@@ -19,6 +19,7 @@ use crate::rdb::crc64;
 use crate::rdb::cursor::Cursor;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::module::{self, ModuleValue};
+use crate::rdb::newer;
 use crate::rdb::value::{decode_value, skip_value, Dialect, Scratch, ValueType, ValueVisitor};
 
 /// The file header.
@@ -45,6 +46,8 @@ pub fn parse_header(data: &[u8]) -> Result<Header> {
         (Dialect::Valkey, 3)
     } else if data.len() < 5 && (b"REDIS".starts_with(data) || b"VALKEY".starts_with(data)) {
         return Err(Error::truncated(0, "RDB magic", 9, data.len() as u64));
+    } else if let Some(feature) = newer::compressed_input(data) {
+        return Err(Error::new(0, ErrorKind::UnsupportedFeature { feature }));
     } else {
         return Err(Error::new(0, ErrorKind::NotRdb));
     };
@@ -396,22 +399,7 @@ impl<'a> Parser<'a> {
                 t => {
                     let vtype = match ValueType::from_byte(t, dialect) {
                         Some(vt) => vt,
-                        None if t >= 200 => {
-                            return Err(Error::new(
-                                op_offset,
-                                ErrorKind::UnsupportedOpcode { opcode: t },
-                            ));
-                        }
-                        None => {
-                            return Err(Error::new(
-                                op_offset,
-                                ErrorKind::UnsupportedType {
-                                    type_byte: t,
-                                    version: self.header.version,
-                                    dialect: dialect.name(),
-                                },
-                            ));
-                        }
+                        None => return Err(self.unknown_byte(op_offset, t)),
                     };
                     let key = self.cur.string("key")?;
                     let value_pos = self.cur.pos();
@@ -434,6 +422,27 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+    }
+
+    /// The error for a byte that is neither a known opcode nor a known type:
+    /// named when a newer server is known to write it.
+    fn unknown_byte(&self, at: u64, t: u8) -> Error {
+        let dialect = self.header.dialect;
+        let feature = if t >= 200 {
+            newer::opcode_feature(t, dialect).map(str::to_string)
+        } else {
+            newer::type_feature(t, dialect, self.header.version)
+        };
+        let kind = match feature {
+            Some(feature) => ErrorKind::UnsupportedFeature { feature },
+            None if t >= 200 => ErrorKind::UnsupportedOpcode { opcode: t },
+            None => ErrorKind::UnsupportedType {
+                type_byte: t,
+                version: self.header.version,
+                dialect: dialect.name(),
+            },
+        };
+        Error::new(at, kind)
     }
 
     fn no_pending(&self, pending: bool, at: u64, what: &str) -> Result<()> {

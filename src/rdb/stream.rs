@@ -1,5 +1,6 @@
 //! Stream values: RDB types 15 (`STREAM_LISTPACKS`), 19 (`STREAM_LISTPACKS_2`),
-//! 21 (`STREAM_LISTPACKS_3`) and Redis 8.6's 26 (`STREAM_LISTPACKS_4`).
+//! 21 (`STREAM_LISTPACKS_3`), Redis 8.6's 26 (`STREAM_LISTPACKS_4`) and
+//! Redis 8.8's 27 (`STREAM_LISTPACKS_5`).
 //!
 //! Layout, as written by `rdbSaveObject` and read by `rdbLoadObject` in
 //! Redis' `rdb.c` ("len" is an RDB length, "string" an RDB string that may be
@@ -27,7 +28,10 @@
 //!            string name, ms-time seen time, [>= 21] ms-time active time,
 //!            len consumer PEL size, then that many raw ids (each one must
 //!            be in the group PEL: that is how a pending entry gets its owner)
-//! [26]       IDMP block (idempotent producers, Redis 8.6):
+//!   [27]     len      NACK zone size, then that many raw ids: the entries
+//!                     XNACK gave back to the group (in the group PEL, owned
+//!                     by no consumer; in the group's delivery-time order)
+//! [>= 26]    IDMP block (idempotent producers, Redis 8.6):
 //!            len      idmp_duration (seconds, IDMP-DURATION)
 //!            len      idmp_max_entries (IDMP-MAXSIZE)
 //!            len      number of producers; per producer (in pid order):
@@ -67,6 +71,11 @@
 //! server keeps the stored length), that entry IDs inside a node increase,
 //! that every group PEL entry has an owner, the IDMP duration / max-entries
 //! ranges.
+//!
+//! The NACK zone (type 27) follows `rdbSaveObject`/`rdbLoadObject` of Redis
+//! `unstable` at e58041978 (after 8.8.0 GA): the loader refuses an ID that is
+//! not in the group PEL or that a consumer owns, and so does this decoder; a
+//! repeated ID is refused too (the server would unlink the entry twice).
 //!
 //! The IDMP layout was checked against the bytes of librdb's
 //! `stream_v13_idmp.rdb` (written by Redis 8.6): the block is exactly the 69
@@ -134,6 +143,9 @@ pub enum StreamVersion {
     /// Type 26 (`RDB_TYPE_STREAM_LISTPACKS_4`, Redis 8.6, RDB 13): type 21
     /// followed by the IDMP block.
     V4,
+    /// Type 27 (`RDB_TYPE_STREAM_LISTPACKS_5`, Redis 8.8, RDB 14): type 26
+    /// with each group's NACK zone after its consumers.
+    V5,
 }
 
 impl StreamVersion {
@@ -145,6 +157,7 @@ impl StreamVersion {
             19 => Some(StreamVersion::V2),
             21 => Some(StreamVersion::V3),
             26 => Some(StreamVersion::V4),
+            27 => Some(StreamVersion::V5),
             _ => None,
         }
     }
@@ -156,6 +169,7 @@ impl StreamVersion {
             StreamVersion::V2 => 19,
             StreamVersion::V3 => 21,
             StreamVersion::V4 => 26,
+            StreamVersion::V5 => 27,
         }
     }
 
@@ -172,6 +186,12 @@ impl StreamVersion {
     #[inline]
     fn has_idmp(self) -> bool {
         self >= StreamVersion::V4
+    }
+
+    /// Does this layout store each group's NACK zone (XNACK)?
+    #[inline]
+    pub fn has_nacks(self) -> bool {
+        self >= StreamVersion::V5
     }
 }
 
@@ -215,6 +235,9 @@ pub struct Group {
     /// The group PEL, as stored (ID order).
     pub pending: Vec<PendingEntry>,
     pub consumers: Vec<Consumer>,
+    /// The NACK zone (type 27+; `None` for older types): pending entries
+    /// that XNACK released, owned by no consumer, as stored.
+    pub nacked: Option<Vec<StreamId>>,
 }
 
 /// Redis 8.6 (type 26) idempotent-producer block (IDMP, `XADD ... IDMP`).
@@ -436,6 +459,10 @@ pub fn skip(cur: &mut Cursor<'_>, version: StreamVersion) -> Result<()> {
             let n = cur.count("stream consumer PEL size", RAW_ID_BYTES)?;
             // `count` guarantees n * 16 <= remaining, so this cannot overflow.
             cur.skip(n * RAW_ID_BYTES, "stream consumer PEL")?;
+        }
+        if version.has_nacks() {
+            let n = cur.count("stream group NACK zone size", RAW_ID_BYTES)?;
+            cur.skip(n * RAW_ID_BYTES, "stream group NACK zone")?;
         }
     }
 
@@ -837,13 +864,60 @@ fn read_group(cur: &mut Cursor<'_>, version: StreamVersion) -> Result<Group> {
         }
     }
 
+    let nacked = if version.has_nacks() {
+        Some(read_nacked(cur, &consumers, in_pel)?)
+    } else {
+        None
+    };
+
     Ok(Group {
         name,
         last_delivered_id,
         entries_read,
         pending,
         consumers,
+        nacked,
     })
+}
+
+/// Reads a group's NACK zone (type 27): each ID must be a group PEL entry
+/// that no consumer owns (`rdbLoadObject`: "Stream NACK zone entry not found
+/// in group global PEL" / "... has a consumer assigned"), and appear once.
+fn read_nacked(
+    cur: &mut Cursor<'_>,
+    consumers: &[Consumer],
+    in_pel: impl Fn(StreamId) -> bool,
+) -> Result<Vec<StreamId>> {
+    let n = cur.count("stream group NACK zone size", RAW_ID_BYTES)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let owned: std::collections::HashSet<StreamId> = consumers
+        .iter()
+        .flat_map(|c| c.pending.iter().copied())
+        .collect();
+    let mut seen = std::collections::HashSet::with_capacity(n as usize);
+    let mut ids = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let at = cur.offset();
+        let id = read_raw_id(cur, "stream NACK zone ID")?;
+        let problem = if !in_pel(id) {
+            "is not in the group PEL"
+        } else if owned.contains(&id) {
+            "is owned by a consumer"
+        } else if !seen.insert(id) {
+            "appears twice"
+        } else {
+            ids.push(id);
+            continue;
+        };
+        return Err(Error::invalid(
+            at,
+            "stream NACK zone ID",
+            format!("NACKed id {id} {problem}"),
+        ));
+    }
+    Ok(ids)
 }
 
 fn duplicate_id(at: u64, what: &'static str, id: StreamId) -> Error {
@@ -1108,6 +1182,13 @@ mod tests {
                     out.extend_from_slice(&id.to_be_bytes());
                 }
             }
+            if v.has_nacks() {
+                let ids = g.nacked.as_deref().unwrap_or_default();
+                put_len(out, ids.len() as u64);
+                for id in ids {
+                    out.extend_from_slice(&id.to_be_bytes());
+                }
+            }
         }
         if v.has_idmp() {
             let i = m.idmp.as_ref().unwrap();
@@ -1221,6 +1302,7 @@ mod tests {
                     pending: vec![],
                 },
             ],
+            nacked: None,
         }
     }
 
@@ -1243,6 +1325,13 @@ mod tests {
         }
         if !v.has_idmp() {
             m.idmp = None;
+        }
+        for g in &mut m.groups {
+            if !v.has_nacks() {
+                g.nacked = None;
+            } else if g.nacked.is_none() {
+                g.nacked = Some(Vec::new());
+            }
         }
         m
     }
@@ -1323,11 +1412,12 @@ mod tests {
         (out, meta, entries)
     }
 
-    const ALL: [StreamVersion; 4] = [
+    const ALL: [StreamVersion; 5] = [
         StreamVersion::V1,
         StreamVersion::V2,
         StreamVersion::V3,
         StreamVersion::V4,
+        StreamVersion::V5,
     ];
 
     // ---- tests ----------------------------------------------------------
@@ -1539,6 +1629,55 @@ mod tests {
         );
         let (got, _, _) = run(&out, StreamVersion::V1).unwrap();
         assert!(got.is_empty());
+    }
+
+    /// A type-27 value with no entries and one group whose PEL entry
+    /// 100-1 belongs to no consumer, NACK zone `nacked`.
+    fn v5_with_nacks(nacked: Vec<StreamId>) -> Vec<u8> {
+        let mut g = group_fixture();
+        g.consumers[1].pending.clear();
+        g.nacked = Some(nacked);
+        let mut m = meta_for(StreamVersion::V5, full_meta());
+        m.length = 0;
+        m.groups = vec![g];
+        let mut out = Vec::new();
+        put_len(&mut out, 0);
+        put_meta(&mut out, StreamVersion::V5, &m);
+        out
+    }
+
+    #[test]
+    fn v5_nack_zone_is_read_per_group() {
+        let d = v5_with_nacks(vec![sid(100, 1)]);
+        let (_, meta, _) = run(&d, StreamVersion::V5).unwrap();
+        assert_eq!(meta.groups[0].nacked, Some(vec![sid(100, 1)]));
+        // An unowned PEL entry outside the NACK zone is still valid.
+        let (_, meta, _) = run(&v5_with_nacks(vec![]), StreamVersion::V5).unwrap();
+        assert_eq!(meta.groups[0].nacked, Some(vec![]));
+        // Older layouts have no NACK zone at all.
+        let (_, meta, _) = run(
+            &two_node_value(StreamVersion::V4, false).0,
+            StreamVersion::V4,
+        )
+        .unwrap();
+        assert!(meta.groups.iter().all(|g| g.nacked.is_none()));
+    }
+
+    #[test]
+    fn v5_nack_zone_refuses_what_the_loader_refuses() {
+        for (ids, why) in [
+            (vec![sid(100, 0)], "is owned by a consumer"),
+            (vec![sid(100, 9)], "is not in the group PEL"),
+            (vec![sid(100, 1), sid(100, 1)], "appears twice"),
+        ] {
+            let e = err_of(&v5_with_nacks(ids), StreamVersion::V5);
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        let mut d = v5_with_nacks(vec![sid(100, 1)]);
+        d.truncate(d.len() - 20);
+        assert!(err_of(&d, StreamVersion::V5)
+            .to_string()
+            .contains("unexpected end"));
     }
 
     fn err_of(data: &[u8], v: StreamVersion) -> Error {

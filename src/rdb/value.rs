@@ -10,6 +10,7 @@
 //! Layouts mirror `rdbLoadObject` in Redis' `rdb.c`.
 
 use crate::error::{Error, Result};
+use crate::rdb::array::{self, ArrayElem, ArrayHead};
 use crate::rdb::consts::*;
 use crate::rdb::cursor::Cursor;
 use crate::rdb::elem::{decompress, Elem, RdbStr};
@@ -45,6 +46,8 @@ pub enum Kind {
     Hash,
     Stream,
     Module,
+    /// Redis 8.8 sparse array (`TYPE` says "array").
+    Array,
 }
 
 impl Kind {
@@ -57,6 +60,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Stream => "stream",
             Kind::Module => "module",
+            Kind::Array => "array",
         }
     }
 }
@@ -84,6 +88,8 @@ pub enum ValueType {
     ListQuicklist2,
     SetListpack,
     HashTtl(HfeKind),
+    /// Type 28 (Redis 8.8).
+    Array,
 }
 
 impl ValueType {
@@ -119,6 +125,8 @@ impl ValueType {
                     RDB_TYPE_HASH_METADATA => HashTtl(HfeKind::RedisMetadata),
                     RDB_TYPE_HASH_LISTPACK_EX => HashTtl(HfeKind::RedisListpackEx),
                     RDB_TYPE_STREAM_LISTPACKS_4 => Stream(StreamVersion::V4),
+                    RDB_TYPE_STREAM_LISTPACKS_5 => Stream(StreamVersion::V5),
+                    RDB_TYPE_ARRAY => Array,
                     _ => return None,
                 },
                 Dialect::Valkey => match t {
@@ -139,6 +147,7 @@ impl ValueType {
             Hash | HashZipmap | HashZiplist | HashListpack | HashTtl(_) => Kind::Hash,
             Stream(_) => Kind::Stream,
             ModulePreGa | Module2 => Kind::Module,
+            Array => Kind::Array,
         }
     }
 
@@ -160,6 +169,7 @@ impl ValueType {
             HashTtl(_) => "hashtable",
             Stream(_) => "stream",
             ModulePreGa | Module2 => "module",
+            Array => "sliced-array",
         }
     }
 }
@@ -180,6 +190,10 @@ pub trait ValueVisitor {
     fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()>;
     fn stream_meta(&mut self, meta: &StreamMeta) -> Result<()>;
     fn module(&mut self, value: &ModuleValue<'_>) -> Result<()>;
+    /// An array's head, before its elements.
+    fn array_head(&mut self, head: ArrayHead) -> Result<()>;
+    /// One array element, in index order.
+    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> Result<()>;
 }
 
 /// Skips one value of type `vt`, leaving the cursor just after it. Plain
@@ -244,6 +258,7 @@ pub fn skip_value(cur: &mut Cursor<'_>, vt: ValueType) -> Result<()> {
         Stream(v) => stream::skip(cur, v),
         Module2 => module::read_module2(cur).map(|_| ()),
         ModulePreGa => Err(module::pre_ga_error(cur)),
+        Array => array::skip(cur),
     }
 }
 
@@ -404,6 +419,16 @@ pub fn decode_value<V: ValueVisitor + ?Sized>(
             v.module(&m)
         }
         ModulePreGa => Err(module::pre_ga_error(cur)),
+        Array => {
+            // Two borrows of `v` cannot live in two closures at once.
+            let v = std::cell::RefCell::new(v);
+            array::decode(
+                cur,
+                &mut scratch.a,
+                |h| v.borrow_mut().array_head(h),
+                |i, e| v.borrow_mut().array_element(i, e),
+            )
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::error::Result;
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
@@ -310,7 +311,7 @@ impl JsonEncoder {
             io_err: None,
         };
         match kind {
-            Kind::String | Kind::Module => {}
+            Kind::String | Kind::Module | Kind::Array => {}
             Kind::Hash if !pairs => v.out.push(b'{'),
             Kind::Stream => v.out.extend_from_slice(b"{\"entries\":["),
             _ => v.out.push(b'['),
@@ -325,6 +326,7 @@ impl JsonEncoder {
         }
         match kind {
             Kind::String | Kind::Module | Kind::Stream => {}
+            Kind::Array => v.out.extend_from_slice(b"]}"),
             Kind::Hash if !pairs => v.out.push(b'}'),
             _ => v.out.push(b']'),
         }
@@ -680,7 +682,18 @@ impl ValueVisitor for Visit<'_, '_> {
                 }
                 out.extend_from_slice(b"]}");
             }
-            out.extend_from_slice(b"]}");
+            out.push(b']');
+            if let Some(ids) = &g.nacked {
+                out.extend_from_slice(b",\"nacked\":[");
+                for (j, id) in ids.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_id_str(out, *id);
+                }
+                out.push(b']');
+            }
+            out.push(b'}');
         }
         out.push(b']');
         if let Some(idmp) = &m.idmp {
@@ -721,6 +734,37 @@ impl ValueVisitor for Visit<'_, '_> {
     fn module(&mut self, value: &ModuleValue<'_>) -> Result<()> {
         write_module(self.out, value);
         Ok(())
+    }
+
+    /// `{"count":n,"insert_idx":i|null,"elements":[[index,"value"],...]}`:
+    /// only present elements, so a sparse array never grows in JSON.
+    fn array_head(&mut self, head: ArrayHead) -> Result<()> {
+        self.out.extend_from_slice(b"{\"count\":");
+        write_u64(self.out, head.count);
+        self.out.extend_from_slice(b",\"insert_idx\":");
+        match head.insert_idx {
+            Some(i) => write_u64(self.out, i),
+            None => self.out.extend_from_slice(b"null"),
+        }
+        self.out.extend_from_slice(b",\"elements\":[");
+        Ok(())
+    }
+
+    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> Result<()> {
+        self.sep();
+        self.out.push(b'[');
+        write_u64(self.out, index);
+        self.out.push(b',');
+        match value {
+            ArrayElem::Str(e) | ArrayElem::Small(e) => write_elem(self.out, e),
+            _ => {
+                self.out.push(b'"');
+                value.write_text(self.out);
+                self.out.push(b'"');
+            }
+        }
+        self.out.push(b']');
+        self.flush()
     }
 }
 
@@ -773,6 +817,12 @@ impl ValueVisitor for TextCheck {
     fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
         Ok(())
     }
+    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+        Ok(())
+    }
+    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn write_id(out: &mut Vec<u8>, id: StreamId) {
@@ -813,6 +863,12 @@ impl ValueVisitor for Nothing {
         Ok(())
     }
     fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+        Ok(())
+    }
+    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
         Ok(())
     }
 }

@@ -194,8 +194,11 @@ fn check_on(
             }
         }
     }
-    if check.rec.vtype.kind() == crate::rdb::value::Kind::Module {
-        // A module value is one DUMP, however big.
+    if matches!(
+        check.rec.vtype.kind(),
+        crate::rdb::value::Kind::Module | crate::rdb::value::Kind::Array
+    ) {
+        // A module value (or array) is one DUMP, however big.
         check.method = Method::Module;
         check.probes = None;
         if let Err(v) = ensure_probes(check, cfg, scratch) {

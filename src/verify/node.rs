@@ -119,6 +119,10 @@ pub fn ensure_probes(
     let f = &cfg.build.features;
     match c.method {
         Method::Fast => probe::fast_probes(&mut p, &c.key, c.expire_ms, f),
+        Method::Module if c.rec.vtype.kind() == crate::rdb::value::Kind::Array => {
+            let t = probe::TypeName::Kind(crate::rdb::value::Kind::Array);
+            probe::dump_probes(&mut p, &c.key, t, c.expire_ms, f);
+        }
         Method::Module => {
             let name = probe::module_type_name(&c.rec, scratch)
                 .map_err(|e| Verdict::Error(format!("corrupt value in the file: {e}")))?;

@@ -9,8 +9,9 @@
 //! | set | `SMISMEMBER` pages (`SISMEMBER` per member before 6.2), `SCARD` |
 //! | zset | `ZMSCORE` pages (`ZSCORE` before 6.2), `ZCARD` |
 //! | hash | `HMGET` pages (+ `HPEXPIRETIME ... FIELDS` for pages with field TTLs), `HLEN` |
-//! | stream | `XRANGE first last` pages, `XLEN`, `XINFO STREAM`, `XINFO GROUPS`, `XINFO CONSUMERS` and `XPENDING start end` pages per group |
+//! | stream | `XRANGE first last` pages, `XLEN`, `XINFO STREAM`, `XINFO GROUPS`, `XINFO CONSUMERS` and `XPENDING start end` pages per group (a NACKed entry's owner is the empty string, as Redis 8.8 reports it) |
 //! | module | `DUMP` |
+//! | array (Redis 8.8) | `DUMP` (its payload is canonical: elements and the insert cursor only) |
 //!
 //! Unordered collections are checked by looking every snapshot member up on
 //! the target, plus the cardinality: equal counts and every member present
@@ -29,6 +30,7 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::load::resp;
+use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
@@ -369,10 +371,14 @@ pub fn module_probes(
     expire_ms: Option<i64>,
     f: &Features,
 ) {
-    p.push(
-        &[b"TYPE", key],
-        Expect::Type(TypeName::Module(module_type.to_string())),
-    );
+    let t = TypeName::Module(module_type.to_string());
+    dump_probes(p, key, t, expire_ms, f);
+}
+
+/// `TYPE`, expiry, `DUMP` (compared as bytes only): module values, and
+/// arrays, whose payload is canonical (elements and insert cursor only).
+pub fn dump_probes(p: &mut Probes, key: &[u8], t: TypeName, expire_ms: Option<i64>, f: &Features) {
+    p.push(&[b"TYPE", key], Expect::Type(t));
     push_expire(p, key, expire_ms, f);
     p.push(&[b"DUMP", key], Expect::Dump { fast: false });
 }
@@ -404,6 +410,12 @@ pub fn module_type_name(rec: &Record<'_>, scratch: &mut Scratch) -> Result<Strin
         }
         fn module(&mut self, v: &ModuleValue<'_>) -> Result<()> {
             self.0 = Some(v.name.clone());
+            Ok(())
+        }
+        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+            Ok(())
+        }
+        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
             Ok(())
         }
     }
@@ -836,6 +848,11 @@ impl ValueVisitor for Builder<'_, '_> {
                     owner.insert(*id, c.name.as_slice());
                 }
             }
+            // NACKed entries (type 27) belong to no consumer: Redis 8.8's
+            // XPENDING names the empty string for them.
+            for id in g.nacked.iter().flatten() {
+                owner.insert(*id, b"".as_slice());
+            }
             for page in g.pending.chunks(PAGE_ELEMS) {
                 let (first, last) = (page[0].id.to_string(), page[page.len() - 1].id.to_string());
                 let count = (page.len() + 1).to_string();
@@ -872,6 +889,22 @@ impl ValueVisitor for Builder<'_, '_> {
             0,
             "value",
             "module values are compared by DUMP only",
+        ))
+    }
+
+    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+        Err(Error::invalid(
+            0,
+            "value",
+            "arrays are compared by DUMP only",
+        ))
+    }
+
+    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
+        Err(Error::invalid(
+            0,
+            "value",
+            "arrays are compared by DUMP only",
         ))
     }
 }

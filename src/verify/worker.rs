@@ -120,6 +120,8 @@ impl<'s> VerifyWorker<'s> {
                 b.skipped_empty += 1;
                 return Ok(());
             }
+            // Only load's command mode drops keys (verify sends no commands).
+            Decision::Dropped => return Ok(()),
             Decision::Fail(op, why) => {
                 if sh.population {
                     b.offsets.push(rec.offset);
@@ -166,7 +168,11 @@ impl<'s> VerifyWorker<'s> {
             attempts: 0,
             notes: Default::default(),
         };
-        if kind == Kind::Module {
+        if kind == Kind::Array {
+            // Compared by DUMP: an array's payload is canonical (elements
+            // and insert cursor only, `rdbSaveObject`), whatever its slices.
+            check.method = Method::Module;
+        } else if kind == Kind::Module {
             if !sh.modules {
                 b.uncomparable += 1;
                 return Ok(());

@@ -291,7 +291,7 @@ pub type Truth = Vec<(KeyId, Value)>;
 /// `(name bytes, object)` of a named stream group / consumer.
 type Named<'a> = Vec<(Vec<u8>, &'a Map<String, Value>)>;
 
-const PLAIN_TYPES: [&str; 6] = ["string", "list", "set", "zset", "hash", "stream"];
+const PLAIN_TYPES: [&str; 7] = ["string", "list", "set", "zset", "hash", "stream", "array"];
 
 /// Compares one of our key lines with one truth line (see module docs).
 /// Members of ours that the truth has no counterpart for (e.g. `idle`,
@@ -366,6 +366,7 @@ pub fn compare_key(ours: &Value, truth: &Value) -> Cmp {
             compare_field_expire(o.get("field_expire_ms"), t.get("field_expire_ms"))
         }
         "stream" => compare_stream(oval, tval),
+        "array" => compare_array(oval, tval),
         _ => unreachable!(),
     }
     .and_then(|_| {
@@ -923,7 +924,7 @@ fn compare_group(p: &str, o: &Map<String, Value>, t: &Map<String, Value>) -> Cmp
         let time = tdt
             .get(id)
             .ok_or_else(|| format!("{q}: truth has no delivery time for {id}"))?;
-        tp.push((parse_id(id).unwrap(), id, bytes_of(&a[1])?, &a[2], time));
+        tp.push((parse_id(id).unwrap(), id, owner_of(&a[1])?, &a[2], time));
     }
     let mut op = Vec::new();
     let empty = Vec::new();
@@ -940,7 +941,7 @@ fn compare_group(p: &str, o: &Map<String, Value>, t: &Map<String, Value>) -> Cmp
             )
         })?;
         let id = id_str(&q, "ours", &a[0])?;
-        let c = bytes_of(&a[1]).map_err(|err| format!("{q} consumer: ours: {err}"))?;
+        let c = owner_of(&a[1]).map_err(|err| format!("{q} consumer: ours: {err}"))?;
         op.push((parse_id(id).unwrap(), id, c, &a[2], &a[3]));
     }
     tp.sort_by_key(|x| x.0);
@@ -958,11 +959,8 @@ fn compare_group(p: &str, o: &Map<String, Value>, t: &Map<String, Value>) -> Cmp
         }
         let q = format!("{p}.pending[{}]", a.1);
         if a.2 != b.2 {
-            return Err(format!(
-                "{q} consumer: ours {}, truth {}",
-                show(&a.2),
-                show(&b.2)
-            ));
+            let s = |o: &Option<Vec<u8>>| o.as_deref().map_or("none".to_string(), show);
+            return Err(format!("{q} consumer: ours {}, truth {}", s(&a.2), s(&b.2)));
         }
         compare_int(&format!("{q} delivery_count"), a.3, b.3)?;
         compare_int(&format!("{q} delivery_time_ms"), a.4, b.4)?;
@@ -1032,8 +1030,11 @@ fn compare_group(p: &str, o: &Map<String, Value>, t: &Map<String, Value>) -> Cmp
                 ours_ids.push(parse_id(id_str(&format!("{q}.pending[{i}]"), "ours", e)?).unwrap());
             }
         }
-        let mut truth_ids: Vec<(u64, u64)> =
-            tp.iter().filter(|x| &x.2 == name).map(|x| x.0).collect();
+        let mut truth_ids: Vec<(u64, u64)> = tp
+            .iter()
+            .filter(|x| x.2.as_deref() == Some(&name[..]))
+            .map(|x| x.0)
+            .collect();
         ours_ids.sort();
         truth_ids.sort();
         if ours_ids != truth_ids {
@@ -1049,6 +1050,91 @@ fn compare_group(p: &str, o: &Map<String, Value>, t: &Map<String, Value>) -> Cmp
                 f(&truth_ids)
             ));
         }
+    }
+    compare_nacked(p, o.get("nacked"), t.get("nacked"))
+}
+
+/// A pending entry's owner: a consumer name, or `null` for an entry that
+/// belongs to no consumer (NACKed by XNACK, Redis 8.8).
+fn owner_of(v: &Value) -> Result<Option<Vec<u8>>, String> {
+    match v {
+        Value::Null => Ok(None),
+        v => bytes_of(v).map(Some),
+    }
+}
+
+/// The group's NACK zone: truth (a server with XNACK) lists the IDs sorted;
+/// ours lists them as stored, or leaves `nacked` out for stream types
+/// before 27 (then the zone must be empty). A truth without `nacked` comes
+/// from a server without XNACK: nothing to compare.
+fn compare_nacked(p: &str, o: Option<&Value>, t: Option<&Value>) -> Cmp {
+    let Some(t) = t.filter(|t| !t.is_null()) else {
+        return Ok(());
+    };
+    let ids = |side: &str, v: &Value| -> Result<Vec<(u64, u64)>, String> {
+        let mut out = Vec::new();
+        for (i, e) in array(&format!("{p}.nacked"), side, v)?.iter().enumerate() {
+            out.push(parse_id(id_str(&format!("{p}.nacked[{i}]"), side, e)?).unwrap());
+        }
+        out.sort();
+        Ok(out)
+    };
+    let ours = match o {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => ids("ours", v)?,
+    };
+    let truth = ids("truth", t)?;
+    if ours != truth {
+        return Err(format!("{p}.nacked: ours {ours:?}, truth {truth:?}"));
+    }
+    Ok(())
+}
+
+/// Arrays (Redis 8.8): `{"count", "insert_idx", "elements": [[index, value]]}`
+/// in both shapes; elements in index order, values as byte strings.
+fn compare_array(o: &Value, t: &Value) -> Cmp {
+    let o = obj("value", "ours", o)?;
+    let t = obj("value", "truth", t)?;
+    let null = Value::Null;
+    compare_int(
+        "value.count",
+        o.get("count").unwrap_or(&null),
+        t.get("count").unwrap_or(&null),
+    )?;
+    let (oi, ti) = (
+        o.get("insert_idx").unwrap_or(&null),
+        t.get("insert_idx").unwrap_or(&null),
+    );
+    if !(oi.is_null() && ti.is_null()) {
+        compare_int("value.insert_idx", oi, ti)?;
+    }
+    let oe = array("value.elements", "ours", o.get("elements").unwrap_or(&null))?;
+    let te = array(
+        "value.elements",
+        "truth",
+        t.get("elements").unwrap_or(&null),
+    )?;
+    for (i, (a, b)) in oe.iter().zip(te).enumerate() {
+        let q = format!("value.elements[{i}]");
+        let (a, b) = match (a.as_array(), b.as_array()) {
+            (Some(a), Some(b)) if a.len() == 2 && b.len() == 2 => (a, b),
+            _ => {
+                return Err(format!(
+                    "{q}: not [index, value] pairs: {} / {}",
+                    short(&oe[i]),
+                    short(&te[i])
+                ))
+            }
+        };
+        compare_int(&format!("{q}.index"), &a[0], &b[0])?;
+        compare_bytes(&format!("{q}.value"), &a[1], &b[1])?;
+    }
+    if oe.len() != te.len() {
+        return Err(format!(
+            "value.elements: count ours {}, truth {}",
+            oe.len(),
+            te.len()
+        ));
     }
     Ok(())
 }

@@ -247,12 +247,14 @@ pub fn check_summary(s: &Value, dry_run: bool) {
         + n(s, "failed")
         + n(s, "not_attempted")
         + n(s, "skipped_corrupt")
-        + n(s, "already_loaded");
+        + n(s, "already_loaded")
+        + n(s, "dropped_lossy");
     assert_eq!(
         n(s, "keys_read"),
         parts,
         "summary invariant broken: keys_read != loaded + skipped_expired + skipped_empty + \
-         filtered + conflicts + failed + not_attempted + skipped_corrupt + already_loaded: {s}"
+         filtered + conflicts + failed + not_attempted + skipped_corrupt + already_loaded + \
+         dropped_lossy: {s}"
     );
     assert_eq!(
         n(s, "failed"),

@@ -125,10 +125,22 @@ pub struct ServerOpts {
     /// Return as soon as the server accepts connections, even while it is
     /// still loading its dump (it answers `-LOADING` then).
     pub loading_ok: bool,
+    /// Another server binary than [`REDIS_SERVER`] (e.g. a Redis 8.8 build,
+    /// see [`redis_unstable`]).
+    pub binary: Option<PathBuf>,
+}
+
+/// The Redis `unstable` (8.8+, RDB 14) server binary named by
+/// `RDBKIT_REDIS_UNSTABLE`, if set and present; tests that need it print why
+/// they skip otherwise.
+pub fn redis_unstable() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os("RDBKIT_REDIS_UNSTABLE")?);
+    p.is_file().then_some(p)
 }
 
 /// A running `redis-server`, killed on drop.
 pub struct Server {
+    binary: PathBuf,
     pub port: u16,
     pub dir: TempDir,
     pub password: Option<String>,
@@ -154,7 +166,8 @@ impl Server {
             if let Some(rdb) = &opts.rdb {
                 std::fs::copy(rdb, dir.join("dump.rdb")).expect("copy rdb");
             }
-            let mut cmd = Command::new(REDIS_SERVER);
+            let binary: PathBuf = opts.binary.clone().unwrap_or(REDIS_SERVER.into());
+            let mut cmd = Command::new(&binary);
             cmd.arg("--port")
                 .arg(port.to_string())
                 .arg("--bind")
@@ -191,7 +204,7 @@ impl Server {
             let argv: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
             let child = cmd
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {REDIS_SERVER}: {e}"));
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
             let watchdog = Command::new("/bin/sh")
                 .arg("-c")
                 .arg(
@@ -210,6 +223,7 @@ impl Server {
                 .spawn()
                 .ok();
             let mut s = Server {
+                binary,
                 port,
                 dir,
                 password: opts.password.clone(),
@@ -250,13 +264,13 @@ impl Server {
     pub fn crash_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Command::new(REDIS_SERVER)
+        self.child = Command::new(&self.binary)
             .args(&self.argv)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot restart {REDIS_SERVER}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot restart {}: {e}", self.binary.display()));
         if let Err(log) = self.wait_ready(Duration::from_secs(60)) {
             panic!("redis-server did not restart:\n{log}");
         }

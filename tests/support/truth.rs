@@ -2,8 +2,9 @@
 //! `testdata/README.md` ("Truth format"), and comparing it with a fixture's
 //! `.expected.jsonl` through the comparator of `tests/common`.
 //!
-//! Only what Redis 7.0 can report is read: no `HPEXPIRETIME` (7.4+), no
-//! consumer `active-time` (7.2+; always `null` here).
+//! What the server reports is read: hash field TTLs (`HPEXPIRETIME`) where
+//! the server has them (7.4+), arrays and NACKed stream entries on Redis
+//! 8.8+; no consumer `active-time` (7.2+; always `null` here).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -196,16 +197,94 @@ pub fn key_line(c: &mut Conn, db: u64, key: &[u8]) -> Value {
             )
         }
         "stream" => stream_value(c, k),
+        "array" => array_value(c, k),
+        // A module value: TYPE answers the module type's 9-character name;
+        // its content is compared by type name only (see compare_module).
+        other if other.len() == 9 => Value::Null,
         other => panic!("key {}: unsupported type {other}", common::show(k)),
     };
-    json!({
+    let mut line = json!({
         "db": db,
         "key": bytes_json(k),
         "type": ty,
         "encoding": enc,
         "expire_ms": expire,
         "value": value,
-    })
+    });
+    if ty == "hash" {
+        if let Some(fe) = field_expire(c, k) {
+            line["field_expire_ms"] = fe;
+        }
+    }
+    line
+}
+
+/// A hash's field TTLs (`HPEXPIRETIME`, Redis 7.4+), in the truth's
+/// object-or-pairs form; `None` when no field has one or the server has no
+/// field TTLs.
+fn field_expire(c: &mut Conn, key: &[u8]) -> Option<Value> {
+    let fields: Vec<Vec<u8>> = c
+        .must([b"HKEYS" as &[u8], key])
+        .array()
+        .iter()
+        .map(|f| f.bytes())
+        .collect();
+    let n = fields.len().to_string();
+    let mut args: Vec<&[u8]> = vec![b"HPEXPIRETIME", key, b"FIELDS", n.as_bytes()];
+    args.extend(fields.iter().map(|f| f.as_slice()));
+    let r = c.try_cmd(args).ok()?;
+    if r.is_error() {
+        return None;
+    }
+    let ttls: Vec<(Vec<u8>, Value)> = fields
+        .iter()
+        .zip(r.array())
+        .filter(|(_, t)| t.int() >= 0)
+        .map(|(f, t)| (f.clone(), json!(t.int())))
+        .collect();
+    (!ttls.is_empty()).then(|| map_json(ttls))
+}
+
+/// An array (Redis 8.8) as the truth's value: `ARCOUNT`, `ARNEXT` (the
+/// next ARINSERT index; the stored cursor is one less, none when 0, 2^64-2
+/// when nil) and `ARSCAN` pages of `[index, value]`, in index order.
+pub fn array_value(c: &mut Conn, key: &[u8]) -> Value {
+    let count = c.int([b"ARCOUNT" as &[u8], key]);
+    let insert_idx = match c.must([b"ARNEXT" as &[u8], key]) {
+        Reply::Int(0) => Value::Null,
+        Reply::Int(n) => json!(n as u64 - 1),
+        r if r.is_nil() => json!(u64::MAX - 1),
+        other => panic!("ARNEXT: {other:?}"),
+    };
+    let mut elements = Vec::new();
+    let mut start: u64 = 0;
+    loop {
+        let (s, e) = (start.to_string(), (u64::MAX - 1).to_string());
+        let r = c.must([
+            b"ARSCAN" as &[u8],
+            key,
+            s.as_bytes(),
+            e.as_bytes(),
+            b"LIMIT",
+            b"1000",
+        ]);
+        let page = r.array();
+        for p in page {
+            let a = p.array();
+            elements.push(json!([a[0].int(), bytes_json(&a[1].bytes())]));
+        }
+        match page.last() {
+            Some(p) if page.len() == 1000 => start = p.array()[0].int() as u64 + 1,
+            _ => break,
+        }
+    }
+    assert_eq!(
+        elements.len() as i64,
+        count,
+        "ARSCAN vs ARCOUNT of {}",
+        common::show(key)
+    );
+    json!({ "count": count, "insert_idx": insert_idx, "elements": elements })
 }
 
 fn id_text(r: &Reply) -> Value {
@@ -232,18 +311,48 @@ pub fn stream_value(c: &mut Conn, key: &[u8]) -> Value {
     let mut groups: Vec<(Vec<u8>, Value)> = Vec::new();
     for g in r.field("groups").array() {
         let name = g.field("name").bytes();
+        let consumer_names: Vec<Vec<u8>> = g
+            .field("consumers")
+            .array()
+            .iter()
+            .map(|c| c.field("name").bytes())
+            .collect();
         let mut pending = Vec::new();
         let mut times = Vec::new();
+        let mut nacked = Vec::new();
         for p in g.field("pending").array() {
-            // [id, consumer, delivery-time, delivery-count]
+            // [id, consumer, delivery-time, delivery-count]; Redis 8.8 names
+            // no consumer ("") for an entry owned by none (NACKed).
             let a = p.array();
+            let owner = a[1].bytes();
+            let unowned = owner.is_empty() && !consumer_names.contains(&owner);
+            if unowned {
+                nacked.push(id_text(&a[0]));
+            }
             pending.push(json!([
                 id_text(&a[0]),
-                bytes_json(&a[1].bytes()),
+                if unowned {
+                    Value::Null
+                } else {
+                    bytes_json(&owner)
+                },
                 a[3].int()
             ]));
             times.push((a[0].bytes(), json!(a[2].int())));
         }
+        // Servers with XNACK report the NACK zone's size: every unowned
+        // entry must be in it (the truth lists the zone in ID order).
+        let nacked = match g.opt_field("nacked-count").map(|n| n.int()) {
+            Some(n) => {
+                assert_eq!(
+                    n as usize,
+                    nacked.len(),
+                    "nacked-count vs unowned PEL entries"
+                );
+                Value::Array(nacked)
+            }
+            None => Value::Null,
+        };
         let mut consumers = Vec::new();
         let mut seen = Vec::new();
         let mut active = Vec::new();
@@ -273,6 +382,7 @@ pub fn stream_value(c: &mut Conn, key: &[u8]) -> Value {
                 "consumers": consumers.iter().map(|c| bytes_json(c)).collect::<Vec<_>>(),
                 "consumer_seen_time_ms": map_json(seen),
                 "consumer_active_time_ms": if any_active { map_json(active) } else { Value::Null },
+                "nacked": nacked,
             }),
         ));
     }
@@ -373,6 +483,11 @@ fn as_ours(line: &Value, truth: Option<&Value>) -> Value {
         "stream" => {
             o.insert("value".into(), stream_as_ours(&value, tval));
         }
+        // A module type's name (TYPE): ours says "module" with its name.
+        t if t.len() == 9 => {
+            o.insert("type".into(), json!("module"));
+            o.insert("value".into(), json!({ "module": t, "b64": "" }));
+        }
         _ => {}
     }
     Value::Object(o)
@@ -466,6 +581,7 @@ fn stream_as_ours(v: &Value, t: Option<&Value>) -> Value {
             "entries_read": entries_read,
             "pending": pending,
             "consumers": consumers,
+            "nacked": g.get("nacked").cloned().unwrap_or(Value::Null),
         }));
     }
     json!({

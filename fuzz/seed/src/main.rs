@@ -140,6 +140,7 @@ fn value_seeds(seeds: &mut Seeds, vt: ValueType, value: &[u8]) -> Option<()> {
                 StreamVersion::V2 => 1,
                 StreamVersion::V3 => 2,
                 StreamVersion::V4 => 3,
+                StreamVersion::V5 => 4,
             };
             let mut s = vec![sel];
             s.extend_from_slice(value);
