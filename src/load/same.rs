@@ -20,8 +20,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 
 use crate::error::Result;
-use crate::rdb::consts::RDB_OPCODE_KEY_META;
 use crate::rdb::array::{ArrayElem, ArrayHead};
+use crate::rdb::consts::RDB_OPCODE_KEY_META;
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
