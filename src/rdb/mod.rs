@@ -16,6 +16,7 @@ pub mod stream;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod value;
+pub mod write;
 pub mod ziplist;
 pub mod zipmap;
 
