@@ -102,6 +102,7 @@ pub fn run(a: RdbArgs) -> Result<u8, String> {
         on_conflict: a.on_conflict.into(),
         lossy: a.lossy,
         verify_checksum: !a.no_checksum,
+        now_ms: rdbkit::load::now_ms(),
     };
     let (tmp, w) =
         output::TempFile::create(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;

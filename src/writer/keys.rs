@@ -1,0 +1,238 @@
+//! The second pass over one input: every winning key written, copied as
+//! stored when the output knows its type byte, else decoded and re-encoded;
+//! what the output cannot hold is refused with the key named, or (lossy)
+//! dropped and counted.
+
+use std::io::Write;
+
+use crate::load::printable;
+use crate::rdb::elem::RdbStr;
+use crate::rdb::records::Record;
+use crate::rdb::value::{Dialect, Kind, Scratch};
+use crate::rdb::write::{encode, Format, Loss, Value};
+
+use super::emit::Emitter;
+use super::plan::{Plan, Rules};
+use super::source::{self, Entry, JsonKey};
+use super::{empty, failed, format_name, Input, Options, Summary, WriteError};
+
+/// Why a key was not written.
+enum Refusal {
+    Format(crate::Error),
+    Io(std::io::Error),
+    /// What the output cannot hold (without `--lossy`).
+    Loss(Loss),
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(e: crate::Error) -> Self {
+        Refusal::Format(e)
+    }
+}
+
+impl From<std::io::Error> for Refusal {
+    fn from(e: std::io::Error) -> Self {
+        Refusal::Io(e)
+    }
+}
+
+/// Writes keys of one input into one output.
+pub(crate) struct KeyWriter<'a, W: Write> {
+    pub em: &'a mut Emitter<W>,
+    pub summary: &'a mut Summary,
+    pub lossy: bool,
+    pub now_ms: i64,
+    /// The input's dialect (what its type bytes mean).
+    pub dialect: Dialect,
+    dec: Scratch,
+}
+
+impl<'a, W: Write> KeyWriter<'a, W> {
+    pub fn new(
+        em: &'a mut Emitter<W>,
+        summary: &'a mut Summary,
+        opts: &Options,
+        dialect: Dialect,
+    ) -> Self {
+        KeyWriter {
+            em,
+            summary,
+            lossy: opts.lossy,
+            now_ms: opts.now_ms,
+            dialect,
+            dec: Scratch::default(),
+        }
+    }
+
+    fn fmt(&self) -> Format {
+        self.em.fmt
+    }
+
+    /// Counts a loss under `--lossy`, or refuses.
+    fn accept(&mut self, loss: &Loss) -> Result<(), Refusal> {
+        if !self.lossy {
+            return Err(Refusal::Loss(loss.clone()));
+        }
+        match loss {
+            Loss::Key(_) => self.summary.dropped_keys += 1,
+            Loss::FieldTtls(n) => self.summary.dropped_field_ttls += n,
+            Loss::StreamFields(_) => self.summary.dropped_stream_fields += 1,
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, db: u64, rec: &Record<'_>) -> Result<(), Refusal> {
+        let keep_meta = self.fmt().has_key_meta();
+        if rec.key_meta.is_some() && !keep_meta {
+            if !self.lossy {
+                return Err(Refusal::Loss(Loss::Key(
+                    "its key metadata (KEY_META, Redis 8.6+)".into(),
+                )));
+            }
+            self.summary.dropped_key_meta += 1;
+        }
+        if self.fmt().accepts_type(rec.type_byte, self.dialect) {
+            if empty::is_empty(rec) {
+                self.summary.skipped_empty += 1;
+                return Ok(());
+            }
+            self.em.copy(db, rec, keep_meta)?;
+            self.summary.copied += 1;
+            return Ok(());
+        }
+        if rec.vtype.kind() == Kind::Module {
+            return self.accept(&Loss::Key("a module value (RDB 8, Redis 4.0+)".into()));
+        }
+        let mut v = Value::empty(rec.vtype.kind());
+        rec.decode(&mut self.dec, &mut v)?;
+        self.value(db, &rec.key, rec.expire_ms, (rec.idle, rec.freq), v)
+    }
+
+    fn json(&mut self, db: u64, k: &JsonKey) -> Result<(), Refusal> {
+        if k.kind == Kind::Module {
+            return self.accept(&Loss::Key(
+                "a module value (JSON Lines hold no module encoding)".into(),
+            ));
+        }
+        let v = k.to_value()?;
+        self.value(db, &RdbStr::Raw(&k.key), k.expire_ms, (None, None), v)
+    }
+
+    fn value(
+        &mut self,
+        db: u64,
+        key: &RdbStr<'_>,
+        expire_ms: Option<i64>,
+        lru: (Option<u64>, Option<u8>),
+        mut v: Value,
+    ) -> Result<(), Refusal> {
+        if let (Value::Hash(fields), false) = (&mut v, self.fmt().has_field_ttl()) {
+            // Without their TTLs, fields already past it would live again.
+            let before = fields.len();
+            let now = self.now_ms;
+            fields.retain(|f| f.2.is_none_or(|t| t > now));
+            self.summary.expired_fields += (before - fields.len()) as u64;
+        }
+        if v.is_empty_collection() {
+            self.summary.skipped_empty += 1;
+            return Ok(());
+        }
+        match encode(&v, self.fmt()) {
+            Err(loss) => self.accept(&loss),
+            Ok(enc) => {
+                for l in &enc.losses {
+                    self.accept(l)?;
+                }
+                self.em.encoded(db, key, expire_ms, lru, &enc)?;
+                self.summary.reencoded += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Names a key in messages.
+fn key_ctx(input: &str, db: u64, key: &RdbStr<'_>, offset: u64) -> String {
+    let k = key.to_vec().unwrap_or_default();
+    format!(
+        "{input}: key {} (db {db}, byte offset {offset})",
+        printable(&k)
+    )
+}
+
+/// The second pass over input `i`: its winning keys into `em`.
+pub(crate) fn write_input<W: Write>(
+    em: &mut Emitter<W>,
+    plan: &Plan,
+    opts: &Options,
+    i: u32,
+    input: &Input<'_>,
+    summary: &mut Summary,
+) -> Result<(), WriteError> {
+    let rules = Rules { opts };
+    let dialect = source::header_of(input.data)
+        .map_err(|e| failed(source::in_file(&input.name, e)))?
+        .map_or(Dialect::Redis, |h| h.dialect);
+    let fmt = plan.fmt;
+    let mut kw = KeyWriter::new(em, summary, opts, dialect);
+    let mut scratch = Vec::new();
+    let mut stop: Option<WriteError> = None;
+    let refused = |l: Loss, ctx: String| {
+        failed(format!(
+            "{ctx}: the output ({}) cannot hold {l}; --lossy drops it and counts it",
+            format_name(fmt)
+        ))
+    };
+    let r = source::walk(input.data, false, |e| {
+        let (r, ctx) = match e {
+            Entry::Record(rec) => {
+                kw.summary.keys_read += 1;
+                let Some(db) = rules.admit_record(&rec, &mut scratch)? else {
+                    kw.summary.filtered += 1;
+                    return Ok(());
+                };
+                if !plan.wins(db, || rec.key.to_vec(), i, rec.offset)? {
+                    return Ok(());
+                }
+                let r = kw.record(db, &rec);
+                let ctx = r
+                    .is_err()
+                    .then(|| key_ctx(&input.name, rec.db, &rec.key, rec.offset));
+                (r, ctx)
+            }
+            Entry::Json(k) => {
+                kw.summary.keys_read += 1;
+                let Some(db) = rules.admit_json(&k) else {
+                    kw.summary.filtered += 1;
+                    return Ok(());
+                };
+                if !plan.wins(db, || Ok(k.key.clone()), i, k.offset)? {
+                    return Ok(());
+                }
+                let r = kw.json(db, &k);
+                let ctx = r
+                    .is_err()
+                    .then(|| key_ctx(&input.name, k.db, &RdbStr::Raw(&k.key), k.offset));
+                (r, ctx)
+            }
+            Entry::Function(_) | Entry::ModuleAux(_) | Entry::Aux(..) => return Ok(()),
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(Refusal::Format(e)) => Err(e),
+            Err(Refusal::Io(e)) => {
+                stop = Some(failed(format!("writing the output: {e}")));
+                Err(crate::Error::new(0, crate::ErrorKind::NotRdb))
+            }
+            Err(Refusal::Loss(l)) => {
+                stop = Some(refused(l, ctx.unwrap_or_default()));
+                Err(crate::Error::new(0, crate::ErrorKind::NotRdb))
+            }
+        }
+    });
+    match (r, stop) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(failed(source::in_file(&input.name, e))),
+        (Ok(()), None) => Ok(()),
+    }
+}

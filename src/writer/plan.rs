@@ -1,0 +1,259 @@
+//! The first pass: which keys survive (filters, `--db-map`), which input
+//! wins a key present more than once (`--on-conflict`), how many keys and
+//! expires each output database gets (the `RESIZEDB` hint), the functions
+//! and module aux data, and the output format and version aux field.
+
+use std::collections::HashMap;
+
+use crate::load::{printable, OnConflict};
+use crate::rdb::records::Record;
+use crate::rdb::value::Dialect;
+use crate::rdb::write::Format;
+
+use super::emit::{self, DbCounts};
+use super::source::{self, Entry, JsonKey};
+use super::{failed, Input, Options, Summary, WriteError};
+
+/// Everything the first pass found.
+pub(crate) struct Plan {
+    pub fmt: Format,
+    pub winners: Option<HashMap<(u64, Vec<u8>), (u32, u64)>>,
+    pub counts: DbCounts,
+    pub functions: Vec<Vec<u8>>,
+    pub module_aux: Vec<Vec<u8>>,
+    pub version_text: String,
+    pub valkey: bool,
+    pub used_mem: u64,
+}
+
+impl Plan {
+    /// Whether the key `(db, key())` at `offset` of input `i` is the one
+    /// written (always, when keys are not tracked).
+    pub fn wins(
+        &self,
+        db: u64,
+        key: impl FnOnce() -> crate::Result<Vec<u8>>,
+        i: u32,
+        offset: u64,
+    ) -> crate::Result<bool> {
+        match &self.winners {
+            None => Ok(true),
+            Some(w) => Ok(w.get(&(db, key()?)) == Some(&(i, offset))),
+        }
+    }
+}
+
+/// The decisions both passes share.
+pub(crate) struct Rules<'o> {
+    pub opts: &'o Options,
+}
+
+impl Rules<'_> {
+    pub(crate) fn map_db(&self, db: u64) -> u64 {
+        self.opts
+            .db_map
+            .iter()
+            .find(|(from, _)| *from == db)
+            .map_or(db, |(_, to)| *to)
+    }
+
+    /// The output database of a record, or `None` when filtered out.
+    pub(crate) fn admit_record(
+        &self,
+        rec: &Record<'_>,
+        scratch: &mut Vec<u8>,
+    ) -> crate::Result<Option<u64>> {
+        match &self.opts.filter {
+            Some(f) if !f.matches(rec, scratch)? => Ok(None),
+            _ => Ok(Some(self.map_db(rec.db))),
+        }
+    }
+
+    pub(crate) fn admit_json(&self, k: &JsonKey) -> Option<u64> {
+        match &self.opts.filter {
+            Some(f)
+                if !f.matches_meta(k.db, k.kind, None, k.expire_ms) || !f.matches_key(&k.key) =>
+            {
+                None
+            }
+            _ => Some(self.map_db(k.db)),
+        }
+    }
+}
+
+pub(crate) fn plan(
+    inputs: &[Input<'_>],
+    opts: &Options,
+    summary: &mut Summary,
+) -> Result<Plan, WriteError> {
+    let rules = Rules { opts };
+    let first_header = inputs
+        .iter()
+        .find_map(|i| source::header_of(i.data).ok().flatten());
+    let fmt = match (opts.format, first_header) {
+        (Some(f), _) => f,
+        // RDB 1-5 inputs become RDB 6, the oldest written: Redis 2.6+
+        // reads every older encoding.
+        (None, Some(h)) => {
+            let v = h.version.max(crate::rdb::write::format::MIN_VERSION);
+            Format::new(h.dialect, v).map_err(failed)?
+        }
+        (None, None) => Format::new(Dialect::Redis, 11).map_err(failed)?,
+    };
+    let track = inputs.len() > 1 || first_header.is_none();
+    let mut winners: HashMap<(u64, Vec<u8>), (u32, u64)> = HashMap::new();
+    let mut expiring: HashMap<(u64, Vec<u8>), bool> = HashMap::new();
+    let mut counts = DbCounts::new();
+    let mut functions: Vec<Vec<u8>> = Vec::new();
+    let mut module_aux = Vec::new();
+    let (mut ver, mut valkey, mut used_mem) = (None, false, 0);
+    let mut scratch = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let in_fmt = source::header_of(input.data)
+            .map_err(|e| failed(source::in_file(&input.name, e)))?
+            .and_then(|h| Format::new(h.dialect, h.version).ok());
+        let r = source::walk(input.data, opts.verify_checksum, |e| {
+            let (db, key, offset, expires) = match e {
+                Entry::Record(rec) => {
+                    let Some(db) = rules.admit_record(&rec, &mut scratch)? else {
+                        return Ok(());
+                    };
+                    let key = if track { rec.key.to_vec()? } else { Vec::new() };
+                    (db, key, rec.offset, rec.expire_ms.is_some())
+                }
+                Entry::Json(k) => {
+                    let Some(db) = rules.admit_json(&k) else {
+                        return Ok(());
+                    };
+                    (db, k.key, k.offset, k.expire_ms.is_some())
+                }
+                Entry::Function(code) => {
+                    add_function(&mut functions, code, opts.on_conflict, &input.name).map_err(
+                        |m| {
+                            crate::Error::new(
+                                0,
+                                crate::ErrorKind::Invalid {
+                                    what: "function",
+                                    detail: m,
+                                },
+                            )
+                        },
+                    )?;
+                    return Ok(());
+                }
+                Entry::ModuleAux(m) => {
+                    module_aux.push(m.raw.to_vec());
+                    return Ok(());
+                }
+                Entry::Aux(k, v) => {
+                    if i == 0 && in_fmt == Some(fmt) {
+                        match &k[..] {
+                            b"redis-ver" | b"valkey-ver" => {
+                                valkey = &k[..] == b"valkey-ver";
+                                ver = Some(String::from_utf8_lossy(&v).into_owned());
+                            }
+                            b"used-mem" => {
+                                used_mem = std::str::from_utf8(&v)
+                                    .ok()
+                                    .and_then(|t| t.parse().ok())
+                                    .unwrap_or(0)
+                            }
+                            _ => {}
+                        }
+                    }
+                    return Ok(());
+                }
+            };
+            if !track {
+                let c = counts.entry(db).or_default();
+                c.0 += 1;
+                c.1 += expires as u64;
+                return Ok(());
+            }
+            let id = (db, key);
+            match winners.get(&id).copied() {
+                None => {
+                    expiring.insert(id.clone(), expires);
+                    winners.insert(id, (i as u32, offset));
+                }
+                Some(_) => {
+                    summary.conflicts += 1;
+                    match opts.on_conflict {
+                        OnConflict::Panic => {
+                            return Err(crate::Error::new(offset, crate::ErrorKind::Invalid {
+                                what: "key",
+                                detail: format!("CONFLICT {} (db {}) is in more than one input; --on-conflict rewrite (the later wins) or ignore (the first wins)", printable(&id.1), id.0),
+                            }));
+                        }
+                        OnConflict::Rewrite => {
+                            summary.rewritten += 1;
+                            expiring.insert(id.clone(), expires);
+                            winners.insert(id, (i as u32, offset));
+                        }
+                        OnConflict::Ignore => summary.ignored += 1,
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            let msg = source::in_file(&input.name, e);
+            return Err(if msg.contains("CONFLICT ") {
+                WriteError::Conflict(msg.replacen("CONFLICT ", "key ", 1))
+            } else {
+                failed(msg)
+            });
+        }
+    }
+    if track {
+        for ((db, _), e) in &expiring {
+            let c = counts.entry(*db).or_default();
+            c.0 += 1;
+            c.1 += *e as u64;
+        }
+    }
+    let version_text = opts
+        .server_version
+        .clone()
+        .or(ver)
+        .unwrap_or_else(|| emit::default_version_text(fmt).to_string());
+    Ok(Plan {
+        fmt,
+        winners: track.then_some(winners),
+        counts,
+        functions,
+        module_aux,
+        version_text,
+        valkey: opts.valkey || valkey || fmt.dialect == Dialect::Valkey,
+        used_mem,
+    })
+}
+
+/// Adds a library unless the same code is there; a different library of
+/// the same name follows the conflict policy.
+fn add_function(
+    fns: &mut Vec<Vec<u8>>,
+    code: Vec<u8>,
+    policy: OnConflict,
+    input: &str,
+) -> Result<(), String> {
+    if fns.contains(&code) {
+        return Ok(());
+    }
+    let name = source::library_name(&code).map(<[u8]>::to_vec);
+    let same = fns
+        .iter()
+        .position(|c| name.is_some() && source::library_name(c).map(<[u8]>::to_vec) == name);
+    match (same, policy) {
+        (None, _) => fns.push(code),
+        (Some(_), OnConflict::Panic) => {
+            return Err(format!(
+                "CONFLICT function library {} of {input} differs from one of an earlier input",
+                printable(name.as_deref().unwrap_or_default())
+            ))
+        }
+        (Some(i), OnConflict::Rewrite) => fns[i] = code,
+        (Some(_), OnConflict::Ignore) => {}
+    }
+    Ok(())
+}
