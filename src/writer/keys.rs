@@ -115,7 +115,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
             ));
         }
         let v = k.to_value()?;
-        self.value(db, &RdbStr::Raw(&k.key), k.expire_ms, (None, None), v)
+        self.value(db, &RdbStr::Raw(&k.key), k.expire_ms, (k.idle, k.freq), v)
     }
 
     fn value(

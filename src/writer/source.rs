@@ -21,6 +21,10 @@ pub struct JsonKey {
     pub expire_ms: Option<i64>,
     pub value: Json,
     pub field_expire: Option<Json>,
+    /// LRU idle seconds / LFU frequency (`rdbkit json` writes them when the
+    /// file has them).
+    pub idle: Option<u64>,
+    pub freq: Option<u8>,
 }
 
 impl JsonKey {
@@ -121,18 +125,42 @@ fn walk_jsonl<'a>(data: &'a [u8], mut f: impl FnMut(Entry<'a>) -> Result<()>) ->
                 expire_ms,
                 value,
                 field_expire,
-            } => f(Entry::Json(JsonKey {
-                offset,
-                db,
-                key,
-                kind,
-                expire_ms,
-                value,
-                field_expire,
-            }))?,
+            } => {
+                let (idle, freq) = lru_of(line);
+                f(Entry::Json(JsonKey {
+                    offset,
+                    db,
+                    key,
+                    kind,
+                    expire_ms,
+                    value,
+                    field_expire,
+                    idle,
+                    freq,
+                }))?
+            }
         }
     }
     Ok(())
+}
+
+/// `idle` / `freq` of a key line. The loader's line parser does not keep
+/// them (RESTORE takes them from flags), so the few lines that have them
+/// are read again here.
+fn lru_of(line: &[u8]) -> (Option<u64>, Option<u8>) {
+    let has = |w: &[u8]| line.windows(w.len()).any(|x| x == w);
+    if !has(b"\"idle\"") && !has(b"\"freq\"") {
+        return (None, None);
+    }
+    let Ok(v) = serde_json::from_slice::<Json>(line) else {
+        return (None, None);
+    };
+    (
+        v.get("idle").and_then(Json::as_u64),
+        v.get("freq")
+            .and_then(Json::as_u64)
+            .and_then(|f| u8::try_from(f).ok()),
+    )
 }
 
 /// The library name of a function's code (`#!lua name=NAME ...`), which
