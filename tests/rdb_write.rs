@@ -517,3 +517,224 @@ fn damaged_jsonl_input() {
     eprintln!("damaged_jsonl_input: {ok} written, {refused} refused");
     assert!(refused > 0);
 }
+
+// ---------------------------------------------------------------------------
+// split
+// ---------------------------------------------------------------------------
+
+/// A source of `n` keys of every type (some with hash tags and TTLs), as
+/// JSON Lines written into an RDB 10 file, and its content as a Redis 7.0
+/// server holds it after starting from that file.
+fn split_source(dir: &TempDir, n: usize) -> (PathBuf, Vec<Value>) {
+    use serde_json::json;
+    let mut lines = String::new();
+    for i in 0..n {
+        let key = if i % 13 == 0 {
+            format!("{{tag{}}}:k{i}", i % 5)
+        } else {
+            format!("k:{i}")
+        };
+        let l = match i % 6 {
+            0 => json!({"db": 0, "key": key, "type": "string", "value": format!("v{i}")}),
+            1 => {
+                json!({"db": 0, "key": key, "type": "hash", "value": {"a": i.to_string(), "b": "x"}})
+            }
+            2 => json!({"db": 0, "key": key, "type": "list", "value": ["1", "two", i.to_string()]}),
+            3 => json!({"db": 0, "key": key, "type": "set", "value": ["m1", "m2", i.to_string()]}),
+            4 => json!({"db": 0, "key": key, "type": "zset", "value": [["a", 1.5], ["b", i]]}),
+            _ => {
+                json!({"db": 0, "key": key, "type": "string", "value": i.to_string(), "expire_ms": 4102444800000u64 + i as u64})
+            }
+        };
+        lines.push_str(&l.to_string());
+        lines.push('\n');
+    }
+    let jl = dir.join("source.jsonl");
+    std::fs::write(&jl, lines).unwrap();
+    let rdb = dir.join("source.rdb");
+    write(&[&jl.display().to_string(), "--to", "redis-7.0"], &rdb).unwrap();
+    let s = start_from(&rdb);
+    let truth = dump_server(&mut s.conn());
+    assert_eq!(truth.len(), n);
+    (rdb, truth)
+}
+
+/// `manifest.json` of a split: (file, slot ranges, node id) per file.
+fn manifest_parts(dir: &Path) -> Vec<(PathBuf, Vec<(u16, u16)>, Option<String>)> {
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let ranges = f["slots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r[0].as_u64().unwrap() as u16, r[1].as_u64().unwrap() as u16))
+                .collect();
+            (
+                dir.join(f["file"].as_str().unwrap()),
+                ranges,
+                f["node"]["id"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+/// Each node holds only keys of its own slots.
+fn keys_on_owners(nodes: &[&Server], ranges: &[Vec<(u16, u16)>]) -> Result<(), String> {
+    for (s, r) in nodes.iter().zip(ranges) {
+        for k in scan_keys(&mut s.conn(), 0) {
+            let slot = key_slot(&k);
+            if !r.iter().any(|&(a, b)| a <= slot && slot <= b) {
+                return Err(format!(
+                    "key {} (slot {slot}) on node {} which owns {r:?}",
+                    common::show(&k),
+                    s.port
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `split --shards 3`, then a new 3-master cluster whose nodes start from
+/// those files: the slots with keys are claimed by the node holding them at
+/// start-up, the rest of each manifest range added with CLUSTER ADDSLOTS,
+/// then the nodes meet. The cluster holds exactly the source keys, each on
+/// its slot's owner.
+#[test]
+fn split_shards_restores_a_new_cluster() {
+    let dir = TempDir::new("rdbw");
+    let (src, truth) = split_source(&dir, 4000);
+    let out = dir.join("split");
+    let r = rdbkit(&[
+        "split",
+        &src.display().to_string(),
+        "--out-dir",
+        &out.display().to_string(),
+        "--shards",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let parts = manifest_parts(&out);
+    assert_eq!(parts.len(), 3);
+    assert_eq!(
+        parts.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+        vec![vec![(0, 5460)], vec![(5461, 10922)], vec![(10923, 16383)]]
+    );
+    let nodes: Vec<Server> = parts
+        .iter()
+        .map(|(f, _, _)| {
+            check_rdb(f).unwrap();
+            Server::start_with(ServerOpts {
+                cluster: true,
+                rdb: Some(f.clone()),
+                args: vec!["--sanitize-dump-payload".into(), "yes".into()],
+                ..Default::default()
+            })
+        })
+        .collect();
+    for (i, (s, (_, ranges, _))) in nodes.iter().zip(&parts).enumerate() {
+        let mut c = s.conn();
+        let mut add: Vec<String> = Vec::new();
+        for &(a, b) in ranges {
+            for slot in a..=b {
+                if c.int(["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]) == 0 {
+                    add.push(slot.to_string());
+                }
+            }
+        }
+        let mut cmd = vec!["CLUSTER".to_string(), "ADDSLOTS".into()];
+        cmd.extend(add);
+        c.ok(cmd);
+        c.ok(["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()]);
+    }
+    for s in &nodes[1..] {
+        nodes[0]
+            .conn()
+            .ok(["CLUSTER", "MEET", "127.0.0.1", &s.port.to_string()]);
+    }
+    let cluster = Cluster { nodes };
+    cluster.wait_ok(std::time::Duration::from_secs(60));
+    let ranges: Vec<Vec<(u16, u16)>> = parts.iter().map(|p| p.1.clone()).collect();
+    keys_on_owners(&cluster.nodes.iter().collect::<Vec<_>>(), &ranges).unwrap();
+    compare_lines(&dump_nodes(&cluster.nodes), &truth).unwrap();
+}
+
+/// `split --nodes` with a real cluster's nodes.conf: each master restarted
+/// from the file the manifest gives its node id holds its slots' keys.
+#[test]
+fn split_nodes_conf_of_a_real_cluster() {
+    let dir = TempDir::new("rdbw");
+    let (src, truth) = split_source(&dir, 3000);
+    let mut cluster = Cluster::start(3);
+    let conf = cluster.nodes[0].dir.join("nodes.conf");
+    let out = dir.join("split");
+    let r = rdbkit(&[
+        "split",
+        &src.display().to_string(),
+        "--out-dir",
+        &out.display().to_string(),
+        "--nodes",
+        &conf.display().to_string(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let parts = manifest_parts(&out);
+    assert_eq!(parts.len(), 3);
+    let mut ranges = Vec::new();
+    for s in cluster.nodes.iter_mut() {
+        let id = node_id(s);
+        let (file, r, _) = parts
+            .iter()
+            .find(|p| p.2.as_deref() == Some(id.as_str()))
+            .expect("manifest names every master");
+        std::fs::copy(file, s.dir.join("dump.rdb")).unwrap();
+        s.crash_and_restart();
+        ranges.push(r.clone());
+    }
+    cluster.wait_ok(std::time::Duration::from_secs(60));
+    keys_on_owners(&cluster.nodes.iter().collect::<Vec<_>>(), &ranges).unwrap();
+    compare_lines(&dump_nodes(&cluster.nodes), &truth).unwrap();
+}
+
+/// `split --by-db`: one file per database, each holding exactly that
+/// database's keys.
+#[test]
+fn split_by_db() {
+    let dir = TempDir::new("rdbw");
+    let src = common::fixture("redis-7.0.15/default.rdb");
+    let truth = expected(&src);
+    let out = dir.join("bydb");
+    let r = rdbkit(&[
+        "split",
+        &src.display().to_string(),
+        "--out-dir",
+        &out.display().to_string(),
+        "--by-db",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let files = m["files"].as_array().unwrap();
+    let mut dbs: Vec<u64> = truth.iter().map(|l| l["db"].as_u64().unwrap()).collect();
+    dbs.sort();
+    dbs.dedup();
+    assert_eq!(
+        files
+            .iter()
+            .map(|f| f["db"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        dbs
+    );
+    for f in files {
+        let db = f["db"].as_u64().unwrap();
+        let want: Vec<Value> = truth.iter().filter(|l| l["db"] == db).cloned().collect();
+        assert_eq!(f["keys"].as_u64(), Some(want.len() as u64));
+        server_equals(&out.join(f["file"].as_str().unwrap()), &want).unwrap();
+    }
+}

@@ -277,6 +277,10 @@ enum Cmd {
     /// Write one RDB file from RDB and/or JSON Lines inputs: filter, merge,
     /// convert to what another server version reads.
     Rdb(rdb::RdbArgs),
+    /// Split RDB/JSON Lines inputs into one RDB per cluster master (by slot:
+    /// --shards N, --nodes nodes.conf, --cluster URL) or per database
+    /// (--by-db), with a manifest.json.
+    Split(rdb::SplitArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -592,6 +596,7 @@ fn run(cli: Cli) -> Result<u8, String> {
         Cmd::Memory(a) => memory::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Rdb(a) => rdb::run(a),
+        Cmd::Split(a) => rdb::run_split(a),
         Cmd::Load {
             files,
             load,

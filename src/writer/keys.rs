@@ -13,6 +13,7 @@ use crate::rdb::write::{encode, Format, Loss, Value};
 
 use super::emit::Emitter;
 use super::plan::{Plan, Rules};
+use super::route::Route;
 use super::source::{self, Entry, JsonKey};
 use super::{empty, failed, format_name, Input, Options, Summary, WriteError};
 
@@ -38,7 +39,9 @@ impl From<std::io::Error> for Refusal {
 
 /// Writes keys of one input into one output.
 pub(crate) struct KeyWriter<'a, W: Write> {
-    pub em: &'a mut Emitter<W>,
+    /// The outputs, all of one format.
+    pub ems: &'a mut [Emitter<W>],
+    fmt: Format,
     pub summary: &'a mut Summary,
     pub lossy: bool,
     pub now_ms: i64,
@@ -49,13 +52,15 @@ pub(crate) struct KeyWriter<'a, W: Write> {
 
 impl<'a, W: Write> KeyWriter<'a, W> {
     pub fn new(
-        em: &'a mut Emitter<W>,
+        ems: &'a mut [Emitter<W>],
+        fmt: Format,
         summary: &'a mut Summary,
         opts: &Options,
         dialect: Dialect,
     ) -> Self {
         KeyWriter {
-            em,
+            ems,
+            fmt,
             summary,
             lossy: opts.lossy,
             now_ms: opts.now_ms,
@@ -65,7 +70,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
     }
 
     fn fmt(&self) -> Format {
-        self.em.fmt
+        self.fmt
     }
 
     /// Counts a loss under `--lossy`, or refuses.
@@ -81,7 +86,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
         Ok(())
     }
 
-    fn record(&mut self, db: u64, rec: &Record<'_>) -> Result<(), Refusal> {
+    fn record(&mut self, out: usize, db: u64, rec: &Record<'_>) -> Result<(), Refusal> {
         let keep_meta = self.fmt().has_key_meta();
         if rec.key_meta.is_some() && !keep_meta {
             if !self.lossy {
@@ -96,7 +101,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
                 self.summary.skipped_empty += 1;
                 return Ok(());
             }
-            self.em.copy(db, rec, keep_meta)?;
+            self.ems[out].copy(db, rec, keep_meta)?;
             self.summary.copied += 1;
             return Ok(());
         }
@@ -105,21 +110,29 @@ impl<'a, W: Write> KeyWriter<'a, W> {
         }
         let mut v = Value::empty(rec.vtype.kind());
         rec.decode(&mut self.dec, &mut v)?;
-        self.value(db, &rec.key, rec.expire_ms, (rec.idle, rec.freq), v)
+        self.value(out, db, &rec.key, rec.expire_ms, (rec.idle, rec.freq), v)
     }
 
-    fn json(&mut self, db: u64, k: &JsonKey) -> Result<(), Refusal> {
+    fn json(&mut self, out: usize, db: u64, k: &JsonKey) -> Result<(), Refusal> {
         if k.kind == Kind::Module {
             return self.accept(&Loss::Key(
                 "a module value (JSON Lines hold no module encoding)".into(),
             ));
         }
         let v = k.to_value()?;
-        self.value(db, &RdbStr::Raw(&k.key), k.expire_ms, (k.idle, k.freq), v)
+        self.value(
+            out,
+            db,
+            &RdbStr::Raw(&k.key),
+            k.expire_ms,
+            (k.idle, k.freq),
+            v,
+        )
     }
 
     fn value(
         &mut self,
+        out: usize,
         db: u64,
         key: &RdbStr<'_>,
         expire_ms: Option<i64>,
@@ -143,7 +156,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
                 for l in &enc.losses {
                     self.accept(l)?;
                 }
-                self.em.encoded(db, key, expire_ms, lru, &enc)?;
+                self.ems[out].encoded(db, key, expire_ms, lru, &enc)?;
                 self.summary.reencoded += 1;
                 Ok(())
             }
@@ -162,8 +175,9 @@ fn key_ctx(input: &str, db: u64, key: &RdbStr<'_>, offset: u64) -> String {
 
 /// The second pass over input `i`: its winning keys into `em`.
 pub(crate) fn write_input<W: Write>(
-    em: &mut Emitter<W>,
+    ems: &mut [Emitter<W>],
     plan: &Plan,
+    route: &Route,
     opts: &Options,
     i: u32,
     input: &Input<'_>,
@@ -174,7 +188,8 @@ pub(crate) fn write_input<W: Write>(
         .map_err(|e| failed(source::in_file(&input.name, e)))?
         .map_or(Dialect::Redis, |h| h.dialect);
     let fmt = plan.fmt;
-    let mut kw = KeyWriter::new(em, summary, opts, dialect);
+    let need_key = plan.winners.is_some() || route.needs_key();
+    let mut kw = KeyWriter::new(ems, fmt, summary, opts, dialect);
     let mut scratch = Vec::new();
     let mut stop: Option<WriteError> = None;
     let refused = |l: Loss, ctx: String| {
@@ -191,10 +206,17 @@ pub(crate) fn write_input<W: Write>(
                     kw.summary.filtered += 1;
                     return Ok(());
                 };
-                if !plan.wins(db, || rec.key.to_vec(), i, rec.offset)? {
-                    return Ok(());
-                }
-                let r = kw.record(db, &rec);
+                // The key's bytes only when a conflict or a route needs them.
+                let out = if need_key {
+                    let key = rec.key.bytes(&mut scratch)?;
+                    if !plan.wins(db, key, i, rec.offset) {
+                        return Ok(());
+                    }
+                    route.route(db, key).unwrap_or(0)
+                } else {
+                    0
+                };
+                let r = kw.record(out, db, &rec);
                 let ctx = r
                     .is_err()
                     .then(|| key_ctx(&input.name, rec.db, &rec.key, rec.offset));
@@ -206,10 +228,11 @@ pub(crate) fn write_input<W: Write>(
                     kw.summary.filtered += 1;
                     return Ok(());
                 };
-                if !plan.wins(db, || Ok(k.key.clone()), i, k.offset)? {
+                if !plan.wins(db, &k.key, i, k.offset) {
                     return Ok(());
                 }
-                let r = kw.json(db, &k);
+                let out = route.route(db, &k.key).unwrap_or(0);
+                let r = kw.json(out, db, &k);
                 let ctx = r
                     .is_err()
                     .then(|| key_ctx(&input.name, k.db, &RdbStr::Raw(&k.key), k.offset));

@@ -12,15 +12,18 @@
 //!    server of that version would save it ([`crate::rdb::write`]).
 //!
 //! Keys are remembered (to resolve conflicts) only when there is more than
-//! one input or the input is JSON Lines; a single RDB input is streamed with
-//! memory independent of its size.
+//! one input, the input is JSON Lines, or `--db-map` merges databases; a
+//! single RDB input is otherwise streamed with memory independent of its
+//! size.
 
 pub mod emit;
 pub mod empty;
 mod keys;
 pub mod output;
 mod plan;
+pub mod route;
 pub mod source;
+pub mod split;
 
 use std::io::Write;
 
@@ -31,6 +34,7 @@ use crate::load::OnConflict;
 use crate::rdb::write::Format;
 
 use emit::Emitter;
+use route::Route;
 
 /// One input: a name for messages and its bytes.
 pub struct Input<'a> {
@@ -187,6 +191,25 @@ pub fn write_rdb<W: Write>(
     opts: &Options,
     out: W,
 ) -> Result<(W, Summary), WriteError> {
+    let mut made = Some(out);
+    let (mut outs, summary) = write_all(inputs, opts, &Route::One, |_| {
+        made.take().ok_or_else(|| failed("one output only"))
+    })?;
+    let (w, _, _) = outs.remove(0);
+    Ok((w, summary))
+}
+
+/// One written output: the writer, its size, its key count.
+pub type Written<W> = (W, u64, u64);
+
+/// Writes `route.outputs()` files (the writer of output `i` comes from
+/// `make(i)`, called once the first pass has succeeded).
+pub fn write_all<W: Write>(
+    inputs: &[Input<'_>],
+    opts: &Options,
+    route: &Route,
+    mut make: impl FnMut(usize) -> Result<W, WriteError>,
+) -> Result<(Vec<Written<W>>, Summary), WriteError> {
     if opts.filter.as_ref().is_some_and(|f| f.has_size_bounds())
         && inputs
             .iter()
@@ -200,17 +223,33 @@ pub fn write_rdb<W: Write>(
         inputs: inputs.len() as u64,
         ..Default::default()
     };
-    let plan = plan::plan(inputs, opts, &mut summary)?;
+    let plan = plan::plan(inputs, opts, route, &mut summary)?;
     summary.format = format_name(plan.fmt);
-    let mut em = Emitter::new(out, plan.fmt, plan.counts.clone()).map_err(failed)?;
-    preamble(&mut em, &plan, &mut summary);
-    for (i, input) in inputs.iter().enumerate() {
-        keys::write_input(&mut em, &plan, opts, i as u32, input, &mut summary)?;
+    let mut ems = Vec::with_capacity(route.outputs());
+    for (i, counts) in plan.counts.iter().enumerate() {
+        let mut em = Emitter::new(make(i)?, plan.fmt, counts.clone()).map_err(failed)?;
+        let mut s = Summary::default();
+        preamble(&mut em, &plan, &mut s);
+        if i == 0 {
+            summary.functions = s.functions;
+            summary.dropped_functions = s.dropped_functions;
+            summary.module_aux = s.module_aux;
+            summary.dropped_module_aux = s.dropped_module_aux;
+        }
+        ems.push(em);
     }
-    summary.written = em.keys;
-    let (w, size) = em.finish().map_err(failed)?;
-    summary.bytes_written = size;
-    Ok((w, summary))
+    for (i, input) in inputs.iter().enumerate() {
+        keys::write_input(&mut ems, &plan, route, opts, i as u32, input, &mut summary)?;
+    }
+    let mut outs = Vec::with_capacity(ems.len());
+    for em in ems {
+        let keys = em.keys;
+        summary.written += keys;
+        let (w, size) = em.finish().map_err(failed)?;
+        summary.bytes_written += size;
+        outs.push((w, size, keys));
+    }
+    Ok((outs, summary))
 }
 
 /// `Redis RDB 10`, `Valkey RDB 80`.

@@ -11,6 +11,7 @@ use crate::rdb::value::Dialect;
 use crate::rdb::write::Format;
 
 use super::emit::{self, DbCounts};
+use super::route::Route;
 use super::source::{self, Entry, JsonKey};
 use super::{failed, Input, Options, Summary, WriteError};
 
@@ -18,7 +19,8 @@ use super::{failed, Input, Options, Summary, WriteError};
 pub(crate) struct Plan {
     pub fmt: Format,
     pub winners: Option<HashMap<(u64, Vec<u8>), (u32, u64)>>,
-    pub counts: DbCounts,
+    /// Per output file, its databases' key and expire counts.
+    pub counts: Vec<DbCounts>,
     pub functions: Vec<Vec<u8>>,
     pub module_aux: Vec<Vec<u8>>,
     pub version_text: String,
@@ -29,16 +31,10 @@ pub(crate) struct Plan {
 impl Plan {
     /// Whether the key `(db, key())` at `offset` of input `i` is the one
     /// written (always, when keys are not tracked).
-    pub fn wins(
-        &self,
-        db: u64,
-        key: impl FnOnce() -> crate::Result<Vec<u8>>,
-        i: u32,
-        offset: u64,
-    ) -> crate::Result<bool> {
+    pub fn wins(&self, db: u64, key: &[u8], i: u32, offset: u64) -> bool {
         match &self.winners {
-            None => Ok(true),
-            Some(w) => Ok(w.get(&(db, key()?)) == Some(&(i, offset))),
+            None => true,
+            Some(w) => w.get(&(db, key.to_vec())) == Some(&(i, offset)),
         }
     }
 }
@@ -81,44 +77,99 @@ impl Rules<'_> {
     }
 }
 
+/// What stops a walk of pass 1.
+struct Stop(WriteError);
+
+fn stop_err(s: &mut Option<Stop>, e: WriteError) -> crate::Error {
+    *s = Some(Stop(e));
+    // Only a marker: the walk ends, and `stop` is what is reported.
+    crate::Error::new(0, crate::ErrorKind::NotRdb)
+}
+
+/// The output format: the one asked for, else the first RDB input's (RDB
+/// 1-5 become RDB 6, the oldest written: Redis 2.6+ reads every older
+/// encoding), else (JSON Lines only) RDB 11.
+fn output_format(inputs: &[Input<'_>], opts: &Options) -> Result<Format, WriteError> {
+    let first = inputs
+        .iter()
+        .find_map(|i| source::header_of(i.data).ok().flatten());
+    match (opts.format, first) {
+        (Some(f), _) => Ok(f),
+        (None, Some(h)) => {
+            let v = h.version.max(crate::rdb::write::format::MIN_VERSION);
+            Format::new(h.dialect, v).map_err(failed)
+        }
+        (None, None) => Format::new(Dialect::Redis, 11).map_err(failed),
+    }
+}
+
+/// The version aux fields of the first input, when it has the output's
+/// format: (version text, named valkey-ver, used-mem).
+#[derive(Default)]
+struct FirstAux {
+    ver: Option<String>,
+    valkey: bool,
+    used_mem: u64,
+}
+
+impl FirstAux {
+    fn note(&mut self, k: &[u8], v: &[u8]) {
+        match k {
+            b"redis-ver" | b"valkey-ver" => {
+                self.valkey = k == b"valkey-ver";
+                self.ver = Some(String::from_utf8_lossy(v).into_owned());
+            }
+            b"used-mem" => {
+                self.used_mem = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Pass 1 over every input; `route` sends each kept key to an output.
 pub(crate) fn plan(
     inputs: &[Input<'_>],
     opts: &Options,
+    route: &Route,
     summary: &mut Summary,
 ) -> Result<Plan, WriteError> {
     let rules = Rules { opts };
-    let first_header = inputs
-        .iter()
-        .find_map(|i| source::header_of(i.data).ok().flatten());
-    let fmt = match (opts.format, first_header) {
-        (Some(f), _) => f,
-        // RDB 1-5 inputs become RDB 6, the oldest written: Redis 2.6+
-        // reads every older encoding.
-        (None, Some(h)) => {
-            let v = h.version.max(crate::rdb::write::format::MIN_VERSION);
-            Format::new(h.dialect, v).map_err(failed)?
-        }
-        (None, None) => Format::new(Dialect::Redis, 11).map_err(failed)?,
-    };
-    let track = inputs.len() > 1 || first_header.is_none();
+    let fmt = output_format(inputs, opts)?;
+    // Keys are remembered when they can meet: several inputs, JSON Lines
+    // (hand-edited), or databases merged by --db-map.
+    let track = inputs.len() > 1
+        || !opts.db_map.is_empty()
+        || inputs
+            .iter()
+            .any(|i| matches!(source::header_of(i.data), Ok(None)));
     let mut winners: HashMap<(u64, Vec<u8>), (u32, u64)> = HashMap::new();
-    let mut expiring: HashMap<(u64, Vec<u8>), bool> = HashMap::new();
-    let mut counts = DbCounts::new();
+    // Of each winner: whether it expires, and its output.
+    let mut dest: HashMap<(u64, Vec<u8>), (bool, usize)> = HashMap::new();
+    let mut counts = vec![DbCounts::new(); route.outputs()];
     let mut functions: Vec<Vec<u8>> = Vec::new();
     let mut module_aux = Vec::new();
-    let (mut ver, mut valkey, mut used_mem) = (None, false, 0);
+    let mut first = FirstAux::default();
     let mut scratch = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let in_fmt = source::header_of(input.data)
             .map_err(|e| failed(source::in_file(&input.name, e)))?
             .and_then(|h| Format::new(h.dialect, h.version).ok());
+        let mut stop: Option<Stop> = None;
         let r = source::walk(input.data, opts.verify_checksum, |e| {
             let (db, key, offset, expires) = match e {
                 Entry::Record(rec) => {
                     let Some(db) = rules.admit_record(&rec, &mut scratch)? else {
                         return Ok(());
                     };
-                    let key = if track { rec.key.to_vec()? } else { Vec::new() };
+                    let key = if track || route.needs_key() {
+                        rec.key.to_vec()?
+                    } else {
+                        Vec::new()
+                    };
                     (db, key, rec.offset, rec.expire_ms.is_some())
                 }
                 Entry::Json(k) => {
@@ -128,18 +179,8 @@ pub(crate) fn plan(
                     (db, k.key, k.offset, k.expire_ms.is_some())
                 }
                 Entry::Function(code) => {
-                    add_function(&mut functions, code, opts.on_conflict, &input.name).map_err(
-                        |m| {
-                            crate::Error::new(
-                                0,
-                                crate::ErrorKind::Invalid {
-                                    what: "function",
-                                    detail: m,
-                                },
-                            )
-                        },
-                    )?;
-                    return Ok(());
+                    return add_function(&mut functions, code, opts.on_conflict, &input.name)
+                        .map_err(|m| stop_err(&mut stop, WriteError::Conflict(m)));
                 }
                 Entry::ModuleAux(m) => {
                     module_aux.push(m.raw.to_vec());
@@ -147,75 +188,66 @@ pub(crate) fn plan(
                 }
                 Entry::Aux(k, v) => {
                     if i == 0 && in_fmt == Some(fmt) {
-                        match &k[..] {
-                            b"redis-ver" | b"valkey-ver" => {
-                                valkey = &k[..] == b"valkey-ver";
-                                ver = Some(String::from_utf8_lossy(&v).into_owned());
-                            }
-                            b"used-mem" => {
-                                used_mem = std::str::from_utf8(&v)
-                                    .ok()
-                                    .and_then(|t| t.parse().ok())
-                                    .unwrap_or(0)
-                            }
-                            _ => {}
-                        }
+                        first.note(&k, &v);
                     }
                     return Ok(());
                 }
             };
+            let out = route.route(db, &key).map_err(|m| {
+                stop_err(
+                    &mut stop,
+                    failed(format!(
+                        "{}: key {} (db {db}): {m}",
+                        input.name,
+                        printable(&key)
+                    )),
+                )
+            })?;
             if !track {
-                let c = counts.entry(db).or_default();
+                let c = counts[out].entry(db).or_default();
                 c.0 += 1;
                 c.1 += expires as u64;
                 return Ok(());
             }
             let id = (db, key);
-            match winners.get(&id).copied() {
-                None => {
-                    expiring.insert(id.clone(), expires);
-                    winners.insert(id, (i as u32, offset));
-                }
-                Some(_) => {
-                    summary.conflicts += 1;
-                    match opts.on_conflict {
-                        OnConflict::Panic => {
-                            return Err(crate::Error::new(offset, crate::ErrorKind::Invalid {
-                                what: "key",
-                                detail: format!("CONFLICT {} (db {}) is in more than one input; --on-conflict rewrite (the later wins) or ignore (the first wins)", printable(&id.1), id.0),
-                            }));
-                        }
-                        OnConflict::Rewrite => {
-                            summary.rewritten += 1;
-                            expiring.insert(id.clone(), expires);
-                            winners.insert(id, (i as u32, offset));
-                        }
-                        OnConflict::Ignore => summary.ignored += 1,
+            if winners.contains_key(&id) {
+                summary.conflicts += 1;
+                match opts.on_conflict {
+                    OnConflict::Panic => {
+                        let m = format!(
+                            "{}: key {} (db {}, byte offset {offset}) is also in an earlier input; --on-conflict rewrite (the later wins) or ignore (the first wins)",
+                            input.name,
+                            printable(&id.1),
+                            id.0
+                        );
+                        return Err(stop_err(&mut stop, WriteError::Conflict(m)));
+                    }
+                    OnConflict::Rewrite => summary.rewritten += 1,
+                    OnConflict::Ignore => {
+                        summary.ignored += 1;
+                        return Ok(());
                     }
                 }
             }
+            dest.insert(id.clone(), (expires, out));
+            winners.insert(id, (i as u32, offset));
             Ok(())
         });
-        if let Err(e) = r {
-            let msg = source::in_file(&input.name, e);
-            return Err(if msg.contains("CONFLICT ") {
-                WriteError::Conflict(msg.replacen("CONFLICT ", "key ", 1))
-            } else {
-                failed(msg)
-            });
+        match (r, stop) {
+            (_, Some(Stop(e))) => return Err(e),
+            (Err(e), None) => return Err(failed(source::in_file(&input.name, e))),
+            (Ok(()), None) => {}
         }
     }
-    if track {
-        for ((db, _), e) in &expiring {
-            let c = counts.entry(*db).or_default();
-            c.0 += 1;
-            c.1 += *e as u64;
-        }
+    for ((db, _), (e, out)) in &dest {
+        let c = counts[*out].entry(*db).or_default();
+        c.0 += 1;
+        c.1 += *e as u64;
     }
     let version_text = opts
         .server_version
         .clone()
-        .or(ver)
+        .or(first.ver)
         .unwrap_or_else(|| emit::default_version_text(fmt).to_string());
     Ok(Plan {
         fmt,
@@ -224,8 +256,8 @@ pub(crate) fn plan(
         functions,
         module_aux,
         version_text,
-        valkey: opts.valkey || valkey || fmt.dialect == Dialect::Valkey,
-        used_mem,
+        valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
+        used_mem: first.used_mem,
     })
 }
 
@@ -248,7 +280,7 @@ fn add_function(
         (None, _) => fns.push(code),
         (Some(_), OnConflict::Panic) => {
             return Err(format!(
-                "CONFLICT function library {} of {input} differs from one of an earlier input",
+                "function library {} of {input} differs from one of an earlier input",
                 printable(name.as_deref().unwrap_or_default())
             ))
         }
