@@ -214,7 +214,9 @@ pub(crate) fn write_input<W: Write>(
                     }
                     route.route(db, key).unwrap_or(0)
                 } else {
-                    0
+                    // Routes that need no key (one output, by db); pass 1
+                    // already refused keys without a route.
+                    route.route(db, &[]).unwrap_or(0)
                 };
                 let r = kw.record(out, db, &rec);
                 let ctx = r
