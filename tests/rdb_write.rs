@@ -559,8 +559,11 @@ fn split_source(dir: &TempDir, n: usize) -> (PathBuf, Vec<Value>) {
     (rdb, truth)
 }
 
+/// A file of a split: path, slot ranges, node id.
+type Part = (PathBuf, Vec<(u16, u16)>, Option<String>);
+
 /// `manifest.json` of a split: (file, slot ranges, node id) per file.
-fn manifest_parts(dir: &Path) -> Vec<(PathBuf, Vec<(u16, u16)>, Option<String>)> {
+fn manifest_parts(dir: &Path) -> Vec<Part> {
     let m: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     m["files"]

@@ -15,10 +15,13 @@ use super::route::Route;
 use super::source::{self, Entry, JsonKey};
 use super::{failed, Input, Options, Summary, WriteError};
 
+/// (output db, key) → (input index, record offset) of the copy written.
+pub(crate) type Winners = HashMap<(u64, Vec<u8>), (u32, u64)>;
+
 /// Everything the first pass found.
 pub(crate) struct Plan {
     pub fmt: Format,
-    pub winners: Option<HashMap<(u64, Vec<u8>), (u32, u64)>>,
+    pub winners: Option<Winners>,
     /// Per output file, its databases' key and expire counts.
     pub counts: Vec<DbCounts>,
     pub functions: Vec<Vec<u8>>,
@@ -146,7 +149,7 @@ pub(crate) fn plan(
         || inputs
             .iter()
             .any(|i| matches!(source::header_of(i.data), Ok(None)));
-    let mut winners: HashMap<(u64, Vec<u8>), (u32, u64)> = HashMap::new();
+    let mut winners = Winners::new();
     // Of each winner: whether it expires, and its output.
     let mut dest: HashMap<(u64, Vec<u8>), (bool, usize)> = HashMap::new();
     let mut counts = vec![DbCounts::new(); route.outputs()];

@@ -101,10 +101,13 @@ pub fn owner_table(masters: &[Vec<(u16, u16)>]) -> Vec<u16> {
     owner
 }
 
+/// A master of a nodes.conf: id, `host:port`, slot ranges.
+pub type NodeLine = (String, String, Vec<(u16, u16)>);
+
 /// Masters of a `nodes.conf` (cluster config file): `(id, address, slot
 /// ranges)` of every line flagged `master` that owns slots. Migration
 /// markers (`[slot->-node]`) are skipped; the `vars` line too.
-pub fn parse_nodes_conf(text: &str) -> Result<Vec<(String, String, Vec<(u16, u16)>)>, String> {
+pub fn parse_nodes_conf(text: &str) -> Result<Vec<NodeLine>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split_whitespace().collect();
