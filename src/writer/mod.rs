@@ -225,6 +225,7 @@ pub fn write_all<W: Write>(
     };
     let plan = plan::plan(inputs, opts, route, &mut summary)?;
     summary.format = format_name(plan.fmt);
+    refuse_preamble_losses(&plan, opts)?;
     let mut ems = Vec::with_capacity(route.outputs());
     for (i, counts) in plan.counts.iter().enumerate() {
         let mut em = Emitter::new(make(i)?, plan.fmt, counts.clone()).map_err(failed)?;
@@ -255,6 +256,27 @@ pub fn write_all<W: Write>(
 /// `Redis RDB 10`, `Valkey RDB 80`.
 pub fn format_name(f: Format) -> String {
     format!("{} RDB {}", f.dialect.name(), f.version)
+}
+
+/// Functions and module aux data the output cannot hold are refused
+/// unless `--lossy` (which drops them, counted by [`preamble`]).
+fn refuse_preamble_losses(plan: &plan::Plan, opts: &Options) -> Result<(), WriteError> {
+    if opts.lossy {
+        return Ok(());
+    }
+    let name = format_name(plan.fmt);
+    if !plan.fmt.has_functions() && !plan.functions.is_empty() {
+        return Err(failed(format!(
+            "the output ({name}) cannot hold the {} function librar(y/ies) of the inputs (functions need RDB 10, Redis 7.0+); --lossy drops them and counts them",
+            plan.functions.len()
+        )));
+    }
+    if !plan.fmt.has_modules() && !plan.module_aux.is_empty() {
+        return Err(failed(format!(
+            "the output ({name}) cannot hold module aux data (RDB 8, Redis 4.0+); --lossy drops it and counts it"
+        )));
+    }
+    Ok(())
 }
 
 fn preamble<W: Write>(em: &mut Emitter<W>, plan: &plan::Plan, summary: &mut Summary) {
