@@ -748,7 +748,8 @@ fn split_by_db() {
 
 const VALKEY_SERVER: &str = "/usr/bin/valkey-server";
 
-/// A `valkey-server` started from `rdb`, killed on drop.
+/// A server of another build (`valkey-server`, a Redis built from source)
+/// started from `rdb`, killed on drop.
 struct Valkey {
     child: std::process::Child,
     port: u16,
@@ -757,10 +758,14 @@ struct Valkey {
 
 impl Valkey {
     fn start_from(rdb: &Path) -> Result<Valkey, String> {
+        Valkey::start_bin(VALKEY_SERVER, rdb)
+    }
+
+    fn start_bin(bin: &str, rdb: &Path) -> Result<Valkey, String> {
         let dir = TempDir::new("valkey");
         std::fs::copy(rdb, dir.join("dump.rdb")).unwrap();
         let port = free_port(false);
-        let child = Command::new(VALKEY_SERVER)
+        let child = Command::new(bin)
             .args([
                 "--port",
                 &port.to_string(),
@@ -780,7 +785,7 @@ impl Valkey {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| format!("{VALKEY_SERVER}: {e}"))?;
+            .map_err(|e| format!("{bin}: {e}"))?;
         let mut v = Valkey {
             child,
             port,
@@ -790,7 +795,7 @@ impl Valkey {
         loop {
             if let Ok(Some(_)) = v.child.try_wait() {
                 let log = std::fs::read_to_string(v._dir.join("server.log")).unwrap_or_default();
-                return Err(format!("valkey-server refused {}:\n{log}", rdb.display()));
+                return Err(format!("{bin} refused {}:\n{log}", rdb.display()));
             }
             if let Ok(mut c) = support::resp::Conn::connect(v.port) {
                 if c.try_cmd(["PING"]).is_ok_and(|r| r.text() == "PONG") {
@@ -798,7 +803,7 @@ impl Valkey {
                 }
             }
             if std::time::Instant::now() > deadline {
-                return Err("valkey-server did not answer".into());
+                return Err(format!("{bin} did not answer"));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -840,24 +845,60 @@ fn every_fixture_to_valkey_8_0() {
             .into_iter()
             .map(|mut l| {
                 l.as_object_mut().unwrap().remove("field_expire_ms");
-                // A stream of type 15/19 (kept as it is: RDB 11 reads it)
-                // has no active times; the loading server sets them to the
-                // seen times (`rdbLoadObject`).
-                for g in l["value"]
-                    .get_mut("groups")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    if g["consumer_active_time_ms"].is_null() {
-                        g["consumer_active_time_ms"] = g["consumer_seen_time_ms"].clone();
-                    }
-                }
-                l
+                with_active_times(l)
             })
             .collect();
         compare_lines(&dump_server(&mut c), &truth)
     });
+}
+
+/// A stream of type 15/19 (kept as it is where the output reads it) has no
+/// active times; the loading server sets them to the seen times
+/// (`rdbLoadObject`).
+fn with_active_times(mut l: Value) -> Value {
+    for g in l["value"]
+        .get_mut("groups")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if g["consumer_active_time_ms"].is_null() {
+            g["consumer_active_time_ms"] = g["consumer_seen_time_ms"].clone();
+        }
+    }
+    l
+}
+
+/// Every fixture without module keys (Valkey 9 HASH_2 among them) `--to
+/// redis-7.4` → a Redis 7.4 server equals the truth, field TTLs included.
+/// Needs a Redis 7.4 built from source: `RDBKIT_REDIS_7_4=/path/to/redis-server`;
+/// skipped with a message otherwise (CI has none).
+#[test]
+fn every_fixture_to_redis_7_4_with_field_ttls() {
+    let Some(bin) = std::env::var("RDBKIT_REDIS_7_4")
+        .ok()
+        .filter(|b| Path::new(b).exists())
+    else {
+        eprintln!("every_fixture_to_redis_7_4_with_field_ttls: SKIPPED: set RDBKIT_REDIS_7_4 to a Redis 7.4 redis-server built from source");
+        return;
+    };
+    let dir = TempDir::new("rdbw");
+    let fixtures = command_mode_fixtures();
+    check_fixtures(
+        "every_fixture_to_redis_7_4_with_field_ttls",
+        &fixtures,
+        |i, rdb| {
+            let out = dir.join(&format!("{i}.rdb"));
+            let s = write(&[&rdb.display().to_string(), "--to", "redis-7.4"], &out)?;
+            if s["format"] != "Redis RDB 12" {
+                return Err(format!("format {}", s["format"]));
+            }
+            let v = Valkey::start_bin(&bin, &out)?;
+            let mut c = support::resp::Conn::connect(v.port).map_err(|e| e.to_string())?;
+            let truth: Vec<Value> = expected(rdb).into_iter().map(with_active_times).collect();
+            compare_lines(&dump_server(&mut c), &truth)
+        },
+    );
 }
 
 /// Every fixture Redis 7.0 reads → `--to redis-6.2 --lossy` (RDB 9: no
