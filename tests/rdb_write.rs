@@ -56,6 +56,20 @@ fn write(args: &[&str], out: &Path) -> Result<Value, String> {
     Ok(r.summary())
 }
 
+/// `rdbkit rdb RDB --to TO [--lossy] -o OUT`, which must write `format`.
+fn convert(rdb: &Path, out: &Path, to: &str, lossy: bool, format: &str) -> Result<Value, String> {
+    let src = rdb.display().to_string();
+    let mut args = vec![src.as_str(), "--to", to];
+    if lossy {
+        args.push("--lossy");
+    }
+    let s = write(&args, out)?;
+    if s["format"] != format {
+        return Err(format!("wrote {}, not {format}", s["format"]));
+    }
+    Ok(s)
+}
+
 /// Loads `rdb` into a fresh server and compares its content with `truth`.
 fn server_equals(rdb: &Path, truth: &[Value]) -> Result<usize, String> {
     check_rdb(rdb)?;
@@ -832,13 +846,7 @@ fn every_fixture_to_valkey_8_0() {
     let fixtures = command_mode_fixtures();
     check_fixtures("every_fixture_to_valkey_8_0", &fixtures, |i, rdb| {
         let out = dir.join(&format!("{i}.rdb"));
-        let s = write(
-            &[&rdb.display().to_string(), "--to", "valkey-8.0", "--lossy"],
-            &out,
-        )?;
-        if s["format"] != "Redis RDB 11" {
-            return Err(format!("format {}", s["format"]));
-        }
+        convert(rdb, &out, "valkey-8.0", true, "Redis RDB 11")?;
         let v = Valkey::start_from(&out)?;
         let mut c = support::resp::Conn::connect(v.port).map_err(|e| e.to_string())?;
         let truth: Vec<Value> = expected(rdb)
@@ -911,13 +919,7 @@ fn fixtures_to_redis_6_2() {
     let fixtures = eligible_fixtures();
     check_fixtures("fixtures_to_redis_6_2", &fixtures, |i, rdb| {
         let out = dir.join(&format!("{i}.rdb"));
-        let s = write(
-            &[&rdb.display().to_string(), "--to", "redis-6.2", "--lossy"],
-            &out,
-        )?;
-        if s["format"] != "Redis RDB 9" {
-            return Err(format!("format {}", s["format"]));
-        }
+        convert(rdb, &out, "redis-6.2", true, "Redis RDB 9")?;
         let truth: Vec<Value> = expected(rdb).iter().map(as_type_15).collect();
         server_equals(&out, &truth)
     });
