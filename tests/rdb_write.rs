@@ -860,6 +860,46 @@ fn every_fixture_to_valkey_8_0() {
     });
 }
 
+/// Adds `field_expire_ms` (HPEXPIRETIME, Redis 7.4+) to the hash lines of
+/// a server dump, in the truth's shape; the shared harness reads only what
+/// Redis 7.0 reports.
+fn with_field_ttls(c: &mut support::resp::Conn, lines: Vec<Value>) -> Vec<Value> {
+    lines
+        .into_iter()
+        .map(|mut l| {
+            if l["type"] != "hash" {
+                return l;
+            }
+            let (db, key) = common::ident(&l).unwrap();
+            c.ok(["SELECT", &db.to_string()]);
+            let fields: Vec<Vec<u8>> = c
+                .cmd([b"HKEYS".to_vec(), key.clone()])
+                .array()
+                .iter()
+                .map(|f| f.bytes())
+                .collect();
+            let mut args = vec![
+                b"HPEXPIRETIME".to_vec(),
+                key,
+                b"FIELDS".to_vec(),
+                fields.len().to_string().into_bytes(),
+            ];
+            args.extend(fields.iter().cloned());
+            let ttls = c.cmd(args);
+            let pairs: Vec<(Vec<u8>, Value)> = fields
+                .into_iter()
+                .zip(ttls.array())
+                .filter(|(_, t)| t.int() >= 0)
+                .map(|(f, t)| (f, Value::from(t.int())))
+                .collect();
+            if !pairs.is_empty() {
+                l["field_expire_ms"] = map_json(pairs);
+            }
+            l
+        })
+        .collect()
+}
+
 /// A stream of type 15/19 (kept as it is where the output reads it) has no
 /// active times; the loading server sets them to the seen times
 /// (`rdbLoadObject`).
@@ -897,14 +937,14 @@ fn every_fixture_to_redis_7_4_with_field_ttls() {
         &fixtures,
         |i, rdb| {
             let out = dir.join(&format!("{i}.rdb"));
-            let s = write(&[&rdb.display().to_string(), "--to", "redis-7.4"], &out)?;
-            if s["format"] != "Redis RDB 12" {
-                return Err(format!("format {}", s["format"]));
-            }
+            // --lossy: Redis 8.6 IDMP stream state has no place in RDB 12.
+            convert(rdb, &out, "redis-7.4", true, "Redis RDB 12")?;
             let v = Valkey::start_bin(&bin, &out)?;
             let mut c = support::resp::Conn::connect(v.port).map_err(|e| e.to_string())?;
             let truth: Vec<Value> = expected(rdb).into_iter().map(with_active_times).collect();
-            compare_lines(&dump_server(&mut c), &truth)
+            let dump = dump_server(&mut c);
+            let have = with_field_ttls(&mut c, dump);
+            compare_lines(&have, &truth)
         },
     );
 }

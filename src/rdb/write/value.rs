@@ -424,8 +424,13 @@ fn encode_hash_ttl(out: &mut Vec<u8>, fields: &[Field], fmt: Format) -> u8 {
     let min = fields.iter().filter_map(|f| f.2).min().unwrap_or(0);
     out.extend_from_slice(&(min as u64).to_le_bytes());
     if small_hash(fields) {
+        // A listpackex keeps fields with a TTL first, by ascending TTL, then
+        // those without (`hashTypeSetEx`); the loader's deep check refuses
+        // any other order (`_lpEntryValidation`).
+        let mut ordered: Vec<&Field> = fields.iter().collect();
+        ordered.sort_by_key(|f| (f.2.is_none(), f.2.unwrap_or(0)));
         let mut lp = ListpackBuilder::new();
-        for (f, v, ttl) in fields {
+        for (f, v, ttl) in ordered {
             lp.push(f);
             lp.push(v);
             lp.push_int(ttl.unwrap_or(0));
