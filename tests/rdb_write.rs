@@ -918,7 +918,8 @@ fn with_active_times(mut l: Value) -> Value {
 }
 
 /// Every fixture without module keys (Valkey 9 HASH_2 among them) `--to
-/// redis-7.4` → a Redis 7.4 server equals the truth, field TTLs included.
+/// redis-7.4`, and its JSON Lines likewise → a Redis 7.4 server equals the
+/// truth, field TTLs included.
 /// Needs a Redis 7.4 built from source: `RDBKIT_REDIS_7_4=/path/to/redis-server`;
 /// skipped with a message otherwise (CI has none).
 #[test]
@@ -944,7 +945,26 @@ fn every_fixture_to_redis_7_4_with_field_ttls() {
             let truth: Vec<Value> = expected(rdb).into_iter().map(with_active_times).collect();
             let dump = dump_server(&mut c);
             let have = with_field_ttls(&mut c, dump);
-            compare_lines(&have, &truth)
+            compare_lines(&have, &truth)?;
+            // The same from the file's JSON Lines (every value re-encoded).
+            let jl = dir.join(&format!("{i}.jsonl"));
+            let meta = json_meta(rdb);
+            std::fs::write(
+                &jl,
+                meta.iter()
+                    .map(|l| l.to_string() + "\n")
+                    .collect::<String>(),
+            )
+            .unwrap();
+            let from_json = dir.join(&format!("{i}-json.rdb"));
+            write(
+                &[&jl.display().to_string(), "--to", "redis-7.4", "--lossy"],
+                &from_json,
+            )?;
+            let v = Valkey::start_bin(&bin, &from_json)?;
+            let mut c = support::resp::Conn::connect(v.port).map_err(|e| e.to_string())?;
+            let dump = dump_server(&mut c);
+            compare_lines(&with_field_ttls(&mut c, dump), &truth)
         },
     );
 }
