@@ -917,55 +917,65 @@ fn with_active_times(mut l: Value) -> Value {
     l
 }
 
-/// Every fixture without module keys (Valkey 9 HASH_2 among them) `--to
-/// redis-7.4`, and its JSON Lines likewise → a Redis 7.4 server equals the
-/// truth, field TTLs included.
-/// Needs a Redis 7.4 built from source: `RDBKIT_REDIS_7_4=/path/to/redis-server`;
-/// skipped with a message otherwise (CI has none).
-#[test]
-fn every_fixture_to_redis_7_4_with_field_ttls() {
-    let Some(bin) = std::env::var("RDBKIT_REDIS_7_4")
-        .ok()
-        .filter(|b| Path::new(b).exists())
-    else {
-        eprintln!("every_fixture_to_redis_7_4_with_field_ttls: SKIPPED: set RDBKIT_REDIS_7_4 to a Redis 7.4 redis-server built from source");
+/// Every fixture without module keys `--to TO --lossy`, and its JSON Lines
+/// likewise → the server `bin` started from the file equals the truth,
+/// field TTLs included. For servers built from source (`env` names the
+/// binary); skipped with a message when it is not set (CI has none).
+fn to_built_server(test: &str, env: &str, to: &str, format: &str) {
+    let Some(bin) = std::env::var(env).ok().filter(|b| Path::new(b).exists()) else {
+        eprintln!("{test}: SKIPPED: set {env} to a {to} server binary built from source");
         return;
     };
     let dir = TempDir::new("rdbw");
     let fixtures = command_mode_fixtures();
-    check_fixtures(
+    check_fixtures(test, &fixtures, |i, rdb| {
+        let out = dir.join(&format!("{i}.rdb"));
+        // --lossy: Redis 8.6 IDMP stream state / KEY_META have no place here.
+        convert(rdb, &out, to, true, format)?;
+        let jl = dir.join(&format!("{i}.jsonl"));
+        let meta = json_meta(rdb);
+        std::fs::write(
+            &jl,
+            meta.iter()
+                .map(|l| l.to_string() + "\n")
+                .collect::<String>(),
+        )
+        .unwrap();
+        let from_json = dir.join(&format!("{i}-json.rdb"));
+        write(
+            &[&jl.display().to_string(), "--to", to, "--lossy"],
+            &from_json,
+        )?;
+        let truth: Vec<Value> = expected(rdb).into_iter().map(with_active_times).collect();
+        for f in [&out, &from_json] {
+            let v = Valkey::start_bin(&bin, f)?;
+            let mut c = support::resp::Conn::connect(v.port).map_err(|e| e.to_string())?;
+            let dump = dump_server(&mut c);
+            compare_lines(&with_field_ttls(&mut c, dump), &truth)?;
+        }
+        Ok(truth.len())
+    });
+}
+
+/// Redis 7.4 (RDB 12): Valkey 9 HASH_2 becomes types 24/25.
+#[test]
+fn every_fixture_to_redis_7_4_with_field_ttls() {
+    to_built_server(
         "every_fixture_to_redis_7_4_with_field_ttls",
-        &fixtures,
-        |i, rdb| {
-            let out = dir.join(&format!("{i}.rdb"));
-            // --lossy: Redis 8.6 IDMP stream state has no place in RDB 12.
-            convert(rdb, &out, "redis-7.4", true, "Redis RDB 12")?;
-            let v = Valkey::start_bin(&bin, &out)?;
-            let mut c = support::resp::Conn::connect(v.port).map_err(|e| e.to_string())?;
-            let truth: Vec<Value> = expected(rdb).into_iter().map(with_active_times).collect();
-            let dump = dump_server(&mut c);
-            let have = with_field_ttls(&mut c, dump);
-            compare_lines(&have, &truth)?;
-            // The same from the file's JSON Lines (every value re-encoded).
-            let jl = dir.join(&format!("{i}.jsonl"));
-            let meta = json_meta(rdb);
-            std::fs::write(
-                &jl,
-                meta.iter()
-                    .map(|l| l.to_string() + "\n")
-                    .collect::<String>(),
-            )
-            .unwrap();
-            let from_json = dir.join(&format!("{i}-json.rdb"));
-            write(
-                &[&jl.display().to_string(), "--to", "redis-7.4", "--lossy"],
-                &from_json,
-            )?;
-            let v = Valkey::start_bin(&bin, &from_json)?;
-            let mut c = support::resp::Conn::connect(v.port).map_err(|e| e.to_string())?;
-            let dump = dump_server(&mut c);
-            compare_lines(&with_field_ttls(&mut c, dump), &truth)
-        },
+        "RDBKIT_REDIS_7_4",
+        "redis-7.4",
+        "Redis RDB 12",
+    );
+}
+
+/// Valkey 9 (VALKEY080): Redis 7.4+ field-TTL hashes become HASH_2.
+#[test]
+fn every_fixture_to_valkey_9_with_field_ttls() {
+    to_built_server(
+        "every_fixture_to_valkey_9_with_field_ttls",
+        "RDBKIT_VALKEY_9",
+        "valkey-9.1",
+        "Valkey RDB 80",
     );
 }
 
