@@ -1023,3 +1023,31 @@ fn as_type_15(l: &Value) -> Value {
     }
     l
 }
+
+/// Hand-edited JSON Lines that a server would refuse to load (a repeated
+/// hash field, a NaN score, stream IDs out of order) are refused naming the
+/// line's byte offset, and nothing is written.
+#[test]
+fn invalid_edited_values_are_refused() {
+    let dir = TempDir::new("rdbw");
+    let good = r#"{"db":0,"key":"ok","type":"string","value":"v"}"#;
+    for bad in [
+        r#"{"db":0,"key":"h","type":"hash","value":[["f","1"],["f","2"]]}"#,
+        r#"{"db":0,"key":"z","type":"zset","value":[["m","nan"]]}"#,
+        r#"{"db":0,"key":"s","type":"stream","value":{"entries":[["5-0",{"a":"1"}],["4-0",{"a":"2"}]],"length":2,"last_id":"5-0","groups":[]}}"#,
+    ] {
+        let input = dir.join("bad.jsonl");
+        std::fs::write(&input, format!("{good}\n{bad}\n")).unwrap();
+        let out = dir.join("bad.rdb");
+        let r = rdbkit(&[
+            "rdb",
+            &input.display().to_string(),
+            "-o",
+            &out.display().to_string(),
+        ]);
+        assert_eq!(r.code, 1, "{bad}: {}", r.describe());
+        let offset = format!("byte offset {}", good.len() + 1);
+        assert!(r.all_text().contains(&offset), "{bad}: {}", r.describe());
+        assert!(!out.exists());
+    }
+}

@@ -9,7 +9,7 @@ use crate::load::printable;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::Record;
 use crate::rdb::value::{Dialect, Kind, Scratch};
-use crate::rdb::write::{encode, Format, Loss, Value};
+use crate::rdb::write::{encode, validate, Format, Loss, Value};
 
 use super::emit::Emitter;
 use super::plan::{Plan, Rules};
@@ -35,6 +35,16 @@ impl From<std::io::Error> for Refusal {
     fn from(e: std::io::Error) -> Self {
         Refusal::Io(e)
     }
+}
+
+/// A key being re-encoded: where it goes and what comes with it.
+struct KeyAt<'k> {
+    db: u64,
+    key: &'k RdbStr<'k>,
+    expire_ms: Option<i64>,
+    lru: (Option<u64>, Option<u8>),
+    /// Input offset of its value (JSON: of its line), for errors.
+    offset: u64,
 }
 
 /// Writes keys of one input into one output.
@@ -110,7 +120,14 @@ impl<'a, W: Write> KeyWriter<'a, W> {
         }
         let mut v = Value::empty(rec.vtype.kind());
         rec.decode(&mut self.dec, &mut v)?;
-        self.value(out, db, &rec.key, rec.expire_ms, (rec.idle, rec.freq), v)
+        let at = KeyAt {
+            db,
+            key: &rec.key,
+            expire_ms: rec.expire_ms,
+            lru: (rec.idle, rec.freq),
+            offset: rec.value_offset,
+        };
+        self.value(out, &at, v)
     }
 
     fn json(&mut self, out: usize, db: u64, k: &JsonKey) -> Result<(), Refusal> {
@@ -120,25 +137,19 @@ impl<'a, W: Write> KeyWriter<'a, W> {
             ));
         }
         let v = k.to_value()?;
-        self.value(
-            out,
+        let key = RdbStr::Raw(&k.key);
+        let at = KeyAt {
             db,
-            &RdbStr::Raw(&k.key),
-            k.expire_ms,
-            (k.idle, k.freq),
-            v,
-        )
+            key: &key,
+            expire_ms: k.expire_ms,
+            lru: (k.idle, k.freq),
+            offset: k.offset,
+        };
+        self.value(out, &at, v)
     }
 
-    fn value(
-        &mut self,
-        out: usize,
-        db: u64,
-        key: &RdbStr<'_>,
-        expire_ms: Option<i64>,
-        lru: (Option<u64>, Option<u8>),
-        mut v: Value,
-    ) -> Result<(), Refusal> {
+    fn value(&mut self, out: usize, at: &KeyAt<'_>, mut v: Value) -> Result<(), Refusal> {
+        validate(&v).map_err(|m| crate::Error::invalid(at.offset, "value", m))?;
         if let (Value::Hash(fields), false) = (&mut v, self.fmt().has_field_ttl()) {
             // Without their TTLs, fields already past it would live again.
             let before = fields.len();
@@ -156,7 +167,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
                 for l in &enc.losses {
                     self.accept(l)?;
                 }
-                self.ems[out].encoded(db, key, expire_ms, lru, &enc)?;
+                self.ems[out].encoded(at.db, at.key, at.expire_ms, at.lru, &enc)?;
                 self.summary.reencoded += 1;
                 Ok(())
             }

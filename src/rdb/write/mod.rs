@@ -18,6 +18,6 @@ pub mod value;
 pub mod ziplist;
 
 pub use format::Format;
-pub use value::{encode, Encoded, Loss, Value};
+pub use value::{encode, validate, Encoded, Loss, Value};
 #[cfg(test)]
 mod tests;

@@ -201,3 +201,29 @@ fn streams_in_every_format_that_has_them() {
         );
     }
 }
+
+#[test]
+fn what_loaders_refuse_is_found() {
+    let dup = |f: &[u8]| (f.to_vec(), b"v".to_vec(), None);
+    assert!(validate(&Value::Hash(vec![dup(b"a"), dup(b"a")])).is_err());
+    assert!(validate(&Value::Hash(vec![dup(b"a"), dup(b"b")])).is_ok());
+    assert!(validate(&Value::Set(vec![b"x".to_vec(), b"x".to_vec()])).is_err());
+    assert!(validate(&Value::ZSet(vec![(b"m".to_vec(), f64::NAN)])).is_err());
+    assert!(validate(&Value::ZSet(vec![
+        (b"m".to_vec(), 1.0),
+        (b"m".to_vec(), 2.0)
+    ]))
+    .is_err());
+    let id = |ms| StreamId { ms, seq: 0 };
+    let meta = |last| {
+        Box::new(StreamMeta {
+            last_id: id(last),
+            ..Default::default()
+        })
+    };
+    let e = |ms| (id(ms), vec![(b"f".to_vec(), b"v".to_vec())]);
+    assert!(validate(&Value::Stream(vec![e(2), e(1)], meta(5))).is_err());
+    assert!(validate(&Value::Stream(vec![e(0)], meta(5))).is_err());
+    assert!(validate(&Value::Stream(vec![e(1), e(9)], meta(5))).is_err());
+    assert!(validate(&Value::Stream(vec![e(1), e(2)], meta(5))).is_ok());
+}

@@ -149,6 +149,55 @@ impl ValueVisitor for Value {
     }
 }
 
+/// Checks what a server's loader refuses in a value and a hand-edited JSON
+/// line can hold: NaN scores, repeated set members, zset members or hash
+/// fields, stream entry IDs not strictly increasing (or 0-0, or above the
+/// stream's last ID). Returns what is wrong.
+pub fn validate(v: &Value) -> std::result::Result<(), String> {
+    fn unique<'a>(
+        items: impl Iterator<Item = &'a [u8]>,
+        what: &str,
+    ) -> std::result::Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for i in items {
+            if !seen.insert(i) {
+                return Err(format!(
+                    "{what} {:?} appears twice",
+                    String::from_utf8_lossy(i)
+                ));
+            }
+        }
+        Ok(())
+    }
+    match v {
+        Value::Set(m) => unique(m.iter().map(Vec::as_slice), "set member"),
+        Value::ZSet(m) => {
+            if m.iter().any(|e| e.1.is_nan()) {
+                return Err("a zset score is NaN".into());
+            }
+            unique(m.iter().map(|e| e.0.as_slice()), "zset member")
+        }
+        Value::Hash(f) => unique(f.iter().map(|e| e.0.as_slice()), "hash field"),
+        Value::Stream(entries, meta) => {
+            let mut prev = StreamId::default();
+            for (id, _) in entries {
+                if *id <= prev {
+                    return Err(format!("stream entry ID {id} does not follow {prev}"));
+                }
+                prev = *id;
+            }
+            if prev > meta.last_id {
+                return Err(format!(
+                    "stream entry ID {prev} is above the last ID {}",
+                    meta.last_id
+                ));
+            }
+            Ok(())
+        }
+        Value::String(_) | Value::List(_) | Value::Module(..) => Ok(()),
+    }
+}
+
 /// Something the output format cannot hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loss {
