@@ -100,6 +100,21 @@ measure() {
   echo "$name $med $((rss / 1024))"
 }
 
+# table REF ROW...: prints the rows ("NAME median_s peak_mb") with MB/s of
+# $bytes and each time as a multiple of REF's.
+table() {
+  local refname=$1; shift
+  local ref; ref=$(printf '%s\n' "$@" | awk -v n="$refname" '$1==n {print $2}')
+  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x $refname"
+  for r in "$@"; do
+    set -- $r
+    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
+    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
+      mbs = (t > 0) ? b / 1e6 / t : 0;
+      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
+  done
+}
+
 has_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 for f in $FILES; do
@@ -122,15 +137,7 @@ for f in $FILES; do
       rows+=("$(measure "rdbtools-json" "$VENV/bin/rdb" --command json "$file")")
     fi
   fi
-  ref=$(printf '%s\n' "${rows[@]}" | awk -v n="rdbkit-json-${NPROC}t" '$1==n {print $2}')
-  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-json"
-  for r in "${rows[@]}"; do
-    set -- $r
-    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
-    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
-      mbs = (t > 0) ? b / 1e6 / t : 0;
-      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
-  done
+  table "rdbkit-json-${NPROC}t" "${rows[@]}"
 done
 
 # --- memory report ----------------------------------------------------------
@@ -151,15 +158,7 @@ for f in $FILES; do
     rows+=("$(measure "rdbtools-memory" "$VENV/bin/rdb" -c memory "$file")")
     RUNS=$saved
   fi
-  ref=$(printf '%s\n' "${rows[@]}" | awk '$1=="rdbkit-stats" {print $2}')
-  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-stats"
-  for r in "${rows[@]}"; do
-    set -- $r
-    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
-    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
-      mbs = (t > 0) ? b / 1e6 / t : 0;
-      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
-  done
+  table "rdbkit-stats" "${rows[@]}"
 done
 
 # --- writing RDB files -------------------------------------------------------
@@ -177,13 +176,5 @@ for f in $FILES; do
   rows+=("$(measure "split-shards-3" "$RDBKIT" split -q "$file" --out-dir "$TMP/split" --shards 3)")
   rows+=("$(measure "rdb-to-redis-6.2" "$RDBKIT" rdb -q --lossy "$file" --to redis-6.2 -o "$TMP/out.rdb")")
   rm -rf "$TMP/out.rdb" "$TMP/split"
-  ref=$(printf '%s\n' "${rows[@]}" | awk '$1=="rdbkit-stats" {print $2}')
-  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-stats"
-  for r in "${rows[@]}"; do
-    set -- $r
-    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
-    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
-      mbs = (t > 0) ? b / 1e6 / t : 0;
-      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
-  done
+  table "rdbkit-stats" "${rows[@]}"
 done
