@@ -70,14 +70,22 @@ impl<W: Write> Emitter<W> {
         self.buf.extend_from_slice(raw);
     }
 
+    /// A RESIZEDB hint for `db`, used if the db has not been started yet.
+    pub fn hint(&mut self, db: u64, keys: u64, expires: u64) {
+        if !self.announced.contains(&db) {
+            self.counts.insert(db, (keys, expires));
+        }
+    }
+
     fn select(&mut self, db: u64) {
         if self.db == Some(db) {
             return;
         }
         put_select_db(&mut self.buf, db);
         if self.announced.insert(db) && self.fmt.has_resize_db() {
-            let (n, e) = self.counts.get(&db).copied().unwrap_or((0, 0));
-            put_resize_db(&mut self.buf, n, e);
+            if let Some(&(n, e)) = self.counts.get(&db) {
+                put_resize_db(&mut self.buf, n, e);
+            }
         }
         self.db = Some(db);
     }

@@ -96,6 +96,38 @@ impl<'a, W: Write> KeyWriter<'a, W> {
         Ok(())
     }
 
+    /// A function library met in a single-pass write.
+    fn function(&mut self, code: &[u8]) -> Result<(), Refusal> {
+        if !self.fmt().has_functions() {
+            self.summary.dropped_functions += 1;
+            return self.accept_part("function libraries (RDB 10, Redis 7.0+)");
+        }
+        self.ems[0].function(code);
+        self.summary.functions += 1;
+        Ok(())
+    }
+
+    /// Module aux data met in a single-pass write.
+    fn module_aux(&mut self, raw: &[u8]) -> Result<(), Refusal> {
+        if !self.fmt().has_modules() {
+            self.summary.dropped_module_aux += 1;
+            return self.accept_part("module aux data (RDB 8, Redis 4.0+)");
+        }
+        self.ems[0].module_aux(raw);
+        self.summary.module_aux += 1;
+        Ok(())
+    }
+
+    /// A part of the file (not a key) the output cannot hold: counted by
+    /// the caller under `--lossy`, refused otherwise.
+    fn accept_part(&mut self, what: &str) -> Result<(), Refusal> {
+        if self.lossy {
+            Ok(())
+        } else {
+            Err(Refusal::Loss(Loss::Key(what.to_string())))
+        }
+    }
+
     fn record(&mut self, out: usize, db: u64, rec: &Record<'_>) -> Result<(), Refusal> {
         let keep_meta = self.fmt().has_key_meta();
         if rec.key_meta.is_some() && !keep_meta {
@@ -209,7 +241,9 @@ pub(crate) fn write_input<W: Write>(
             format_name(fmt)
         ))
     };
-    let r = source::walk(input.data, false, |e| {
+    // A single pass verifies the checksum; otherwise the first pass did.
+    let verify = plan.streaming && opts.verify_checksum;
+    let r = source::walk(input.data, verify, |e| {
         let (r, ctx) = match e {
             Entry::Record(rec) => {
                 kw.summary.keys_read += 1;
@@ -251,7 +285,19 @@ pub(crate) fn write_input<W: Write>(
                     .then(|| key_ctx(&input.name, k.db, &RdbStr::Raw(&k.key), k.offset));
                 (r, ctx)
             }
-            Entry::Function(_) | Entry::ModuleAux(_) | Entry::Aux(..) => return Ok(()),
+            Entry::Function(code) if plan.streaming => {
+                (kw.function(&code), Some(input.name.clone()))
+            }
+            Entry::ModuleAux(m) if plan.streaming => {
+                (kw.module_aux(m.raw), Some(input.name.clone()))
+            }
+            Entry::ResizeDb { db, keys, expires } if plan.streaming && opts.filter.is_none() => {
+                kw.ems[0].hint(db, keys, expires);
+                return Ok(());
+            }
+            Entry::Function(_) | Entry::ModuleAux(_) | Entry::Aux(..) | Entry::ResizeDb { .. } => {
+                return Ok(())
+            }
         };
         match r {
             Ok(()) => Ok(()),

@@ -1,7 +1,8 @@
 //! Writing RDB files: `rdbkit rdb` (filter, merge, convert between versions
 //! and dialects, JSON Lines → RDB).
 //!
-//! Two passes over the inputs, both through [`source::walk`]:
+//! Two passes over the inputs, both through [`source::walk`] (one, when a
+//! single RDB input is written to one file: see [`plan::streaming`]):
 //!
 //! 1. **plan**: which keys survive the filters and `--db-map`, which input
 //!    wins a key present in several (`--on-conflict`), the key and expire
@@ -223,7 +224,11 @@ pub fn write_all<W: Write>(
         inputs: inputs.len() as u64,
         ..Default::default()
     };
-    let plan = plan::plan(inputs, opts, route, &mut summary)?;
+    let plan = if matches!(route, Route::One) && !plan::needs_tracking(inputs, opts) {
+        plan::streaming(&inputs[0], opts)?
+    } else {
+        plan::plan(inputs, opts, route, &mut summary)?
+    };
     summary.format = format_name(plan.fmt);
     refuse_preamble_losses(&plan, opts)?;
     let mut ems = Vec::with_capacity(route.outputs());

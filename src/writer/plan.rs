@@ -29,6 +29,9 @@ pub(crate) struct Plan {
     pub version_text: String,
     pub valkey: bool,
     pub used_mem: u64,
+    /// One pass only (see [`streaming`]): functions, module aux data and
+    /// the input's RESIZEDB hints are written where the input has them.
+    pub streaming: bool,
 }
 
 impl Plan {
@@ -142,13 +145,7 @@ pub(crate) fn plan(
 ) -> Result<Plan, WriteError> {
     let rules = Rules { opts };
     let fmt = output_format(inputs, opts)?;
-    // Keys are remembered when they can meet: several inputs, JSON Lines
-    // (hand-edited), or databases merged by --db-map.
-    let track = inputs.len() > 1
-        || !opts.db_map.is_empty()
-        || inputs
-            .iter()
-            .any(|i| matches!(source::header_of(i.data), Ok(None)));
+    let track = needs_tracking(inputs, opts);
     let mut winners = Winners::new();
     // Of each winner: whether it expires, and its output.
     let mut dest: HashMap<(u64, Vec<u8>), (bool, usize)> = HashMap::new();
@@ -195,6 +192,7 @@ pub(crate) fn plan(
                     }
                     return Ok(());
                 }
+                Entry::ResizeDb { .. } => return Ok(()),
             };
             let out = route.route(db, &key).map_err(|m| {
                 stop_err(
@@ -261,6 +259,59 @@ pub(crate) fn plan(
         version_text,
         valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
         used_mem: first.used_mem,
+        streaming: false,
+    })
+}
+
+/// Whether keys must be remembered because they can meet: several inputs,
+/// JSON Lines (hand-edited), or databases merged by --db-map.
+pub(crate) fn needs_tracking(inputs: &[Input<'_>], opts: &Options) -> bool {
+    inputs.len() > 1
+        || !opts.db_map.is_empty()
+        || inputs
+            .iter()
+            .any(|i| matches!(source::header_of(i.data), Ok(None)))
+}
+
+/// The plan of a single RDB input written to one output, without a first
+/// pass: the aux fields at the head of the file give the version text;
+/// functions and module aux data are written where the input has them, and
+/// its RESIZEDB hints are kept when no filter can make them wrong (with a
+/// filter the output has none: they are hints, and a wrong one would size
+/// the loader's tables wrongly).
+pub(crate) fn streaming(input: &Input<'_>, opts: &Options) -> Result<Plan, WriteError> {
+    let fmt = output_format(std::slice::from_ref(input), opts)?;
+    let mut first = FirstAux::default();
+    let mut p = crate::rdb::records::Parser::new(
+        input.data,
+        crate::rdb::records::ParseOptions {
+            verify_checksum: false,
+        },
+    )
+    .map_err(|e| failed(source::in_file(&input.name, e)))?;
+    if Format::new(p.header().dialect, p.header().version).ok() == Some(fmt) {
+        // Aux fields come first; an error here is reported by the real pass.
+        while let Ok(Some(crate::rdb::records::Item::Aux { key, value })) = p.next_item() {
+            if let (Ok(k), Ok(v)) = (key.to_vec(), value.to_vec()) {
+                first.note(&k, &v);
+            }
+        }
+    }
+    let version_text = opts
+        .server_version
+        .clone()
+        .or(first.ver)
+        .unwrap_or_else(|| emit::default_version_text(fmt).to_string());
+    Ok(Plan {
+        fmt,
+        winners: None,
+        counts: vec![DbCounts::new()],
+        functions: Vec::new(),
+        module_aux: Vec::new(),
+        version_text,
+        valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
+        used_mem: first.used_mem,
+        streaming: true,
     })
 }
 

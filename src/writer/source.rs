@@ -54,6 +54,12 @@ pub enum Entry<'a> {
     ModuleAux(ModuleValue<'a>),
     /// An aux field.
     Aux(Vec<u8>, Vec<u8>),
+    /// The input's `RESIZEDB` hint for database `db`.
+    ResizeDb {
+        db: u64,
+        keys: u64,
+        expires: u64,
+    },
 }
 
 /// What kind of input.
@@ -92,8 +98,15 @@ pub fn walk<'a>(
             }
             Item::ModuleAux(m) => f(Entry::ModuleAux(m))?,
             Item::Aux { key, value } => f(Entry::Aux(key.to_vec()?, value.to_vec()?))?,
+            Item::ResizeDb {
+                db_size,
+                expires_size,
+            } => f(Entry::ResizeDb {
+                db: p.db(),
+                keys: db_size,
+                expires: expires_size,
+            })?,
             Item::SelectDb(_)
-            | Item::ResizeDb { .. }
             | Item::SlotInfo { .. }
             | Item::SlotImport { .. }
             | Item::Eof { .. } => {}
