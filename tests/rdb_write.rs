@@ -1051,3 +1051,56 @@ fn invalid_edited_values_are_refused() {
         assert!(!out.exists());
     }
 }
+
+/// `split --cluster URL` reads the live slot map: one file per master,
+/// named by its address, with exactly the ranges `CLUSTER SLOTS` shows,
+/// and every source key in the file of its slot's owner.
+#[test]
+fn split_cluster_url_follows_the_live_slot_map() {
+    let dir = TempDir::new("rdbw");
+    let (src, truth) = split_source(&dir, 2000);
+    let cluster = Cluster::start(3);
+    let out = dir.join("split");
+    let r = rdbkit(&[
+        "split",
+        &src.display().to_string(),
+        "--out-dir",
+        &out.display().to_string(),
+        "--cluster",
+        &cluster.nodes[0].url(),
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let mut got: Vec<(i64, i64, i64)> = Vec::new();
+    let mut keys = 0;
+    for f in m["files"].as_array().unwrap() {
+        let port: i64 = f["node"]["addr"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        for r in f["slots"].as_array().unwrap() {
+            got.push((r[0].as_i64().unwrap(), r[1].as_i64().unwrap(), port));
+        }
+        keys += f["keys"].as_u64().unwrap();
+        // every key of the file hashes into the file's ranges
+        for l in json_of(&out.join(f["file"].as_str().unwrap())) {
+            let (_, key) = common::ident(&l).unwrap();
+            let slot = key_slot(&key) as i64;
+            assert!(
+                got.iter()
+                    .any(|&(a, b, p)| p == port && a <= slot && slot <= b),
+                "{}",
+                common::show(&key)
+            );
+        }
+    }
+    got.sort();
+    assert_eq!(got, cluster.slot_map());
+    assert_eq!(keys, truth.len() as u64);
+}
