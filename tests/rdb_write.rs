@@ -93,6 +93,18 @@ fn json_meta(rdb: &Path) -> Vec<Value> {
     common::parse_jsonl(r.stdout.as_slice()).unwrap()
 }
 
+/// Writes lines as a JSON Lines file.
+fn write_jsonl(path: &Path, lines: &[Value]) {
+    std::fs::write(
+        path,
+        lines
+            .iter()
+            .map(|l| l.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+}
+
 /// `--rdb-version N --dialect D` of a file's own header (RDB 1-5: 6).
 fn own_format(rdb: &Path) -> Vec<String> {
     let h = std::fs::read(rdb).unwrap()[..9].to_vec();
@@ -308,13 +320,7 @@ fn jsonl_to_rdb_round_trip_every_fixture() {
             let jl = dir.join(&format!("{i}.jsonl"));
             let back = dir.join(&format!("{i}.rdb"));
             let meta = json_meta(rdb);
-            std::fs::write(
-                &jl,
-                meta.iter()
-                    .map(|l| l.to_string() + "\n")
-                    .collect::<String>(),
-            )
-            .unwrap();
+            write_jsonl(&jl, &meta);
             let lines: Vec<Value> = meta
                 .into_iter()
                 .filter(|l| l.get("key").is_some())
@@ -934,13 +940,7 @@ fn to_built_server(test: &str, env: &str, to: &str, format: &str) {
         convert(rdb, &out, to, true, format)?;
         let jl = dir.join(&format!("{i}.jsonl"));
         let meta = json_meta(rdb);
-        std::fs::write(
-            &jl,
-            meta.iter()
-                .map(|l| l.to_string() + "\n")
-                .collect::<String>(),
-        )
-        .unwrap();
+        write_jsonl(&jl, &meta);
         let from_json = dir.join(&format!("{i}-json.rdb"));
         write(
             &[&jl.display().to_string(), "--to", to, "--lossy"],

@@ -35,6 +35,26 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// A plan of one output with nothing found yet but the format and the
+    /// first input's aux fields.
+    fn bare(fmt: Format, first: FirstAux, opts: &Options) -> Plan {
+        Plan {
+            fmt,
+            winners: None,
+            counts: vec![DbCounts::new()],
+            functions: Vec::new(),
+            module_aux: Vec::new(),
+            version_text: opts
+                .server_version
+                .clone()
+                .or(first.ver)
+                .unwrap_or_else(|| emit::default_version_text(fmt).to_string()),
+            valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
+            used_mem: first.used_mem,
+            streaming: false,
+        }
+    }
+
     /// Whether the key `(db, key())` at `offset` of input `i` is the one
     /// written (always, when keys are not tracked).
     pub fn wins(&self, db: u64, key: &[u8], i: u32, offset: u64) -> bool {
@@ -245,21 +265,12 @@ pub(crate) fn plan(
         c.0 += 1;
         c.1 += *e as u64;
     }
-    let version_text = opts
-        .server_version
-        .clone()
-        .or(first.ver)
-        .unwrap_or_else(|| emit::default_version_text(fmt).to_string());
     Ok(Plan {
-        fmt,
         winners: track.then_some(winners),
         counts,
         functions,
         module_aux,
-        version_text,
-        valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
-        used_mem: first.used_mem,
-        streaming: false,
+        ..Plan::bare(fmt, first, opts)
     })
 }
 
@@ -297,21 +308,9 @@ pub(crate) fn streaming(input: &Input<'_>, opts: &Options) -> Result<Plan, Write
             }
         }
     }
-    let version_text = opts
-        .server_version
-        .clone()
-        .or(first.ver)
-        .unwrap_or_else(|| emit::default_version_text(fmt).to_string());
     Ok(Plan {
-        fmt,
-        winners: None,
-        counts: vec![DbCounts::new()],
-        functions: Vec::new(),
-        module_aux: Vec::new(),
-        version_text,
-        valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
-        used_mem: first.used_mem,
         streaming: true,
+        ..Plan::bare(fmt, first, opts)
     })
 }
 
