@@ -2,7 +2,7 @@
 # Side-by-side benchmark of rdbkit and its peers on the shared benchmark files.
 #
 #   scripts/bench.sh [--runs N] [--data DIR] [--files "small-keys big-keys"] [--no-peers]
-#                    [--sections "parse memory"]
+#                    [--sections "parse memory write"]
 #
 # Generates the files with scripts/make_rdb.py (a real redis-server, seed 42)
 # when they are missing, warms the page cache, then runs every tool N times
@@ -18,6 +18,12 @@
 # `rdbtools -c memory` on small-keys-compat (rdbtools reads RDB <= 10 only and
 # needs minutes per million keys, so it runs once, on that file only). rdb-py
 # has no memory report.
+#
+# The `write` section times `rdbkit rdb` / `rdbkit split` (README, "Writing
+# RDB files"): the copy path (same version; all keys, and a filter keeping
+# about half of them), `split --shards 3`, and `--to redis-6.2` (every
+# listpack re-encoded as a ziplist/plain type). Their peak RSS includes the
+# input's mapped pages.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +31,7 @@ DATA=${BENCH_DATA:-$ROOT/bench-data}
 RUNS=3
 FILES="small-keys big-keys"
 PEERS=1
-SECTIONS="parse memory"
+SECTIONS="parse memory write"
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -94,6 +100,21 @@ measure() {
   echo "$name $med $((rss / 1024))"
 }
 
+# table REF ROW...: prints the rows ("NAME median_s peak_mb") with MB/s of
+# $bytes and each time as a multiple of REF's.
+table() {
+  local refname=$1; shift
+  local ref; ref=$(printf '%s\n' "$@" | awk -v n="$refname" '$1==n {print $2}')
+  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x $refname"
+  for r in "$@"; do
+    set -- $r
+    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
+    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
+      mbs = (t > 0) ? b / 1e6 / t : 0;
+      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
+  done
+}
+
 has_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 for f in $FILES; do
@@ -116,15 +137,7 @@ for f in $FILES; do
       rows+=("$(measure "rdbtools-json" "$VENV/bin/rdb" --command json "$file")")
     fi
   fi
-  ref=$(printf '%s\n' "${rows[@]}" | awk -v n="rdbkit-json-${NPROC}t" '$1==n {print $2}')
-  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-json"
-  for r in "${rows[@]}"; do
-    set -- $r
-    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
-    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
-      mbs = (t > 0) ? b / 1e6 / t : 0;
-      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
-  done
+  table "rdbkit-json-${NPROC}t" "${rows[@]}"
 done
 
 # --- memory report ----------------------------------------------------------
@@ -145,13 +158,23 @@ for f in $FILES; do
     rows+=("$(measure "rdbtools-memory" "$VENV/bin/rdb" -c memory "$file")")
     RUNS=$saved
   fi
-  ref=$(printf '%s\n' "${rows[@]}" | awk '$1=="rdbkit-stats" {print $2}')
-  printf '%-18s %10s %10s %10s %14s\n' tool "median s" "MB/s" "peak MB" "x rdbkit-stats"
-  for r in "${rows[@]}"; do
-    set -- $r
-    if [ "$2" = "-" ]; then printf '%-18s %10s\n' "$1" failed; continue; fi
-    awk -v n="$1" -v t="$2" -v m="$3" -v b="$bytes" -v ref="$ref" 'BEGIN {
-      mbs = (t > 0) ? b / 1e6 / t : 0;
-      printf "%-18s %10.2f %10.0f %10d %14.2f\n", n, t, mbs, m, (ref > 0 ? t / ref : 0) }'
-  done
+  table "rdbkit-stats" "${rows[@]}"
+done
+
+# --- writing RDB files -------------------------------------------------------
+for f in $FILES; do
+  has_section write || break
+  file=$DATA/$f.rdb
+  bytes=$(stat -c %s "$file")
+  cat "$file" >/dev/null  # page cache
+  echo
+  echo "== write: $f.rdb: $((bytes / 1000000)) MB, runs=$RUNS, $NPROC cores, $(date -u +%F)"
+  rows=()
+  rows+=("$(measure "rdbkit-stats" "$RDBKIT" stats -q "$file")")
+  rows+=("$(measure "rdb-copy-all" "$RDBKIT" rdb -q "$file" -o "$TMP/out.rdb")")
+  rows+=("$(measure "rdb-copy-half" "$RDBKIT" rdb -q "$file" --key '*[02468]' -o "$TMP/out.rdb")")
+  rows+=("$(measure "split-shards-3" "$RDBKIT" split -q "$file" --out-dir "$TMP/split" --shards 3)")
+  rows+=("$(measure "rdb-to-redis-6.2" "$RDBKIT" rdb -q --lossy "$file" --to redis-6.2 -o "$TMP/out.rdb")")
+  rm -rf "$TMP/out.rdb" "$TMP/split"
+  table "rdbkit-stats" "${rows[@]}"
 done

@@ -33,6 +33,24 @@ if ((${#missing[@]} > 0)); then
     fi
 fi
 
+# valkey-server 8.0 for tests/rdb_write.rs (files written --to valkey-8.0):
+# Debian 12 ships it in bookworm-backports only, so that suite is added on
+# the mirror the machine already uses.
+if ! command -v valkey-server >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] \
+    && command -v apt-get >/dev/null 2>&1 && grep -qs bookworm /etc/os-release; then
+    if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+        if [[ -n ${mirror:-} ]]; then
+            printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+                "$mirror" >/etc/apt/sources.list.d/bookworm-backports.sources
+        fi
+    fi
+    log "installing valkey-server from bookworm-backports"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update && apt-get install -y --no-install-recommends -t bookworm-backports valkey-server; } \
+        || log "note: valkey-server not installed; the Valkey test will be skipped"
+fi
+
 # --- Rust toolchain --------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1; then
     if [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then

@@ -27,5 +27,6 @@ pub mod rdb;
 pub mod scan;
 pub mod sink;
 pub mod verify;
+pub mod writer;
 
 pub use error::{Error, ErrorKind, Result};

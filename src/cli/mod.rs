@@ -22,6 +22,7 @@ use rdbkit::sink::{stats, SinkError};
 
 mod memory;
 mod progress;
+mod rdb;
 mod verify;
 
 /// Exit codes (documented in the README).
@@ -278,6 +279,13 @@ enum Cmd {
     Memory(memory::MemoryArgs),
     /// Compare a server or cluster with the snapshots: every key present, same type, value and TTL.
     Verify(verify::VerifyArgs),
+    /// Write one RDB file from RDB and/or JSON Lines inputs: filter, merge,
+    /// convert to what another server version reads.
+    Rdb(rdb::RdbArgs),
+    /// Split RDB/JSON Lines inputs into one RDB per cluster master (by slot:
+    /// --shards N, --nodes nodes.conf, --cluster URL) or per database
+    /// (--by-db), with a manifest.json.
+    Split(rdb::SplitArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -700,6 +708,8 @@ fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
         Cmd::Memory(a) => memory::run(a),
         Cmd::Verify(a) => verify::run(a),
+        Cmd::Rdb(a) => rdb::run(a),
+        Cmd::Split(a) => rdb::run_split(a),
         Cmd::Load {
             files,
             load,

@@ -157,7 +157,7 @@ pub fn emit_line(
     )
 }
 
-fn drive(
+pub fn drive(
     v: &mut dyn ValueVisitor,
     kind: Kind,
     value: &Value,

@@ -18,6 +18,7 @@ pub mod stream;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod value;
+pub mod write;
 pub mod ziplist;
 pub mod zipmap;
 

@@ -1,0 +1,161 @@
+//! One output file being written: the preamble (aux fields, functions,
+//! module aux data), keys grouped under `SELECTDB` with a `RESIZEDB` hint
+//! the first time each database appears, and the EOF/CRC trailer.
+//!
+//! A key goes out either as the input's own bytes (the fast path: its type
+//! byte is one the output's readers know) or re-encoded through
+//! [`crate::rdb::write`]. Output is gathered in a buffer and handed to the
+//! file in large pieces, so the CRC-64 runs on big blocks.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Write};
+
+use crate::rdb::consts::{RDB_OPCODE_KEY_META, RDB_OPCODE_MODULE_AUX};
+use crate::rdb::elem::RdbStr;
+use crate::rdb::records::Record;
+use crate::rdb::value::Dialect;
+use crate::rdb::write::file::RdbFile;
+use crate::rdb::write::prim::*;
+use crate::rdb::write::{Encoded, Format};
+
+const FLUSH_AT: usize = 1 << 20;
+
+/// Keys and keys with an expiry, per output database (the RESIZEDB hint).
+pub type DbCounts = BTreeMap<u64, (u64, u64)>;
+
+/// An output file.
+pub struct Emitter<W: Write> {
+    pub fmt: Format,
+    file: RdbFile<W>,
+    buf: Vec<u8>,
+    db: Option<u64>,
+    announced: HashSet<u64>,
+    counts: DbCounts,
+    /// Keys written.
+    pub keys: u64,
+}
+
+impl<W: Write> Emitter<W> {
+    pub fn new(out: W, fmt: Format, counts: DbCounts) -> io::Result<Self> {
+        Ok(Emitter {
+            fmt,
+            file: RdbFile::new(out, fmt)?,
+            buf: Vec::with_capacity(FLUSH_AT + (64 << 10)),
+            db: None,
+            announced: HashSet::new(),
+            counts,
+            keys: 0,
+        })
+    }
+
+    fn flush_if_full(&mut self) -> io::Result<()> {
+        if self.buf.len() >= FLUSH_AT {
+            self.file.write(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    pub fn aux(&mut self, key: &str, value: &str) {
+        put_aux(&mut self.buf, key.as_bytes(), value.as_bytes());
+    }
+
+    pub fn function(&mut self, code: &[u8]) {
+        put_function(&mut self.buf, code);
+    }
+
+    /// Module aux data as stored (the bytes after the opcode).
+    pub fn module_aux(&mut self, raw: &[u8]) {
+        self.buf.push(RDB_OPCODE_MODULE_AUX);
+        self.buf.extend_from_slice(raw);
+    }
+
+    /// A RESIZEDB hint for `db`, used if the db has not been started yet.
+    pub fn hint(&mut self, db: u64, keys: u64, expires: u64) {
+        if !self.announced.contains(&db) {
+            self.counts.insert(db, (keys, expires));
+        }
+    }
+
+    fn select(&mut self, db: u64) {
+        if self.db == Some(db) {
+            return;
+        }
+        put_select_db(&mut self.buf, db);
+        if self.announced.insert(db) && self.fmt.has_resize_db() {
+            if let Some(&(n, e)) = self.counts.get(&db) {
+                put_resize_db(&mut self.buf, n, e);
+            }
+        }
+        self.db = Some(db);
+    }
+
+    /// Copies a record as stored: its expiry, LRU/LFU hint (where the
+    /// output has them), key metadata (when `keep_meta`), type byte, key
+    /// and value bytes.
+    pub fn copy(&mut self, db: u64, rec: &Record<'_>, keep_meta: bool) -> io::Result<()> {
+        self.select(db);
+        let lru = self.fmt.has_idle_freq();
+        put_key_prefix(
+            &mut self.buf,
+            rec.expire_ms,
+            rec.idle.filter(|_| lru),
+            rec.freq.filter(|_| lru),
+        );
+        if let (Some(m), true) = (rec.key_meta, keep_meta) {
+            self.buf.push(RDB_OPCODE_KEY_META);
+            self.buf.extend_from_slice(m);
+        }
+        self.buf.push(rec.type_byte);
+        put_rdbstr(&mut self.buf, &rec.key);
+        self.buf.extend_from_slice(rec.value);
+        self.keys += 1;
+        self.flush_if_full()
+    }
+
+    /// Writes a re-encoded value.
+    pub fn encoded(
+        &mut self,
+        db: u64,
+        key: &RdbStr<'_>,
+        expire_ms: Option<i64>,
+        lru: (Option<u64>, Option<u8>),
+        enc: &Encoded,
+    ) -> io::Result<()> {
+        self.select(db);
+        let keep = self.fmt.has_idle_freq();
+        put_key_prefix(
+            &mut self.buf,
+            expire_ms,
+            lru.0.filter(|_| keep),
+            lru.1.filter(|_| keep),
+        );
+        self.buf.push(enc.type_byte);
+        put_rdbstr(&mut self.buf, key);
+        self.buf.extend_from_slice(&enc.bytes);
+        self.keys += 1;
+        self.flush_if_full()
+    }
+
+    /// Ends the file; returns the writer and the file's size.
+    pub fn finish(mut self) -> io::Result<(W, u64)> {
+        self.file.write(&self.buf)?;
+        self.file.finish()
+    }
+}
+
+/// The version text a server of `fmt` puts in its `*-ver` aux field, for
+/// outputs that name no server.
+pub fn default_version_text(fmt: Format) -> &'static str {
+    match (fmt.dialect, fmt.version) {
+        (Dialect::Valkey, _) => "9.0.0",
+        (_, ..=6) => "2.8.24",
+        (_, 7) => "3.2.13",
+        (_, 8) => "4.0.14",
+        (_, 9) => "6.2.16",
+        (_, 10) => "7.0.15",
+        (_, 11) => "7.2.0",
+        (_, 12) => "7.4.0",
+        _ => "8.6.0",
+    }
+}

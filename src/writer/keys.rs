@@ -1,0 +1,320 @@
+//! The second pass over one input: every winning key written, copied as
+//! stored when the output knows its type byte, else decoded and re-encoded;
+//! what the output cannot hold is refused with the key named, or (lossy)
+//! dropped and counted.
+
+use std::io::Write;
+
+use crate::load::printable;
+use crate::rdb::elem::RdbStr;
+use crate::rdb::records::Record;
+use crate::rdb::value::{Dialect, Kind, Scratch};
+use crate::rdb::write::{encode, validate, Format, Loss, Value};
+
+use super::emit::Emitter;
+use super::plan::{Plan, Rules};
+use super::route::Route;
+use super::source::{self, Entry, JsonKey};
+use super::{empty, failed, format_name, Input, Options, Summary, WriteError};
+
+/// Why a key was not written.
+enum Refusal {
+    Format(crate::Error),
+    Io(std::io::Error),
+    /// What the output cannot hold (without `--lossy`).
+    Loss(Loss),
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(e: crate::Error) -> Self {
+        Refusal::Format(e)
+    }
+}
+
+impl From<std::io::Error> for Refusal {
+    fn from(e: std::io::Error) -> Self {
+        Refusal::Io(e)
+    }
+}
+
+/// A key being re-encoded: where it goes and what comes with it.
+struct KeyAt<'k> {
+    db: u64,
+    key: &'k RdbStr<'k>,
+    expire_ms: Option<i64>,
+    lru: (Option<u64>, Option<u8>),
+    /// Input offset of its value (JSON: of its line), for errors.
+    offset: u64,
+}
+
+/// Writes keys of one input into one output.
+pub(crate) struct KeyWriter<'a, W: Write> {
+    /// The outputs, all of one format.
+    pub ems: &'a mut [Emitter<W>],
+    fmt: Format,
+    pub summary: &'a mut Summary,
+    pub lossy: bool,
+    pub now_ms: i64,
+    /// The input's dialect (what its type bytes mean).
+    pub dialect: Dialect,
+    dec: Scratch,
+}
+
+impl<'a, W: Write> KeyWriter<'a, W> {
+    pub fn new(
+        ems: &'a mut [Emitter<W>],
+        fmt: Format,
+        summary: &'a mut Summary,
+        opts: &Options,
+        dialect: Dialect,
+    ) -> Self {
+        KeyWriter {
+            ems,
+            fmt,
+            summary,
+            lossy: opts.lossy,
+            now_ms: opts.now_ms,
+            dialect,
+            dec: Scratch::default(),
+        }
+    }
+
+    fn fmt(&self) -> Format {
+        self.fmt
+    }
+
+    /// Counts a loss under `--lossy`, or refuses.
+    fn accept(&mut self, loss: &Loss) -> Result<(), Refusal> {
+        if !self.lossy {
+            return Err(Refusal::Loss(loss.clone()));
+        }
+        match loss {
+            Loss::Key(_) => self.summary.dropped_keys += 1,
+            Loss::FieldTtls(n) => self.summary.dropped_field_ttls += n,
+            Loss::StreamFields(_) => self.summary.dropped_stream_fields += 1,
+        }
+        Ok(())
+    }
+
+    /// A function library met in a single-pass write.
+    fn function(&mut self, code: &[u8]) -> Result<(), Refusal> {
+        if !self.fmt().has_functions() {
+            self.summary.dropped_functions += 1;
+            return self.accept_part("function libraries (RDB 10, Redis 7.0+)");
+        }
+        self.ems[0].function(code);
+        self.summary.functions += 1;
+        Ok(())
+    }
+
+    /// Module aux data met in a single-pass write.
+    fn module_aux(&mut self, raw: &[u8]) -> Result<(), Refusal> {
+        if !self.fmt().has_modules() {
+            self.summary.dropped_module_aux += 1;
+            return self.accept_part("module aux data (RDB 8, Redis 4.0+)");
+        }
+        self.ems[0].module_aux(raw);
+        self.summary.module_aux += 1;
+        Ok(())
+    }
+
+    /// A part of the file (not a key) the output cannot hold: counted by
+    /// the caller under `--lossy`, refused otherwise.
+    fn accept_part(&mut self, what: &str) -> Result<(), Refusal> {
+        if self.lossy {
+            Ok(())
+        } else {
+            Err(Refusal::Loss(Loss::Key(what.to_string())))
+        }
+    }
+
+    fn record(&mut self, out: usize, db: u64, rec: &Record<'_>) -> Result<(), Refusal> {
+        let keep_meta = self.fmt().has_key_meta();
+        if rec.key_meta.is_some() && !keep_meta {
+            if !self.lossy {
+                return Err(Refusal::Loss(Loss::Key(
+                    "its key metadata (KEY_META, Redis 8.6+)".into(),
+                )));
+            }
+            self.summary.dropped_key_meta += 1;
+        }
+        if self.fmt().accepts_type(rec.type_byte, self.dialect) {
+            if empty::is_empty(rec) {
+                self.summary.skipped_empty += 1;
+                return Ok(());
+            }
+            self.ems[out].copy(db, rec, keep_meta)?;
+            self.summary.copied += 1;
+            return Ok(());
+        }
+        if rec.vtype.kind() == Kind::Module {
+            return self.accept(&Loss::Key("a module value (RDB 8, Redis 4.0+)".into()));
+        }
+        let mut v = Value::empty(rec.vtype.kind());
+        rec.decode(&mut self.dec, &mut v)?;
+        let at = KeyAt {
+            db,
+            key: &rec.key,
+            expire_ms: rec.expire_ms,
+            lru: (rec.idle, rec.freq),
+            offset: rec.value_offset,
+        };
+        self.value(out, &at, v)
+    }
+
+    fn json(&mut self, out: usize, db: u64, k: &JsonKey) -> Result<(), Refusal> {
+        if k.kind == Kind::Module {
+            return self.accept(&Loss::Key(
+                "a module value (JSON Lines hold no module encoding)".into(),
+            ));
+        }
+        let v = k.to_value()?;
+        let key = RdbStr::Raw(&k.key);
+        let at = KeyAt {
+            db,
+            key: &key,
+            expire_ms: k.expire_ms,
+            lru: (k.idle, k.freq),
+            offset: k.offset,
+        };
+        self.value(out, &at, v)
+    }
+
+    fn value(&mut self, out: usize, at: &KeyAt<'_>, mut v: Value) -> Result<(), Refusal> {
+        validate(&v).map_err(|m| crate::Error::invalid(at.offset, "value", m))?;
+        if let (Value::Hash(fields), false) = (&mut v, self.fmt().has_field_ttl()) {
+            // Without their TTLs, fields already past it would live again.
+            let before = fields.len();
+            let now = self.now_ms;
+            fields.retain(|f| f.2.is_none_or(|t| t > now));
+            self.summary.expired_fields += (before - fields.len()) as u64;
+        }
+        if v.is_empty_collection() {
+            self.summary.skipped_empty += 1;
+            return Ok(());
+        }
+        match encode(&v, self.fmt()) {
+            Err(loss) => self.accept(&loss),
+            Ok(enc) => {
+                for l in &enc.losses {
+                    self.accept(l)?;
+                }
+                self.ems[out].encoded(at.db, at.key, at.expire_ms, at.lru, &enc)?;
+                self.summary.reencoded += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Names a key in messages.
+fn key_ctx(input: &str, db: u64, key: &RdbStr<'_>, offset: u64) -> String {
+    let k = key.to_vec().unwrap_or_default();
+    format!(
+        "{input}: key {} (db {db}, byte offset {offset})",
+        printable(&k)
+    )
+}
+
+/// The second pass over input `i`: its winning keys into `em`.
+pub(crate) fn write_input<W: Write>(
+    ems: &mut [Emitter<W>],
+    plan: &Plan,
+    route: &Route,
+    opts: &Options,
+    i: u32,
+    input: &Input<'_>,
+    summary: &mut Summary,
+) -> Result<(), WriteError> {
+    let rules = Rules { opts };
+    let dialect = source::header_of(input.data)
+        .map_err(|e| failed(source::in_file(&input.name, e)))?
+        .map_or(Dialect::Redis, |h| h.dialect);
+    let fmt = plan.fmt;
+    let need_key = plan.winners.is_some() || route.needs_key();
+    let mut kw = KeyWriter::new(ems, fmt, summary, opts, dialect);
+    let mut scratch = Vec::new();
+    let mut stop: Option<WriteError> = None;
+    let refused = |l: Loss, ctx: String| {
+        failed(format!(
+            "{ctx}: the output ({}) cannot hold {l}; --lossy drops it and counts it",
+            format_name(fmt)
+        ))
+    };
+    // A single pass verifies the checksum; otherwise the first pass did.
+    let verify = plan.streaming && opts.verify_checksum;
+    let r = source::walk(input.data, verify, |e| {
+        let (r, ctx) = match e {
+            Entry::Record(rec) => {
+                kw.summary.keys_read += 1;
+                let Some(db) = rules.admit_record(&rec, &mut scratch)? else {
+                    kw.summary.filtered += 1;
+                    return Ok(());
+                };
+                // The key's bytes only when a conflict or a route needs them.
+                let out = if need_key {
+                    let key = rec.key.bytes(&mut scratch)?;
+                    if !plan.wins(db, key, i, rec.offset) {
+                        return Ok(());
+                    }
+                    route.route(db, key).unwrap_or(0)
+                } else {
+                    // Routes that need no key (one output, by db); pass 1
+                    // already refused keys without a route.
+                    route.route(db, &[]).unwrap_or(0)
+                };
+                let r = kw.record(out, db, &rec);
+                let ctx = r
+                    .is_err()
+                    .then(|| key_ctx(&input.name, rec.db, &rec.key, rec.offset));
+                (r, ctx)
+            }
+            Entry::Json(k) => {
+                kw.summary.keys_read += 1;
+                let Some(db) = rules.admit_json(&k) else {
+                    kw.summary.filtered += 1;
+                    return Ok(());
+                };
+                if !plan.wins(db, &k.key, i, k.offset) {
+                    return Ok(());
+                }
+                let out = route.route(db, &k.key).unwrap_or(0);
+                let r = kw.json(out, db, &k);
+                let ctx = r
+                    .is_err()
+                    .then(|| key_ctx(&input.name, k.db, &RdbStr::Raw(&k.key), k.offset));
+                (r, ctx)
+            }
+            Entry::Function(code) if plan.streaming => {
+                (kw.function(&code), Some(input.name.clone()))
+            }
+            Entry::ModuleAux(m) if plan.streaming => {
+                (kw.module_aux(m.raw), Some(input.name.clone()))
+            }
+            Entry::ResizeDb { db, keys, expires } if plan.streaming && opts.filter.is_none() => {
+                kw.ems[0].hint(db, keys, expires);
+                return Ok(());
+            }
+            Entry::Function(_) | Entry::ModuleAux(_) | Entry::Aux(..) | Entry::ResizeDb { .. } => {
+                return Ok(())
+            }
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(Refusal::Format(e)) => Err(e),
+            Err(Refusal::Io(e)) => {
+                stop = Some(failed(format!("writing the output: {e}")));
+                Err(crate::Error::new(0, crate::ErrorKind::NotRdb))
+            }
+            Err(Refusal::Loss(l)) => {
+                stop = Some(refused(l, ctx.unwrap_or_default()));
+                Err(crate::Error::new(0, crate::ErrorKind::NotRdb))
+            }
+        }
+    });
+    match (r, stop) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(failed(source::in_file(&input.name, e))),
+        (Ok(()), None) => Ok(()),
+    }
+}

@@ -1,0 +1,313 @@
+//! Writing RDB files: `rdbkit rdb` (filter, merge, convert between versions
+//! and dialects, JSON Lines → RDB).
+//!
+//! Two passes over the inputs, both through [`source::walk`] (one, when a
+//! single RDB input is written to one file: see [`plan::streaming`]):
+//!
+//! 1. **plan**: which keys survive the filters and `--db-map`, which input
+//!    wins a key present in several (`--on-conflict`), the key and expire
+//!    counts of every output database (for `RESIZEDB`), the functions and
+//!    module aux data, and the output format (default: the first input's);
+//! 2. **write**: every winning key, copied byte for byte when the output
+//!    format knows its type byte, otherwise decoded and re-encoded as a
+//!    server of that version would save it ([`crate::rdb::write`]).
+//!
+//! Keys are remembered (to resolve conflicts) only when there is more than
+//! one input, the input is JSON Lines, or `--db-map` merges databases; a
+//! single RDB input is otherwise streamed with memory independent of its
+//! size.
+
+pub mod emit;
+pub mod empty;
+mod keys;
+pub mod output;
+mod plan;
+pub mod route;
+pub mod source;
+pub mod split;
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::filter::Filter;
+use crate::load::OnConflict;
+use crate::rdb::write::Format;
+
+use emit::Emitter;
+use route::Route;
+
+/// One input: a name for messages and its bytes.
+pub struct Input<'a> {
+    pub name: String,
+    pub data: &'a [u8],
+}
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Output format; `None`: the first RDB input's own (at least RDB 6;
+    /// JSON Lines alone: RDB 11, which Redis 7.2+ and every Valkey read).
+    pub format: Option<Format>,
+    /// Version text for the `*-ver` aux field (from `--to`).
+    pub server_version: Option<String>,
+    /// Name the version aux field `valkey-ver` (a Valkey target).
+    pub valkey: bool,
+    pub filter: Option<Filter>,
+    /// Source database → output database.
+    pub db_map: Vec<(u64, u64)>,
+    pub on_conflict: OnConflict,
+    /// Drop what the output cannot hold (counted) instead of refusing.
+    pub lossy: bool,
+    pub verify_checksum: bool,
+    /// Unix ms: hash fields whose TTL is past are left out when their TTLs
+    /// have to be dropped (they would come back to life otherwise).
+    pub now_ms: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            format: None,
+            server_version: None,
+            valkey: false,
+            filter: None,
+            db_map: Vec::new(),
+            on_conflict: OnConflict::Panic,
+            lossy: false,
+            verify_checksum: true,
+            now_ms: crate::load::now_ms(),
+        }
+    }
+}
+
+/// How a write ended badly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// `--on-conflict panic` met a key in two inputs (nothing written).
+    Conflict(String),
+    Failed(String),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Conflict(m) | WriteError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> WriteError {
+    WriteError::Failed(e.to_string())
+}
+
+/// Counters of a write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub inputs: u64,
+    pub keys_read: u64,
+    pub written: u64,
+    /// Of those, copied as stored / re-encoded.
+    pub copied: u64,
+    pub reencoded: u64,
+    pub filtered: u64,
+    /// Keys met again in a later input (or later in the same one).
+    pub conflicts: u64,
+    pub rewritten: u64,
+    pub ignored: u64,
+    /// Empty collections (which servers never save and skip on load).
+    pub skipped_empty: u64,
+    /// `--lossy`: keys whose type the output has no place for.
+    pub dropped_keys: u64,
+    /// `--lossy`: hash field TTLs dropped (the fields are kept).
+    pub dropped_field_ttls: u64,
+    /// Hash fields left out because their TTL had passed and the output
+    /// could not carry it.
+    pub expired_fields: u64,
+    /// `--lossy`: streams written without metadata their type cannot hold.
+    pub dropped_stream_fields: u64,
+    /// `--lossy`: keys written without their KEY_META (Redis 8.6).
+    pub dropped_key_meta: u64,
+    pub functions: u64,
+    pub dropped_functions: u64,
+    pub module_aux: u64,
+    pub dropped_module_aux: u64,
+    pub bytes_written: u64,
+    pub format: String,
+}
+
+impl Summary {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "inputs": self.inputs,
+            "format": self.format,
+            "keys_read": self.keys_read,
+            "written": self.written,
+            "copied": self.copied,
+            "reencoded": self.reencoded,
+            "filtered": self.filtered,
+            "conflicts": self.conflicts,
+            "conflicts_by_action": {"rewritten": self.rewritten, "ignored": self.ignored},
+            "skipped_empty": self.skipped_empty,
+            "lossy": {
+                "dropped_keys": self.dropped_keys,
+                "dropped_field_ttls": self.dropped_field_ttls,
+                "expired_fields": self.expired_fields,
+                "dropped_stream_fields": self.dropped_stream_fields,
+                "dropped_key_meta": self.dropped_key_meta,
+                "dropped_functions": self.dropped_functions,
+                "dropped_module_aux": self.dropped_module_aux,
+            },
+            "functions": self.functions,
+            "module_aux": self.module_aux,
+            "bytes_written": self.bytes_written,
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "rdbkit: {} input(s) → {}: {} keys read, {} written ({} copied, {} re-encoded), {} filtered out, {} conflicts ({} rewritten, {} ignored), {} empty skipped, {} functions, {} bytes\n",
+            self.inputs, self.format, self.keys_read, self.written, self.copied, self.reencoded,
+            self.filtered, self.conflicts, self.rewritten, self.ignored, self.skipped_empty,
+            self.functions, self.bytes_written
+        );
+        let lossy = [
+            (self.dropped_keys, "keys"),
+            (self.dropped_field_ttls, "hash field TTLs"),
+            (self.dropped_stream_fields, "streams' newer metadata"),
+            (self.dropped_key_meta, "keys' KEY_META"),
+            (self.dropped_functions, "functions"),
+            (self.dropped_module_aux, "module aux data"),
+        ];
+        for (n, what) in lossy.iter().filter(|(n, _)| *n > 0) {
+            s.push_str(&format!("rdbkit: --lossy dropped {n} {what}\n"));
+        }
+        s
+    }
+}
+
+/// Writes one RDB from `inputs` into `out`.
+pub fn write_rdb<W: Write>(
+    inputs: &[Input<'_>],
+    opts: &Options,
+    out: W,
+) -> Result<(W, Summary), WriteError> {
+    let mut made = Some(out);
+    let (mut outs, summary) = write_all(inputs, opts, &Route::One, |_| {
+        made.take().ok_or_else(|| failed("one output only"))
+    })?;
+    let (w, _, _) = outs.remove(0);
+    Ok((w, summary))
+}
+
+/// One written output: the writer, its size, its key count.
+pub type Written<W> = (W, u64, u64);
+
+/// Writes `route.outputs()` files (the writer of output `i` comes from
+/// `make(i)`, called once the first pass has succeeded).
+pub fn write_all<W: Write>(
+    inputs: &[Input<'_>],
+    opts: &Options,
+    route: &Route,
+    mut make: impl FnMut(usize) -> Result<W, WriteError>,
+) -> Result<(Vec<Written<W>>, Summary), WriteError> {
+    if opts.filter.as_ref().is_some_and(|f| f.has_size_bounds())
+        && inputs
+            .iter()
+            .any(|i| source::header_of(i.data).ok().flatten().is_none())
+    {
+        return Err(failed(
+            "--min-bytes/--max-bytes need RDB inputs (JSON Lines has no serialized size)",
+        ));
+    }
+    let mut summary = Summary {
+        inputs: inputs.len() as u64,
+        ..Default::default()
+    };
+    let plan = if matches!(route, Route::One) && !plan::needs_tracking(inputs, opts) {
+        plan::streaming(&inputs[0], opts)?
+    } else {
+        plan::plan(inputs, opts, route, &mut summary)?
+    };
+    summary.format = format_name(plan.fmt);
+    refuse_preamble_losses(&plan, opts)?;
+    let mut ems = Vec::with_capacity(route.outputs());
+    for (i, counts) in plan.counts.iter().enumerate() {
+        let mut em = Emitter::new(make(i)?, plan.fmt, counts.clone()).map_err(failed)?;
+        let mut s = Summary::default();
+        preamble(&mut em, &plan, &mut s);
+        if i == 0 {
+            summary.functions = s.functions;
+            summary.dropped_functions = s.dropped_functions;
+            summary.module_aux = s.module_aux;
+            summary.dropped_module_aux = s.dropped_module_aux;
+        }
+        ems.push(em);
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        keys::write_input(&mut ems, &plan, route, opts, i as u32, input, &mut summary)?;
+    }
+    let mut outs = Vec::with_capacity(ems.len());
+    for em in ems {
+        let keys = em.keys;
+        summary.written += keys;
+        let (w, size) = em.finish().map_err(failed)?;
+        summary.bytes_written += size;
+        outs.push((w, size, keys));
+    }
+    Ok((outs, summary))
+}
+
+/// `Redis RDB 10`, `Valkey RDB 80`.
+pub fn format_name(f: Format) -> String {
+    format!("{} RDB {}", f.dialect.name(), f.version)
+}
+
+/// Functions and module aux data the output cannot hold are refused
+/// unless `--lossy` (which drops them, counted by [`preamble`]).
+fn refuse_preamble_losses(plan: &plan::Plan, opts: &Options) -> Result<(), WriteError> {
+    if opts.lossy {
+        return Ok(());
+    }
+    let name = format_name(plan.fmt);
+    if !plan.fmt.has_functions() && !plan.functions.is_empty() {
+        return Err(failed(format!(
+            "the output ({name}) cannot hold the {} function librar(y/ies) of the inputs (functions need RDB 10, Redis 7.0+); --lossy drops them and counts them",
+            plan.functions.len()
+        )));
+    }
+    if !plan.fmt.has_modules() && !plan.module_aux.is_empty() {
+        return Err(failed(format!(
+            "the output ({name}) cannot hold module aux data (RDB 8, Redis 4.0+); --lossy drops it and counts it"
+        )));
+    }
+    Ok(())
+}
+
+fn preamble<W: Write>(em: &mut Emitter<W>, plan: &plan::Plan, summary: &mut Summary) {
+    let ctime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for (k, v) in plan
+        .fmt
+        .aux_fields(&plan.version_text, plan.valkey, ctime, plan.used_mem)
+    {
+        em.aux(&k, &v);
+    }
+    if plan.fmt.has_modules() {
+        for m in &plan.module_aux {
+            em.module_aux(m);
+            summary.module_aux += 1;
+        }
+    } else {
+        summary.dropped_module_aux += plan.module_aux.len() as u64;
+    }
+    if plan.fmt.has_functions() {
+        for f in &plan.functions {
+            em.function(f);
+            summary.functions += 1;
+        }
+    } else {
+        summary.dropped_functions += plan.functions.len() as u64;
+    }
+}

@@ -1,0 +1,344 @@
+//! The first pass: which keys survive (filters, `--db-map`), which input
+//! wins a key present more than once (`--on-conflict`), how many keys and
+//! expires each output database gets (the `RESIZEDB` hint), the functions
+//! and module aux data, and the output format and version aux field.
+
+use std::collections::HashMap;
+
+use crate::load::{printable, OnConflict};
+use crate::rdb::records::Record;
+use crate::rdb::value::Dialect;
+use crate::rdb::write::Format;
+
+use super::emit::{self, DbCounts};
+use super::route::Route;
+use super::source::{self, Entry, JsonKey};
+use super::{failed, Input, Options, Summary, WriteError};
+
+/// (output db, key) → (input index, record offset) of the copy written.
+pub(crate) type Winners = HashMap<(u64, Vec<u8>), (u32, u64)>;
+
+/// Everything the first pass found.
+pub(crate) struct Plan {
+    pub fmt: Format,
+    pub winners: Option<Winners>,
+    /// Per output file, its databases' key and expire counts.
+    pub counts: Vec<DbCounts>,
+    pub functions: Vec<Vec<u8>>,
+    pub module_aux: Vec<Vec<u8>>,
+    pub version_text: String,
+    pub valkey: bool,
+    pub used_mem: u64,
+    /// One pass only (see [`streaming`]): functions, module aux data and
+    /// the input's RESIZEDB hints are written where the input has them.
+    pub streaming: bool,
+}
+
+impl Plan {
+    /// A plan of one output with nothing found yet but the format and the
+    /// first input's aux fields.
+    fn bare(fmt: Format, first: FirstAux, opts: &Options) -> Plan {
+        Plan {
+            fmt,
+            winners: None,
+            counts: vec![DbCounts::new()],
+            functions: Vec::new(),
+            module_aux: Vec::new(),
+            version_text: opts
+                .server_version
+                .clone()
+                .or(first.ver)
+                .unwrap_or_else(|| emit::default_version_text(fmt).to_string()),
+            valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
+            used_mem: first.used_mem,
+            streaming: false,
+        }
+    }
+
+    /// Whether the key `(db, key())` at `offset` of input `i` is the one
+    /// written (always, when keys are not tracked).
+    pub fn wins(&self, db: u64, key: &[u8], i: u32, offset: u64) -> bool {
+        match &self.winners {
+            None => true,
+            Some(w) => w.get(&(db, key.to_vec())) == Some(&(i, offset)),
+        }
+    }
+}
+
+/// The decisions both passes share.
+pub(crate) struct Rules<'o> {
+    pub opts: &'o Options,
+}
+
+impl Rules<'_> {
+    pub(crate) fn map_db(&self, db: u64) -> u64 {
+        self.opts
+            .db_map
+            .iter()
+            .find(|(from, _)| *from == db)
+            .map_or(db, |(_, to)| *to)
+    }
+
+    /// The output database of a record, or `None` when filtered out.
+    pub(crate) fn admit_record(
+        &self,
+        rec: &Record<'_>,
+        scratch: &mut Vec<u8>,
+    ) -> crate::Result<Option<u64>> {
+        match &self.opts.filter {
+            Some(f) if !f.matches(rec, scratch)? => Ok(None),
+            _ => Ok(Some(self.map_db(rec.db))),
+        }
+    }
+
+    pub(crate) fn admit_json(&self, k: &JsonKey) -> Option<u64> {
+        match &self.opts.filter {
+            Some(f)
+                if !f.matches_meta(k.db, k.kind, None, k.expire_ms) || !f.matches_key(&k.key) =>
+            {
+                None
+            }
+            _ => Some(self.map_db(k.db)),
+        }
+    }
+}
+
+/// What stops a walk of pass 1.
+struct Stop(WriteError);
+
+fn stop_err(s: &mut Option<Stop>, e: WriteError) -> crate::Error {
+    *s = Some(Stop(e));
+    // Only a marker: the walk ends, and `stop` is what is reported.
+    crate::Error::new(0, crate::ErrorKind::NotRdb)
+}
+
+/// The output format: the one asked for, else the first RDB input's (RDB
+/// 1-5 become RDB 6, the oldest written: Redis 2.6+ reads every older
+/// encoding), else (JSON Lines only) RDB 11.
+fn output_format(inputs: &[Input<'_>], opts: &Options) -> Result<Format, WriteError> {
+    let first = inputs
+        .iter()
+        .find_map(|i| source::header_of(i.data).ok().flatten());
+    match (opts.format, first) {
+        (Some(f), _) => Ok(f),
+        (None, Some(h)) => {
+            let v = h.version.max(crate::rdb::write::format::MIN_VERSION);
+            Format::new(h.dialect, v).map_err(failed)
+        }
+        (None, None) => Format::new(Dialect::Redis, 11).map_err(failed),
+    }
+}
+
+/// The version aux fields of the first input, when it has the output's
+/// format: (version text, named valkey-ver, used-mem).
+#[derive(Default)]
+struct FirstAux {
+    ver: Option<String>,
+    valkey: bool,
+    used_mem: u64,
+}
+
+impl FirstAux {
+    fn note(&mut self, k: &[u8], v: &[u8]) {
+        match k {
+            b"redis-ver" | b"valkey-ver" => {
+                self.valkey = k == b"valkey-ver";
+                self.ver = Some(String::from_utf8_lossy(v).into_owned());
+            }
+            b"used-mem" => {
+                self.used_mem = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Pass 1 over every input; `route` sends each kept key to an output.
+pub(crate) fn plan(
+    inputs: &[Input<'_>],
+    opts: &Options,
+    route: &Route,
+    summary: &mut Summary,
+) -> Result<Plan, WriteError> {
+    let rules = Rules { opts };
+    let fmt = output_format(inputs, opts)?;
+    let track = needs_tracking(inputs, opts);
+    let mut winners = Winners::new();
+    // Of each winner: whether it expires, and its output.
+    let mut dest: HashMap<(u64, Vec<u8>), (bool, usize)> = HashMap::new();
+    let mut counts = vec![DbCounts::new(); route.outputs()];
+    let mut functions: Vec<Vec<u8>> = Vec::new();
+    let mut module_aux = Vec::new();
+    let mut first = FirstAux::default();
+    let mut scratch = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let in_fmt = source::header_of(input.data)
+            .map_err(|e| failed(source::in_file(&input.name, e)))?
+            .and_then(|h| Format::new(h.dialect, h.version).ok());
+        let mut stop: Option<Stop> = None;
+        let r = source::walk(input.data, opts.verify_checksum, |e| {
+            let (db, key, offset, expires) = match e {
+                Entry::Record(rec) => {
+                    let Some(db) = rules.admit_record(&rec, &mut scratch)? else {
+                        return Ok(());
+                    };
+                    let key = if track || route.needs_key() {
+                        rec.key.to_vec()?
+                    } else {
+                        Vec::new()
+                    };
+                    (db, key, rec.offset, rec.expire_ms.is_some())
+                }
+                Entry::Json(k) => {
+                    let Some(db) = rules.admit_json(&k) else {
+                        return Ok(());
+                    };
+                    (db, k.key, k.offset, k.expire_ms.is_some())
+                }
+                Entry::Function(code) => {
+                    return add_function(&mut functions, code, opts.on_conflict, &input.name)
+                        .map_err(|m| stop_err(&mut stop, WriteError::Conflict(m)));
+                }
+                Entry::ModuleAux(m) => {
+                    module_aux.push(m.raw.to_vec());
+                    return Ok(());
+                }
+                Entry::Aux(k, v) => {
+                    if i == 0 && in_fmt == Some(fmt) {
+                        first.note(&k, &v);
+                    }
+                    return Ok(());
+                }
+                Entry::ResizeDb { .. } => return Ok(()),
+            };
+            let out = route.route(db, &key).map_err(|m| {
+                stop_err(
+                    &mut stop,
+                    failed(format!(
+                        "{}: key {} (db {db}): {m}",
+                        input.name,
+                        printable(&key)
+                    )),
+                )
+            })?;
+            if !track {
+                let c = counts[out].entry(db).or_default();
+                c.0 += 1;
+                c.1 += expires as u64;
+                return Ok(());
+            }
+            let id = (db, key);
+            if winners.contains_key(&id) {
+                summary.conflicts += 1;
+                match opts.on_conflict {
+                    OnConflict::Panic => {
+                        let m = format!(
+                            "{}: key {} (db {}, byte offset {offset}) is also in an earlier input; --on-conflict rewrite (the later wins) or ignore (the first wins)",
+                            input.name,
+                            printable(&id.1),
+                            id.0
+                        );
+                        return Err(stop_err(&mut stop, WriteError::Conflict(m)));
+                    }
+                    OnConflict::Rewrite => summary.rewritten += 1,
+                    OnConflict::Ignore => {
+                        summary.ignored += 1;
+                        return Ok(());
+                    }
+                }
+            }
+            dest.insert(id.clone(), (expires, out));
+            winners.insert(id, (i as u32, offset));
+            Ok(())
+        });
+        match (r, stop) {
+            (_, Some(Stop(e))) => return Err(e),
+            (Err(e), None) => return Err(failed(source::in_file(&input.name, e))),
+            (Ok(()), None) => {}
+        }
+    }
+    for ((db, _), (e, out)) in &dest {
+        let c = counts[*out].entry(*db).or_default();
+        c.0 += 1;
+        c.1 += *e as u64;
+    }
+    Ok(Plan {
+        winners: track.then_some(winners),
+        counts,
+        functions,
+        module_aux,
+        ..Plan::bare(fmt, first, opts)
+    })
+}
+
+/// Whether keys must be remembered because they can meet: several inputs,
+/// JSON Lines (hand-edited), or databases merged by --db-map.
+pub(crate) fn needs_tracking(inputs: &[Input<'_>], opts: &Options) -> bool {
+    inputs.len() > 1
+        || !opts.db_map.is_empty()
+        || inputs
+            .iter()
+            .any(|i| matches!(source::header_of(i.data), Ok(None)))
+}
+
+/// The plan of a single RDB input written to one output, without a first
+/// pass: the aux fields at the head of the file give the version text;
+/// functions and module aux data are written where the input has them, and
+/// its RESIZEDB hints are kept when no filter can make them wrong (with a
+/// filter the output has none: they are hints, and a wrong one would size
+/// the loader's tables wrongly).
+pub(crate) fn streaming(input: &Input<'_>, opts: &Options) -> Result<Plan, WriteError> {
+    let fmt = output_format(std::slice::from_ref(input), opts)?;
+    let mut first = FirstAux::default();
+    let mut p = crate::rdb::records::Parser::new(
+        input.data,
+        crate::rdb::records::ParseOptions {
+            verify_checksum: false,
+        },
+    )
+    .map_err(|e| failed(source::in_file(&input.name, e)))?;
+    if Format::new(p.header().dialect, p.header().version).ok() == Some(fmt) {
+        // Aux fields come first; an error here is reported by the real pass.
+        while let Ok(Some(crate::rdb::records::Item::Aux { key, value })) = p.next_item() {
+            if let (Ok(k), Ok(v)) = (key.to_vec(), value.to_vec()) {
+                first.note(&k, &v);
+            }
+        }
+    }
+    Ok(Plan {
+        streaming: true,
+        ..Plan::bare(fmt, first, opts)
+    })
+}
+
+/// Adds a library unless the same code is there; a different library of
+/// the same name follows the conflict policy.
+fn add_function(
+    fns: &mut Vec<Vec<u8>>,
+    code: Vec<u8>,
+    policy: OnConflict,
+    input: &str,
+) -> Result<(), String> {
+    if fns.contains(&code) {
+        return Ok(());
+    }
+    let name = source::library_name(&code).map(<[u8]>::to_vec);
+    let same = fns
+        .iter()
+        .position(|c| name.is_some() && source::library_name(c).map(<[u8]>::to_vec) == name);
+    match (same, policy) {
+        (None, _) => fns.push(code),
+        (Some(_), OnConflict::Panic) => {
+            return Err(format!(
+                "function library {} of {input} differs from one of an earlier input",
+                printable(name.as_deref().unwrap_or_default())
+            ))
+        }
+        (Some(i), OnConflict::Rewrite) => fns[i] = code,
+        (Some(_), OnConflict::Ignore) => {}
+    }
+    Ok(())
+}
