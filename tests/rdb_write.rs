@@ -1104,3 +1104,67 @@ fn split_cluster_url_follows_the_live_slot_map() {
     assert_eq!(got, cluster.slot_map());
     assert_eq!(keys, truth.len() as u64);
 }
+
+/// Redis 8.8 files (RDB 14: arrays, streams with NACKed entries): at their
+/// own version every record is copied and the file converts to the same
+/// JSON; for an older server, arrays and NACK state are refused by name
+/// unless `--lossy`, which drops exactly them and counts them.
+#[test]
+fn rdb_14_copies_at_its_version_and_drops_only_what_older_servers_lack() {
+    let src = common::fixture("newest/redis-unstable-20260609.rdb");
+    let tmp = TempDir::new("rdb14-write");
+    let out = tmp.join("same.rdb");
+    let r = rdbkit(&[
+        "rdb",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let s: Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(s["reencoded"], 0, "{s}");
+    let json = |p: &Path| rdbkit(&["json", p.to_str().unwrap()]).stdout;
+    assert_eq!(json(&src), json(&out), "the copy converts differently");
+    let old = tmp.join("old.rdb");
+    let r = rdbkit(&[
+        "rdb",
+        src.to_str().unwrap(),
+        "--to",
+        "redis-7.4",
+        "-o",
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(r.all_text().contains("key \""), "{}", r.describe());
+    assert!(!old.exists(), "a refused conversion left its output");
+    let r = rdbkit(&[
+        "rdb",
+        src.to_str().unwrap(),
+        "--to",
+        "redis-7.4",
+        "--lossy",
+        "--json",
+        "-o",
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let s: Value = serde_json::from_slice(&r.stdout).unwrap();
+    let arrays = expected(&src)
+        .iter()
+        .filter(|l| l["type"] == "array")
+        .count() as u64;
+    assert!(arrays > 0);
+    assert_eq!(s["lossy"]["dropped_keys"], arrays, "{s}");
+    assert!(
+        s["lossy"]["dropped_stream_fields"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+    // What is left reads back, without arrays and NACKs.
+    let back = String::from_utf8(json(&old)).unwrap();
+    assert!(!back.contains("\"type\":\"array\"") && !back.contains("\"nacked\""));
+    assert_eq!(
+        back.lines().count() as u64 + arrays,
+        expected(&src).len() as u64 + expired_keys(&src).len() as u64
+    );
+}

@@ -10,6 +10,8 @@
 //!     11  Redis 7.2      set listpack (20), stream 21   (also Valkey 7.2-8.1)
 //!     12  Redis 7.4-8.4  hash field TTLs (24, 25)
 //!     13  Redis 8.6      stream 26 (IDMP), KEY_META
+//!     14  Redis 8.8      stream 27 (NACKs), array (28): copied only, never re-encoded
+//!     15  Redis 8.10     as 14 (hash templates are not read)
 //! VALKEY080  Valkey 9.x  RDB 11's types + HASH_2 (22)
 //! ```
 
@@ -68,7 +70,9 @@ impl Format {
                     (7, 0) => 10,
                     (7, 2) => 11,
                     (7, 4) | (8, 0..=4) => 12,
-                    (8, 6..) => 13,
+                    (8, 6) => 13,
+                    (8, 8) => 14,
+                    (8, 10..) => 15,
                     _ => return Err(bad()),
                 },
             ),
@@ -106,6 +110,8 @@ impl Format {
                 (Dialect::Redis, Dialect::Redis) => match t {
                     RDB_TYPE_HASH_METADATA | RDB_TYPE_HASH_LISTPACK_EX => l >= 12,
                     RDB_TYPE_STREAM_LISTPACKS_4 => l >= 13,
+                    // Copied byte for byte into RDB 14+; never re-encoded.
+                    RDB_TYPE_STREAM_LISTPACKS_5 | RDB_TYPE_ARRAY => l >= 14,
                     _ => false,
                 },
                 (Dialect::Valkey, Dialect::Valkey) => t == VALKEY_RDB_TYPE_HASH_2,

@@ -108,6 +108,17 @@ fn note_losses(
             ));
         }
     }
+    // No output type written here (<= 26) holds Redis 8.8's NACK zone.
+    let nacked: usize = meta
+        .groups
+        .iter()
+        .map(|g| g.nacked.as_ref().map_or(0, Vec::len))
+        .sum();
+    if nacked > 0 {
+        losses.push(Loss::StreamFields(format!(
+            "{nacked} NACKed entries (XNACK, need RDB 14, Redis 8.8+)"
+        )));
+    }
     if v < StreamVersion::V4 {
         if let Some(i) = &meta.idmp {
             if !i.producers.is_empty() || i.counters != [0, 0] {
@@ -191,8 +202,16 @@ fn put_group(out: &mut Vec<u8>, g: &Group, v: StreamVersion) {
             g.entries_read.map_or(ENTRIES_READ_UNKNOWN, |n| n as u64),
         );
     }
-    put_len(out, g.pending.len() as u64);
-    for p in &g.pending {
+    // NACKed entries are owned by no consumer, which older loaders refuse:
+    // they leave the PEL with the NACK zone (counted as a loss).
+    let nacked = g.nacked.as_deref().unwrap_or(&[]);
+    let pending: Vec<_> = g
+        .pending
+        .iter()
+        .filter(|p| !nacked.contains(&p.id))
+        .collect();
+    put_len(out, pending.len() as u64);
+    for p in pending {
         out.extend_from_slice(&p.id.to_be_bytes());
         out.extend_from_slice(&p.delivery_time_ms.to_le_bytes());
         put_len(out, p.delivery_count);

@@ -173,6 +173,7 @@ fn streams_in_every_format_that_has_them() {
             last_delivered_id: entries[3].0,
             entries_read: None,
             pending: pending.clone(),
+            nacked: None,
             consumers: vec![Consumer {
                 name: b"c".to_vec(),
                 seen_time_ms: 9,

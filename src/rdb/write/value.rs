@@ -62,6 +62,10 @@ pub enum Value {
     Stream(Vec<StreamEntry>, Box<StreamMeta>),
     /// A module value: its type byte and bytes as stored (never decoded).
     Module(u8, Vec<u8>),
+    /// A Redis 8.8 sparse array. No output format written here holds one
+    /// (they stop at RDB 13), so its elements are not collected: it is
+    /// refused, or left out under `--lossy`.
+    Array,
 }
 
 impl Value {
@@ -75,6 +79,7 @@ impl Value {
             Kind::Hash => Value::Hash(Vec::new()),
             Kind::Stream => Value::Stream(Vec::new(), Box::default()),
             Kind::Module => Value::Module(0, Vec::new()),
+            Kind::Array => Value::Array,
         }
     }
 
@@ -85,7 +90,7 @@ impl Value {
             Value::List(v) | Value::Set(v) => v.is_empty(),
             Value::ZSet(v) => v.is_empty(),
             Value::Hash(v) => v.is_empty(),
-            Value::String(_) | Value::Stream(..) | Value::Module(..) => false,
+            Value::String(_) | Value::Stream(..) | Value::Module(..) | Value::Array => false,
         }
     }
 }
@@ -147,6 +152,12 @@ impl ValueVisitor for Value {
         }
         Ok(())
     }
+    fn array_head(&mut self, _: crate::rdb::array::ArrayHead) -> Result<()> {
+        Ok(())
+    }
+    fn array_element(&mut self, _: u64, _: crate::rdb::array::ArrayElem<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks what a server's loader refuses in a value and a hand-edited JSON
@@ -194,7 +205,7 @@ pub fn validate(v: &Value) -> std::result::Result<(), String> {
             }
             Ok(())
         }
-        Value::String(_) | Value::List(_) | Value::Module(..) => Ok(()),
+        Value::String(_) | Value::List(_) | Value::Module(..) | Value::Array => Ok(()),
     }
 }
 
@@ -246,6 +257,11 @@ pub fn encode(v: &Value, fmt: Format) -> std::result::Result<Encoded, Loss> {
         Value::Hash(fields) => encode_hash(&mut out, fields, fmt, &mut losses),
         Value::Stream(entries, meta) => {
             super::stream::encode(&mut out, entries, meta, fmt, &mut losses)?
+        }
+        Value::Array => {
+            return Err(Loss::Key(
+                "arrays need RDB 14 (Redis 8.8+), which rdbkit does not write".into(),
+            ))
         }
         Value::Module(t, raw) => {
             if !fmt.has_modules() {
