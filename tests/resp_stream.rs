@@ -1,0 +1,175 @@
+//! `rdbkit resp` output is pinned byte for byte: for every fixture under
+//! `testdata/` and four ways of running it (RESTORE and command mode, each
+//! plain and under `rewrite`), the output's length and CRC-64 and the run's
+//! counts must equal `testdata/resp_golden.txt`, which was written by the
+//! `resp` that built every key's commands in memory before writing them.
+//!
+//! Set `RDBKIT_BLESS_RESP=1` to rewrite the golden file from the current
+//! code (only when an output change is intended).
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use rdbkit::load::commands::{BatchLimits, TargetFeatures};
+use rdbkit::load::respout::{self, Mode};
+use rdbkit::load::{worker_config, KeyOptions, OnConflict};
+use rdbkit::rdb::crc64::crc64;
+use rdbkit::scan::EngineOptions;
+
+/// "Now" for every run, so that expiry decisions do not drift with the clock.
+const NOW_MS: i64 = 1_700_000_000_000;
+
+/// One way of running `resp`.
+struct Variant {
+    name: &'static str,
+    mode: Mode,
+    policy: OnConflict,
+}
+
+fn variants() -> Vec<Variant> {
+    let features = TargetFeatures {
+        field_ttl: true,
+        stream_v2: true,
+        lossy: false,
+        now_ms: NOW_MS,
+    };
+    vec![
+        Variant {
+            name: "restore",
+            mode: Mode::Restore,
+            policy: OnConflict::Panic,
+        },
+        Variant {
+            name: "restore-rewrite",
+            mode: Mode::Restore,
+            policy: OnConflict::Rewrite,
+        },
+        Variant {
+            name: "commands",
+            mode: Mode::Commands {
+                limits: BatchLimits::default(),
+                features: TargetFeatures {
+                    field_ttl: false,
+                    ..features
+                },
+            },
+            policy: OnConflict::Panic,
+        },
+        // Tiny commands: big fixture keys outgrow one transaction and are
+        // written under a temporary name, then renamed.
+        Variant {
+            name: "commands-rewrite-small",
+            mode: Mode::Commands {
+                limits: BatchLimits {
+                    elements: 3,
+                    bytes: 64,
+                },
+                features,
+            },
+            policy: OnConflict::Rewrite,
+        },
+    ]
+}
+
+/// The output bytes of one run, and a line describing how it ended.
+fn run(data: &[u8], v: &Variant) -> (Vec<u8>, String) {
+    let keys = KeyOptions {
+        now_ms: Some(NOW_MS),
+        ..Default::default()
+    };
+    let cfg = match worker_config(0, data, &keys, false, v.policy, false, "fixture") {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                Vec::new(),
+                format!("config-error crc={:016x}", crc(&e.to_string())),
+            )
+        }
+    };
+    let mut out = Vec::new();
+    let r = respout::write_resp(
+        data,
+        &cfg,
+        v.mode,
+        &EngineOptions::default(),
+        &mut out,
+        None,
+    );
+    let end = match r {
+        Ok(s) => format!(
+            "ok read={} written={} expired={} empty={} filtered={} failed={} functions={} errors={:016x}",
+            s.keys_read,
+            s.written,
+            s.skipped_expired,
+            s.skipped_empty,
+            s.filtered,
+            s.failed,
+            s.functions,
+            crc(&s.errors.join("\n"))
+        ),
+        Err(e) => format!("error crc={:016x}", crc(&e.to_string())),
+    };
+    (out, end)
+}
+
+fn crc(s: &str) -> u64 {
+    crc64(0, s.as_bytes())
+}
+
+/// The golden line of one fixture and variant.
+fn line(rdb: &Path, v: &Variant) -> String {
+    let (out, end) = run(&read(rdb), v);
+    format!(
+        "{} {} len={} crc={:016x} {end}",
+        rel(rdb),
+        v.name,
+        out.len(),
+        crc64(0, &out)
+    )
+}
+
+fn golden_path() -> std::path::PathBuf {
+    testdata_dir().join("resp_golden.txt")
+}
+
+#[test]
+fn resp_output_equals_golden_on_every_fixture() {
+    let vs = variants();
+    let ours: Vec<String> = all_rdb_files()
+        .iter()
+        .flat_map(|p| vs.iter().map(move |v| line(p, v)))
+        .collect();
+    if std::env::var_os("RDBKIT_BLESS_RESP").is_some() {
+        std::fs::write(golden_path(), ours.join("\n") + "\n").unwrap();
+        return;
+    }
+    let golden = std::fs::read_to_string(golden_path()).expect("testdata/resp_golden.txt");
+    let golden: std::collections::HashMap<String, &str> = golden
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.splitn(3, ' ');
+            Some((format!("{} {}", w.next()?, w.next()?), l))
+        })
+        .collect();
+    // Fixtures added after the golden file was written have no line yet.
+    let mut compared = 0;
+    let mut bad = Vec::new();
+    for l in &ours {
+        let id: Vec<&str> = l.splitn(3, ' ').take(2).collect();
+        if let Some(g) = golden.get(&id.join(" ")) {
+            compared += 1;
+            if g != l {
+                bad.push(format!("want {g}\n got {l}"));
+            }
+        }
+    }
+    assert!(compared >= 500, "only {compared} runs had a golden line");
+    assert!(
+        bad.is_empty(),
+        "{} runs differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
