@@ -4,6 +4,10 @@
 //! counts must equal `testdata/resp_golden.txt`, which was written by the
 //! `resp` that built every key's commands in memory before writing them.
 //!
+//! Every run is repeated with every key taken down the streaming path
+//! (written by the output thread as it is encoded) and with none of them:
+//! all three outputs must be the same bytes.
+//!
 //! Set `RDBKIT_BLESS_RESP=1` to rewrite the golden file from the current
 //! code (only when an output change is intended).
 
@@ -73,8 +77,9 @@ fn variants() -> Vec<Variant> {
     ]
 }
 
-/// The output bytes of one run, and a line describing how it ended.
-fn run(data: &[u8], v: &Variant) -> (Vec<u8>, String) {
+/// The output bytes of one run, and a line describing how it ended; keys
+/// over `huge` bytes are streamed.
+fn run(data: &[u8], v: &Variant, huge: usize) -> (Vec<u8>, String) {
     let keys = KeyOptions {
         now_ms: Some(NOW_MS),
         ..Default::default()
@@ -89,14 +94,8 @@ fn run(data: &[u8], v: &Variant) -> (Vec<u8>, String) {
         }
     };
     let mut out = Vec::new();
-    let r = respout::write_resp(
-        data,
-        &cfg,
-        v.mode,
-        &EngineOptions::default(),
-        &mut out,
-        None,
-    );
+    let engine = EngineOptions::default();
+    let r = respout::write_resp_with(data, &cfg, v.mode, &engine, huge, &mut out, None);
     let end = match r {
         Ok(s) => format!(
             "ok read={} written={} expired={} empty={} filtered={} failed={} functions={} errors={:016x}",
@@ -118,9 +117,23 @@ fn crc(s: &str) -> u64 {
     crc64(0, s.as_bytes())
 }
 
-/// The golden line of one fixture and variant.
+/// The golden line of one fixture and variant, after checking that the
+/// streaming path changes nothing.
 fn line(rdb: &Path, v: &Variant) -> String {
-    let (out, end) = run(&read(rdb), v);
+    let data = read(rdb);
+    let (out, end) = run(&data, v, respout::HUGE_KEY_BYTES);
+    for huge in [0, usize::MAX] {
+        let (o, e) = run(&data, v, huge);
+        assert!(
+            o == out && e == end,
+            "{} {}: keys over {huge} bytes streamed: {} bytes ({e}), default: {} bytes ({end}){}",
+            rel(rdb),
+            v.name,
+            o.len(),
+            out.len(),
+            first_difference(&o, &out)
+        );
+    }
     format!(
         "{} {} len={} crc={:016x} {end}",
         rel(rdb),
@@ -128,6 +141,13 @@ fn line(rdb: &Path, v: &Variant) -> String {
         out.len(),
         crc64(0, &out)
     )
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => format!(", first difference at byte {i}"),
+        None => String::new(),
+    }
 }
 
 fn golden_path() -> std::path::PathBuf {
