@@ -10,8 +10,13 @@
 //!
 //! Set `RDBKIT_BLESS_RESP=1` to rewrite the golden file from the current
 //! code (only when an output change is intended).
+//!
+//! Big keys made by a real server (each far over the streaming threshold
+//! used here) go the same way, and the stream, replayed with
+//! `redis-cli --pipe`, rebuilds the server's content exactly.
 
 mod common;
+mod support;
 
 use std::path::Path;
 
@@ -21,6 +26,9 @@ use rdbkit::load::respout::{self, Mode};
 use rdbkit::load::{worker_config, KeyOptions, OnConflict};
 use rdbkit::rdb::crc64::crc64;
 use rdbkit::scan::EngineOptions;
+use support::run::pipe;
+use support::server::{Server, ServerOpts};
+use support::truth::{compare_lines, dump_server, strip_uncarried};
 
 /// "Now" for every run, so that expiry decisions do not drift with the clock.
 const NOW_MS: i64 = 1_700_000_000_000;
@@ -192,4 +200,122 @@ fn resp_output_equals_golden_on_every_fixture() {
         bad.len(),
         bad.join("\n")
     );
+}
+
+/// Fills `c` with keys over the 64 KiB threshold of
+/// [`big_keys_stream_into_a_real_server`] (a long raw string and a long
+/// LZF one, over one 1 MiB block each), around small keys, in three dbs.
+fn fill_big(c: &mut support::resp::Conn) {
+    let far = "4102444800000"; // 2100-01-01
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..(5 << 19))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let text: Vec<u8> = (0..100_000)
+        .flat_map(|i| format!("line {i:06} of a compressible string\n").into_bytes())
+        .collect();
+    for db in ["0", "1", "2"] {
+        c.must(["SELECT", db]);
+        c.must(["SET", &format!("small:{db}:a"), "v"]);
+    }
+    c.must(["SELECT", "0"]);
+    c.must([&b"SET"[..], b"raw", &noise]);
+    c.must(["PEXPIREAT", "raw", far]);
+    c.must([&b"SET"[..], b"lzf", &text]);
+    c.must(["SELECT", "1"]);
+    for start in (0..60_000).step_by(1000) {
+        let mut list = vec!["RPUSH".to_string(), "list".into()];
+        let mut hash = vec!["HSET".to_string(), "hash".into()];
+        for i in start..start + 1000 {
+            list.push(format!("element:{i}:{}", "y".repeat(i % 13)));
+            hash.push(format!("field:{i}"));
+            hash.push(format!("value:{i}:{}", "x".repeat(i % 17)));
+        }
+        c.must(&list);
+        c.must(&hash);
+    }
+    c.must(["PEXPIREAT", "hash", far]);
+    c.must(["SET", "small:1:b", "w"]);
+    c.must(["SELECT", "2"]);
+    for start in (0..30_000).step_by(1000) {
+        let mut set = vec!["SADD".to_string(), "set".into()];
+        let mut zset = vec!["ZADD".to_string(), "zset".into()];
+        for i in start..start + 1000 {
+            set.push(format!("member:{i}"));
+            zset.push(format!("{}", i as f64 / 7.0));
+            zset.push(format!("m:{i}"));
+        }
+        c.must(&set);
+        c.must(&zset);
+    }
+    for i in 0..4000 {
+        let v = format!("payload {i} {}", "z".repeat(i % 29));
+        c.must([
+            "XADD",
+            "stream",
+            &format!("{}-{}", 1000 + i / 3, i % 3),
+            "f",
+            &v,
+            "g",
+            "h",
+        ]);
+    }
+    c.must(["XGROUP", "CREATE", "stream", "grp", "0"]);
+    c.must([
+        "XREADGROUP",
+        "GROUP",
+        "grp",
+        "alice",
+        "COUNT",
+        "25",
+        "STREAMS",
+        "stream",
+        ">",
+    ]);
+    c.must(["SET", "small:2:b", "w"]);
+    c.must(["SELECT", "0"]);
+}
+
+#[test]
+fn big_keys_stream_into_a_real_server() {
+    let source = Server::start();
+    let mut c = source.conn();
+    fill_big(&mut c);
+    c.must(["SAVE"]);
+    let truth = dump_server(&mut c);
+    let data = std::fs::read(source.dir.join("dump.rdb")).unwrap();
+    for v in variants() {
+        let (out, end) = run(&data, &v, 64 << 10);
+        assert!(end.contains("failed=0"), "{}: {end}", v.name);
+        for huge in [0, usize::MAX] {
+            let (o, e) = run(&data, &v, huge);
+            assert!(
+                o == out && e == end,
+                "{}: keys over {huge} bytes streamed: {} bytes, over 64 KiB: {} bytes{}",
+                v.name,
+                o.len(),
+                out.len(),
+                first_difference(&o, &out)
+            );
+        }
+        let target = Server::start_with(ServerOpts::default());
+        let file = target.dir.join("cmds.resp");
+        std::fs::write(&file, &out).unwrap();
+        let (code, errors, _, text) = pipe(target.port, &file);
+        assert!(code == 0 && errors == 0, "{}: {text}", v.name);
+        let got = dump_server(&mut target.conn());
+        // Consumers' seen times are set by the server that creates them.
+        let (got, want) = match v.mode {
+            Mode::Restore => (got, truth.clone()),
+            Mode::Commands { .. } => (strip_uncarried(&got), strip_uncarried(&truth)),
+        };
+        if let Err(e) = compare_lines(&got, &want) {
+            panic!("{}: the target differs from the source: {e}", v.name);
+        }
+    }
 }
