@@ -35,26 +35,14 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_server() { # dir port ; echoes pid
-  local dir=$1 port=$2
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --dbfilename dump.rdb --save '' \
-    --appendonly no --daemonize no --logfile "$dir/log" >/dev/null 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  for _ in $(seq 600); do
-    if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then echo "$pid"; return; fi
-    sleep 0.1
-  done
-  echo "server did not start" >&2; exit 1
-}
+. "$ROOT/scripts/bench_server.sh"
 
 # --- the file ---------------------------------------------------------------
 make_file() {
   mkdir -p "$DATA" "$TMP/gen"
   local port pid
   port=$(free_port)
-  pid=$(start_server "$TMP/gen" "$port")
+  pid=$(start_server "$TMP/gen" "$port") && PIDS+=("$pid")
   python3 - <<'EOF' | redis-cli -p "$port" --pipe > "$TMP/gen/pipe.out"
 import os, sys
 out = sys.stdout.buffer
@@ -122,7 +110,7 @@ row "resp" check "$(peak_anon /dev/null "$RDBKIT" resp -q "$RDB")"
 row "resp --mode commands" check "$(peak_anon /dev/null "$RDBKIT" resp -q --mode commands "$RDB")"
 row "json" - "$(peak_anon /dev/null "$RDBKIT" json -q "$RDB")"
 for mode in restore commands; do
-  mkdir -p "$TMP/t" && port=$(free_port) && pid=$(start_server "$TMP/t" "$port")
+  mkdir -p "$TMP/t" && port=$(free_port) && pid=$(start_server "$TMP/t" "$port") && PIDS+=("$pid")
   row "load --mode $mode" - "$(peak_anon "$TMP/sum.json" "$RDBKIT" load -q --json --mode "$mode" "$RDB" --target "redis://127.0.0.1:$port")"
   n=$(redis-cli -p "$port" dbsize)
   [ "$n" = 4 ] || { echo "  load --mode $mode: $n keys in the target, want 4" >&2; fail=1; }

@@ -972,23 +972,6 @@ pub(crate) mod tests {
         }
     }
 
-    /// A string record holding `value` (an encoded RDB string).
-    fn string_record(value: &[u8]) -> Record<'_> {
-        Record {
-            offset: 9,
-            db: 0,
-            key: RdbStr::Raw(b"k"),
-            expire_ms: None,
-            idle: None,
-            freq: None,
-            type_byte: 0,
-            vtype: ValueType::String,
-            value,
-            value_offset: 12,
-            key_meta: None,
-        }
-    }
-
     /// An LZF string of `1 + 264 * refs` copies of `b`, declared `extra`
     /// bytes longer than that (a corrupt one when `extra > 0`).
     fn lzf_string(b: u8, refs: usize, extra: usize) -> (Vec<u8>, Vec<u8>) {
@@ -1046,7 +1029,7 @@ pub(crate) mod tests {
             (&small_lzf, &small_want, false),
             (&big_lzf, &big_want, true),
         ] {
-            let rec = string_record(value);
+            let rec = crate::rdb::testutil::string_record(value);
             let whole = emit(&rec, replace, None).unwrap();
             let cmds = parse(&whole);
             let set = cmds.iter().find(|c| c[0] == b"SET").unwrap();
@@ -1076,7 +1059,7 @@ pub(crate) mod tests {
     #[test]
     fn corrupt_long_string_writes_nothing() {
         let (bad, _) = lzf_string(b'c', 8000, 5);
-        let rec = string_record(&bad);
+        let rec = crate::rdb::testutil::string_record(&bad);
         let whole = emit(&rec, false, None).unwrap_err();
         let mut c = Collect::default();
         let streamed = emit(&rec, false, Some(&mut c)).unwrap_err();

@@ -169,22 +169,11 @@ pub fn write_function_restore(out: &mut Vec<u8>, raw: &[u8], rdb_version: u32, r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rdb::elem::RdbStr;
-    use crate::rdb::value::ValueType;
 
     fn restore_with_idle(idle: u64) -> Vec<u8> {
         let rec = Record {
-            offset: 9,
-            db: 0,
-            key: RdbStr::Raw(b"k"),
-            expire_ms: None,
             idle: Some(idle),
-            freq: None,
-            type_byte: 0,
-            vtype: ValueType::String,
-            value: b"\x01v",
-            value_offset: 12,
-            key_meta: None,
+            ..crate::rdb::testutil::string_record(b"\x01v")
         };
         let mut out = Vec::new();
         let args = RestoreArgs {
@@ -221,17 +210,10 @@ mod tests {
         let value: Vec<u8> = (0..(3 << 20) + 12345u32).map(|i| (i % 253) as u8).collect();
         for meta in [None, Some(&b"\x01\x02meta"[..])] {
             let rec = Record {
-                offset: 9,
-                db: 0,
-                key: RdbStr::Raw(b"k"),
-                expire_ms: None,
                 idle: Some(3),
                 freq: Some(4),
-                type_byte: 0,
-                vtype: ValueType::String,
-                value: &value,
-                value_offset: 12,
                 key_meta: meta,
+                ..crate::rdb::testutil::string_record(&value)
             };
             let args = RestoreArgs {
                 replace: true,

@@ -43,6 +43,19 @@ pub struct RespSummary {
     pub errors: Vec<String>,
 }
 
+impl RespSummary {
+    /// Adds `o`'s counts (not its errors).
+    fn add_counts(&mut self, o: &RespSummary) {
+        self.keys_read += o.keys_read;
+        self.written += o.written;
+        self.skipped_expired += o.skipped_expired;
+        self.skipped_empty += o.skipped_empty;
+        self.filtered += o.filtered;
+        self.failed += o.failed;
+        self.functions += o.functions;
+    }
+}
+
 /// A chunk's output, in file order.
 enum Piece<'a> {
     /// Commands of keys and functions of one target db.
@@ -376,8 +389,8 @@ impl Writer<'_> {
     }
 
     fn chunk(&mut self, out: Out<'_>) -> Result<(), SinkError> {
-        let Out { pieces, sum } = out;
-        let mut errors = sum.errors.into_iter();
+        let Out { pieces, mut sum } = out;
+        let mut errors = std::mem::take(&mut sum.errors).into_iter();
         let mut taken = 0;
         for piece in pieces {
             match piece {
@@ -396,14 +409,7 @@ impl Writer<'_> {
             }
         }
         self.sum.errors.extend(errors);
-        let s = &mut self.sum;
-        s.keys_read += sum.keys_read;
-        s.written += sum.written;
-        s.skipped_expired += sum.skipped_expired;
-        s.skipped_empty += sum.skipped_empty;
-        s.filtered += sum.filtered;
-        s.failed += sum.failed;
-        s.functions += sum.functions;
+        self.sum.add_counts(&sum);
         Ok(())
     }
 
