@@ -86,7 +86,6 @@ pub fn write_restore(
     rdb_version: u32,
     a: &RestoreArgs,
 ) {
-    out.reserve(payload_len(rec));
     // Without a spill nothing can fail.
     let _ = restore_to(out, key, rec, rdb_version, a, None);
 }
@@ -124,6 +123,9 @@ fn restore_to(
     resp::bulk(out, key);
     resp::bulk_int(out, a.expire_ms.unwrap_or(0));
     resp::bulk_header(out, payload_len(rec));
+    if spill.is_none() {
+        out.reserve(payload_len(rec));
+    }
     payload_to(out, rec, rdb_version, spill)?;
     out.extend_from_slice(b"\r\n");
     if a.replace {
