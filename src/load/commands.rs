@@ -21,11 +21,12 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::array::{ArrayElem, ArrayHead};
-use crate::rdb::elem::Elem;
+use crate::rdb::cursor::Cursor;
+use crate::rdb::elem::{decompress_blocks, Elem, RdbStr};
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
 use crate::rdb::stream::{StreamId, StreamMeta};
-use crate::rdb::value::{Kind, Scratch, ValueVisitor};
+use crate::rdb::value::{Kind, Scratch, ValueType, ValueVisitor};
 
 use super::resp;
 
@@ -55,6 +56,40 @@ pub trait Spill {
     /// `count`: the key's commands so far (in `out`, or written out before).
     /// An error stops the key's encoding.
     fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> Result<()>;
+
+    /// Told in the middle of one long command (a `RESTORE` payload, a big
+    /// string's `SET`) each time another block of it is in `out`: `out` may
+    /// be written out now, though the command is not complete. A long
+    /// argument is checked before its first block goes in, so the only
+    /// error after one is the spill's own (a broken connection): a command
+    /// is never left half-written on the wire.
+    fn mid_command(&mut self, out: &mut Vec<u8>) -> Result<()>;
+}
+
+/// Bytes of a long argument appended between two [`Spill::mid_command`]s.
+pub const LONG_BLOCK: usize = 1 << 20;
+
+/// Appends `bytes`, one argument's content, to `out`; with a spill, a
+/// [`LONG_BLOCK`] at a time, telling it after each, so `out` need not hold
+/// the whole argument. `seen` is shown every block as it passes (for a
+/// checksum computed on the way).
+pub fn append_long(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    spill: Option<&mut dyn Spill>,
+    seen: &mut dyn FnMut(&[u8]),
+) -> Result<()> {
+    let Some(spill) = spill else {
+        out.extend_from_slice(bytes);
+        seen(bytes);
+        return Ok(());
+    };
+    for block in bytes.chunks(LONG_BLOCK) {
+        out.extend_from_slice(block);
+        seen(block);
+        spill.mid_command(out)?;
+    }
+    Ok(())
 }
 
 /// How one key's commands are written.
@@ -76,6 +111,10 @@ impl Spill for Based<'_, '_> {
     fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> Result<()> {
         self.inner.after_command(out, count + self.base)
     }
+
+    fn mid_command(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.inner.mid_command(out)
+    }
 }
 
 /// Refuses a transaction body over [`TX_MAX_BYTES`] or [`TX_MAX_COMMANDS`].
@@ -90,6 +129,10 @@ impl Spill for TxCap {
             return Err(Error::invalid(0, "key", "too big for one transaction"));
         }
         Ok(())
+    }
+
+    fn mid_command(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.after_command(out, 0)
     }
 }
 
@@ -152,6 +195,31 @@ impl<'o, 's> CommandBuilder<'o, 's> {
         self.flush()?;
         self.before();
         resp::command(self.out, args);
+        self.after()
+    }
+
+    /// A whole command whose last argument, `len` bytes, is too long to
+    /// hold: `fill` appends it, handing `out` to the spill between blocks
+    /// (see [`Spill::mid_command`]).
+    pub fn long_command(
+        &mut self,
+        head: &[&[u8]],
+        len: usize,
+        fill: impl FnOnce(&mut Vec<u8>, Option<&mut dyn Spill>) -> Result<()>,
+    ) -> Result<()> {
+        self.flush()?;
+        self.before();
+        resp::array_header(self.out, head.len() + 1);
+        for h in head {
+            resp::bulk(self.out, h);
+        }
+        resp::bulk_header(self.out, len);
+        let spill: Option<&mut dyn Spill> = match &mut self.spill {
+            Some(s) => Some(&mut **s),
+            None => None,
+        };
+        fill(self.out, spill)?;
+        self.out.extend_from_slice(b"\r\n");
         self.after()
     }
 
@@ -421,6 +489,11 @@ pub fn emit_record(
     scratch: &mut Scratch,
     sink: Sink<'_>,
 ) -> Result<usize> {
+    if sink.spill.is_some() {
+        if let Some(s) = long_string(rec) {
+            return emit_long_string(out, key, s, expire_ms, limits, sink);
+        }
+    }
     emit_with(
         out,
         key,
@@ -432,6 +505,68 @@ pub fn emit_record(
         sink,
         |v| rec.decode(scratch, v),
     )
+}
+
+/// A string value longer than [`LONG_BLOCK`], which a spilling sink gets
+/// a block at a time instead of decoded whole. A header that does not parse
+/// is left to the ordinary path, which reports it.
+fn long_string<'a>(rec: &Record<'a>) -> Option<RdbStr<'a>> {
+    string_value(rec).filter(|s| s.decoded_len() > LONG_BLOCK as u64)
+}
+
+fn string_value<'a>(rec: &Record<'a>) -> Option<RdbStr<'a>> {
+    if rec.vtype != ValueType::String {
+        return None;
+    }
+    Cursor::new(rec.value, rec.value_offset)
+        .string("string value")
+        .ok()
+}
+
+/// The length of a string value, known without decoding it (`None` for
+/// other types, or a header that does not parse).
+pub fn string_len(rec: &Record<'_>) -> Option<u64> {
+    string_value(rec).map(|s| s.decoded_len())
+}
+
+/// `SET key value` (and `PEXPIREAT`) for a long string, the value written
+/// straight from the file or decompressed a block at a time. An LZF string
+/// is decompressed once to check it before any of it is written: a command
+/// cannot be taken back once its first blocks have gone out.
+fn emit_long_string(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    s: RdbStr<'_>,
+    expire_ms: Option<i64>,
+    limits: BatchLimits,
+    sink: Sink<'_>,
+) -> Result<usize> {
+    let mut buf = Vec::new();
+    if let RdbStr::Lzf { data, len, offset } = s {
+        decompress_blocks(data, len, offset, LONG_BLOCK, &mut buf, &mut |_| Ok(()))?;
+    }
+    let mut b = CommandBuilder::with_sink(out, limits, sink);
+    b.long_command(
+        &[b"SET", key],
+        s.decoded_len() as usize,
+        |out, mut spill| match s {
+            RdbStr::Raw(bytes) => append_long(out, bytes, spill, &mut |_| {}),
+            RdbStr::Lzf { data, len, offset } => {
+                decompress_blocks(data, len, offset, LONG_BLOCK, &mut buf, &mut |block| {
+                    out.extend_from_slice(block);
+                    spill.as_deref_mut().map_or(Ok(()), |s| s.mid_command(out))
+                })
+            }
+            RdbStr::Int(i) => {
+                out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+                Ok(())
+            }
+        },
+    )?;
+    if let Some(ms) = expire_ms {
+        b.command(&[b"PEXPIREAT", key, ms.to_string().as_bytes()])?;
+    }
+    Ok(b.count)
 }
 
 /// Whether `rec` holds something the target cannot take in command mode
@@ -849,7 +984,7 @@ impl Emit<'_, '_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::load::slot::key_slot;
     #[test]
@@ -943,6 +1078,124 @@ mod tests {
         }
         assert_eq!(score_text(f64::INFINITY), "inf");
         assert_eq!(score_text(f64::NEG_INFINITY), "-inf");
+    }
+
+    /// Takes whatever a spill is handed, as the output thread writes it.
+    #[derive(Default)]
+    pub(crate) struct Collect {
+        pub written: Vec<u8>,
+        /// The most `out` held when handed over, and how often it was.
+        pub peak: usize,
+        pub calls: usize,
+    }
+
+    impl Spill for Collect {
+        fn after_command(&mut self, out: &mut Vec<u8>, _: usize) -> Result<()> {
+            self.mid_command(out)
+        }
+
+        fn mid_command(&mut self, out: &mut Vec<u8>) -> Result<()> {
+            self.peak = self.peak.max(out.len());
+            self.calls += 1;
+            self.written.append(out);
+            Ok(())
+        }
+    }
+
+    /// An LZF string of `1 + 264 * refs` copies of `b`, declared `extra`
+    /// bytes longer than that (a corrupt one when `extra > 0`).
+    fn lzf_string(b: u8, refs: usize, extra: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut data = vec![0, b];
+        for _ in 0..refs {
+            data.extend_from_slice(&[0xE0, 255, 0]);
+        }
+        let n = 1 + 264 * refs;
+        let mut v = vec![0xC3];
+        crate::rdb::testutil::rlen(&mut v, data.len() as u64);
+        crate::rdb::testutil::rlen(&mut v, (n + extra) as u64);
+        v.extend_from_slice(&data);
+        (v, vec![b; n])
+    }
+
+    fn emit(rec: &Record<'_>, replace: bool, spill: Option<&mut dyn Spill>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let sink = Sink {
+            asking: false,
+            spill,
+        };
+        let (limits, features) = (BatchLimits::default(), TargetFeatures::default());
+        let mut scratch = Scratch::default();
+        emit_key(
+            &mut out,
+            b"k",
+            rec,
+            Some(77),
+            replace,
+            limits,
+            features,
+            &mut scratch,
+            sink,
+        )?;
+        Ok(out)
+    }
+
+    /// A string over one block goes out a block at a time (raw from the
+    /// file, LZF decompressed on the way) with the same bytes as when it
+    /// is built whole; under `replace` one too big for a transaction is
+    /// streamed under the temporary name.
+    #[test]
+    fn long_strings_stream_to_the_same_bytes() {
+        let mut raw_value: Vec<u8> = (0..(5 << 19) as u32).map(|i| (i * 7 % 251) as u8).collect();
+        raw_value[1000] = b'\r';
+        let mut raw = Vec::new();
+        crate::rdb::testutil::rlen(&mut raw, raw_value.len() as u64);
+        raw.extend_from_slice(&raw_value);
+        let (small_lzf, small_want) = lzf_string(b'a', 8000, 0);
+        let (big_lzf, big_want) = lzf_string(b'b', 36_000, 0);
+        assert!(big_want.len() > TX_MAX_BYTES);
+        for (value, want, replace) in [
+            (&raw, &raw_value, false),
+            (&raw, &raw_value, true),
+            (&small_lzf, &small_want, false),
+            (&big_lzf, &big_want, true),
+        ] {
+            let rec = crate::rdb::testutil::string_record(value);
+            let whole = emit(&rec, replace, None).unwrap();
+            let cmds = parse(&whole);
+            let set = cmds.iter().find(|c| c[0] == b"SET").unwrap();
+            assert_eq!(&set[2], want);
+            let last: &[u8] = match (replace, want.len() > TX_MAX_BYTES) {
+                (false, _) => b"PEXPIREAT",
+                (true, false) => b"EXEC",
+                (true, true) => b"RENAME",
+            };
+            assert_eq!(cmds.last().unwrap()[0], last);
+            let mut c = Collect::default();
+            let rest = emit(&rec, replace, Some(&mut c)).unwrap();
+            c.written.extend_from_slice(&rest);
+            assert!(
+                c.written == whole,
+                "replace {replace}: streamed bytes differ"
+            );
+            if !replace || want.len() > TX_MAX_BYTES {
+                assert!(c.calls > 2, "{} calls", c.calls);
+                assert!(c.peak <= LONG_BLOCK + 256, "held {} bytes", c.peak);
+            }
+        }
+    }
+
+    /// A corrupt LZF string is refused before any of it is handed to the
+    /// spill, with the error the whole-value path gives.
+    #[test]
+    fn corrupt_long_string_writes_nothing() {
+        let (bad, _) = lzf_string(b'c', 8000, 5);
+        let rec = crate::rdb::testutil::string_record(&bad);
+        let whole = emit(&rec, false, None).unwrap_err();
+        let mut c = Collect::default();
+        let streamed = emit(&rec, false, Some(&mut c)).unwrap_err();
+        assert_eq!(streamed.to_string(), whole.to_string());
+        assert!(whole.to_string().contains("stream ended"), "{whole}");
+        assert_eq!(c.calls, 0);
     }
 }
 

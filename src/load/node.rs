@@ -275,6 +275,18 @@ impl Spill for Streaming<'_, '_> {
         }
         Ok(())
     }
+
+    /// Part of one long command goes out: a RESTORE payload or a long
+    /// string is written as it is encoded, never held whole.
+    fn mid_command(&mut self, out: &mut Vec<u8>) -> crate::Result<()> {
+        if out.len() >= FLUSH_BYTES {
+            self.wire.flush_with(out, None);
+            if let Some(b) = &self.wire.broken {
+                return Err(crate::Error::invalid(0, "connection", b.clone()));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, stop: &AtomicBool) {

@@ -89,8 +89,9 @@ impl<'a> Op<'a> {
     /// Appends the op's commands; returns how many (replies to expect).
     /// After an `-ASK` redirect every command goes with an `ASKING` (which
     /// holds for one command, or for a whole transaction). `spill` lets a
-    /// huge command-mode key go out while it is encoded (see
-    /// [`Spill`]); on an error after a spill the caller cleans up.
+    /// huge key (a RESTORE payload, command-mode commands) go out while it
+    /// is encoded (see [`Spill`]); on an error after a spill the caller
+    /// cleans up.
     pub fn encode(
         &self,
         out: &mut Vec<u8>,
@@ -108,7 +109,12 @@ impl<'a> Op<'a> {
         Ok(match &self.kind {
             OpKind::Restore { rec, args } => {
                 let a = ask(out);
-                payload::write_restore(out, &self.key, rec, rdb_version, args);
+                match spill {
+                    Some(s) => {
+                        payload::write_restore_spilling(out, &self.key, rec, rdb_version, args, s)?
+                    }
+                    None => payload::write_restore(out, &self.key, rec, rdb_version, args),
+                }
                 a + 1
             }
             OpKind::Commands { check: true, .. }

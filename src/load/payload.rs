@@ -13,6 +13,7 @@ use crate::rdb::consts::RDB_OPCODE_KEY_META;
 use crate::rdb::crc64;
 use crate::rdb::records::Record;
 
+use super::commands::{append_long, Spill};
 use super::resp;
 
 /// Length of the payload of a record.
@@ -26,15 +27,32 @@ fn meta_len(rec: &Record<'_>) -> usize {
 
 /// Appends the payload of `rec` to `out`.
 pub fn write_payload(out: &mut Vec<u8>, rec: &Record<'_>, rdb_version: u32) {
-    let start = out.len();
     out.reserve(payload_len(rec));
+    // Without a spill nothing can fail.
+    let _ = payload_to(out, rec, rdb_version, None);
+}
+
+/// Appends the payload of `rec`; with a spill, the value bytes go a block
+/// at a time and the CRC-64 is computed as they pass, so that none of the
+/// payload need stay in `out` (see [`Spill::mid_command`]).
+fn payload_to(
+    out: &mut Vec<u8>,
+    rec: &Record<'_>,
+    rdb_version: u32,
+    spill: Option<&mut dyn Spill>,
+) -> crate::Result<()> {
+    let start = out.len();
     if let Some(m) = rec.key_meta {
         out.push(RDB_OPCODE_KEY_META);
         out.extend_from_slice(m);
     }
     out.push(rec.type_byte);
-    out.extend_from_slice(rec.value);
-    trailer(out, start, rdb_version);
+    let mut crc = crc64::crc64(0, &out[start..]);
+    append_long(out, rec.value, spill, &mut |b| crc = crc64::crc64(crc, b))?;
+    let version = (rdb_version as u16).to_le_bytes();
+    out.extend_from_slice(&version);
+    out.extend_from_slice(&crc64::crc64(crc, &version).to_le_bytes());
+    Ok(())
 }
 
 /// Appends a `FUNCTION RESTORE` payload for a function item's raw bytes
@@ -42,10 +60,6 @@ pub fn write_payload(out: &mut Vec<u8>, rec: &Record<'_>, rdb_version: u32) {
 pub fn write_function_payload(out: &mut Vec<u8>, raw: &[u8], rdb_version: u32) {
     let start = out.len();
     out.extend_from_slice(raw);
-    trailer(out, start, rdb_version);
-}
-
-fn trailer(out: &mut Vec<u8>, start: usize, rdb_version: u32) {
     out.extend_from_slice(&(rdb_version as u16).to_le_bytes());
     let crc = crc64::crc64(0, &out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -72,6 +86,33 @@ pub fn write_restore(
     rdb_version: u32,
     a: &RestoreArgs,
 ) {
+    // Without a spill nothing can fail.
+    let _ = restore_to(out, key, rec, rdb_version, a, None);
+}
+
+/// [`write_restore`] for a payload too big to hold: the value bytes go to
+/// `out` a block at a time, and `spill` may write `out` out after each
+/// (the bulk length comes from the record's span, the CRC-64 is computed
+/// as the bytes pass). Fails only when the spill does.
+pub fn write_restore_spilling(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    rec: &Record<'_>,
+    rdb_version: u32,
+    a: &RestoreArgs,
+    spill: &mut dyn Spill,
+) -> crate::Result<()> {
+    restore_to(out, key, rec, rdb_version, a, Some(spill))
+}
+
+fn restore_to(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    rec: &Record<'_>,
+    rdb_version: u32,
+    a: &RestoreArgs,
+    spill: Option<&mut dyn Spill>,
+) -> crate::Result<()> {
     let n = 4
         + a.replace as usize
         + a.expire_ms.is_some() as usize
@@ -82,7 +123,10 @@ pub fn write_restore(
     resp::bulk(out, key);
     resp::bulk_int(out, a.expire_ms.unwrap_or(0));
     resp::bulk_header(out, payload_len(rec));
-    write_payload(out, rec, rdb_version);
+    if spill.is_none() {
+        out.reserve(payload_len(rec));
+    }
+    payload_to(out, rec, rdb_version, spill)?;
     out.extend_from_slice(b"\r\n");
     if a.replace {
         resp::bulk(out, b"REPLACE");
@@ -98,6 +142,7 @@ pub fn write_restore(
         resp::bulk(out, b"FREQ");
         resp::bulk_int(out, f as i64);
     }
+    Ok(())
 }
 
 /// Largest `IDLETIME` sent. The file's idle time is any 64-bit length, but
@@ -126,22 +171,11 @@ pub fn write_function_restore(out: &mut Vec<u8>, raw: &[u8], rdb_version: u32, r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rdb::elem::RdbStr;
-    use crate::rdb::value::ValueType;
 
     fn restore_with_idle(idle: u64) -> Vec<u8> {
         let rec = Record {
-            offset: 9,
-            db: 0,
-            key: RdbStr::Raw(b"k"),
-            expire_ms: None,
             idle: Some(idle),
-            freq: None,
-            type_byte: 0,
-            vtype: ValueType::String,
-            value: b"\x01v",
-            value_offset: 12,
-            key_meta: None,
+            ..crate::rdb::testutil::string_record(b"\x01v")
         };
         let mut out = Vec::new();
         let args = RestoreArgs {
@@ -167,5 +201,44 @@ mod tests {
         }
         let just = MAX_IDLETIME as u64;
         assert!(tail(&restore_with_idle(just)).ends_with(&format!("{just}\r\n")));
+    }
+
+    /// A payload over several blocks, handed to a spill as it is built,
+    /// has the bytes of the one built whole, and its trailer the CRC-64
+    /// of everything before it; `out` never holds much more than a block.
+    #[test]
+    fn spilled_restore_equals_whole() {
+        use crate::load::commands::{tests::Collect, LONG_BLOCK};
+        let value: Vec<u8> = (0..(3 << 20) + 12345u32).map(|i| (i % 253) as u8).collect();
+        for meta in [None, Some(&b"\x01\x02meta"[..])] {
+            let rec = Record {
+                idle: Some(3),
+                freq: Some(4),
+                key_meta: meta,
+                ..crate::rdb::testutil::string_record(&value)
+            };
+            let args = RestoreArgs {
+                replace: true,
+                expire_ms: Some(5),
+                idle: rec.idle,
+                freq: rec.freq,
+            };
+            let mut whole = Vec::new();
+            write_restore(&mut whole, b"key", &rec, 12, &args);
+            let mut c = Collect::default();
+            let mut rest = Vec::new();
+            write_restore_spilling(&mut rest, b"key", &rec, 12, &args, &mut c).unwrap();
+            c.written.extend_from_slice(&rest);
+            assert!(c.written == whole, "spilled RESTORE differs");
+            assert_eq!(c.calls, 4);
+            assert!(c.peak <= LONG_BLOCK + 64, "held {}", c.peak);
+            let mut p = Vec::new();
+            write_payload(&mut p, &rec, 12);
+            let (body, crc) = p.split_at(p.len() - 8);
+            assert_eq!(crc, crc64::crc64_table(0, body).to_le_bytes());
+            assert_eq!(&body[body.len() - 2..], &12u16.to_le_bytes());
+            let at = whole.windows(p.len()).position(|w| w == &p[..]);
+            assert!(at.is_some(), "payload not in the command");
+        }
     }
 }

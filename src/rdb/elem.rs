@@ -156,6 +156,25 @@ impl<'a> RdbStr<'a> {
 /// Decompresses an LZF string into `out` (cleared first), after checking the
 /// declared size against what the compressed bytes could possibly produce.
 pub fn decompress(data: &[u8], len: u64, offset: u64, out: &mut Vec<u8>) -> Result<()> {
+    check_lzf_len(data, len, offset)?;
+    lzf::decompress_into(data, len as usize, out, offset)
+}
+
+/// [`decompress`] a block at a time (see [`lzf::decompress_blocks`]): for a
+/// string too big to hold whole.
+pub fn decompress_blocks(
+    data: &[u8],
+    len: u64,
+    offset: u64,
+    block: usize,
+    buf: &mut Vec<u8>,
+    emit: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    check_lzf_len(data, len, offset)?;
+    lzf::decompress_blocks(data, len as usize, offset, block, buf, emit)
+}
+
+fn check_lzf_len(data: &[u8], len: u64, offset: u64) -> Result<()> {
     if len > (data.len() as u64).saturating_mul(LZF_MAX_RATIO) + 64 {
         return Err(Error::invalid(
             offset,
@@ -166,7 +185,7 @@ pub fn decompress(data: &[u8], len: u64, offset: u64, out: &mut Vec<u8>) -> Resu
             ),
         ));
     }
-    lzf::decompress_into(data, len as usize, out, offset)
+    Ok(())
 }
 
 /// The end of a fallible, fused iterator's `next`: `Ok(None)` (the end) and

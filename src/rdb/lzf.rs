@@ -25,20 +25,103 @@ use crate::error::{Error, Result};
 /// than the input could ever justify.
 const MAX_EXPANSION: usize = 88;
 
+/// Longest distance a back reference reaches: all the history a streaming
+/// decompressor has to keep.
+const WINDOW: usize = 1 << 13;
+
 /// Decompresses `input` into `out` (cleared first), which must come out to
 /// exactly `out_len` bytes. `offset` is the absolute file offset of
 /// `input[0]`; errors name the offset of the instruction at fault.
 pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>, offset: u64) -> Result<()> {
     out.clear();
     out.reserve(out_len.min(input.len().saturating_mul(MAX_EXPANSION)));
+    let mut never = |_: &[u8]| -> Result<()> { Ok(()) };
+    let mut w = Window {
+        out,
+        block: usize::MAX,
+        emitted: 0,
+        dropped: 0,
+        emit: &mut never,
+    };
+    decode(input, out_len, offset, &mut w)
+}
 
+/// Decompresses `input` (which must come out to exactly `out_len` bytes) a
+/// block at a time: `emit` receives the output in order, in pieces of about
+/// `block` bytes, and `buf` (cleared first) only ever holds one block plus
+/// the 8 KiB of history back references reach. For strings too big to hold
+/// whole: memory does not depend on `out_len`. An error may come after some
+/// blocks were emitted; a caller that cannot take output back decompresses
+/// once with a no-op `emit` first.
+pub fn decompress_blocks(
+    input: &[u8],
+    out_len: usize,
+    offset: u64,
+    block: usize,
+    buf: &mut Vec<u8>,
+    emit: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    buf.clear();
+    let block = block.max(1);
+    let most = out_len.min(input.len().saturating_mul(MAX_EXPANSION));
+    buf.reserve(block.saturating_add(WINDOW + 264).min(most));
+    let mut w = Window {
+        out: buf,
+        block,
+        emitted: 0,
+        dropped: 0,
+        emit,
+    };
+    decode(input, out_len, offset, &mut w)?;
+    let rest = &w.out[w.emitted..];
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        (w.emit)(rest)
+    }
+}
+
+/// The decompressor's output: `out` holds the tail of what was produced
+/// (`dropped` bytes before it were emitted and let go); `out[..emitted]`
+/// has been emitted.
+struct Window<'o, 'e> {
+    out: &'o mut Vec<u8>,
+    block: usize,
+    emitted: usize,
+    dropped: usize,
+    emit: &'e mut dyn FnMut(&[u8]) -> Result<()>,
+}
+
+impl Window<'_, '_> {
+    /// Bytes produced so far.
+    #[inline]
+    fn produced(&self) -> usize {
+        self.dropped + self.out.len()
+    }
+
+    /// Emits a full block and lets go of all but the history.
+    #[inline]
+    fn maybe_emit(&mut self) -> Result<()> {
+        if self.out.len() - self.emitted < self.block {
+            return Ok(());
+        }
+        (self.emit)(&self.out[self.emitted..])?;
+        let cut = self.out.len().saturating_sub(WINDOW);
+        self.out.drain(..cut);
+        self.dropped += cut;
+        self.emitted = self.out.len();
+        Ok(())
+    }
+}
+
+fn decode(input: &[u8], out_len: usize, offset: u64, w: &mut Window<'_, '_>) -> Result<()> {
     let at = |pos: usize| offset.saturating_add(pos as u64);
     let mut ip = 0usize;
     while let Some(&ctrl) = input.get(ip) {
         let ctrl_pos = ip;
         ip += 1;
-        // Invariant: out.len() <= out_len, so `out_len - out.len()` cannot underflow.
-        let room = out_len - out.len();
+        // Invariant: produced <= out_len, so the subtraction cannot underflow.
+        let room = out_len - w.produced();
         if ctrl < 32 {
             let run = ctrl as usize + 1;
             let lit = input.get(ip..ip.saturating_add(run)).ok_or_else(|| {
@@ -56,7 +139,7 @@ pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>, offset: 
                     format!("{run} literal bytes would exceed the declared length {out_len}"),
                 ));
             }
-            out.extend_from_slice(lit);
+            w.out.extend_from_slice(lit);
             ip += run;
         } else {
             let mut len = (ctrl >> 5) as usize;
@@ -73,13 +156,14 @@ pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>, offset: 
             ip += 1;
             len += 2;
             let dist = ((((ctrl & 0x1f) as usize) << 8) | low as usize) + 1;
-            if dist > out.len() {
+            // Once bytes were let go, `out` keeps WINDOW >= dist of history.
+            if dist > w.out.len() {
                 return Err(Error::invalid(
                     at(ctrl_pos),
                     "LZF back reference",
                     format!(
                         "points {dist} bytes back but only {} bytes have been decompressed",
-                        out.len()
+                        w.produced()
                     ),
                 ));
             }
@@ -90,21 +174,22 @@ pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>, offset: 
                     format!(
                         "copying {len} bytes would exceed the declared length {out_len} \
                          ({} bytes decompressed so far)",
-                        out.len()
+                        w.produced()
                     ),
                 ));
             }
-            copy_back_reference(out, dist, len);
+            copy_back_reference(w.out, dist, len);
         }
+        w.maybe_emit()?;
     }
 
-    if out.len() != out_len {
+    if w.produced() != out_len {
         return Err(Error::invalid(
             at(input.len()),
             "LZF compressed data",
             format!(
                 "stream ended after {} decompressed bytes, expected {out_len}",
-                out.len()
+                w.produced()
             ),
         ));
     }
@@ -490,6 +575,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `decompress_blocks` with a given block size: the emitted pieces
+    /// concatenated, and the largest the working buffer grew.
+    fn in_blocks(input: &[u8], out_len: usize, block: usize) -> (Result<Vec<u8>>, usize) {
+        let (mut got, mut buf, mut peak) = (Vec::new(), Vec::new(), 0);
+        let r = decompress_blocks(input, out_len, 1000, block, &mut buf, &mut |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        });
+        peak = peak.max(buf.capacity());
+        (r.map(|_| got), peak)
+    }
+
+    /// Streaming decompression gives the same bytes (or the same error) as
+    /// the whole-buffer one, whatever the block size, including blocks
+    /// smaller than the 8 KiB back-reference window and repeats right at it.
+    #[test]
+    fn blocks_agree_with_whole_buffer() {
+        let mut cases: Vec<(Vec<u8>, usize)> =
+            samples().iter().map(|s| (compress(s), s.len())).collect();
+        // Long enough to let go of history many times.
+        let mut long = Vec::new();
+        for i in 0..40_000u32 {
+            long.extend_from_slice(format!("{i}:{} ", i % 97).as_bytes());
+        }
+        long.extend(noise(30_000, 5).iter().map(|b| b & 7));
+        cases.push((compress(&long), long.len()));
+        for seed in 1..300u64 {
+            let s = noise((seed % 64) as usize, seed);
+            if let Some(want) = naive(&s) {
+                cases.push((s, want.len()));
+            } else {
+                cases.push((s, 1 << 20));
+            }
+        }
+        // Corrupt tails: errors after blocks went out.
+        let mut bad = compress(&long);
+        let n = bad.len();
+        bad.truncate(n - 5);
+        cases.push((bad, long.len()));
+        for (input, out_len) in &cases {
+            let whole = decompress(input, *out_len);
+            for block in [1, 7, 4096, 8192, 70_000, usize::MAX] {
+                let (got, _) = in_blocks(input, *out_len, block);
+                match (&whole, &got) {
+                    (Ok(w), Ok(g)) => assert_eq!(w, g, "block {block}"),
+                    (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "block {block}"),
+                    _ => panic!("block {block}: {whole:?} vs {got:?}"),
+                }
+            }
+        }
+    }
+
+    /// The working buffer stays near one block plus the window, however
+    /// long the output.
+    #[test]
+    fn blocks_keep_memory_flat() {
+        let src = vec![b'z'; 4 << 20];
+        let c = compress(&src);
+        let (got, peak) = in_blocks(&c, src.len(), 64 << 10);
+        assert_eq!(got.unwrap(), src);
+        assert!(peak < 256 << 10, "buffer grew to {peak}");
     }
 
     #[test]

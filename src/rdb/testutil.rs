@@ -15,3 +15,20 @@ pub fn rlen(out: &mut Vec<u8>, n: u64) {
         out.extend_from_slice(&n.to_be_bytes());
     }
 }
+
+/// A string record of key `k` whose encoded value is `value`.
+pub fn string_record(value: &[u8]) -> crate::rdb::records::Record<'_> {
+    crate::rdb::records::Record {
+        offset: 9,
+        db: 0,
+        key: crate::rdb::elem::RdbStr::Raw(b"k"),
+        expire_ms: None,
+        idle: None,
+        freq: None,
+        type_byte: 0,
+        vtype: crate::rdb::value::ValueType::String,
+        value,
+        value_offset: 12,
+        key_meta: None,
+    }
+}
