@@ -57,8 +57,20 @@ impl Input {
     /// so their pages leave this process's resident set (they stay in the
     /// page cache). This is what keeps RSS flat on files far larger than
     /// memory. A no-op for inputs that are not mapped.
+    ///
+    /// `u64::MAX` releases the whole map and starts over: the file will be
+    /// read again from its start (a load walks a file once before it
+    /// reads it for the keys).
     pub fn release_before(&self, upto: u64) {
         if let Input::Mapped(map, released) = self {
+            if upto == u64::MAX {
+                // SAFETY: as below; the whole read-only private map.
+                let _ = unsafe {
+                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, map.len())
+                };
+                released.store(0, Ordering::Relaxed);
+                return;
+            }
             const PAGE: usize = 1 << 21; // release in 2 MiB steps: few syscalls
             let upto = (upto as usize).min(map.len()) / PAGE * PAGE;
             let from = released.load(Ordering::Relaxed);

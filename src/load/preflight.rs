@@ -46,15 +46,24 @@ pub fn walk(
             if jsonl::is_jsonl(f.data) {
                 return Ok(None);
             }
-            let info = scan::run(f.data, &opts, || Nothing, |(), _| Ok(()), None).map_err(|e| {
-                LoadError::Input {
-                    file: f.name.clone(),
-                    msg: format!(
-                        "{e} (found by the check before loading: nothing was written; \
+            // The walk's pages leave the resident set as it goes, and all
+            // of them at the end: the load reads the file again from its start.
+            let release = |done: u64, _: u64, _: u64| {
+                if let Some(r) = f.release {
+                    r(done);
+                }
+            };
+            let walked = scan::run(f.data, &opts, || Nothing, |(), _| Ok(()), Some(&release));
+            if let Some(r) = f.release {
+                r(u64::MAX);
+            }
+            let info = walked.map_err(|e| LoadError::Input {
+                file: f.name.clone(),
+                msg: format!(
+                    "{e} (found by the check before loading: nothing was written; \
                          --skip-corrupt loads what can be read, --no-checksum ignores a \
                          checksum mismatch)"
-                    ),
-                }
+                ),
             })?;
             Ok(Some(info.keys))
         })
