@@ -1,8 +1,7 @@
 //! The command line: clap flags become a configuration for library calls.
 //! No format or conversion logic lives here.
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use rdbkit::filter::{self, Expiry, Filter, Pattern};
 use rdbkit::input::Input;
 use rdbkit::load::commands::{BatchLimits, TargetFeatures};
+use rdbkit::outpath::{self, Output};
 use rdbkit::load::{
     self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
 };
@@ -41,6 +41,43 @@ pub mod exit {
     pub const DAMAGED: u8 = 6;
     /// `verify` found keys missing or different on the target.
     pub const DIFFERENCES: u8 = 5;
+}
+
+/// Why a command failed, which decides the exit code.
+#[derive(Debug)]
+pub enum Fail {
+    /// A bad command line found after parsing (exit 2).
+    Usage(String),
+    /// Anything else (exit 1).
+    Runtime(String),
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Self {
+        Fail::Runtime(s)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(s: &str) -> Self {
+        Fail::Runtime(s.to_string())
+    }
+}
+
+impl From<outpath::SamePathError> for Fail {
+    fn from(e: outpath::SamePathError) -> Self {
+        Fail::Usage(e.to_string())
+    }
+}
+
+/// Refuses an output that is an input (exit 2); see [`outpath::check`].
+fn check_outputs(inputs: &[PathBuf], outputs: &[(&str, Option<&PathBuf>)]) -> Result<(), Fail> {
+    let ins: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let outs: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|(o, p)| p.map(|p| (*o, p.as_path())))
+        .collect();
+    Ok(outpath::check(&ins, &outs)?)
 }
 
 #[derive(Parser, Debug)]
@@ -518,7 +555,11 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
+        Err(Fail::Usage(e)) => {
+            eprintln!("rdbkit: error: {e}");
+            ExitCode::from(exit::USAGE)
+        }
+        Err(Fail::Runtime(e)) => {
             eprintln!("rdbkit: error: {e}");
             ExitCode::from(exit::FAILURE)
         }
@@ -533,13 +574,14 @@ fn open(file: &Path) -> Result<Input, String> {
     Input::open(file).map_err(|e| format!("{}: {e}", file.display()))
 }
 
-fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, String> {
-    Ok(match path {
-        Some(p) => Box::new(BufWriter::with_capacity(
-            1 << 16,
-            File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        )),
-        None => Box::new(io::stdout().lock()),
+/// Standard output, or `path` written atomically (committed by the caller
+/// once the run succeeded).
+fn output(path: &Option<PathBuf>) -> Result<Output, String> {
+    Output::open(path.as_deref()).map_err(|e| {
+        format!(
+            "{}: {e}",
+            path.as_deref().unwrap_or(Path::new("-")).display()
+        )
     })
 }
 
@@ -583,7 +625,7 @@ fn damage(engine: &EngineOptions, label: &str, code: u8) -> u8 {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, String> {
+fn run(cli: Cli) -> Result<u8, Fail> {
     match cli.cmd {
         Cmd::Memory(a) => memory::run(a),
         Cmd::Verify(a) => verify::run(a),
@@ -598,6 +640,17 @@ fn run(cli: Cli) -> Result<u8, String> {
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
+            check_outputs(
+                &files,
+                &[
+                    ("--conflicts", load.conflicts.as_ref()),
+                    ("--failed", load.failed.as_ref()),
+                    (
+                        "--checkpoint",
+                        load.checkpoint.as_ref().or(load.resume.as_ref()),
+                    ),
+                ],
+            )?;
             let engine = common.engine(&label)?;
             let opts = load_options(&load, engine.clone())?;
             let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
@@ -646,7 +699,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                     );
                     exit::FAILED_KEYS
                 }
-                Ending::Error(e) => return Err(e.clone()),
+                Ending::Error(e) => return Err(e.clone().into()),
             };
             Ok(damage(&engine, &label, code))
         }
@@ -678,6 +731,10 @@ fn run(cli: Cli) -> Result<u8, String> {
                     },
                 },
             };
+            check_outputs(
+                std::slice::from_ref(&file),
+                &[("--output", out_path.as_ref())],
+            )?;
             let input = open(&file)?;
             let oc: OnConflict = on_conflict.into();
             let cfg = load::worker_config(
@@ -699,7 +756,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
             let r = respout::write_resp(&input, &cfg, mode, &engine, &mut out, Some(&cb))
-                .and_then(|s| out.flush().map(|_| s).map_err(SinkError::Io));
+                .and_then(|s| out.commit().map(|_| s).map_err(SinkError::Io));
             bar.finish();
             match r {
                 Ok(s) => {
@@ -720,7 +777,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                     Ok(damage(&engine, &label, code))
                 }
                 Err(e) if is_broken_pipe(&e) => Ok(exit::OK),
-                Err(e) => Err(format!("{}: {e}", file.display())),
+                Err(e) => Err(format!("{}: {e}", file.display()).into()),
             }
         }
         Cmd::Json {
@@ -729,6 +786,10 @@ fn run(cli: Cli) -> Result<u8, String> {
             meta,
             common,
         } => {
+            check_outputs(
+                std::slice::from_ref(&file),
+                &[("--output", out_path.as_ref())],
+            )?;
             let input = open(&file)?;
             let opts = JsonOptions {
                 meta,
@@ -743,9 +804,9 @@ fn run(cli: Cli) -> Result<u8, String> {
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
             let r = json::write_parallel(&input, &opts, &engine, &mut out, Some(&cb))
-                .and_then(|_| out.flush().map_err(SinkError::Io));
+                .and_then(|_| out.commit().map_err(SinkError::Io));
             bar.finish();
-            finish(&file, r).map(|_| damage(&engine, &label, exit::OK))
+            Ok(finish(&file, r).map(|_| damage(&engine, &label, exit::OK))?)
         }
         Cmd::Stats { file, json, common } => {
             let input = open(&file)?;
@@ -760,7 +821,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             bar.finish();
             let st = match r {
                 Ok(st) => st,
-                Err(e) => return finish(&file, Err::<(), _>(e)).map(|_| exit::OK),
+                Err(e) => return Ok(finish(&file, Err::<(), _>(e)).map(|_| exit::OK)?),
             };
             let text = if json {
                 stats::to_json(&st)
@@ -768,13 +829,13 @@ fn run(cli: Cli) -> Result<u8, String> {
                 stats::to_text(&st).into_bytes()
             };
             let mut out = io::stdout().lock();
-            finish(
+            Ok(finish(
                 &file,
                 out.write_all(&text)
                     .and_then(|_| out.flush())
                     .map_err(SinkError::Io),
             )
-            .map(|_| damage(&engine, &label, exit::OK))
+            .map(|_| damage(&engine, &label, exit::OK))?)
         }
     }
 }

@@ -10,7 +10,7 @@ use rdbkit::input::Input;
 use rdbkit::load::{self, InputFile, KeyOptions};
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
-use super::{exit, open, parse_db_map, parse_target, Common};
+use super::{check_outputs, exit, open, parse_db_map, parse_target, Common, Fail};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -99,7 +99,8 @@ fn options(a: &VerifyArgs) -> Result<VerifyOptions, String> {
 
 /// Runs `rdbkit verify`; the exit code: 0 all equal, 5 differences, 1 when
 /// some keys could not be checked.
-pub fn run(a: VerifyArgs) -> Result<u8, String> {
+pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
+    check_outputs(&a.files, &[("--diff", a.diff.as_ref())])?;
     let opts = options(&a)?;
     let inputs: Vec<Input> = a.files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
     let releases: Vec<_> = inputs

@@ -29,14 +29,14 @@ pub mod worker;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use crate::load::cluster::{self, Topology};
+use crate::outpath::AtomicFile;
 use crate::load::conn::{self, Conn};
 use crate::load::resp::Reply;
 use crate::load::{self, jsonl, printable, InputFile, KeyOptions, LoadError, OnConflict, Target};
@@ -218,9 +218,9 @@ pub fn verify<'a>(
     };
     let mut diff_out = match &opts.diff_file {
         Some(p) => {
-            Some(BufWriter::new(File::create(p).map_err(|e| {
+            Some(AtomicFile::create(p).map_err(|e| {
                 LoadError::Io(format!("{}: {e}", p.display()))
-            })?))
+            })?)
         }
         None => None,
     };
@@ -601,13 +601,14 @@ pub fn verify<'a>(
         drop(big_tx);
     });
 
-    if let Some(w) = diff_out.as_mut() {
-        w.flush()
-            .map_err(|e| LoadError::Io(format!("diff file: {e}")))?;
-    }
     summary.duration = started.elapsed();
     if let Some(e) = fatal {
         return Err(e);
+    }
+    // Only a finished run's diff file takes its name (see `outpath`).
+    if let Some(w) = diff_out {
+        w.commit()
+            .map_err(|e| LoadError::Io(format!("diff file: {e}")))?;
     }
     Ok(summary)
 }
@@ -627,7 +628,7 @@ enum Next<'a> {
 /// Counts a verdict (and writes its `--diff` line); says what comes next.
 fn account<'a>(
     summary: &mut Summary,
-    diff_out: &mut Option<BufWriter<File>>,
+    diff_out: &mut Option<AtomicFile>,
     fast: &FastStats,
     files: &[InputFile<'_>],
     mut check: KeyCheck<'a>,
