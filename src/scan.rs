@@ -383,6 +383,11 @@ struct Chunker<'a> {
     pending: Option<(u64, u64, u64)>,
     filter: Option<Arc<Filter>>,
     skip: Option<Arc<CorruptPolicy>>,
+    /// The key count the current segment declares (RESIZEDB or SLOT_INFO),
+    /// and the keys accounted for in it so far (read, or lost to damage):
+    /// the evidence a resynchronisation is checked against.
+    segment: Option<u64>,
+    segment_keys: u64,
 }
 
 impl<'a> Chunker<'a> {
@@ -396,7 +401,56 @@ impl<'a> Chunker<'a> {
             seq: 0,
             done: false,
             pending: None,
+            segment: None,
+            segment_keys: 0,
         }
+    }
+
+    /// Follows the segment counts as items go by.
+    fn note(&mut self, item: &Item<'_>) {
+        match item {
+            Item::Key(_) => self.segment_keys += 1,
+            Item::ResizeDb { db_size, .. } => (self.segment, self.segment_keys) = (Some(*db_size), 0),
+            Item::SlotInfo { slot_size, .. } => {
+                (self.segment, self.segment_keys) = (Some(*slot_size), 0)
+            }
+            Item::SelectDb(_) => (self.segment, self.segment_keys) = (None, 0),
+            _ => {}
+        }
+    }
+
+    /// Where to resume after damage at `at` (a record start) found at
+    /// `error_at`: a [`resync::resync`] candidate whose walk reaches the end
+    /// of its segment (else the region grows to where that walk failed and
+    /// the search goes on from there), then moved past any keys that the
+    /// segment's declared count shows cannot be real.
+    fn resume_after(&mut self, at: usize, error_at: usize, db: u64) -> Option<usize> {
+        let header = self.parser.header();
+        self.segment_keys += resync::key_at(self.data, header, at).is_some() as u64;
+        // The walk read everything up to the error as this record's
+        // content: a record start found inside it would be made of the
+        // damaged value's own bytes (a hash's `ttl field value` triples read
+        // as string records), so the search starts at the error.
+        let mut from = error_at.max(at + 1);
+        let (resume, starts, keys, end) = loop {
+            let resume = resync::resync(self.data, header, from, db)?;
+            match resync::segment_keys(self.data, header, resume, db) {
+                Ok((starts, keys, end)) => break (resume, starts, keys, end),
+                Err(failed_at) => from = failed_at.max(resume + 1),
+            }
+        };
+        let Some(declared) = self.segment else {
+            return Some(resume);
+        };
+        let excess = (self.segment_keys + keys).saturating_sub(declared);
+        if excess == 0 {
+            return Some(resume);
+        }
+        self.segment_keys += excess.min(keys);
+        Some(match starts.get(excess as usize) {
+            Some(&p) if excess < keys => p,
+            _ => end,
+        })
     }
 
     /// The next chunk (if it holds any item) and, once the pass is over,
@@ -431,7 +485,11 @@ impl<'a> Chunker<'a> {
         loop {
             let item_start = self.parser.offset();
             let item_db = self.parser.db();
-            match self.parser.next_item() {
+            let next = self.parser.next_item();
+            if let Ok(Some(item)) = &next {
+                self.note(item);
+            }
+            match next {
                 Ok(Some(Item::Key(_)))
                     if self.parser.offset() - item_start >= self.target as u64
                         && item_start > start =>
@@ -464,14 +522,14 @@ impl<'a> Chunker<'a> {
                     break;
                 }
                 Err(e) => {
-                    match &self.skip {
+                    match self.skip.clone() {
                         None => end = Some(Err(e)),
                         Some(policy) => {
                             // Leave the damaged record out and find the next
                             // one; the chunk so far ends before it.
                             let header = self.parser.header();
                             let at = item_start as usize;
-                            let resume = resync::resync(self.data, header, at + 1, item_db);
+                            let resume = self.resume_after(at, e.offset as usize, item_db);
                             policy
                                 .regions
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
