@@ -26,6 +26,7 @@ use crate::filter::Filter;
 use crate::rdb::crc64;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
 use crate::rdb::resync;
+use crate::rdb::value::{Discard, Scratch};
 use crate::sink::SinkError;
 
 /// Engine settings.
@@ -188,6 +189,27 @@ impl<'a> Chunk<'a> {
         }
     }
 
+    /// The one decision every command takes on a record before using it:
+    /// dropped by the filter, or (under `--skip-corrupt`) damaged, or kept.
+    /// A damaged value is one that does not decode; it is reported here, so
+    /// that `json`, `resp`, `load`, `verify` and `memory` leave out exactly
+    /// the same keys, whether or not they would decode the value themselves
+    /// (a RESTORE payload is sent as it is in the file, and a server with
+    /// `sanitize-dump-payload no` would take a broken one).
+    pub fn admit(&self, rec: &Record<'_>, scratch: &mut Vec<u8>) -> Result<Admit, Error> {
+        if !self.keep(rec, scratch)? {
+            return Ok(Admit::Filtered);
+        }
+        if self.skip.is_some() {
+            let r = VALUE_SCRATCH.with(|s| rec.decode(&mut s.borrow_mut(), &mut Discard));
+            if let Err(e) = r {
+                self.value_error(rec, e)?;
+                return Ok(Admit::Damaged);
+            }
+        }
+        Ok(Admit::Keep)
+    }
+
     /// A value of this chunk failed to decode: under `--skip-corrupt` it is
     /// reported and the worker goes on without it (`Ok`); otherwise the
     /// error comes back.
@@ -210,6 +232,21 @@ impl<'a> Chunk<'a> {
     pub fn skips_corrupt(&self) -> bool {
         self.skip.is_some()
     }
+}
+
+/// What [`Chunk::admit`] decided about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Keep,
+    /// Left out by the filter.
+    Filtered,
+    /// Its value does not decode; reported under `--skip-corrupt`.
+    Damaged,
+}
+
+thread_local! {
+    /// Decoder scratch of [`Chunk::admit`]'s check, one per worker thread.
+    static VALUE_SCRATCH: std::cell::RefCell<Scratch> = Default::default();
 }
 
 /// Per-thread decoder. Each worker thread makes its own with the factory.

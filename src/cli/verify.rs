@@ -10,7 +10,7 @@ use rdbkit::input::Input;
 use rdbkit::load::{self, InputFile, KeyOptions};
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
-use super::{check_outputs, exit, open, parse_db_map, parse_target, Common, Fail};
+use super::{check_outputs, damage, exit, open, parse_db_map, parse_target, Common, Fail};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -102,6 +102,12 @@ fn options(a: &VerifyArgs) -> Result<VerifyOptions, String> {
 pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
     check_outputs(&a.files, &[("--diff", a.diff.as_ref())])?;
     let opts = options(&a)?;
+    let label = a
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let inputs: Vec<Input> = a.files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
     let releases: Vec<_> = inputs
         .iter()
@@ -149,7 +155,7 @@ pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
     } else if !a.common.quiet {
         eprint!("{}", s.to_text());
     }
-    Ok(if s.errors > 0 {
+    let code = if s.errors > 0 {
         eprintln!("rdbkit: {} keys could not be checked", s.errors);
         exit::FAILURE
     } else if s.differences() > 0 {
@@ -166,5 +172,6 @@ pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
         exit::DIFFERENCES
     } else {
         exit::OK
-    })
+    };
+    Ok(damage(&opts.engine, &label, code))
 }

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
+use crate::scan::{self, Admit, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::SinkError;
 
 use super::commands::{emit_key, BatchLimits, TargetFeatures};
@@ -82,10 +82,15 @@ impl<'a> Worker<'a> for RespWorker {
         while let Some(item) = p.next_item()? {
             match item {
                 Item::Key(rec) => {
-                    out.sum.keys_read += 1;
-                    if !chunk.keep(&rec, &mut self.kscratch)? {
-                        out.sum.filtered += 1;
-                        continue;
+                    // A damaged value is counted by the engine's policy.
+                    match chunk.admit(&rec, &mut self.kscratch)? {
+                        Admit::Damaged => continue,
+                        Admit::Filtered => {
+                            out.sum.keys_read += 1;
+                            out.sum.filtered += 1;
+                            continue;
+                        }
+                        Admit::Keep => out.sum.keys_read += 1,
                     }
                     match self.inner.op_for(&rec)? {
                         Decision::Send(op) => {

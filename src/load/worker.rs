@@ -11,7 +11,7 @@ use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
 use crate::rdb::stream::{StreamId, StreamMeta};
 use crate::rdb::value::{Kind, Scratch, ValueVisitor};
-use crate::scan::{Chunk, Worker};
+use crate::scan::{Admit, Chunk, Worker};
 use crate::sink::SinkError;
 
 use super::op::{Op, OpKind};
@@ -195,10 +195,16 @@ impl<'a> Worker<'a> for LoadWorker {
         while let Some(item) = p.next_item()? {
             match item {
                 Item::Key(rec) => {
-                    b.keys_read += 1;
-                    if !chunk.keep(&rec, &mut self.kscratch)? {
-                        b.filtered += 1;
-                        continue;
+                    // A damaged value is counted by the engine's policy
+                    // (as the records the walk could not pass are).
+                    match chunk.admit(&rec, &mut self.kscratch)? {
+                        Admit::Damaged => continue,
+                        Admit::Filtered => {
+                            b.keys_read += 1;
+                            b.filtered += 1;
+                            continue;
+                        }
+                        Admit::Keep => b.keys_read += 1,
                     }
                     match self.op_for(&rec)? {
                         Decision::Send(op) => {
