@@ -276,10 +276,18 @@ enum Cmd {
         /// Write to this file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// `rewrite` adds REPLACE to every RESTORE (in command mode: replaces
-        /// each key atomically with MULTI/DEL/.../EXEC or a temporary key and RENAME).
-        #[arg(long, value_enum, default_value = "panic")]
-        on_conflict: ConflictArg,
+        /// Overwrite keys that exist in the target: REPLACE on every RESTORE
+        /// (in command mode: each key replaced atomically with
+        /// MULTI/DEL/.../EXEC or a temporary key and RENAME). Without it an
+        /// existing key makes its RESTORE fail with BUSYKEY, reported by
+        /// whatever replays the stream. (No other conflict policy exists
+        /// here: a stream written ahead cannot react to the server's replies;
+        /// `rdbkit load` can.)
+        #[arg(long)]
+        replace: bool,
+        /// Not offered by `resp` (see --replace); refused with the reason.
+        #[arg(long, hide = true, value_name = "POLICY")]
+        on_conflict: Option<String>,
         /// `restore`: RESTORE with the file's payloads; `commands`: SET/RPUSH/SADD/
         /// ZADD/HSET/XADD... for targets that cannot read this RDB version.
         #[arg(long, value_enum, default_value = "restore")]
@@ -706,6 +714,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Cmd::Resp {
             file,
             output: out_path,
+            replace,
             on_conflict,
             mode,
             field_ttl,
@@ -736,7 +745,18 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 &[("--output", out_path.as_ref())],
             )?;
             let input = open(&file)?;
-            let oc: OnConflict = on_conflict.into();
+            if let Some(p) = on_conflict {
+                return Err(Fail::Usage(format!(
+                    "resp: --on-conflict {p}: a RESP stream is written before any server \
+                     replies, so it cannot stop, skip or count on a conflict; use --replace \
+                     to overwrite existing keys, or `rdbkit load --on-conflict` against the server"
+                )));
+            }
+            let oc = if replace {
+                OnConflict::Rewrite
+            } else {
+                OnConflict::Panic
+            };
             let cfg = load::worker_config(
                 0,
                 &input,
