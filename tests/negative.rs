@@ -589,3 +589,69 @@ fn a_failed_run_leaves_no_truncated_output() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(read(&out).iter().filter(|b| **b == b'\n').count(), 125);
 }
+
+/// Command-line mistakes are usage errors (exit 2) that name the option,
+/// and every size flag takes the same sizes.
+#[test]
+fn command_line_mistakes_are_usage_errors() {
+    let f = fixture("redis-7.0.15/default.rdb");
+    let f = f.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["json", f, "-j", "0"], "--threads"),
+        (vec!["json", f, "-j", "100000"], "--threads"),
+        (vec!["load", f, "-t", "http://127.0.0.1:1"], "--target"),
+        (vec!["load", f, "-t", "redis://127.0.0.1:99999"], "--target"),
+        (vec!["load", f, "-t", "redis://127.0.0.1:1/abc"], "--target"),
+        (vec!["verify", f, "-t", "redis://127.0.0.1:1", "--sample", "0"], "--sample"),
+        (vec!["load", f, "-t", "127.0.0.1:1", "--max-restore-bytes", "64Q"], "--max-restore-bytes"),
+    ];
+    for (args, opt) in cases {
+        let (code, err) = rdbkit(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(opt), "{args:?}: {err}");
+    }
+    // `64M` is a size for every size flag; host:port is a target. The
+    // target is closed: exit 1 from the connection, not 2 from the flags.
+    let (code, err) = rdbkit(&[
+        "load", f, "-t", "127.0.0.1:1", "--max-restore-bytes", "64M", "--batch-bytes", "1M",
+        "--min-bytes", "1k", "-q",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("invalid"), "{err}");
+    let (code, err) = rdbkit(&["resp", f, "-o", "/dev/null", "--batch-bytes", "64k", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    // `memory --json` is `--format json`.
+    let o = std::process::Command::new(BIN)
+        .args(["memory", f, "--json", "--top", "1", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("memory --json prints JSON");
+    assert!(v["totals"]["keys"].as_u64().is_some(), "{v}");
+}
+
+/// An empty file says so; a truncated or checksum-failing file says once
+/// what can be done about it.
+#[test]
+fn damaged_and_empty_files_say_what_to_do() {
+    let d = scratch("hints");
+    let empty = d.join("empty.rdb");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, err) = rdbkit(&["json", empty.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("empty file"), "{err}");
+    let data = read(&fixture("redis-7.0.15/default.rdb"));
+    let cut = d.join("cut.rdb");
+    std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    let (code, err) = rdbkit(&["json", cut.to_str().unwrap(), "-q", "-o", "/dev/null"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("--skip-corrupt").count(), 1, "{err}");
+    let mut flipped = data.clone();
+    let n = flipped.len();
+    flipped[n - 1] ^= 1; // the checksum trailer itself
+    let bad = d.join("crc.rdb");
+    std::fs::write(&bad, &flipped).unwrap();
+    let (code, err) = rdbkit(&["json", bad.to_str().unwrap(), "-q", "-o", "/dev/null"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("--no-checksum").count(), 1, "{err}");
+}

@@ -61,6 +61,9 @@ pub struct MemoryArgs {
     /// Per-key rows (and summaries) as CSV or JSON Lines.
     #[arg(long, value_enum, default_value = "csv")]
     format: FormatArg,
+    /// Same as --format json (the spelling every other command uses).
+    #[arg(long)]
+    json: bool,
     /// Show the N biggest keys by memory and by element count (instead of
     /// the per-key rows on stdout).
     #[arg(long, value_name = "N")]
@@ -137,9 +140,9 @@ pub fn run(a: MemoryArgs) -> Result<u8, Fail> {
     }
     let opts = MemoryOptions {
         model,
-        format: match a.format {
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Json => Format::Json,
+        format: match (a.format, a.json) {
+            (_, true) | (FormatArg::Json, _) => Format::Json,
+            (FormatArg::Csv, false) => Format::Csv,
         },
         rows,
         top,

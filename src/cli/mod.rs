@@ -93,10 +93,11 @@ struct Cli {
 
 #[derive(Args, Debug, Clone)]
 struct Common {
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
+    /// Worker threads, 1 to 1024 (default: all cores).
+    #[arg(long, short = 'j', value_parser = parse_threads)]
     threads: Option<usize>,
-    /// No progress bar.
+    /// No progress bar and no summary on stderr (errors and warnings still
+    /// show; `--json` output still goes to stdout).
     #[arg(long, short)]
     quiet: bool,
     /// Do not verify the CRC-64 trailer.
@@ -120,7 +121,7 @@ struct FilterArgs {
     /// Only keys of this source database (repeatable).
     #[arg(long = "db", value_name = "N")]
     dbs: Vec<u64>,
-    /// Only keys matching this Redis glob (`*`, `?`, `[a-z]`, `\\x`; repeatable).
+    /// Only keys matching this Redis glob (`*`, `?`, `[a-z]`, `\x`; repeatable).
     #[arg(long = "key", value_name = "GLOB")]
     keys: Vec<String>,
     /// Only keys matching this regex over the key's bytes (unanchored; repeatable).
@@ -150,6 +151,22 @@ struct FilterArgs {
     /// Leave out keys whose expiry is already past (now, by this machine's clock).
     #[arg(long)]
     skip_expired: bool,
+}
+
+/// `-j`: at least one thread, and no more than could ever help (each
+/// thread holds chunks in flight; 100000 threads took seconds to start).
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(_) => Err("at most 1024".into()),
+        Err(_) => Err(format!("not a number: {s:?}")),
+    }
+}
+
+/// A size flag that sizes a buffer (see [`parse_size`]).
+fn parse_size_usize(s: &str) -> Result<usize, String> {
+    parse_size(s).and_then(|n| usize::try_from(n).map_err(|_| format!("too large: {s:?}")))
 }
 
 /// Checks a regex at parse time, so a bad one is a usage error (exit 2).
@@ -288,8 +305,9 @@ enum Cmd {
         /// Not offered by `resp` (see --replace); refused with the reason.
         #[arg(long, hide = true, value_name = "POLICY")]
         on_conflict: Option<String>,
-        /// `restore`: RESTORE with the file's payloads; `commands`: SET/RPUSH/SADD/
-        /// ZADD/HSET/XADD... for targets that cannot read this RDB version.
+        /// `restore`: RESTORE with the file's payloads; `commands`:
+        /// SET/RPUSH/SADD/ZADD/HSET/XADD... for targets that cannot read this
+        /// RDB version.
         #[arg(long, value_enum, default_value = "restore")]
         mode: ModeArg,
         /// Command mode: the target has hash field TTLs (Redis 7.4+, Valkey 9+).
@@ -305,8 +323,8 @@ enum Cmd {
         /// Command mode: elements per command.
         #[arg(long, default_value_t = 512)]
         batch_elements: usize,
-        /// Command mode: bytes per command.
-        #[arg(long, default_value_t = 4 << 20)]
+        /// Command mode: bytes per command (e.g. 4M).
+        #[arg(long, default_value = "4M", value_parser = parse_size_usize)]
         batch_bytes: usize,
         #[command(flatten)]
         keys: KeyArgs,
@@ -411,7 +429,8 @@ impl KeyArgs {
 
 #[derive(Args, Debug, Clone)]
 struct LoadArgs {
-    /// Target: redis://[user:pass@]host:port[/db]
+    /// Target: redis://[user:pass@]host:port[/db], rediss://... for TLS, or
+    /// host:port.
     #[arg(long, short = 't')]
     target: String,
     /// The target is a Redis Cluster (default: ask the server with INFO cluster).
@@ -449,14 +468,15 @@ struct LoadArgs {
     /// otherwise, and for keys over --max-restore-bytes.
     #[arg(long, value_enum, default_value = "auto")]
     mode: LoadModeArg,
-    /// In auto mode, a key whose RESTORE payload is bigger goes as commands.
-    #[arg(long, default_value_t = 64 << 20)]
+    /// In auto mode, a key whose RESTORE payload is bigger goes as commands
+    /// (e.g. 64M).
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
     max_restore_bytes: u64,
     /// Command mode: elements per command.
     #[arg(long, default_value_t = 512)]
     batch_elements: usize,
-    /// Command mode: bytes per command.
-    #[arg(long, default_value_t = 4 << 20)]
+    /// Command mode: bytes per command (e.g. 4M).
+    #[arg(long, default_value = "4M", value_parser = parse_size_usize)]
     batch_bytes: usize,
     /// Command mode: load hashes without the field TTLs the target cannot
     /// hold (otherwise those keys fail and are reported).
@@ -496,8 +516,11 @@ struct LoadArgs {
 
 /// The target URL, with the password from the URL, else `--password-file`
 /// (first line), else `REDISCLI_AUTH`. Never printed.
-fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, String> {
-    let mut target = Target::parse(url).map_err(|e| e.to_string())?;
+fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Fail> {
+    let mut target = Target::parse(url).map_err(|e| match e {
+        load::LoadError::Usage(m) => Fail::Usage(format!("--target {url}: {m}")),
+        other => Fail::Runtime(other.to_string()),
+    })?;
     if target.auth.pass.is_none() {
         if let Some(p) = password_file {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -509,7 +532,7 @@ fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Strin
     Ok(target)
 }
 
-fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, String> {
+fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail> {
     let target = parse_target(&a.target, a.password_file.as_deref())?;
     load::conn::set_io_timeout(std::time::Duration::from_secs(a.timeout));
     Ok(LoadOptions {
@@ -568,7 +591,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
         Err(Fail::Runtime(e)) => {
-            eprintln!("rdbkit: error: {e}");
+            eprintln!("rdbkit: error: {}", with_hint(e));
             ExitCode::from(exit::FAILURE)
         }
     }
@@ -579,7 +602,23 @@ fn is_broken_pipe(e: &SinkError) -> bool {
 }
 
 fn open(file: &Path) -> Result<Input, String> {
-    Input::open(file).map_err(|e| format!("{}: {e}", file.display()))
+    let input = Input::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if input.is_empty() {
+        return Err(format!("{}: empty file (0 bytes)", file.display()));
+    }
+    Ok(input)
+}
+
+/// A failure message, with what the user can do about a damaged file said
+/// once at the end.
+fn with_hint(msg: String) -> String {
+    if msg.contains("checksum mismatch") {
+        format!("{msg}\nrdbkit: hint: --no-checksum reads the file without checking its trailer; --skip-corrupt reads what it can and reports the rest")
+    } else if msg.contains("unexpected end of data") || msg.contains("bytes that remain") {
+        format!("{msg}\nrdbkit: hint: the file looks truncated; --skip-corrupt reads everything before the damage and reports it")
+    } else {
+        msg
+    }
 }
 
 /// Standard output, or `path` written atomically (committed by the caller

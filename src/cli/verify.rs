@@ -17,14 +17,14 @@ pub struct VerifyArgs {
     /// RDB files (several: one per source shard).
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Target: redis://[user:pass@]host:port[/db] (rediss:// for TLS).
+    /// Target: redis://[user:pass@]host:port[/db] (rediss:// for TLS), or host:port.
     #[arg(long, short = 't')]
     target: String,
     /// The target is a Redis Cluster (default: ask the server with INFO cluster).
     #[arg(long)]
     cluster: bool,
-    /// Check a uniform random sample of N keys (reservoir sampling, seeded).
-    #[arg(long, value_name = "N")]
+    /// Check a uniform random sample of N keys, N >= 1 (reservoir sampling, seeded).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     sample: Option<u64>,
     /// Seed of --sample (default: from the clock; the summary says which).
     #[arg(long, requires = "sample")]
@@ -66,7 +66,7 @@ pub struct VerifyArgs {
     common: Common,
 }
 
-fn options(a: &VerifyArgs) -> Result<VerifyOptions, String> {
+fn options(a: &VerifyArgs) -> Result<VerifyOptions, Fail> {
     let target = parse_target(&a.target, a.password_file.as_deref())?;
     Ok(VerifyOptions {
         target,
@@ -95,6 +95,15 @@ fn options(a: &VerifyArgs) -> Result<VerifyOptions, String> {
         ttl_tolerance_ms: a.ttl_tolerance.max(0),
         fast_path: !a.no_dump,
     })
+}
+
+/// `1 key`, `2 keys`.
+fn keys(n: u64) -> String {
+    if n == 1 {
+        "1 key".into()
+    } else {
+        format!("{n} keys")
+    }
 }
 
 /// Runs `rdbkit verify`; the exit code: 0 all equal, 5 differences, 1 when
@@ -156,12 +165,15 @@ pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
         eprint!("{}", s.to_text());
     }
     let code = if s.errors > 0 {
-        eprintln!("rdbkit: {} keys could not be checked", s.errors);
+        eprintln!("rdbkit: {} could not be checked", keys(s.errors));
         exit::FAILURE
     } else if s.differences() > 0 {
         eprintln!(
-            "rdbkit: {} keys differ ({} missing, {} different){}",
-            s.differences(),
+            "rdbkit: {} ({} missing, {} different){}",
+            match s.differences() {
+                1 => "1 key differs".to_string(),
+                n => format!("{n} keys differ"),
+            },
             s.missing,
             s.different(),
             match &a.diff {
