@@ -271,7 +271,10 @@ mod tests {
             assert!(check(&[&input], &[("-o", &sym)]).is_err());
         }
         assert!(check(&[&input], &[("-o", &d.join("new.jsonl"))]).is_ok());
-        let e = check(&[], &[("--failed", &d.join("a")), ("--conflicts", &d.join("a"))]);
+        let e = check(
+            &[],
+            &[("--failed", &d.join("a")), ("--conflicts", &d.join("a"))],
+        );
         assert!(e.is_err());
     }
 

@@ -447,7 +447,9 @@ impl<'a> Chunker<'a> {
     fn note(&mut self, item: &Item<'_>) {
         match item {
             Item::Key(_) => self.segment_keys += 1,
-            Item::ResizeDb { db_size, .. } => (self.segment, self.segment_keys) = (Some(*db_size), 0),
+            Item::ResizeDb { db_size, .. } => {
+                (self.segment, self.segment_keys) = (Some(*db_size), 0)
+            }
             Item::SlotInfo { slot_size, .. } => {
                 (self.segment, self.segment_keys) = (Some(*slot_size), 0)
             }

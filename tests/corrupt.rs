@@ -127,7 +127,12 @@ fn damaged_lengths_are_skipped_and_reading_resumes() {
                 "{rel}: damaged key {:?}: keys out of order or invented",
                 String::from_utf8_lossy(&r.key)
             );
-            assert!(got.len() + 1 >= want.len(), "{rel}: {} of {} kept", got.len(), want.len());
+            assert!(
+                got.len() + 1 >= want.len(),
+                "{rel}: {} of {} kept",
+                got.len(),
+                want.len()
+            );
             assert!(
                 err.contains(&format!("byte offset {}", r.offset)),
                 "{rel}: {err}"
@@ -330,8 +335,7 @@ fn random_damage_never_invents_keys() {
                 };
                 cases += 1;
                 let Some(s) = salvage(&bad) else { continue };
-                let foreign: Vec<&String> =
-                    s.lines.iter().filter(|l| !good.contains(l)).collect();
+                let foreign: Vec<&String> = s.lines.iter().filter(|l| !good.contains(l)).collect();
                 // A length that swallows the rest of the file leaves no EOF
                 // and so no checksum to compare: then the damage report at
                 // the end is what says so.
@@ -342,7 +346,11 @@ fn random_damage_never_invents_keys() {
                         "{} {} at {at}{}: {} foreign key lines (mismatch reported: {}), first: {}",
                         common::rel(&path),
                         if cut { "cut" } else { "flip" },
-                        if cut { String::new() } else { format!(" ^{flip:#04x}") },
+                        if cut {
+                            String::new()
+                        } else {
+                            format!(" ^{flip:#04x}")
+                        },
                         foreign.len(),
                         s.mismatch,
                         foreign[0].chars().take(160).collect::<String>()
@@ -355,6 +363,11 @@ fn random_damage_never_invents_keys() {
         failures.is_empty(),
         "{} of {cases} cases invented keys:\n{}",
         failures.len(),
-        failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -2827,7 +2827,12 @@ fn json_keys(file: &Path) -> KeySet {
     common::parse_jsonl(&o.stdout)
         .unwrap()
         .iter()
-        .map(|l| (l["db"].as_u64().unwrap(), common::bytes_of(&l["key"]).unwrap()))
+        .map(|l| {
+            (
+                l["db"].as_u64().unwrap(),
+                common::bytes_of(&l["key"]).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -2879,7 +2884,11 @@ fn skip_corrupt_leaves_out_the_same_keys_everywhere() {
     let mut p = Parser::new(&data, ParseOptions::default()).unwrap();
     while let Some(item) = p.next_item().unwrap() {
         if let Item::Key(r) = item {
-            recs.push((r.type_byte, r.value_offset as usize, r.end_offset() as usize));
+            recs.push((
+                r.type_byte,
+                r.value_offset as usize,
+                r.end_offset() as usize,
+            ));
         }
     }
     let mut bad = data.clone();
@@ -2894,7 +2903,10 @@ fn skip_corrupt_leaves_out_the_same_keys_everywhere() {
     std::fs::write(&bad_path, &bad).unwrap();
 
     let left_out = |all: &KeySet, some: &KeySet| -> KeySet {
-        assert!(some.is_subset(all), "keys appeared that the file does not hold");
+        assert!(
+            some.is_subset(all),
+            "keys appeared that the file does not hold"
+        );
         all.difference(some).cloned().collect()
     };
     let json_lost = left_out(&json_keys(&clean_path), &json_keys(&bad_path));
@@ -2905,7 +2917,11 @@ fn skip_corrupt_leaves_out_the_same_keys_everywhere() {
     let clean_server = Server::start();
     load(&clean_path, &clean_server.url(), &["--keep-expired"]).expect_code(0);
     let server = Server::start();
-    let o = load(&bad_path, &server.url(), &["--keep-expired", "--skip-corrupt"]);
+    let o = load(
+        &bad_path,
+        &server.url(),
+        &["--keep-expired", "--skip-corrupt"],
+    );
     o.expect_code(6);
     let load_lost = left_out(&server_keys(&clean_server), &server_keys(&server));
     assert_eq!(load_lost, json_lost, "load: {}", o.describe());

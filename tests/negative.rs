@@ -545,7 +545,10 @@ fn outputs_that_are_inputs_are_refused() {
     ];
     let (code, err) = rdbkit(&args);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--conflicts") && err.contains("--failed"), "{err}");
+    assert!(
+        err.contains("--conflicts") && err.contains("--failed"),
+        "{err}"
+    );
 }
 
 /// A run that fails part-way leaves no output file that looks complete:
@@ -585,7 +588,13 @@ fn a_failed_run_leaves_no_truncated_output() {
     // A complete run writes the whole output under the name.
     let out = d.join("ok.jsonl");
     let full = fixture("redis-7.0.15/default.rdb");
-    let (code, err) = rdbkit(&["json", full.to_str().unwrap(), "-q", "-o", out.to_str().unwrap()]);
+    let (code, err) = rdbkit(&[
+        "json",
+        full.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(read(&out).iter().filter(|b| **b == b'\n').count(), 125);
 }
@@ -602,8 +611,14 @@ fn command_line_mistakes_are_usage_errors() {
         (vec!["load", f, "-t", "http://127.0.0.1:1"], "--target"),
         (vec!["load", f, "-t", "redis://127.0.0.1:99999"], "--target"),
         (vec!["load", f, "-t", "redis://127.0.0.1:1/abc"], "--target"),
-        (vec!["verify", f, "-t", "redis://127.0.0.1:1", "--sample", "0"], "--sample"),
-        (vec!["load", f, "-t", "127.0.0.1:1", "--max-restore-bytes", "64Q"], "--max-restore-bytes"),
+        (
+            vec!["verify", f, "-t", "redis://127.0.0.1:1", "--sample", "0"],
+            "--sample",
+        ),
+        (
+            vec!["load", f, "-t", "127.0.0.1:1", "--max-restore-bytes", "64Q"],
+            "--max-restore-bytes",
+        ),
     ];
     for (args, opt) in cases {
         let (code, err) = rdbkit(&args);
@@ -613,8 +628,17 @@ fn command_line_mistakes_are_usage_errors() {
     // `64M` is a size for every size flag; host:port is a target. The
     // target is closed: exit 1 from the connection, not 2 from the flags.
     let (code, err) = rdbkit(&[
-        "load", f, "-t", "127.0.0.1:1", "--max-restore-bytes", "64M", "--batch-bytes", "1M",
-        "--min-bytes", "1k", "-q",
+        "load",
+        f,
+        "-t",
+        "127.0.0.1:1",
+        "--max-restore-bytes",
+        "64M",
+        "--batch-bytes",
+        "1M",
+        "--min-bytes",
+        "1k",
+        "-q",
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(!err.contains("invalid"), "{err}");

@@ -600,5 +600,8 @@ fn resp_refuses_conflict_policies_it_cannot_honour() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--replace") && !help.contains("--on-conflict"), "{help}");
+    assert!(
+        help.contains("--replace") && !help.contains("--on-conflict"),
+        "{help}"
+    );
 }

@@ -11,10 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use rdbkit::filter::{self, Expiry, Filter, Pattern};
 use rdbkit::input::Input;
 use rdbkit::load::commands::{BatchLimits, TargetFeatures};
-use rdbkit::outpath::{self, Output};
 use rdbkit::load::{
     self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
 };
+use rdbkit::outpath::{self, Output};
 use rdbkit::rdb::value::Kind;
 use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};

@@ -29,7 +29,6 @@ use super::records::{Header, Item, ParseOptions, Parser};
 /// its start to count as a record start.
 pub const CHAIN_ITEMS: usize = 64;
 
-
 /// The first offset in `from..` where parsing can resume with strong
 /// evidence (see the module doc), with the database to assume there (`db`,
 /// the one selected before the damage). `None` if there is none: the rest of
@@ -96,17 +95,7 @@ pub fn segment_keys(
     p: usize,
     db: u64,
 ) -> Result<(Vec<usize>, u64, usize), usize> {
-    let mut parser = Parser::resume(
-        data,
-        header,
-        p,
-        data.len(),
-        db,
-        ParseOptions {
-            verify_checksum: false,
-        },
-    )
-    .map_err(|e| e.offset as usize)?;
+    let mut parser = parser_at(data, header, p, db).map_err(|e| e.offset as usize)?;
     let (mut starts, mut n) = (Vec::new(), 0u64);
     loop {
         let at = parser.offset() as usize;
@@ -118,7 +107,10 @@ pub fn segment_keys(
                 n += 1;
             }
             Ok(Some(
-                Item::SelectDb(_) | Item::ResizeDb { .. } | Item::SlotInfo { .. } | Item::Eof { .. },
+                Item::SelectDb(_)
+                | Item::ResizeDb { .. }
+                | Item::SlotInfo { .. }
+                | Item::Eof { .. },
             )) => return Ok((starts, n, at)),
             Ok(Some(_)) => {}
             Ok(None) => return Err(data.len()),
@@ -144,16 +136,7 @@ fn walk(data: &[u8], header: Header, p: usize, db: u64, meet: Option<&HashSet<us
     if !opens_item(data[p], header) || data[p..].starts_with(&[0, 0, 0]) {
         return Walk::Invalid;
     }
-    let Ok(mut parser) = Parser::resume(
-        data,
-        header,
-        p,
-        data.len(),
-        db,
-        ParseOptions {
-            verify_checksum: false,
-        },
-    ) else {
+    let Ok(mut parser) = parser_at(data, header, p, db) else {
         return Walk::Invalid;
     };
     let mut starts = Vec::new();
@@ -164,12 +147,20 @@ fn walk(data: &[u8], header: Header, p: usize, db: u64, meet: Option<&HashSet<us
         }
         starts.push(at);
         match parser.next_item() {
-            Ok(Some(Item::Eof { trailing, .. })) if trailing == 0 => return Walk::Valid(starts),
+            Ok(Some(Item::Eof { trailing: 0, .. })) => return Walk::Valid(starts),
             Ok(Some(Item::Eof { .. })) | Ok(None) | Err(_) => return Walk::Invalid,
             Ok(Some(_)) => {}
         }
     }
     Walk::Valid(starts)
+}
+
+/// A walk from `p` to the end of the file (the checksum is the engine's job).
+fn parser_at(data: &[u8], header: Header, p: usize, db: u64) -> crate::Result<Parser<'_>> {
+    let opts = ParseOptions {
+        verify_checksum: false,
+    };
+    Parser::resume(data, header, p, data.len(), db, opts)
 }
 
 /// Cheap filter: whether byte `b` can open an item at all.

@@ -781,4 +781,3 @@ fn write_id_str(out: &mut Vec<u8>, id: StreamId) {
     write_id(out, id);
     out.push(b'"');
 }
-

@@ -36,10 +36,10 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use crate::load::cluster::{self, Topology};
-use crate::outpath::AtomicFile;
 use crate::load::conn::{self, Conn};
 use crate::load::resp::Reply;
 use crate::load::{self, jsonl, printable, InputFile, KeyOptions, LoadError, OnConflict, Target};
+use crate::outpath::AtomicFile;
 use crate::rdb::records::{parse_header, Record};
 use crate::rdb::value::Dialect;
 use crate::scan::{self, EngineOptions};
@@ -217,11 +217,9 @@ pub fn verify<'a>(
         None
     };
     let mut diff_out = match &opts.diff_file {
-        Some(p) => {
-            Some(AtomicFile::create(p).map_err(|e| {
-                LoadError::Io(format!("{}: {e}", p.display()))
-            })?)
-        }
+        Some(p) => Some(
+            AtomicFile::create(p).map_err(|e| LoadError::Io(format!("{}: {e}", p.display())))?,
+        ),
         None => None,
     };
     let mut summary = Summary {
