@@ -279,7 +279,10 @@ impl<'a> Worker<'a> for MemWorker<'_> {
             if top_b.wants(m.bytes, rec.offset) {
                 top_b.push(m.bytes, top_key());
             }
-            if top_e.wants(m.num_elements, rec.offset) {
+            // Elements rank collections only: a string's "elements" would be
+            // its bytes, already ranked by memory.
+            let collection = !matches!(kind, Kind::String | Kind::Module);
+            if collection && top_e.wants(m.num_elements, rec.offset) {
                 top_e.push(m.num_elements, top_key());
             }
             if let (Some(px), Some(po)) = (p.prefixes.as_mut(), opts.prefix.as_ref()) {
