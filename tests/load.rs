@@ -2978,3 +2978,26 @@ fn load_jsonl_then_verify_finds_no_difference() {
         },
     );
 }
+
+/// A server that wants a password and got none: the message says where a
+/// password can come from (it said only "INFO failed: NOAUTH").
+#[test]
+fn noauth_says_where_a_password_comes_from() {
+    let server = Server::start_with(ServerOpts {
+        password: Some("sekret".into()),
+        ..Default::default()
+    });
+    let f = common::fixture("redis-7.0.15/default.rdb");
+    for cmd in ["load", "verify"] {
+        let o = rdbkit(&[cmd, f.to_str().unwrap(), "-t", &server.addr(), "-q"]);
+        assert_eq!(o.code, 1, "{}", o.describe());
+        for hint in [
+            "NOAUTH",
+            "redis://:PASSWORD@",
+            "--password-file",
+            "REDISCLI_AUTH",
+        ] {
+            assert!(o.stderr.contains(hint), "{cmd}: {hint}: {}", o.stderr);
+        }
+    }
+}
