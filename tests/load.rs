@@ -3001,3 +3001,40 @@ fn noauth_says_where_a_password_comes_from() {
         }
     }
 }
+
+/// JSON Lines input errors name the line number and the field, in words
+/// (it was `unknown type Some("strin")` and an offset).
+#[test]
+fn jsonl_errors_name_the_line_and_field() {
+    let server = Server::start();
+    let tmp = TempDir::new("jsonlerr");
+    let good = r#"{"db":0,"key":"a","type":"string","value":"x"}"#;
+    let cases = [
+        (
+            r#"{"db":0,"key":"b","type":"strin","value":"x"}"#,
+            "field \"type\": \"strin\"",
+        ),
+        (
+            r#"{"db":0,"key":5,"type":"string","value":"x"}"#,
+            "field \"key\"",
+        ),
+        (r#"{"db":0,"key":"b",,}"#, "not valid JSON"),
+    ];
+    for (i, (line, want)) in cases.iter().enumerate() {
+        let f = tmp.join(&format!("{i}.jsonl"));
+        std::fs::write(&f, format!("{good}\n\n{line}\n")).unwrap();
+        let o = rdbkit(&[
+            "load",
+            f.to_str().unwrap(),
+            "-t",
+            &server.url(),
+            "-q",
+            "--on-conflict",
+            "rewrite",
+        ]);
+        assert_eq!(o.code, 1, "{}", o.describe());
+        assert!(o.stderr.contains("line 3: "), "{}", o.stderr);
+        assert!(o.stderr.contains(want), "{}", o.stderr);
+        assert!(!o.stderr.contains("Some("), "{}", o.stderr);
+    }
+}

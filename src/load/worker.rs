@@ -322,6 +322,8 @@ pub fn jsonl_batches<'a>(
     use super::jsonl::{emit_line, parse_line, Line};
     let check = cfg.commands.map(|c| c.check).unwrap_or(true);
     let mut pos = 0usize;
+    // Line numbers for messages: a user edits JSON Lines by line, not offset.
+    let mut lineno = 0u64;
     while pos < data.len() {
         let mut b = Batch::default();
         let chunk_start = pos;
@@ -334,10 +336,11 @@ pub fn jsonl_batches<'a>(
             let line = &data[pos..end];
             let offset = pos as u64;
             pos = end + 1;
+            lineno += 1;
             if line.iter().all(|c| c.is_ascii_whitespace()) {
                 continue;
             }
-            match parse_line(line, offset).map_err(SinkError::Format)? {
+            match parse_line(line, offset).map_err(|e| SinkError::Format(at_line(e, lineno)))? {
                 Line::Other => {}
                 Line::Function(code) => {
                     if !cfg.dry_run {
@@ -438,8 +441,12 @@ pub fn jsonl_batches<'a>(
                             }
                             Ok(n) => n,
                             Err(e) => {
-                                b.failed
-                                    .push((op, format!("{}{}", super::node::NOT_WRITABLE, e.kind)));
+                                let why = format!(
+                                    "{}line {lineno}: {}",
+                                    super::node::NOT_WRITABLE,
+                                    e.kind
+                                );
+                                b.failed.push((op, why));
                                 continue;
                             }
                         };
@@ -459,4 +466,14 @@ pub fn jsonl_batches<'a>(
         send(b)?;
     }
     Ok(())
+}
+
+/// A JSON Lines error with the line number put in front of what it says.
+fn at_line(e: crate::Error, lineno: u64) -> crate::Error {
+    match e.kind {
+        crate::ErrorKind::Invalid { what, detail } => {
+            crate::Error::invalid(e.offset, what, format!("line {lineno}: {detail}"))
+        }
+        kind => crate::Error::new(e.offset, kind),
+    }
 }
