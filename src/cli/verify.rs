@@ -181,6 +181,22 @@ pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
                 None => String::new(),
             }
         );
+        for d in &s.first_differences {
+            eprintln!("rdbkit:   {d}");
+        }
+        let more = s
+            .differences()
+            .saturating_sub(s.first_differences.len() as u64);
+        if more > 0 {
+            eprintln!(
+                "rdbkit:   ... and {more} more{}",
+                if a.diff.is_none() {
+                    " (--diff FILE lists every one)"
+                } else {
+                    ""
+                }
+            );
+        }
         exit::DIFFERENCES
     } else {
         exit::OK

@@ -624,6 +624,19 @@ enum Next<'a> {
 }
 
 /// Counts a verdict (and writes its `--diff` line); says what comes next.
+/// Differing keys named on stderr after a failed verify.
+pub const FIRST_DIFFERENCES: usize = 5;
+
+/// A key for a message: escaped, and cut to about 60 characters.
+fn shortened(key: &[u8]) -> String {
+    let p = printable(key);
+    if p.chars().count() <= 60 {
+        return p;
+    }
+    let head: String = p.chars().take(56).collect();
+    format!("{head}...\" ({} bytes)", key.len())
+}
+
 fn account<'a>(
     summary: &mut Summary,
     diff_out: &mut Option<AtomicFile>,
@@ -653,6 +666,18 @@ fn account<'a>(
         Verdict::Differ(diffs) => {
             summary.checked += 1;
             summary.count(diffs[0].reason);
+            if summary.first_differences.len() < FIRST_DIFFERENCES {
+                let d = &diffs[0];
+                let what = match d.reason {
+                    eval::Reason::Missing => "missing".to_string(),
+                    r => format!("{}: {}", r.name(), d.what),
+                };
+                summary.first_differences.push(format!(
+                    "db {} {} ({what})",
+                    check.db,
+                    shortened(&check.key)
+                ));
+            }
             summary.compared_decoded += decoded as u64;
             if let Some(w) = diff_out.as_mut() {
                 let mut line = Vec::new();
