@@ -3038,3 +3038,26 @@ fn jsonl_errors_name_the_line_and_field() {
         assert!(!o.stderr.contains("Some("), "{}", o.stderr);
     }
 }
+
+/// `--cluster` against a server that is not a cluster names the option.
+#[test]
+fn cluster_flag_against_a_standalone_server_names_the_option() {
+    let server = Server::start();
+    let f = common::fixture("redis-7.0.15/default.rdb");
+    for cmd in ["load", "verify"] {
+        let o = rdbkit(&[
+            cmd,
+            f.to_str().unwrap(),
+            "-t",
+            &server.url(),
+            "--cluster",
+            "-q",
+        ]);
+        assert_eq!(o.code, 1, "{}", o.describe());
+        assert!(
+            o.stderr.contains("--cluster") && o.stderr.contains("not a Redis Cluster"),
+            "{cmd}: {}",
+            o.stderr
+        );
+    }
+}
