@@ -1,5 +1,7 @@
-//! Getting the file's bytes: a read-only memory map, or a plain read for
-//! inputs that cannot be mapped (pipes, stdin).
+//! Getting the file's bytes: a read-only memory map. Inputs that cannot be
+//! mapped (stdin, pipes) are first spooled to an unlinked temporary file
+//! under `$TMPDIR` and mapped from there, so a 50 GB pipe is read in
+//! bounded memory, as a file is.
 
 use std::fs::File;
 use std::io::Read;
@@ -17,23 +19,58 @@ impl Input {
     /// Opens `path` (`-` is standard input).
     pub fn open(path: &Path) -> std::io::Result<Input> {
         if path.as_os_str() == "-" {
-            let mut v = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut v)?;
-            return Ok(Input::Owned(v));
+            return Input::spool(&mut std::io::stdin().lock());
         }
         let file = File::open(path)?;
         let meta = file.metadata()?;
-        if !meta.is_file() || meta.len() == 0 {
-            let mut v = Vec::new();
-            (&file).read_to_end(&mut v)?;
-            return Ok(Input::Owned(v));
+        if !meta.is_file() {
+            return Input::spool(&mut &file);
         }
+        if meta.len() == 0 {
+            return Ok(Input::Owned(Vec::new()));
+        }
+        Input::map(&file)
+    }
+
+    /// Copies `r` into a temporary file under `$TMPDIR` that is unlinked at
+    /// once (it disappears when rdbkit exits, however it exits) and maps it.
+    pub fn spool(r: &mut dyn Read) -> std::io::Result<Input> {
+        let dir = std::env::temp_dir();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!(".rdbkit-stdin-{}-{nanos}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("spooling stdin to {}: {e}", path.display()),
+                )
+            })?;
+        let _ = std::fs::remove_file(&path);
+        let n = std::io::copy(r, &mut file).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("spooling stdin to {}: {e}", dir.display()),
+            )
+        })?;
+        if n == 0 {
+            return Ok(Input::Owned(Vec::new()));
+        }
+        Input::map(&file)
+    }
+
+    fn map(file: &File) -> std::io::Result<Input> {
         // SAFETY: the map is read-only and private to this process. If another
         // process truncates the file while we read it, accesses past the new
         // end raise SIGBUS; that is the documented hazard of mapping a file
         // and the same one every mmap-based reader accepts. We never hand out
         // the map beyond the lifetime of `Input`.
-        let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
+        let map = unsafe { memmap2::MmapOptions::new().map(file)? };
         #[cfg(unix)]
         {
             let _ = map.advise(memmap2::Advice::Sequential);

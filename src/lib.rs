@@ -23,6 +23,7 @@ pub mod filter;
 pub mod input;
 pub mod inspect;
 pub mod load;
+pub mod outpath;
 pub mod rdb;
 pub mod scan;
 pub mod sink;

@@ -26,6 +26,7 @@ use crate::filter::Filter;
 use crate::rdb::crc64;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
 use crate::rdb::resync;
+use crate::rdb::value::{Discard, Scratch};
 use crate::sink::SinkError;
 
 /// Engine settings.
@@ -188,6 +189,27 @@ impl<'a> Chunk<'a> {
         }
     }
 
+    /// The one decision every command takes on a record before using it:
+    /// dropped by the filter, or (under `--skip-corrupt`) damaged, or kept.
+    /// A damaged value is one that does not decode; it is reported here, so
+    /// that `json`, `resp`, `load`, `verify` and `memory` leave out exactly
+    /// the same keys, whether or not they would decode the value themselves
+    /// (a RESTORE payload is sent as it is in the file, and a server with
+    /// `sanitize-dump-payload no` would take a broken one).
+    pub fn admit(&self, rec: &Record<'_>, scratch: &mut Vec<u8>) -> Result<Admit, Error> {
+        if !self.keep(rec, scratch)? {
+            return Ok(Admit::Filtered);
+        }
+        if self.skip.is_some() {
+            let r = VALUE_SCRATCH.with(|s| rec.decode(&mut s.borrow_mut(), &mut Discard));
+            if let Err(e) = r {
+                self.value_error(rec, e)?;
+                return Ok(Admit::Damaged);
+            }
+        }
+        Ok(Admit::Keep)
+    }
+
     /// A value of this chunk failed to decode: under `--skip-corrupt` it is
     /// reported and the worker goes on without it (`Ok`); otherwise the
     /// error comes back.
@@ -210,6 +232,21 @@ impl<'a> Chunk<'a> {
     pub fn skips_corrupt(&self) -> bool {
         self.skip.is_some()
     }
+}
+
+/// What [`Chunk::admit`] decided about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Keep,
+    /// Left out by the filter.
+    Filtered,
+    /// Its value does not decode; reported under `--skip-corrupt`.
+    Damaged,
+}
+
+thread_local! {
+    /// Decoder scratch of [`Chunk::admit`]'s check, one per worker thread.
+    static VALUE_SCRATCH: std::cell::RefCell<Scratch> = Default::default();
 }
 
 /// Per-thread decoder. Each worker thread makes its own with the factory.
@@ -383,6 +420,11 @@ struct Chunker<'a> {
     pending: Option<(u64, u64, u64)>,
     filter: Option<Arc<Filter>>,
     skip: Option<Arc<CorruptPolicy>>,
+    /// The key count the current segment declares (RESIZEDB or SLOT_INFO),
+    /// and the keys accounted for in it so far (read, or lost to damage):
+    /// the evidence a resynchronisation is checked against.
+    segment: Option<u64>,
+    segment_keys: u64,
 }
 
 impl<'a> Chunker<'a> {
@@ -396,7 +438,58 @@ impl<'a> Chunker<'a> {
             seq: 0,
             done: false,
             pending: None,
+            segment: None,
+            segment_keys: 0,
         }
+    }
+
+    /// Follows the segment counts as items go by.
+    fn note(&mut self, item: &Item<'_>) {
+        match item {
+            Item::Key(_) => self.segment_keys += 1,
+            Item::ResizeDb { db_size, .. } => {
+                (self.segment, self.segment_keys) = (Some(*db_size), 0)
+            }
+            Item::SlotInfo { slot_size, .. } => {
+                (self.segment, self.segment_keys) = (Some(*slot_size), 0)
+            }
+            Item::SelectDb(_) => (self.segment, self.segment_keys) = (None, 0),
+            _ => {}
+        }
+    }
+
+    /// Where to resume after damage at `at` (a record start) found at
+    /// `error_at`: a [`resync::resync`] candidate whose walk reaches the end
+    /// of its segment (else the region grows to where that walk failed and
+    /// the search goes on from there), then moved past any keys that the
+    /// segment's declared count shows cannot be real.
+    fn resume_after(&mut self, at: usize, error_at: usize, db: u64) -> Option<usize> {
+        let header = self.parser.header();
+        self.segment_keys += resync::key_at(self.data, header, at).is_some() as u64;
+        // The walk read everything up to the error as this record's
+        // content: a record start found inside it would be made of the
+        // damaged value's own bytes (a hash's `ttl field value` triples read
+        // as string records), so the search starts at the error.
+        let mut from = error_at.max(at + 1);
+        let (resume, starts, keys, end) = loop {
+            let resume = resync::resync(self.data, header, from, db)?;
+            match resync::segment_keys(self.data, header, resume, db) {
+                Ok((starts, keys, end)) => break (resume, starts, keys, end),
+                Err(failed_at) => from = failed_at.max(resume + 1),
+            }
+        };
+        let Some(declared) = self.segment else {
+            return Some(resume);
+        };
+        let excess = (self.segment_keys + keys).saturating_sub(declared);
+        if excess == 0 {
+            return Some(resume);
+        }
+        self.segment_keys += excess.min(keys);
+        Some(match starts.get(excess as usize) {
+            Some(&p) if excess < keys => p,
+            _ => end,
+        })
     }
 
     /// The next chunk (if it holds any item) and, once the pass is over,
@@ -431,7 +524,11 @@ impl<'a> Chunker<'a> {
         loop {
             let item_start = self.parser.offset();
             let item_db = self.parser.db();
-            match self.parser.next_item() {
+            let next = self.parser.next_item();
+            if let Ok(Some(item)) = &next {
+                self.note(item);
+            }
+            match next {
                 Ok(Some(Item::Key(_)))
                     if self.parser.offset() - item_start >= self.target as u64
                         && item_start > start =>
@@ -464,14 +561,14 @@ impl<'a> Chunker<'a> {
                     break;
                 }
                 Err(e) => {
-                    match &self.skip {
+                    match self.skip.clone() {
                         None => end = Some(Err(e)),
                         Some(policy) => {
                             // Leave the damaged record out and find the next
                             // one; the chunk so far ends before it.
                             let header = self.parser.header();
                             let at = item_start as usize;
-                            let resume = resync::resync(self.data, header, at + 1, item_db);
+                            let resume = self.resume_after(at, e.offset as usize, item_db);
                             policy
                                 .regions
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -576,3 +576,45 @@ fn shared_filters_apply() {
         v["keys_read"].as_u64().unwrap()
     );
 }
+
+/// "Biggest keys by elements" ranks collections only (a string's bytes are
+/// not elements; they were ranking first), and `--json` is `--format json`.
+#[test]
+fn by_elements_ranks_collections_only() {
+    let f = fixture();
+    let o = rdbkit(&[
+        "memory",
+        f.to_str().unwrap(),
+        "--top",
+        "500",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.describe());
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let top = v["top_by_elements"].as_array().unwrap();
+    assert!(!top.is_empty());
+    for t in top {
+        assert!(t["type"] != "string" && t["type"] != "module", "{t}");
+    }
+    // The strings are still ranked by memory.
+    let by_bytes = v["top_by_memory"].as_array().unwrap();
+    assert!(by_bytes.iter().any(|t| t["type"] == "string"));
+}
+
+/// `stats` shows the snapshot's ctime with its UTC date.
+#[test]
+fn stats_shows_ctime_as_a_date() {
+    let f = fixture();
+    let o = rdbkit(&["stats", f.to_str().unwrap(), "-q"]);
+    assert_eq!(o.code, 0, "{}", o.describe());
+    let text = o.stdout_text();
+    let line = text.lines().find(|l| l.starts_with("aux ctime")).unwrap();
+    let secs: i64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let want = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%d %H:%M:%S UTC"])
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&want.stdout).trim().to_string();
+    assert!(line.contains(&format!("({want})")), "{line} (want {want})");
+}

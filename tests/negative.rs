@@ -470,3 +470,212 @@ fn minimal_files_convert_to_nothing() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Command lines that would destroy an input
+// ---------------------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
+
+fn rdbkit(args: &[&str]) -> (i32, String) {
+    let o = std::process::Command::new(BIN).args(args).output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rdbkit-neg-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Every written path of every command is refused (exit 2, named) when it
+/// is the input itself, a symlink to it or a hard link to it; the input
+/// keeps every byte. (`json X.rdb -o X.rdb` used to truncate the input and
+/// die of SIGBUS.)
+#[test]
+fn outputs_that_are_inputs_are_refused() {
+    let d = scratch("same");
+    let original = read(&fixture("redis-7.0.15/default.rdb"));
+    let input = d.join("in.rdb");
+    std::fs::write(&input, &original).unwrap();
+    let sym = d.join("sym.rdb");
+    std::os::unix::fs::symlink(&input, &sym).unwrap();
+    let hard = d.join("hard.rdb");
+    std::fs::hard_link(&input, &hard).unwrap();
+    let i = input.to_str().unwrap();
+    for out in [&input, &sym, &hard] {
+        let o = out.to_str().unwrap();
+        let t = "redis://127.0.0.1:1";
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            ("--output", vec!["json", i, "-o", o]),
+            ("--output", vec!["resp", i, "-o", o]),
+            ("--output", vec!["memory", i, "-o", o]),
+            ("--html", vec!["memory", i, "--html", o]),
+            ("--failed", vec!["load", i, "-t", t, "--failed", o]),
+            ("--conflicts", vec!["load", i, "-t", t, "--conflicts", o]),
+            ("--checkpoint", vec!["load", i, "-t", t, "--checkpoint", o]),
+            ("--diff", vec!["verify", i, "-t", t, "--diff", o]),
+        ];
+        for (opt, args) in cases {
+            let (code, err) = rdbkit(&args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(
+                err.contains(opt) && err.contains("same file as the input"),
+                "{args:?}: {err}"
+            );
+            assert_eq!(read(&input), original, "{args:?} changed the input");
+        }
+    }
+    // Two outputs of one run may not be one file either.
+    let f = d.join("f.resp");
+    let f = f.to_str().unwrap();
+    let args = [
+        "load",
+        i,
+        "-t",
+        "redis://127.0.0.1:1",
+        "--failed",
+        f,
+        "--conflicts",
+        f,
+    ];
+    let (code, err) = rdbkit(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--conflicts") && err.contains("--failed"),
+        "{err}"
+    );
+}
+
+/// A run that fails part-way leaves no output file that looks complete:
+/// outputs are written under a temporary name and renamed at the end, so
+/// the named path keeps what it held before (here: nothing, or the
+/// previous run's complete output) and no temporary file is left.
+#[test]
+fn a_failed_run_leaves_no_truncated_output() {
+    let d = scratch("atomic");
+    let data = read(&fixture("redis-7.0.15/default.rdb"));
+    let cut = d.join("cut.rdb");
+    std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    let c = cut.to_str().unwrap();
+    for cmd in ["json", "resp", "memory"] {
+        let out = d.join(format!("{cmd}.out"));
+        let o = out.to_str().unwrap();
+        let (code, err) = rdbkit(&[cmd, c, "-q", "-o", o]);
+        assert_eq!(code, 1, "{cmd}: {err}");
+        assert!(!out.exists(), "{cmd}: a partial output was left at {o}");
+        std::fs::write(&out, b"previous complete output").unwrap();
+        let (code, err) = rdbkit(&[cmd, c, "-q", "-o", o]);
+        assert_eq!(code, 1, "{cmd}: {err}");
+        assert_eq!(read(&out), b"previous complete output", "{cmd}");
+    }
+    let html = d.join("r.html");
+    let (code, _) = rdbkit(&["memory", c, "-q", "--html", html.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(!html.exists());
+    let names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "temporary files left: {names:?}"
+    );
+    // A complete run writes the whole output under the name.
+    let out = d.join("ok.jsonl");
+    let full = fixture("redis-7.0.15/default.rdb");
+    let (code, err) = rdbkit(&[
+        "json",
+        full.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read(&out).iter().filter(|b| **b == b'\n').count(), 125);
+}
+
+/// Command-line mistakes are usage errors (exit 2) that name the option,
+/// and every size flag takes the same sizes.
+#[test]
+fn command_line_mistakes_are_usage_errors() {
+    let f = fixture("redis-7.0.15/default.rdb");
+    let f = f.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["json", f, "-j", "0"], "--threads"),
+        (vec!["json", f, "-j", "100000"], "--threads"),
+        (vec!["load", f, "-t", "http://127.0.0.1:1"], "--target"),
+        (vec!["load", f, "-t", "redis://127.0.0.1:99999"], "--target"),
+        (vec!["load", f, "-t", "redis://127.0.0.1:1/abc"], "--target"),
+        (
+            vec!["verify", f, "-t", "redis://127.0.0.1:1", "--sample", "0"],
+            "--sample",
+        ),
+        (
+            vec!["load", f, "-t", "127.0.0.1:1", "--max-restore-bytes", "64Q"],
+            "--max-restore-bytes",
+        ),
+    ];
+    for (args, opt) in cases {
+        let (code, err) = rdbkit(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(opt), "{args:?}: {err}");
+    }
+    // `64M` is a size for every size flag; host:port is a target. The
+    // target is closed: exit 1 from the connection, not 2 from the flags.
+    let (code, err) = rdbkit(&[
+        "load",
+        f,
+        "-t",
+        "127.0.0.1:1",
+        "--max-restore-bytes",
+        "64M",
+        "--batch-bytes",
+        "1M",
+        "--min-bytes",
+        "1k",
+        "-q",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("invalid"), "{err}");
+    let (code, err) = rdbkit(&["resp", f, "-o", "/dev/null", "--batch-bytes", "64k", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    // `memory --json` is `--format json`.
+    let o = std::process::Command::new(BIN)
+        .args(["memory", f, "--json", "--top", "1", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("memory --json prints JSON");
+    assert!(v["totals"]["keys"].as_u64().is_some(), "{v}");
+}
+
+/// An empty file says so; a truncated or checksum-failing file says once
+/// what can be done about it.
+#[test]
+fn damaged_and_empty_files_say_what_to_do() {
+    let d = scratch("hints");
+    let empty = d.join("empty.rdb");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, err) = rdbkit(&["json", empty.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("empty file"), "{err}");
+    let data = read(&fixture("redis-7.0.15/default.rdb"));
+    let cut = d.join("cut.rdb");
+    std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    let (code, err) = rdbkit(&["json", cut.to_str().unwrap(), "-q", "-o", "/dev/null"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("--skip-corrupt").count(), 1, "{err}");
+    let mut flipped = data.clone();
+    let n = flipped.len();
+    flipped[n - 1] ^= 1; // the checksum trailer itself
+    let bad = d.join("crc.rdb");
+    std::fs::write(&bad, &flipped).unwrap();
+    let (code, err) = rdbkit(&["json", bad.to_str().unwrap(), "-q", "-o", "/dev/null"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("--no-checksum").count(), 1, "{err}");
+}

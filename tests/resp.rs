@@ -1,6 +1,6 @@
 //! `rdbkit resp`: the RESP command stream, replayed into a real Redis 7.0
 //! with `redis-cli --pipe`, must leave the server equal to the fixture's
-//! truth; plus REPLACE under `--on-conflict rewrite`, expired keys, `--db` /
+//! truth; plus REPLACE under `--replace`, expired keys, `--db` /
 //! `--db-map` and LRU/LFU arguments.
 
 mod common;
@@ -248,7 +248,7 @@ fn resp_expired_keys() {
 }
 
 // ---------------------------------------------------------------------------
-// REPLACE under --on-conflict rewrite
+// REPLACE under --replace
 // ---------------------------------------------------------------------------
 
 const SEEDS: [(u64, &str, &str); 3] = [
@@ -318,7 +318,7 @@ fn resp_rewrite_replaces_existing_keys() {
     );
 
     // rewrite: REPLACE on every RESTORE and FUNCTION RESTORE
-    let (path, cmds) = resp(&rdb, &dir, "rewrite.resp", &["--on-conflict", "rewrite"]).unwrap();
+    let (path, cmds) = resp(&rdb, &dir, "rewrite.resp", &["--replace"]).unwrap();
     let rs = restores(&cmds).unwrap();
     check_restores(&rs, &truth).unwrap();
     for r in &rs {
@@ -572,5 +572,36 @@ fn resp_command_mode_never_drops_field_ttls_silently() {
     assert!(
         cmds.iter().any(|c| command_name(c) == "HPEXPIREAT"),
         "no HPEXPIREAT"
+    );
+}
+
+/// `resp` offers only what a stream written ahead of any reply can honour:
+/// `--replace`. Every `--on-conflict` policy is refused as a usage error
+/// that says why (before, `panic`, `ignore` and `skip` all wrote the same
+/// bytes, silently).
+#[test]
+fn resp_refuses_conflict_policies_it_cannot_honour() {
+    let rdb = common::fixture("redis-7.0.15/default.rdb");
+    for policy in ["panic", "ignore", "skip", "rewrite"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rdbkit"))
+            .args(["resp", rdb.to_str().unwrap(), "--on-conflict", policy])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{policy}: {err}");
+        assert!(o.stdout.is_empty(), "{policy}: wrote output");
+        assert!(
+            err.contains("--replace") && err.contains("cannot"),
+            "{policy}: {err}"
+        );
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_rdbkit"))
+        .args(["resp", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--replace") && !help.contains("--on-conflict"),
+        "{help}"
     );
 }

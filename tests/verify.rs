@@ -828,3 +828,35 @@ fn verify_password_and_exit_codes() {
     assert!(out.stdout.is_empty());
     assert!(out.stderr.contains("matched"), "{}", out.describe());
 }
+
+/// A failed verify names the first differing keys on stderr (escaped,
+/// shortened), without --diff, in words that agree in number.
+#[test]
+fn verify_names_the_first_differing_keys() {
+    let rdb = common::fixture("redis-7.0.15/default.rdb");
+    let server = Server::start();
+    load(&rdb, &server.url(), &["--keep-expired"]).expect_code(0);
+    let mut c = server.conn();
+    c.must(["DEL", "str:short"]);
+    let out = verify(&[&rdb], &server.url(), &[]);
+    assert_eq!(out.code, 5, "{}", out.describe());
+    assert!(
+        out.stderr.contains("1 key differs (1 missing"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("db 0 \"str:short\" (missing)"),
+        "{}",
+        out.stderr
+    );
+    c.must(["SET", "str:utf8", "changed"]);
+    let out = verify(&[&rdb], &server.url(), &[]);
+    assert_eq!(out.code, 5, "{}", out.describe());
+    assert!(out.stderr.contains("2 keys differ"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("db 0 \"str:utf8\" (value"),
+        "{}",
+        out.stderr
+    );
+}

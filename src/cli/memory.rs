@@ -20,9 +20,10 @@ use rdbkit::inspect::html;
 use rdbkit::inspect::memory::{ModelConfig, ServerModel};
 use rdbkit::inspect::prefix::PrefixOptions;
 use rdbkit::inspect::report::{self, Format, MemoryOptions};
+use rdbkit::outpath::AtomicFile;
 use rdbkit::sink::SinkError;
 
-use super::{damage, exit, finish, open, output, progress, Common};
+use super::{check_outputs, damage, exit, finish, open, output, progress, Common, Fail};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum FormatArg {
@@ -60,6 +61,9 @@ pub struct MemoryArgs {
     /// Per-key rows (and summaries) as CSV or JSON Lines.
     #[arg(long, value_enum, default_value = "csv")]
     format: FormatArg,
+    /// Same as --format json (the spelling every other command uses).
+    #[arg(long)]
+    json: bool,
     /// Show the N biggest keys by memory and by element count (instead of
     /// the per-key rows on stdout).
     #[arg(long, value_name = "N")]
@@ -100,7 +104,11 @@ fn parse_config(s: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.to_string()))
 }
 
-pub fn run(a: MemoryArgs) -> Result<u8, String> {
+pub fn run(a: MemoryArgs) -> Result<u8, Fail> {
+    check_outputs(
+        std::slice::from_ref(&a.file),
+        &[("--output", a.output.as_ref()), ("--html", a.html.as_ref())],
+    )?;
     let input = open(&a.file)?;
     let summary = a.top.is_some() || a.by_prefix.is_some();
     let rows = a.output.is_some() || !(summary || a.html.is_some());
@@ -132,9 +140,9 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
     }
     let opts = MemoryOptions {
         model,
-        format: match a.format {
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Json => Format::Json,
+        format: match (a.format, a.json) {
+            (_, true) | (FormatArg::Json, _) => Format::Json,
+            (FormatArg::Csv, false) => Format::Csv,
         },
         rows,
         top,
@@ -146,25 +154,27 @@ pub fn run(a: MemoryArgs) -> Result<u8, String> {
     };
     let label = a.file.display().to_string();
     let engine = a.common.engine(&label)?;
-    let mut out: Box<dyn Write> = if rows {
-        output(&a.output)?
-    } else {
-        Box::new(io::sink())
-    };
+    let mut out = if rows { Some(output(&a.output)?) } else { None };
     let bar = progress::Bar::new(
         a.common.quiet || !io::stderr().is_terminal(),
         input.len() as u64,
     );
     let cb = bar.callback(&input);
-    let r = report::run(&input, &opts, &engine, &mut out, Some(&cb));
+    let r = match out.as_mut() {
+        Some(o) => report::run(&input, &opts, &engine, o, Some(&cb)),
+        None => report::run(&input, &opts, &engine, &mut io::sink(), Some(&cb)),
+    };
     bar.finish();
     let mut rep = match r {
         Ok(rep) => rep,
-        Err(e) => return finish(&a.file, Err::<(), _>(e)).map(|_| exit::OK),
+        Err(e) => return Ok(finish(&a.file, Err::<(), _>(e)).map(|_| exit::OK)?),
     };
+    if let Some(o) = out {
+        finish(&a.file, o.commit().map_err(SinkError::Io))?;
+    }
     if let Some(path) = &a.html {
         let title = a.file.display().to_string();
-        std::fs::write(path, html::page(&rep, &title))
+        AtomicFile::write_all_to(path, &html::page(&rep, &title))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         if !a.common.quiet {
             eprintln!(

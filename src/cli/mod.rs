@@ -1,8 +1,7 @@
 //! The command line: clap flags become a configuration for library calls.
 //! No format or conversion logic lives here.
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use rdbkit::load::commands::{BatchLimits, TargetFeatures};
 use rdbkit::load::{
     self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
 };
+use rdbkit::outpath::{self, Output};
 use rdbkit::rdb::value::Kind;
 use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
@@ -44,6 +44,43 @@ pub mod exit {
     pub const DIFFERENCES: u8 = 5;
 }
 
+/// Why a command failed, which decides the exit code.
+#[derive(Debug)]
+pub enum Fail {
+    /// A bad command line found after parsing (exit 2).
+    Usage(String),
+    /// Anything else (exit 1).
+    Runtime(String),
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Self {
+        Fail::Runtime(s)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(s: &str) -> Self {
+        Fail::Runtime(s.to_string())
+    }
+}
+
+impl From<outpath::SamePathError> for Fail {
+    fn from(e: outpath::SamePathError) -> Self {
+        Fail::Usage(e.to_string())
+    }
+}
+
+/// Refuses an output that is an input (exit 2); see [`outpath::check`].
+fn check_outputs(inputs: &[PathBuf], outputs: &[(&str, Option<&PathBuf>)]) -> Result<(), Fail> {
+    let ins: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let outs: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|(o, p)| p.map(|p| (*o, p.as_path())))
+        .collect();
+    Ok(outpath::check(&ins, &outs)?)
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "rdbkit",
@@ -57,10 +94,11 @@ struct Cli {
 
 #[derive(Args, Debug, Clone)]
 struct Common {
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
+    /// Worker threads, 1 to 1024 (default: all cores).
+    #[arg(long, short = 'j', value_parser = parse_threads)]
     threads: Option<usize>,
-    /// No progress bar.
+    /// No progress bar and no summary on stderr (errors and warnings still
+    /// show; `--json` output still goes to stdout).
     #[arg(long, short)]
     quiet: bool,
     /// Do not verify the CRC-64 trailer.
@@ -84,7 +122,7 @@ struct FilterArgs {
     /// Only keys of this source database (repeatable).
     #[arg(long = "db", value_name = "N")]
     dbs: Vec<u64>,
-    /// Only keys matching this Redis glob (`*`, `?`, `[a-z]`, `\\x`; repeatable).
+    /// Only keys matching this Redis glob (`*`, `?`, `[a-z]`, `\x`; repeatable).
     #[arg(long = "key", value_name = "GLOB")]
     keys: Vec<String>,
     /// Only keys matching this regex over the key's bytes (unanchored; repeatable).
@@ -114,6 +152,22 @@ struct FilterArgs {
     /// Leave out keys whose expiry is already past (now, by this machine's clock).
     #[arg(long)]
     skip_expired: bool,
+}
+
+/// `-j`: at least one thread, and no more than could ever help (each
+/// thread holds chunks in flight; 100000 threads took seconds to start).
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(_) => Err("at most 1024".into()),
+        Err(_) => Err(format!("not a number: {s:?}")),
+    }
+}
+
+/// A size flag that sizes a buffer (see [`parse_size`]).
+fn parse_size_usize(s: &str) -> Result<usize, String> {
+    parse_size(s).and_then(|n| usize::try_from(n).map_err(|_| format!("too large: {s:?}")))
 }
 
 /// Checks a regex at parse time, so a bad one is a usage error (exit 2).
@@ -240,12 +294,21 @@ enum Cmd {
         /// Write to this file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// `rewrite` adds REPLACE to every RESTORE (in command mode: replaces
-        /// each key atomically with MULTI/DEL/.../EXEC or a temporary key and RENAME).
-        #[arg(long, value_enum, default_value = "panic")]
-        on_conflict: ConflictArg,
-        /// `restore`: RESTORE with the file's payloads; `commands`: SET/RPUSH/SADD/
-        /// ZADD/HSET/XADD... for targets that cannot read this RDB version.
+        /// Overwrite keys that exist in the target: REPLACE on every RESTORE
+        /// (in command mode: each key replaced atomically with
+        /// MULTI/DEL/.../EXEC or a temporary key and RENAME). Without it an
+        /// existing key makes its RESTORE fail with BUSYKEY, reported by
+        /// whatever replays the stream. (No other conflict policy exists
+        /// here: a stream written ahead cannot react to the server's replies;
+        /// `rdbkit load` can.)
+        #[arg(long)]
+        replace: bool,
+        /// Not offered by `resp` (see --replace); refused with the reason.
+        #[arg(long, hide = true, value_name = "POLICY")]
+        on_conflict: Option<String>,
+        /// `restore`: RESTORE with the file's payloads; `commands`:
+        /// SET/RPUSH/SADD/ZADD/HSET/XADD... for targets that cannot read this
+        /// RDB version.
         #[arg(long, value_enum, default_value = "restore")]
         mode: ModeArg,
         /// Command mode: the target has hash field TTLs (Redis 7.4+, Valkey 9+).
@@ -266,8 +329,8 @@ enum Cmd {
         /// Command mode: elements per command.
         #[arg(long, default_value_t = 512)]
         batch_elements: usize,
-        /// Command mode: bytes per command.
-        #[arg(long, default_value_t = 4 << 20)]
+        /// Command mode: bytes per command (e.g. 4M).
+        #[arg(long, default_value = "4M", value_parser = parse_size_usize)]
         batch_bytes: usize,
         #[command(flatten)]
         keys: KeyArgs,
@@ -389,7 +452,8 @@ impl KeyArgs {
 
 #[derive(Args, Debug, Clone)]
 struct LoadArgs {
-    /// Target: redis://[user:pass@]host:port[/db]
+    /// Target: redis://[user:pass@]host:port[/db], rediss://... for TLS, or
+    /// host:port.
     #[arg(long, short = 't')]
     target: String,
     /// The target is a Redis Cluster (default: ask the server with INFO cluster).
@@ -427,14 +491,15 @@ struct LoadArgs {
     /// otherwise, and for keys over --max-restore-bytes.
     #[arg(long, value_enum, default_value = "auto")]
     mode: LoadModeArg,
-    /// In auto mode, a key whose RESTORE payload is bigger goes as commands.
-    #[arg(long, default_value_t = 64 << 20)]
+    /// In auto mode, a key whose RESTORE payload is bigger goes as commands
+    /// (e.g. 64M).
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
     max_restore_bytes: u64,
     /// Command mode: elements per command.
     #[arg(long, default_value_t = 512)]
     batch_elements: usize,
-    /// Command mode: bytes per command.
-    #[arg(long, default_value_t = 4 << 20)]
+    /// Command mode: bytes per command (e.g. 4M).
+    #[arg(long, default_value = "4M", value_parser = parse_size_usize)]
     batch_bytes: usize,
     /// Command mode: leave out what the target cannot hold: hash field TTLs,
     /// arrays (keys counted as dropped_lossy) and NACKed stream entries
@@ -493,8 +558,11 @@ struct LoadArgs {
 
 /// The target URL, with the password from the URL, else `--password-file`
 /// (first line), else `REDISCLI_AUTH`. Never printed.
-fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, String> {
-    let mut target = Target::parse(url).map_err(|e| e.to_string())?;
+fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Fail> {
+    let mut target = Target::parse(url).map_err(|e| match e {
+        load::LoadError::Usage(m) => Fail::Usage(format!("--target {url}: {m}")),
+        other => Fail::Runtime(other.to_string()),
+    })?;
     if target.auth.pass.is_none() {
         if let Some(p) = password_file {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -506,7 +574,7 @@ fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Strin
     Ok(target)
 }
 
-fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, String> {
+fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail> {
     let target = parse_target(&a.target, a.password_file.as_deref())?;
     load::conn::set_io_timeout(std::time::Duration::from_secs(a.timeout));
     Ok(LoadOptions {
@@ -639,8 +707,12 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
+        Err(Fail::Usage(e)) => {
             eprintln!("rdbkit: error: {e}");
+            ExitCode::from(exit::USAGE)
+        }
+        Err(Fail::Runtime(e)) => {
+            eprintln!("rdbkit: error: {}", with_hint(e));
             ExitCode::from(exit::FAILURE)
         }
     }
@@ -651,16 +723,33 @@ fn is_broken_pipe(e: &SinkError) -> bool {
 }
 
 fn open(file: &Path) -> Result<Input, String> {
-    Input::open(file).map_err(|e| format!("{}: {e}", file.display()))
+    let input = Input::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if input.is_empty() {
+        return Err(format!("{}: empty file (0 bytes)", file.display()));
+    }
+    Ok(input)
 }
 
-fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, String> {
-    Ok(match path {
-        Some(p) => Box::new(BufWriter::with_capacity(
-            1 << 16,
-            File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        )),
-        None => Box::new(io::stdout().lock()),
+/// A failure message, with what the user can do about a damaged file said
+/// once at the end.
+fn with_hint(msg: String) -> String {
+    if msg.contains("checksum mismatch") {
+        format!("{msg}\nrdbkit: hint: --no-checksum reads the file without checking its trailer; --skip-corrupt reads what it can and reports the rest")
+    } else if msg.contains("unexpected end of data") || msg.contains("bytes that remain") {
+        format!("{msg}\nrdbkit: hint: the file looks truncated; --skip-corrupt reads everything before the damage and reports it")
+    } else {
+        msg
+    }
+}
+
+/// Standard output, or `path` written atomically (committed by the caller
+/// once the run succeeded).
+fn output(path: &Option<PathBuf>) -> Result<Output, String> {
+    Output::open(path.as_deref()).map_err(|e| {
+        format!(
+            "{}: {e}",
+            path.as_deref().unwrap_or(Path::new("-")).display()
+        )
     })
 }
 
@@ -704,12 +793,12 @@ fn damage(engine: &EngineOptions, label: &str, code: u8) -> u8 {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, String> {
+fn run(cli: Cli) -> Result<u8, Fail> {
     match cli.cmd {
         Cmd::Memory(a) => memory::run(a),
         Cmd::Verify(a) => verify::run(a),
-        Cmd::Rdb(a) => rdb::run(a),
-        Cmd::Split(a) => rdb::run_split(a),
+        Cmd::Rdb(a) => rdb::run(a).map_err(Fail::from),
+        Cmd::Split(a) => rdb::run_split(a).map_err(Fail::from),
         Cmd::Load {
             files,
             load,
@@ -721,6 +810,17 @@ fn run(cli: Cli) -> Result<u8, String> {
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
+            check_outputs(
+                &files,
+                &[
+                    ("--conflicts", load.conflicts.as_ref()),
+                    ("--failed", load.failed.as_ref()),
+                    (
+                        "--checkpoint",
+                        load.checkpoint.as_ref().or(load.resume.as_ref()),
+                    ),
+                ],
+            )?;
             let engine = common.engine(&label)?;
             let opts = load_options(&load, engine.clone())?;
             let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
@@ -747,11 +847,8 @@ fn run(cli: Cli) -> Result<u8, String> {
             bar.finish();
             let mut summary = match r {
                 Ok(s) => s,
-                Err(load::LoadError::Usage(m)) => {
-                    eprintln!("rdbkit: error: {m}");
-                    return Ok(exit::USAGE);
-                }
-                Err(e) => return Err(e.to_string()),
+                Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
+                Err(e) => return Err(e.to_string().into()),
             };
             summary.next_step = next_step(&summary, &load);
             if json {
@@ -788,13 +885,14 @@ fn run(cli: Cli) -> Result<u8, String> {
                     );
                     exit::CONFLICT
                 }
-                Ending::Error(e) => return Err(e.clone()),
+                Ending::Error(e) => return Err(e.clone().into()),
             };
             Ok(damage(&engine, &label, code))
         }
         Cmd::Resp {
             file,
             output: out_path,
+            replace,
             on_conflict,
             mode,
             field_ttl,
@@ -823,8 +921,23 @@ fn run(cli: Cli) -> Result<u8, String> {
                     },
                 },
             };
+            check_outputs(
+                std::slice::from_ref(&file),
+                &[("--output", out_path.as_ref())],
+            )?;
             let input = open(&file)?;
-            let oc: OnConflict = on_conflict.into();
+            if let Some(p) = on_conflict {
+                return Err(Fail::Usage(format!(
+                    "resp: --on-conflict {p}: a RESP stream is written before any server \
+                     replies, so it cannot stop, skip or count on a conflict; use --replace \
+                     to overwrite existing keys, or `rdbkit load --on-conflict` against the server"
+                )));
+            }
+            let oc = if replace {
+                OnConflict::Rewrite
+            } else {
+                OnConflict::Panic
+            };
             let cfg = load::worker_config(
                 0,
                 &input,
@@ -844,7 +957,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
             let r = respout::write_resp(&input, &cfg, mode, &engine, &mut out, Some(&cb))
-                .and_then(|s| out.flush().map(|_| s).map_err(SinkError::Io));
+                .and_then(|s| out.commit().map(|_| s).map_err(SinkError::Io));
             bar.finish();
             match r {
                 Ok(s) => {
@@ -871,7 +984,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                     Ok(damage(&engine, &label, code))
                 }
                 Err(e) if is_broken_pipe(&e) => Ok(exit::OK),
-                Err(e) => Err(format!("{}: {e}", file.display())),
+                Err(e) => Err(format!("{}: {e}", file.display()).into()),
             }
         }
         Cmd::Json {
@@ -880,6 +993,10 @@ fn run(cli: Cli) -> Result<u8, String> {
             meta,
             common,
         } => {
+            check_outputs(
+                std::slice::from_ref(&file),
+                &[("--output", out_path.as_ref())],
+            )?;
             let input = open(&file)?;
             let opts = JsonOptions {
                 meta,
@@ -894,9 +1011,9 @@ fn run(cli: Cli) -> Result<u8, String> {
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
             let r = json::write_parallel(&input, &opts, &engine, &mut out, Some(&cb))
-                .and_then(|_| out.flush().map_err(SinkError::Io));
+                .and_then(|_| out.commit().map_err(SinkError::Io));
             bar.finish();
-            finish(&file, r).map(|_| damage(&engine, &label, exit::OK))
+            Ok(finish(&file, r).map(|_| damage(&engine, &label, exit::OK))?)
         }
         Cmd::Stats { file, json, common } => {
             let input = open(&file)?;
@@ -911,7 +1028,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             bar.finish();
             let st = match r {
                 Ok(st) => st,
-                Err(e) => return finish(&file, Err::<(), _>(e)).map(|_| exit::OK),
+                Err(e) => return Ok(finish(&file, Err::<(), _>(e)).map(|_| exit::OK)?),
             };
             let text = if json {
                 stats::to_json(&st)
@@ -919,13 +1036,13 @@ fn run(cli: Cli) -> Result<u8, String> {
                 stats::to_text(&st).into_bytes()
             };
             let mut out = io::stdout().lock();
-            finish(
+            Ok(finish(
                 &file,
                 out.write_all(&text)
                     .and_then(|_| out.flush())
                     .map_err(SinkError::Io),
             )
-            .map(|_| damage(&engine, &label, exit::OK))
+            .map(|_| damage(&engine, &label, exit::OK))?)
         }
     }
 }

@@ -10,21 +10,21 @@ use rdbkit::input::Input;
 use rdbkit::load::{self, InputFile, KeyOptions};
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
-use super::{exit, open, parse_db_map, parse_target, Common};
+use super::{check_outputs, damage, exit, open, parse_db_map, parse_target, Common, Fail};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// RDB files (several: one per source shard).
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Target: redis://[user:pass@]host:port[/db] (rediss:// for TLS).
+    /// Target: redis://[user:pass@]host:port[/db] (rediss:// for TLS), or host:port.
     #[arg(long, short = 't')]
     target: String,
     /// The target is a Redis Cluster (default: ask the server with INFO cluster).
     #[arg(long)]
     cluster: bool,
-    /// Check a uniform random sample of N keys (reservoir sampling, seeded).
-    #[arg(long, value_name = "N")]
+    /// Check a uniform random sample of N keys, N >= 1 (reservoir sampling, seeded).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     sample: Option<u64>,
     /// Seed of --sample (default: from the clock; the summary says which).
     #[arg(long, requires = "sample")]
@@ -66,7 +66,7 @@ pub struct VerifyArgs {
     common: Common,
 }
 
-fn options(a: &VerifyArgs) -> Result<VerifyOptions, String> {
+fn options(a: &VerifyArgs) -> Result<VerifyOptions, Fail> {
     let target = parse_target(&a.target, a.password_file.as_deref())?;
     Ok(VerifyOptions {
         target,
@@ -97,10 +97,26 @@ fn options(a: &VerifyArgs) -> Result<VerifyOptions, String> {
     })
 }
 
+/// `1 key`, `2 keys`.
+fn keys(n: u64) -> String {
+    if n == 1 {
+        "1 key".into()
+    } else {
+        format!("{n} keys")
+    }
+}
+
 /// Runs `rdbkit verify`; the exit code: 0 all equal, 5 differences, 1 when
 /// some keys could not be checked.
-pub fn run(a: VerifyArgs) -> Result<u8, String> {
+pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
+    check_outputs(&a.files, &[("--diff", a.diff.as_ref())])?;
     let opts = options(&a)?;
+    let label = a
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let inputs: Vec<Input> = a.files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
     let releases: Vec<_> = inputs
         .iter()
@@ -148,13 +164,16 @@ pub fn run(a: VerifyArgs) -> Result<u8, String> {
     } else if !a.common.quiet {
         eprint!("{}", s.to_text());
     }
-    Ok(if s.errors > 0 {
-        eprintln!("rdbkit: {} keys could not be checked", s.errors);
+    let code = if s.errors > 0 {
+        eprintln!("rdbkit: {} could not be checked", keys(s.errors));
         exit::FAILURE
     } else if s.differences() > 0 {
         eprintln!(
-            "rdbkit: {} keys differ ({} missing, {} different){}",
-            s.differences(),
+            "rdbkit: {} ({} missing, {} different){}",
+            match s.differences() {
+                1 => "1 key differs".to_string(),
+                n => format!("{n} keys differ"),
+            },
             s.missing,
             s.different(),
             match &a.diff {
@@ -162,8 +181,25 @@ pub fn run(a: VerifyArgs) -> Result<u8, String> {
                 None => String::new(),
             }
         );
+        for d in &s.first_differences {
+            eprintln!("rdbkit:   {d}");
+        }
+        let more = s
+            .differences()
+            .saturating_sub(s.first_differences.len() as u64);
+        if more > 0 {
+            eprintln!(
+                "rdbkit:   ... and {more} more{}",
+                if a.diff.is_none() {
+                    " (--diff FILE lists every one)"
+                } else {
+                    ""
+                }
+            );
+        }
         exit::DIFFERENCES
     } else {
         exit::OK
-    })
+    };
+    Ok(damage(&opts.engine, &label, code))
 }

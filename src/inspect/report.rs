@@ -40,7 +40,7 @@ use crate::inspect::memory::{Buffers, KeyMemory, Model, ModelConfig};
 use crate::inspect::prefix::{Agg, PrefixOptions, PrefixRow, Prefixes};
 use crate::rdb::records::{Item, Record};
 use crate::rdb::value::Kind;
-use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
+use crate::scan::{self, Admit, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::jsonfmt::{write_bytes, write_str, write_u64};
 use crate::sink::SinkError;
 
@@ -223,10 +223,14 @@ impl<'a> Worker<'a> for MemWorker<'_> {
         let mut parser = chunk.parser()?;
         while let Some(item) = parser.next_item()? {
             let Item::Key(rec) = item else { continue };
-            p.keys_read += 1;
-            if !chunk.keep(&rec, &mut self.key_buf)? {
-                p.filtered += 1;
-                continue;
+            match chunk.admit(&rec, &mut self.key_buf)? {
+                Admit::Damaged => continue,
+                Admit::Filtered => {
+                    p.keys_read += 1;
+                    p.filtered += 1;
+                    continue;
+                }
+                Admit::Keep => p.keys_read += 1,
             }
             let m = match self.model.estimate(&rec, &mut self.bufs) {
                 Ok(m) => m,
@@ -275,7 +279,10 @@ impl<'a> Worker<'a> for MemWorker<'_> {
             if top_b.wants(m.bytes, rec.offset) {
                 top_b.push(m.bytes, top_key());
             }
-            if top_e.wants(m.num_elements, rec.offset) {
+            // Elements rank collections only: a string's "elements" would be
+            // its bytes, already ranked by memory.
+            let collection = !matches!(kind, Kind::String | Kind::Module);
+            if collection && top_e.wants(m.num_elements, rec.offset) {
                 top_e.push(m.num_elements, top_key());
             }
             if let (Some(px), Some(po)) = (p.prefixes.as_mut(), opts.prefix.as_ref()) {

@@ -158,6 +158,14 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadEr
                 }
             }
         }
+        Reply::Error(e) if e.contains("cluster support disabled") => {
+            return Err(LoadError::Target {
+                addr: addr.clone(),
+                msg: "--cluster: this server is not a Redis Cluster (cluster support \
+                      disabled); leave --cluster out"
+                    .into(),
+            })
+        }
         Reply::Error(_) => {
             // Older than 7.0: CLUSTER SLOTS.
             let r = conn.call_ok(&[b"CLUSTER", b"SLOTS"])?;

@@ -242,6 +242,11 @@ impl ServerInfo {
     }
 }
 
+/// What a user whose server wants a password can do about it.
+pub const NOAUTH_HINT: &str = " (the server needs a password: give it in the URL, \
+redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port, or in a file with \
+--password-file FILE, or in the REDISCLI_AUTH environment variable)";
+
 fn target_err(addr: &str, msg: String) -> LoadError {
     LoadError::Target {
         addr: addr.to_string(),
@@ -346,10 +351,17 @@ impl Conn {
     /// Like `call`, but an error reply is an error.
     pub fn call_ok(&mut self, args: &[&[u8]]) -> Result<Reply, LoadError> {
         match self.call(args)? {
-            Reply::Error(e) => Err(target_err(
-                &self.addr,
-                format!("{} failed: {e}", String::from_utf8_lossy(args[0])),
-            )),
+            Reply::Error(e) => {
+                let hint = if e.starts_with("NOAUTH") {
+                    NOAUTH_HINT
+                } else {
+                    ""
+                };
+                Err(target_err(
+                    &self.addr,
+                    format!("{} failed: {e}{hint}", String::from_utf8_lossy(args[0])),
+                ))
+            }
             r => Ok(r),
         }
     }

@@ -80,7 +80,19 @@ fn id_of(v: &Value) -> Option<StreamId> {
 
 /// Parses one line; `offset` (of the line in the file) goes into errors.
 pub fn parse_line(line: &[u8], offset: u64) -> Result<Line> {
-    let v: Value = serde_json::from_slice(line).map_err(|e| bad(offset, e.to_string()))?;
+    let v: Value = serde_json::from_slice(line).map_err(|e| {
+        // serde's own "at line 1 column N" counts within this one line.
+        let what = e.to_string();
+        let what = what
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        bad(
+            offset,
+            format!("column {}: not valid JSON: {what}", e.column()),
+        )
+    })?;
     let o = v
         .as_object()
         .ok_or_else(|| bad(offset, "not a JSON object"))?;
@@ -107,7 +119,12 @@ pub fn parse_line(line: &[u8], offset: u64) -> Result<Line> {
     let Some(key) = o.get("key") else {
         return Ok(Line::Other);
     };
-    let key = bytes_of(key).ok_or_else(|| bad(offset, "key is not a byte string"))?;
+    let key = bytes_of(key).ok_or_else(|| {
+        bad(
+            offset,
+            "field \"key\": not a byte string (a JSON string or {\"b64\": ...})",
+        )
+    })?;
     let db = o.get("db").and_then(Value::as_u64).unwrap_or(0);
     let kind = match o.get("type").and_then(Value::as_str) {
         Some("string") => Kind::String,
@@ -118,7 +135,15 @@ pub fn parse_line(line: &[u8], offset: u64) -> Result<Line> {
         Some("stream") => Kind::Stream,
         Some("module") => Kind::Module,
         Some("array") => Kind::Array,
-        other => return Err(bad(offset, format!("unknown type {other:?}"))),
+        _ => {
+            let given = o
+                .get("type")
+                .map_or("nothing".to_string(), Value::to_string);
+            return Err(bad(
+                offset,
+                format!("field \"type\": {given} is not a type (string, list, set, zset, hash, stream, module or array)"),
+            ));
+        }
     };
     Ok(Line::Key {
         db,

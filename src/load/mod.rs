@@ -27,7 +27,6 @@ pub mod worker;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +47,31 @@ use self::summary::FnReply;
 pub use self::summary::{Ending, Summary};
 pub use self::target::{Auth, Target};
 use self::worker::{Batch, LoadWorker, WorkerConfig};
+
+/// `--conflicts` / `--failed`: written under a temporary name, renamed
+/// into place when the load ends (stopped or not: the lists then hold what
+/// the summary counts), so no half-written list is ever taken for whole.
+type ReportFile = BufWriter<crate::outpath::AtomicFile>;
+
+/// Opens a report file (see [`ReportFile`]).
+fn report_file(p: &Option<PathBuf>) -> Result<Option<ReportFile>, LoadError> {
+    p.as_ref()
+        .map(|p| {
+            crate::outpath::AtomicFile::create(p)
+                .map(BufWriter::new)
+                .map_err(|e| LoadError::Io(format!("{}: {e}", p.display())))
+        })
+        .transpose()
+}
+
+/// Flushes a report file and renames it into place.
+fn commit_report(w: Option<ReportFile>, what: &str) -> Result<(), LoadError> {
+    let Some(w) = w else { return Ok(()) };
+    w.into_inner()
+        .map_err(|e| LoadError::Io(format!("{what}: {}", e.error())))?
+        .commit()
+        .map_err(|e| LoadError::Io(format!("{what}: {e}")))
+}
 
 /// What to do when `RESTORE` answers `BUSYKEY` (the key exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -546,9 +570,15 @@ fn load_once<'a>(
             .any(|(k, v)| k == "cluster_enabled" && v == "1"),
     };
     if cluster && (target.db.unwrap_or(0) != 0 || opts.keys.db.unwrap_or(0) != 0) {
-        return Err(LoadError::Usage(
-            "a Redis Cluster has only database 0".into(),
-        ));
+        return Err(LoadError::Usage(format!(
+            "the target is a Redis Cluster, which has only database 0, but {} asks for database {}",
+            if opts.keys.db.unwrap_or(0) != 0 {
+                "--target-db"
+            } else {
+                "--target's /N"
+            },
+            opts.keys.db.or(target.db).unwrap_or(0)
+        )));
     }
     let mut keys = opts.keys.clone();
     if keys.db.is_none() {
@@ -607,7 +637,7 @@ fn load_once<'a>(
                 features,
             });
         }
-        if all {
+        if all && !is_json {
             summary_notes.push(match opts.mode {
                 LoadMode::Commands => format!("{}: written as commands (--mode commands)", f.name),
                 _ => format!("{}: written as commands: target {server_version} does not accept RDB version {} payloads", f.name, h.version),
@@ -740,22 +770,8 @@ fn load_once<'a>(
         None => {}
     }
 
-    let mut conflicts_out = match &opts.conflicts_file {
-        Some(p) => {
-            Some(BufWriter::new(File::create(p).map_err(|e| {
-                LoadError::Io(format!("{}: {e}", p.display()))
-            })?))
-        }
-        None => None,
-    };
-    let mut failed_out = match &opts.failed_file {
-        Some(p) => {
-            Some(BufWriter::new(File::create(p).map_err(|e| {
-                LoadError::Io(format!("{}: {e}", p.display()))
-            })?))
-        }
-        None => None,
-    };
+    let mut conflicts_out = report_file(&opts.conflicts_file)?;
+    let mut failed_out = report_file(&opts.failed_file)?;
 
     let mut summary = Summary {
         notes: summary_notes,
@@ -960,7 +976,7 @@ fn load_once<'a>(
                         nodes: &mut HashMap<String, Node<'a>>,
                         summary: &mut Summary,
                         outstanding: &mut u64,
-                        failed_out: &mut Option<BufWriter<File>>| {
+                        failed_out: &mut Option<ReportFile>| {
             let id = match open_node(addr, version, nodes) {
                 Ok(id) => id,
                 Err(e) => {
@@ -1018,7 +1034,7 @@ fn load_once<'a>(
                      nodes: &mut HashMap<String, Node<'a>>,
                      summary: &mut Summary,
                      outstanding: &mut u64,
-                     failed_out: &mut Option<BufWriter<File>>| {
+                     failed_out: &mut Option<ReportFile>| {
             let mut per_addr: HashMap<&str, Vec<Op<'a>>> = HashMap::new();
             let mut functions: Vec<Op<'a>> = Vec::new();
             let mut asked: Vec<Op<'a>> = Vec::new();
@@ -1622,23 +1638,19 @@ fn load_once<'a>(
         nodes.clear(); // closes the node channels: writers and readers finish
     });
 
-    if let Some(w) = conflicts_out.as_mut() {
-        w.flush()
-            .map_err(|e| LoadError::Io(format!("conflicts file: {e}")))?;
-    }
+    commit_report(conflicts_out, "conflicts file")?;
     summary.settle(&mut trackers);
     if fatal.is_none() {
         save_checkpoint(&mut trackers, &summary)?;
     }
-    if let Some(w) = failed_out.as_mut() {
-        w.flush()
-            .map_err(|e| LoadError::Io(format!("failed-keys file: {e}")))?;
-    }
+    commit_report(failed_out, "failed-keys file")?;
     summary.duration = started.elapsed();
     if let Some(p) = &opts.engine.skip_corrupt {
         // Records the walk lost were never read by a worker.
-        summary.skipped_corrupt += p.regions();
-        summary.keys_read += p.regions();
+        // (Damaged values are left out by the workers, uncounted, and
+        // counted here with the regions, once each.)
+        summary.skipped_corrupt += p.count();
+        summary.keys_read += p.count();
         for (stored, computed) in p.checksum_mismatches() {
             summary.notes.push(format!(
                 "checksum mismatch: stored {stored:016x}, computed {computed:016x}"
@@ -1677,7 +1689,7 @@ fn flush_retries<'a, R>(
     nodes: &mut HashMap<String, Node<'a>>,
     summary: &mut Summary,
     outstanding: &mut u64,
-    failed_out: &mut Option<BufWriter<File>>,
+    failed_out: &mut Option<ReportFile>,
 ) where
     R: Fn(
         Vec<Op<'a>>,
@@ -1686,7 +1698,7 @@ fn flush_retries<'a, R>(
         &mut HashMap<String, Node<'a>>,
         &mut Summary,
         &mut u64,
-        &mut Option<BufWriter<File>>,
+        &mut Option<ReportFile>,
     ),
 {
     while let Some(&(v, _)) = q.first() {
@@ -1751,7 +1763,7 @@ fn defer<'a>(
     sent: bool,
     delayed: &mut std::collections::BinaryHeap<Delayed<'a>>,
     summary: &mut Summary,
-    failed_out: &mut Option<BufWriter<File>>,
+    failed_out: &mut Option<ReportFile>,
     retry_for: Duration,
     stopping: bool,
 ) {
@@ -1891,7 +1903,7 @@ fn rediscover(
 }
 
 /// Appends a conflict line.
-fn write_conflict(w: &mut BufWriter<File>, op: &Op<'_>, action: &str, file: &str) {
+fn write_conflict(w: &mut ReportFile, op: &Op<'_>, action: &str, file: &str) {
     let mut l = Vec::new();
     l.extend_from_slice(b"{\"db\":");
     write_u64(&mut l, op.db);
@@ -1940,8 +1952,8 @@ impl Summary {
         &mut self,
         o: Outcome<'a>,
         opts: &LoadOptions,
-        conflicts_out: &mut Option<BufWriter<File>>,
-        failed_out: &mut Option<BufWriter<File>>,
+        conflicts_out: &mut Option<ReportFile>,
+        failed_out: &mut Option<ReportFile>,
         files: &[InputFile<'_>],
         version: u32,
         server_version: &str,
@@ -2113,7 +2125,7 @@ impl Summary {
         op: &Op<'_>,
         action: &str,
         file: &str,
-        conflicts_out: &mut Option<BufWriter<File>>,
+        conflicts_out: &mut Option<ReportFile>,
     ) {
         self.conflicts += 1;
         *self.conflicts_by_action.entry(action.into()).or_default() += 1;
@@ -2131,7 +2143,7 @@ impl Summary {
         &mut self,
         op: &Op<'_>,
         msg: &str,
-        failed_out: &mut Option<BufWriter<File>>,
+        failed_out: &mut Option<ReportFile>,
         version: u32,
     ) {
         if !op.is_key() {

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use crate::scan::{self, Chunk, EngineOptions, Progress, Worker};
+use crate::scan::{self, Admit, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::SinkError;
 
 use super::commands::{emit_key, string_len, BatchLimits, Sink, Spill, TargetFeatures};
@@ -282,10 +282,15 @@ impl<'a> Worker<'a> for RespWorker {
         while let Some(item) = p.next_item()? {
             match item {
                 Item::Key(rec) => {
-                    sum.keys_read += 1;
-                    if !chunk.keep(&rec, &mut self.kscratch)? {
-                        sum.filtered += 1;
-                        continue;
+                    // A damaged value is counted by the engine's policy.
+                    match chunk.admit(&rec, &mut self.kscratch)? {
+                        Admit::Damaged => continue,
+                        Admit::Filtered => {
+                            sum.keys_read += 1;
+                            sum.filtered += 1;
+                            continue;
+                        }
+                        Admit::Keep => sum.keys_read += 1,
                     }
                     match self.inner.op_for(&rec)? {
                         Decision::Send(op) => match self.key(&op, &mut pieces, &mut sum) {

@@ -87,9 +87,13 @@ impl Target {
             (false, r)
         } else if let Some(r) = url.strip_prefix("rediss://") {
             (true, r)
+        } else if !url.contains("://") && !url.is_empty() {
+            // `host:port`, as redis-cli takes it.
+            (false, url)
         } else {
             return Err(LoadError::Usage(
-                "the target must be a URL like redis://host:port[/db]".into(),
+                "the target must be redis://host:port[/db], rediss://host:port[/db] or host:port"
+                    .into(),
             ));
         };
         let (auth_part, hostpart) = match rest.rfind('@') {

@@ -12,7 +12,7 @@ use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
 use crate::rdb::stream::{StreamId, StreamMeta};
 use crate::rdb::value::{Kind, Scratch, ValueVisitor};
-use crate::scan::{Chunk, Worker};
+use crate::scan::{Admit, Chunk, Worker};
 use crate::sink::SinkError;
 
 use super::op::{Op, OpKind};
@@ -249,10 +249,16 @@ impl<'a> Worker<'a> for LoadWorker {
             }
             match item {
                 Item::Key(rec) => {
-                    b.keys_read += 1;
-                    if !chunk.keep(&rec, &mut self.kscratch)? {
-                        b.filtered += 1;
-                        continue;
+                    // A damaged value is counted by the engine's policy
+                    // (as the records the walk could not pass are).
+                    match chunk.admit(&rec, &mut self.kscratch)? {
+                        Admit::Damaged => continue,
+                        Admit::Filtered => {
+                            b.keys_read += 1;
+                            b.filtered += 1;
+                            continue;
+                        }
+                        Admit::Keep => b.keys_read += 1,
                     }
                     match self.op_for(&rec)? {
                         Decision::Send(op) => {
@@ -389,6 +395,8 @@ pub fn jsonl_batches<'a>(
     use super::jsonl::{emit_line, parse_line, Line};
     let check = cfg.commands.map(|c| c.check).unwrap_or(true);
     let mut pos = 0usize;
+    // Line numbers for messages: a user edits JSON Lines by line, not offset.
+    let mut lineno = 0u64;
     while pos < data.len() {
         let mut b = Batch::default();
         let chunk_start = pos;
@@ -401,10 +409,11 @@ pub fn jsonl_batches<'a>(
             let line = &data[pos..end];
             let offset = pos as u64;
             pos = end + 1;
+            lineno += 1;
             if line.iter().all(|c| c.is_ascii_whitespace()) {
                 continue;
             }
-            match parse_line(line, offset).map_err(SinkError::Format)? {
+            match parse_line(line, offset).map_err(|e| SinkError::Format(at_line(e, lineno)))? {
                 Line::Other => {}
                 Line::Function(code) => {
                     if !cfg.dry_run {
@@ -514,8 +523,12 @@ pub fn jsonl_batches<'a>(
                             }
                             Ok(n) => n,
                             Err(e) => {
-                                b.failed
-                                    .push((op, format!("{}{}", super::node::NOT_WRITABLE, e.kind)));
+                                let why = format!(
+                                    "{}line {lineno}: {}",
+                                    super::node::NOT_WRITABLE,
+                                    e.kind
+                                );
+                                b.failed.push((op, why));
                                 continue;
                             }
                         };
@@ -535,4 +548,14 @@ pub fn jsonl_batches<'a>(
         send(b)?;
     }
     Ok(())
+}
+
+/// A JSON Lines error with the line number put in front of what it says.
+fn at_line(e: crate::Error, lineno: u64) -> crate::Error {
+    match e.kind {
+        crate::ErrorKind::Invalid { what, detail } => {
+            crate::Error::invalid(e.offset, what, format!("line {lineno}: {detail}"))
+        }
+        kind => crate::Error::new(e.offset, kind),
+    }
 }

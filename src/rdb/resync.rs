@@ -2,33 +2,170 @@
 //!
 //! An RDB file has no record markers or index: a record is only found by
 //! walking every length before it. When a length is damaged, the walk is
-//! lost. To go on, [`resync`] tries each later byte as a record start and
-//! accepts the first position from which several items in a row parse —
-//! keys whose type byte, key string and value lengths all hold together —
-//! or from which the walk reaches a well-formed end of file. Random bytes
-//! pass that test very rarely: a type byte must be one of ~30 values, then
-//! a key string and a whole value must fit inside the file, several times.
+//! lost. To go on, [`resync`] tries later bytes as record starts, and the
+//! evidence it asks for is strong, because a wrong answer invents keys out
+//! of a damaged value's bytes (a stream's listpacks, a list's elements):
+//!
+//! 1. a *chain*: from the candidate, the walk must reach a well-formed end
+//!    of file, or pass [`CHAIN_ITEMS`] items in a row. A truncated file has
+//!    no such chain after the cut, so nothing after it is guessed at.
+//! 2. *agreement*: bytes of a damaged value can still read as a record
+//!    that happens to end on a real record boundary, whose chain is then
+//!    valid too. So every other candidate start inside the chain's first
+//!    item is walked as well; where two chains disagree about a region,
+//!    that region is left out, and reading resumes at the first offset that
+//!    every valid chain passes through.
+//!
+//! The caller adds a third check where the file gives one: the key count a
+//! RESIZEDB or SLOT_INFO declares for its segment ([`segment_keys`]).
+
+use std::collections::HashSet;
 
 use super::consts::*;
 use super::cursor::Cursor;
 use super::records::{Header, Item, ParseOptions, Parser};
 
-/// Items that must parse in a row (at least two of them keys) for a
-/// position to count as a record start, unless the file ends cleanly first.
-pub const RESYNC_ITEMS: usize = 4;
+/// Items a chain must pass, when it does not reach the end of the file, for
+/// its start to count as a record start.
+pub const CHAIN_ITEMS: usize = 64;
 
-/// The first offset in `from..` where parsing resumes plausibly (see the
-/// module doc), with the database to assume there (`db`, the one selected
-/// before the damage). `None` if there is none: the rest of the file is lost.
+/// The first offset in `from..` where parsing can resume with strong
+/// evidence (see the module doc), with the database to assume there (`db`,
+/// the one selected before the damage). `None` if there is none: the rest of
+/// the file is lost.
 pub fn resync(data: &[u8], header: Header, from: usize, db: u64) -> Option<usize> {
-    let lo = from.max(header.len);
-    (lo..data.len()).find(|&p| plausible_start(data, header, p, db))
+    let mut lo = from.max(header.len);
+    loop {
+        let (p0, chain0) = first_chain(data, header, lo, db)?;
+        match agreement(data, header, db, p0, &chain0) {
+            Some(at) => return Some(at),
+            // Two independent long chains: no way to tell which is real.
+            None => lo = chain0.get(1).copied().unwrap_or(data.len()) + 1,
+        }
+    }
 }
 
-fn plausible_start(data: &[u8], header: Header, p: usize, db: u64) -> bool {
-    // Cheap filter first: the byte must open an item.
-    let b = data[p];
-    let opens = matches!(
+/// The first candidate in `lo..` with a valid chain, and that chain's item
+/// starts (the candidate first).
+fn first_chain(data: &[u8], header: Header, lo: usize, db: u64) -> Option<(usize, Vec<usize>)> {
+    (lo..data.len()).find_map(|p| match walk(data, header, p, db, None) {
+        Walk::Valid(c) => Some((p, c)),
+        _ => None,
+    })
+}
+
+/// The first offset on `chain0` that every valid chain starting within the
+/// lookahead passes through; `None` if some valid chain never meets it.
+fn agreement(data: &[u8], header: Header, db: u64, p0: usize, chain0: &[usize]) -> Option<usize> {
+    let on0: HashSet<usize> = chain0.iter().copied().collect();
+    let horizon = chain0.get(1).copied().unwrap_or(*chain0.last()?);
+    let mut resume = p0;
+    for q in p0 + 1..horizon {
+        if on0.contains(&q) {
+            continue;
+        }
+        match walk(data, header, q, db, Some(&on0)) {
+            Walk::Merged(m) => resume = resume.max(m),
+            Walk::Valid(_) => return None,
+            Walk::Invalid => {}
+        }
+    }
+    Some(resume)
+}
+
+/// Key starts kept by [`segment_keys`]; past this many the caller resumes
+/// at the segment's end instead.
+pub const SEGMENT_KEYS: usize = 4096;
+
+/// The keys from `p` to the end of its segment (the next SELECTDB,
+/// RESIZEDB, SLOT_INFO or EOF): the first [`SEGMENT_KEYS`] key starts, the
+/// number of keys, and the offset of the item that ends the segment.
+/// `Err(offset)` when the walk fails first, at `offset`: then the candidate
+/// is not confirmed, and the caller treats everything up to there as one
+/// damaged region.
+///
+/// RESIZEDB (and Valkey's SLOT_INFO) state how many keys the segment
+/// holds, so after a resynchronisation the keys before the damage, the
+/// damaged record and the keys of this walk must add up to that count; any
+/// excess is records read out of the damaged value's bytes, and they come
+/// first.
+pub fn segment_keys(
+    data: &[u8],
+    header: Header,
+    p: usize,
+    db: u64,
+) -> Result<(Vec<usize>, u64, usize), usize> {
+    let mut parser = parser_at(data, header, p, db).map_err(|e| e.offset as usize)?;
+    let (mut starts, mut n) = (Vec::new(), 0u64);
+    loop {
+        let at = parser.offset() as usize;
+        match parser.next_item() {
+            Ok(Some(Item::Key(_))) => {
+                if starts.len() < SEGMENT_KEYS {
+                    starts.push(at);
+                }
+                n += 1;
+            }
+            Ok(Some(
+                Item::SelectDb(_)
+                | Item::ResizeDb { .. }
+                | Item::SlotInfo { .. }
+                | Item::Eof { .. },
+            )) => return Ok((starts, n, at)),
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(data.len()),
+            Err(e) => return Err((e.offset as usize).max(at)),
+        }
+    }
+}
+
+/// How a walk from a candidate start ended.
+enum Walk {
+    /// It reached the end of the file cleanly or passed [`CHAIN_ITEMS`]
+    /// items; the item starts it passed.
+    Valid(Vec<usize>),
+    /// It reached an item start of the chain it was compared with.
+    Merged(usize),
+    Invalid,
+}
+
+fn walk(data: &[u8], header: Header, p: usize, db: u64, meet: Option<&HashSet<usize>>) -> Walk {
+    // Zero-filled blocks are the commonest damage, and every three zero
+    // bytes read as a string record with an empty key and value: a chain
+    // that starts so is no evidence.
+    if !opens_item(data[p], header) || data[p..].starts_with(&[0, 0, 0]) {
+        return Walk::Invalid;
+    }
+    let Ok(mut parser) = parser_at(data, header, p, db) else {
+        return Walk::Invalid;
+    };
+    let mut starts = Vec::new();
+    while starts.len() < CHAIN_ITEMS {
+        let at = parser.offset() as usize;
+        if meet.is_some_and(|m| m.contains(&at)) {
+            return Walk::Merged(at);
+        }
+        starts.push(at);
+        match parser.next_item() {
+            Ok(Some(Item::Eof { trailing: 0, .. })) => return Walk::Valid(starts),
+            Ok(Some(Item::Eof { .. })) | Ok(None) | Err(_) => return Walk::Invalid,
+            Ok(Some(_)) => {}
+        }
+    }
+    Walk::Valid(starts)
+}
+
+/// A walk from `p` to the end of the file (the checksum is the engine's job).
+fn parser_at(data: &[u8], header: Header, p: usize, db: u64) -> crate::Result<Parser<'_>> {
+    let opts = ParseOptions {
+        verify_checksum: false,
+    };
+    Parser::resume(data, header, p, data.len(), db, opts)
+}
+
+/// Cheap filter: whether byte `b` can open an item at all.
+fn opens_item(b: u8, header: Header) -> bool {
+    matches!(
         b,
         RDB_OPCODE_EOF
             | RDB_OPCODE_SELECTDB
@@ -38,33 +175,7 @@ fn plausible_start(data: &[u8], header: Header, p: usize, db: u64) -> bool {
             | RDB_OPCODE_EXPIRETIME
             | RDB_OPCODE_IDLE
             | RDB_OPCODE_FREQ
-    ) || super::value::ValueType::from_byte(b, header.dialect).is_some();
-    if !opens {
-        return false;
-    }
-    let Ok(mut parser) = Parser::resume(
-        data,
-        header,
-        p,
-        data.len(),
-        db,
-        ParseOptions {
-            verify_checksum: false,
-        },
-    ) else {
-        return false;
-    };
-    let (mut items, mut keys) = (0, 0);
-    while items < RESYNC_ITEMS {
-        match parser.next_item() {
-            Ok(Some(Item::Eof { trailing, .. })) => return trailing == 0,
-            Ok(Some(Item::Key(_))) => keys += 1,
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return false,
-        }
-        items += 1;
-    }
-    keys >= 2
+    ) || super::value::ValueType::from_byte(b, header.dialect).is_some()
 }
 
 /// The key of the record starting at `at`, if its opening (expiry, LRU/LFU

@@ -510,3 +510,39 @@ where
         v.zset_member(m, score)
     })
 }
+
+/// A visitor that only lets the decoder walk (and check) a value.
+pub struct Discard;
+
+impl ValueVisitor for Discard {
+    fn string(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
+        Ok(())
+    }
+    fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
+        Ok(())
+    }
+    fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+        Ok(())
+    }
+    fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
+        Ok(())
+    }
+    fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
+        Ok(())
+    }
+    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
+        Ok(())
+    }
+}

@@ -110,16 +110,11 @@ pub fn write_parallel<W: Write>(
                 while let Some(item) = p.next_item()? {
                     match &item {
                         Item::Key(rec) => {
-                            if !chunk.keep(rec, &mut buf)? {
+                            // Under --skip-corrupt this walks the value once
+                            // before any of it is written: streamed output
+                            // cannot be taken back.
+                            if chunk.admit(rec, &mut buf)? != scan::Admit::Keep {
                                 continue;
-                            }
-                            if chunk.skips_corrupt() {
-                                // Streamed output cannot be taken back: walk
-                                // the value once before writing any of it.
-                                if let Err(e) = rec.decode(&mut enc.scratch, &mut Nothing) {
-                                    chunk.value_error(rec, e)?;
-                                    continue;
-                                }
                             }
                             enc.record_streaming(w, &mut buf, rec)?
                         }
@@ -173,7 +168,7 @@ impl<'a> Worker<'a> for JsonWorker {
             while let Some(item) = p.next_item()? {
                 match &item {
                     Item::Key(rec) => {
-                        if !chunk.keep(rec, &mut self.kscratch)? {
+                        if chunk.admit(rec, &mut self.kscratch)? != scan::Admit::Keep {
                             continue;
                         }
                         let mark = out.len();
@@ -835,40 +830,4 @@ fn write_id_str(out: &mut Vec<u8>, id: StreamId) {
     out.push(b'"');
     write_id(out, id);
     out.push(b'"');
-}
-
-/// A visitor that only lets the decoder walk (and check) a value.
-struct Nothing;
-
-impl ValueVisitor for Nothing {
-    fn string(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
-        Ok(())
-    }
-    fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
-        Ok(())
-    }
-    fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-        Ok(())
-    }
-    fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
-        Ok(())
-    }
-    fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
-        Ok(())
-    }
-    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
-        Ok(())
-    }
 }

@@ -307,6 +307,28 @@ pub fn to_json(st: &Stats) -> Vec<u8> {
 }
 
 /// Human-readable table.
+/// `2026-12-03 14:14:48 UTC` for seconds since the Unix epoch (the
+/// snapshot's `ctime`, which a user otherwise has to convert by hand).
+pub fn utc_date(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 pub fn to_text(st: &Stats) -> String {
     use std::fmt::Write;
     let mut s = String::new();
@@ -324,11 +346,16 @@ pub fn to_text(st: &Stats) -> String {
     };
     let _ = writeln!(s, "checksum        {checksum}");
     for (k, v) in &st.aux {
+        let text = String::from_utf8_lossy(v);
+        let date = match (k.as_slice(), text.parse::<i64>()) {
+            (b"ctime", Ok(secs)) => format!("  ({})", utc_date(secs)),
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
-            "aux {:<12}{}",
+            "aux {:<12}{}{date}",
             String::from_utf8_lossy(k),
-            String::from_utf8_lossy(v).escape_debug()
+            text.escape_debug()
         );
     }
     let _ = writeln!(s, "keys            {}", st.keys());

@@ -29,8 +29,7 @@ pub mod worker;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -40,6 +39,7 @@ use crate::load::cluster::{self, Topology};
 use crate::load::conn::{self, Conn};
 use crate::load::resp::Reply;
 use crate::load::{self, jsonl, printable, InputFile, KeyOptions, LoadError, OnConflict, Target};
+use crate::outpath::AtomicFile;
 use crate::rdb::records::{parse_header, Record};
 use crate::rdb::value::Dialect;
 use crate::scan::{self, EngineOptions};
@@ -217,11 +217,9 @@ pub fn verify<'a>(
         None
     };
     let mut diff_out = match &opts.diff_file {
-        Some(p) => {
-            Some(BufWriter::new(File::create(p).map_err(|e| {
-                LoadError::Io(format!("{}: {e}", p.display()))
-            })?))
-        }
+        Some(p) => Some(
+            AtomicFile::create(p).map_err(|e| LoadError::Io(format!("{}: {e}", p.display())))?,
+        ),
         None => None,
     };
     let mut summary = Summary {
@@ -601,13 +599,14 @@ pub fn verify<'a>(
         drop(big_tx);
     });
 
-    if let Some(w) = diff_out.as_mut() {
-        w.flush()
-            .map_err(|e| LoadError::Io(format!("diff file: {e}")))?;
-    }
     summary.duration = started.elapsed();
     if let Some(e) = fatal {
         return Err(e);
+    }
+    // Only a finished run's diff file takes its name (see `outpath`).
+    if let Some(w) = diff_out {
+        w.commit()
+            .map_err(|e| LoadError::Io(format!("diff file: {e}")))?;
     }
     Ok(summary)
 }
@@ -625,9 +624,22 @@ enum Next<'a> {
 }
 
 /// Counts a verdict (and writes its `--diff` line); says what comes next.
+/// Differing keys named on stderr after a failed verify.
+pub const FIRST_DIFFERENCES: usize = 5;
+
+/// A key for a message: escaped, and cut to about 60 characters.
+fn shortened(key: &[u8]) -> String {
+    let p = printable(key);
+    if p.chars().count() <= 60 {
+        return p;
+    }
+    let head: String = p.chars().take(56).collect();
+    format!("{head}...\" ({} bytes)", key.len())
+}
+
 fn account<'a>(
     summary: &mut Summary,
-    diff_out: &mut Option<BufWriter<File>>,
+    diff_out: &mut Option<AtomicFile>,
     fast: &FastStats,
     files: &[InputFile<'_>],
     mut check: KeyCheck<'a>,
@@ -654,6 +666,18 @@ fn account<'a>(
         Verdict::Differ(diffs) => {
             summary.checked += 1;
             summary.count(diffs[0].reason);
+            if summary.first_differences.len() < FIRST_DIFFERENCES {
+                let d = &diffs[0];
+                let what = match d.reason {
+                    eval::Reason::Missing => "missing".to_string(),
+                    r => format!("{}: {}", r.name(), d.what),
+                };
+                summary.first_differences.push(format!(
+                    "db {} {} ({what})",
+                    check.db,
+                    shortened(&check.key)
+                ));
+            }
             summary.compared_decoded += decoded as u64;
             if let Some(w) = diff_out.as_mut() {
                 let mut line = Vec::new();

@@ -59,6 +59,9 @@ pub struct Summary {
     pub target: String,
     pub duration: Duration,
     pub first_errors: Vec<String>,
+    /// The first few keys that differ (`db 0 "key" (missing)`), escaped and
+    /// shortened, so a failed verify names them without --diff.
+    pub first_differences: Vec<String>,
     pub notes: Vec<String>,
 }
 

@@ -12,7 +12,7 @@ use crate::load::{printable, OpKind};
 use crate::rdb::consts::RDB_TYPE_HASH_METADATA_PRE_GA;
 use crate::rdb::records::{Item, Record};
 use crate::rdb::value::{Dialect, Kind, Scratch};
-use crate::scan::{Chunk, Worker};
+use crate::scan::{Admit, Chunk, Worker};
 use crate::sink::SinkError;
 
 use super::eval::Verdict;
@@ -222,10 +222,15 @@ impl<'a> Worker<'a> for VerifyWorker<'_> {
         let mut p = chunk.parser()?;
         while let Some(item) = p.next_item()? {
             if let Item::Key(rec) = item {
-                if !chunk.keep(&rec, &mut self.kscratch)? {
-                    b.keys_read += 1;
-                    b.filtered += 1;
-                    continue;
+                match chunk.admit(&rec, &mut self.kscratch)? {
+                    // Counted by the engine's policy, as `json` leaves it out.
+                    Admit::Damaged => continue,
+                    Admit::Filtered => {
+                        b.keys_read += 1;
+                        b.filtered += 1;
+                        continue;
+                    }
+                    Admit::Keep => {}
                 }
                 self.record(&rec, &mut b)?;
             }
