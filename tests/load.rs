@@ -1679,8 +1679,9 @@ fn load_over_tls() {
     server.flush();
     let out = load(&rdb, &url, &["--tls-ca", &ca]);
     assert_eq!(out.code, 1, "{}", out.describe());
+    // A rediss:// URL without --tls-ca is a bad command line (exit 2).
     let out = load(&rdb, &url, &[]);
-    assert_eq!(out.code, 1, "{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
     assert!(out.all_text().contains("--tls-ca"), "{}", out.describe());
     let out = load(
         &rdb,
@@ -2816,10 +2817,10 @@ fn debug_server(extra: &[&str]) -> Server {
 /// An RDB rich in values a server re-encodes when it restores them:
 /// hashtable sets (members dumped in the server's own hash order),
 /// skiplist zsets and hashtable hashes, plus plain strings.
-fn reencoded_rdb(dir: &TempDir, n: usize) -> PathBuf {
+fn reencoded_rdb(dir: &TempDir, n: usize, strings: u64) -> PathBuf {
     let gen = debug_server(&[]);
     let mut c = gen.conn();
-    c.ok(["DEBUG", "POPULATE", "20000", "str", "50"]);
+    c.ok(["DEBUG", "POPULATE", &strings.to_string(), "str", "50"]);
     for i in 0..n {
         let mut set = vec!["SADD".to_string(), format!("set:{i:06}")];
         let mut zset = vec!["ZADD".to_string(), format!("zset:{i:06}")];
@@ -2962,7 +2963,7 @@ fn out_of_memory_stop_says_so_and_its_recipe_completes_the_load() {
 #[test]
 fn resume_finds_reencoded_keys_identical() {
     let tmp = TempDir::new("reencoded");
-    let rdb = reencoded_rdb(&tmp, 300);
+    let rdb = reencoded_rdb(&tmp, 300, 20_000);
     let server = Server::start();
     let url = server.url();
     let ck = tmp.join("all-in-flight.checkpoint");
@@ -3166,7 +3167,8 @@ fn kill_resume_rounds(rdb: &Path, server: &Server, ck: &Path) -> (u32, Vec<u64>,
 #[test]
 fn resume_rounds_on_reencoded_values_never_conflict() {
     let tmp = TempDir::new("resume-reencoded");
-    let rdb = reencoded_rdb(&tmp, 4000);
+    // Big enough that each round is killed mid-load on a quiet machine.
+    let rdb = reencoded_rdb(&tmp, 4000, 1_000_000);
     let want = digest_of_file(&rdb);
     let server = debug_server(&[]);
     let ck = tmp.join("load.checkpoint");

@@ -312,6 +312,9 @@ fn jsonl_to_rdb_round_trip_every_fixture() {
         .into_iter()
         .filter(|p| common::sibling(p, ".expected.jsonl").exists())
         .filter(|p| !negative.iter().any(|(_, np)| np == p))
+        // RDB 14 values (arrays, NACK zones) are not written from JSON Lines
+        // yet (the writer re-encodes up to RDB 13; issue 15 stays open).
+        .filter(|p| !common::rel(p).starts_with("newest/"))
         .collect();
     check_fixtures(
         "jsonl_to_rdb_round_trip_every_fixture",
