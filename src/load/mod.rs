@@ -713,11 +713,7 @@ fn load_once<'a>(
             };
             let ck = checkpoint::Checkpoint {
                 options: recorded.clone(),
-                totals: summary.totals_with(
-                    opts.resume.as_ref(),
-                    trackers.iter().map(|t| t.failed.len() as u64).sum(),
-                    trackers.iter().map(|t| t.conflicted.len() as u64).sum(),
-                ),
+                totals: summary.totals_with(opts.resume.as_ref(), &trackers[..]),
                 files: files
                     .iter()
                     .zip(trackers.iter_mut())
@@ -1658,11 +1654,7 @@ fn load_once<'a>(
         }
     }
     if opts.checkpoint.is_some() {
-        summary.totals = Some(summary.totals_with(
-            opts.resume.as_ref(),
-            trackers.iter().map(|t| t.failed.len() as u64).sum(),
-            trackers.iter().map(|t| t.conflicted.len() as u64).sum(),
-        ));
+        summary.totals = Some(summary.totals_with(opts.resume.as_ref(), &trackers[..]));
     }
     summary.reached = files
         .iter()

@@ -117,33 +117,33 @@ impl Digest {
     }
 }
 
-/// An element's byte form: integer encodings compare as their decimal text,
-/// as the server shows them.
-fn text<'b>(e: &'b Elem<'_>, buf: &'b mut itoa::Buffer) -> &'b [u8] {
-    e.as_bytes(buf)
-}
-
+/// Element bytes go in by `Elem::as_bytes`: integer encodings compare as
+/// their decimal text, as the server shows them.
 impl ValueVisitor for Digest {
     fn string(&mut self, v: Elem<'_>) -> Result<()> {
         let mut b = itoa::Buffer::new();
-        self.ordered(&[b"s", text(&v, &mut b)]);
+        self.ordered(&[b"s", v.as_bytes(&mut b)]);
         Ok(())
     }
     fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
         let mut b = itoa::Buffer::new();
-        self.ordered(&[b"l", text(&v, &mut b)]);
+        self.ordered(&[b"l", v.as_bytes(&mut b)]);
         Ok(())
     }
     fn set_member(&mut self, v: Elem<'_>) -> Result<()> {
         let mut b = itoa::Buffer::new();
-        self.unordered(&[b"S", text(&v, &mut b)]);
+        self.unordered(&[b"S", v.as_bytes(&mut b)]);
         Ok(())
     }
     fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
         let mut b = itoa::Buffer::new();
         // -0.0 and 0.0 are one score to the server; NaN never stored.
         let score = if score == 0.0 { 0.0f64 } else { score };
-        self.unordered(&[b"z", text(&member, &mut b), &score.to_bits().to_le_bytes()]);
+        self.unordered(&[
+            b"z",
+            member.as_bytes(&mut b),
+            &score.to_bits().to_le_bytes(),
+        ]);
         Ok(())
     }
     fn hash_field(
@@ -158,14 +158,14 @@ impl ValueVisitor for Digest {
             x[1..].copy_from_slice(&t.to_le_bytes());
             x
         });
-        self.unordered(&[b"h", text(&field, &mut b1), text(&value, &mut b2), &ttl]);
+        self.unordered(&[b"h", field.as_bytes(&mut b1), value.as_bytes(&mut b2), &ttl]);
         Ok(())
     }
     fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
         self.ordered(&[b"e", format!("{id:?}").as_bytes()]);
         for (f, v) in fields {
             let (mut b1, mut b2) = (itoa::Buffer::new(), itoa::Buffer::new());
-            self.ordered(&[text(f, &mut b1), text(v, &mut b2)]);
+            self.ordered(&[f.as_bytes(&mut b1), v.as_bytes(&mut b2)]);
         }
         Ok(())
     }

@@ -236,12 +236,13 @@ impl Summary {
     /// The totals the checkpoint records after this run so far: the
     /// earlier runs' plus this one's; failed and open (`panic`) conflicts
     /// are the keys still to retry.
-    pub fn totals_with(
+    pub(crate) fn totals_with(
         &self,
         prev: Option<&super::checkpoint::Checkpoint>,
-        open_failed: u64,
-        open_conflicts: u64,
+        trackers: &[super::checkpoint::Tracker],
     ) -> super::checkpoint::Totals {
+        let open_failed: u64 = trackers.iter().map(|t| t.failed.len() as u64).sum();
+        let open_conflicts: u64 = trackers.iter().map(|t| t.conflicted.len() as u64).sum();
         let before = prev.map(|c| c.totals).unwrap_or_default();
         let open_before: u64 = prev.map_or(0, |c| {
             c.files.iter().map(|f| f.conflicted.len() as u64).sum()
