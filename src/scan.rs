@@ -162,6 +162,10 @@ pub struct Chunk<'a> {
     pub eof_at: Option<u64>,
     filter: Option<Arc<Filter>>,
     skip: Option<Arc<CorruptPolicy>>,
+    /// Records starting before this offset are left out: they follow a
+    /// damaged value before the grid is certain again
+    /// ([`Chunk::certain_after`]).
+    doubt_until: std::cell::Cell<u64>,
 }
 
 impl<'a> Chunk<'a> {
@@ -197,6 +201,9 @@ impl<'a> Chunk<'a> {
     /// (a RESTORE payload is sent as it is in the file, and a server with
     /// `sanitize-dump-payload no` would take a broken one).
     pub fn admit(&self, rec: &Record<'_>, scratch: &mut Vec<u8>) -> Result<Admit, Error> {
+        if rec.offset < self.doubt_until.get() {
+            return Ok(Admit::Damaged); // reported with the record before it
+        }
         if !self.keep(rec, scratch)? {
             return Ok(Admit::Filtered);
         }
@@ -210,6 +217,19 @@ impl<'a> Chunk<'a> {
         Ok(Admit::Keep)
     }
 
+    /// Where the record grid is certain again after `rec`, whose value did
+    /// not decode: the walk took `rec`'s lengths on trust, and a damaged
+    /// length that still read as a well-formed string (an integer encoding,
+    /// a shorter length) puts the next "records" inside the damaged value.
+    /// So the records after it count only from where a resynchronisation
+    /// with its full evidence (see [`resync`]) agrees; in a good file that
+    /// is the very next record. Never past this chunk's end.
+    fn certain_after(&self, rec: &Record<'_>) -> u64 {
+        let next = rec.end_offset();
+        let at = resync::resync(self.data, self.header, next as usize, rec.db);
+        at.map_or(self.end, |p| p as u64).clamp(next, self.end)
+    }
+
     /// A value of this chunk failed to decode: under `--skip-corrupt` it is
     /// reported and the worker goes on without it (`Ok`); otherwise the
     /// error comes back.
@@ -217,9 +237,11 @@ impl<'a> Chunk<'a> {
         match &self.skip {
             None => Err(error),
             Some(p) => {
+                let resume = self.certain_after(rec);
+                self.doubt_until.set(resume);
                 p.report(&Corrupt {
                     start: rec.offset,
-                    resume: Some(rec.end_offset()),
+                    resume: Some(resume),
                     key: rec.key.to_vec().ok(),
                     error,
                 });
@@ -425,7 +447,18 @@ struct Chunker<'a> {
     /// the evidence a resynchronisation is checked against.
     segment: Option<u64>,
     segment_keys: u64,
+    /// Under `--skip-corrupt`: the last chunk cut, kept back one turn so
+    /// that damage found just after its end can still take back its last
+    /// records ([`resync::misaligned_since`]); how the pass ended, once it
+    /// has, to be told after that chunk; and the latest item starts
+    /// (offset, is a key).
+    held: Option<Chunk<'a>>,
+    finished: Option<Result<EofInfo, Error>>,
+    recent: std::collections::VecDeque<(usize, bool)>,
 }
+
+/// Item starts kept for the look back after damage.
+const RECENT_ITEMS: usize = 64;
 
 impl<'a> Chunker<'a> {
     fn new(data: &'a [u8], parser: Parser<'a>, target: usize, opts: &EngineOptions) -> Self {
@@ -440,7 +473,74 @@ impl<'a> Chunker<'a> {
             pending: None,
             segment: None,
             segment_keys: 0,
+            held: None,
+            finished: None,
+            recent: Default::default(),
         }
+    }
+
+    /// The next chunk (if any) and, once the pass is over, how it ended.
+    /// Under `--skip-corrupt` each chunk is handed out one turn late (see
+    /// `held`).
+    #[allow(clippy::type_complexity)]
+    fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+        if self.skip.is_none() {
+            return self.cut();
+        }
+        loop {
+            if let Some(end) = self.finished.take() {
+                return match self.held.take() {
+                    Some(h) => {
+                        self.finished = Some(end);
+                        (Some(h), None)
+                    }
+                    None => (None, Some(end)),
+                };
+            }
+            let (chunk, end) = self.cut();
+            self.finished = end;
+            if let Some(out) = chunk.and_then(|c| self.held.replace(c)) {
+                return (Some(out), None);
+            }
+        }
+    }
+
+    /// Takes back the records from `from` on (a record start the look back
+    /// found before damage at `at`) out of the held chunk and the chunk
+    /// being cut (`start`, `end`, `keys`); returns where the left-out
+    /// region really begins (not before what was already handed out).
+    fn take_back(
+        &mut self,
+        from: usize,
+        at: usize,
+        start: u64,
+        end: &mut u64,
+        keys: &mut u64,
+    ) -> u64 {
+        let keys_from = |lo: u64, hi: u64, recent: &std::collections::VecDeque<(usize, bool)>| {
+            recent
+                .iter()
+                .filter(|&&(p, k)| k && (p as u64) >= lo && (p as u64) < hi)
+                .count() as u64
+        };
+        let from = from as u64;
+        if from >= start {
+            *keys -= keys_from(from, at as u64, &self.recent);
+            *end = from;
+            return from;
+        }
+        *keys = 0;
+        *end = start;
+        let Some(h) = self.held.as_mut() else {
+            return start;
+        };
+        let from = from.max(h.start);
+        h.keys -= keys_from(from, h.end, &self.recent);
+        h.end = from;
+        if h.end == h.start {
+            self.held = None;
+        }
+        from
     }
 
     /// Follows the segment counts as items go by.
@@ -495,7 +595,7 @@ impl<'a> Chunker<'a> {
     /// The next chunk (if it holds any item) and, once the pass is over,
     /// how it ended: EOF info or the error that stopped the walk.
     #[allow(clippy::type_complexity)]
-    fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+    fn cut(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
         if let Some((start, db, end)) = self.pending.take() {
             let c = Chunk {
                 seq: self.seq,
@@ -508,6 +608,7 @@ impl<'a> Chunker<'a> {
                 eof_at: None,
                 filter: self.filter.clone(),
                 skip: self.skip.clone(),
+                doubt_until: Default::default(),
             };
             self.seq += 1;
             return (Some(c), None);
@@ -527,6 +628,13 @@ impl<'a> Chunker<'a> {
             let next = self.parser.next_item();
             if let Ok(Some(item)) = &next {
                 self.note(item);
+                if self.skip.is_some() {
+                    if self.recent.len() == RECENT_ITEMS {
+                        self.recent.pop_front();
+                    }
+                    let is_key = matches!(item, Item::Key(_));
+                    self.recent.push_back((item_start as usize, is_key));
+                }
             }
             match next {
                 Ok(Some(Item::Key(_)))
@@ -569,13 +677,23 @@ impl<'a> Chunker<'a> {
                             let header = self.parser.header();
                             let at = item_start as usize;
                             let resume = self.resume_after(at, e.offset as usize, item_db);
+                            let walked: Vec<usize> = self.recent.iter().map(|r| r.0).collect();
+                            let region = match resync::misaligned_since(
+                                self.data, header, item_db, &walked, at, resume,
+                            ) {
+                                Some(from) => {
+                                    self.take_back(from, at, start, &mut end_offset, &mut keys)
+                                }
+                                None => item_start,
+                            };
+                            self.recent.clear();
                             policy
                                 .regions
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             policy.report(&Corrupt {
-                                start: item_start,
+                                start: region,
                                 resume: resume.map(|p| p as u64),
-                                key: resync::key_at(self.data, header, at),
+                                key: resync::key_at(self.data, header, region as usize),
                                 error: e,
                             });
                             let next = resume.and_then(|p| {
@@ -616,6 +734,7 @@ impl<'a> Chunker<'a> {
                 eof_at,
                 filter: self.filter.clone(),
                 skip: self.skip.clone(),
+                doubt_until: Default::default(),
             };
             self.seq += 1;
             c

@@ -302,29 +302,12 @@ impl Rng {
 /// or a damaged region is reported (or the file has no checksum to report). Bounded count by
 /// default; every offset of every fixture with RDBKIT_EXHAUSTIVE=1.
 ///
-/// Known open (issue 13, item 2): a few flips make the walk read on,
-/// misaligned, without any error until real records come back; then more
-/// than the damaged record differs, and only the checksum (or, in files
-/// without one, nothing) tells. Run with `--ignored` to see them.
+/// (Misaligned walks that read on without error are caught by the look
+/// back and the keyspace rules of `rdb::resync`; `RDBKIT_DAMAGE_SAMPLES=N`
+/// samples N offsets per file instead of 16.)
 #[test]
-#[ignore = "known open: a misaligned walk that never errors can read a few invented records (reported only by the checksum); see random_damage_never_invents_keys_unreported"]
 fn random_damage_never_invents_keys() {
     let failures = damage_cases(1);
-    assert!(
-        failures.0.is_empty(),
-        "{} of {} cases invented keys:\n{}",
-        failures.0.len(),
-        failures.1,
-        failures.0.join("\n")
-    );
-}
-
-/// The part of the rule that holds today: when neither a checksum mismatch
-/// nor a damaged region is reported (and the file has a checksum), no key
-/// differs from the original at all.
-#[test]
-fn random_damage_never_invents_keys_unreported() {
-    let failures = damage_cases(usize::MAX);
     assert!(
         failures.0.is_empty(),
         "{} of {} cases invented keys:\n{}",
@@ -339,7 +322,14 @@ fn random_damage_never_invents_keys_unreported() {
 /// was reported, none otherwise), and the number of cases.
 fn damage_cases(allowed_when_warned: usize) -> (Vec<String>, usize) {
     let exhaustive = std::env::var("RDBKIT_EXHAUSTIVE").is_ok_and(|v| v == "1");
-    let per_file = if exhaustive { usize::MAX } else { 16 };
+    let per_file = if exhaustive {
+        usize::MAX
+    } else {
+        std::env::var("RDBKIT_DAMAGE_SAMPLES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(16)
+    };
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut failures = Vec::new();
     let mut cases = 0;

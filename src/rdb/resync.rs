@@ -16,13 +16,24 @@
 //!    that region is left out, and reading resumes at the first offset that
 //!    every valid chain passes through.
 //!
-//! The caller adds a third check where the file gives one: the key count a
-//! RESIZEDB or SLOT_INFO declares for its segment ([`segment_keys`]).
+//! 3. *keys like a keyspace's*: a database holds each key once, so a
+//!    chain that passes the same key twice in one database is no evidence;
+//!    nor is one that opens on an empty key, which is what two or three
+//!    small bytes of a damaged value read as (type 0 or a tiny list/zset,
+//!    length 0, length 0). At worst a real empty key just after damage is
+//!    left out with its region, and reported.
+//!
+//! The caller adds a fourth check where the file gives one: the key count a
+//! RESIZEDB or SLOT_INFO declares for its segment ([`segment_keys`]); and a
+//! look back ([`misaligned_since`]): a damaged length can read on for a few
+//! records, off the record grid, before anything fails, so the records just
+//! before the failure are checked against the chain found after it.
 
 use std::collections::HashSet;
 
 use super::consts::*;
 use super::cursor::Cursor;
+use super::elem::RdbStr;
 use super::records::{Header, Item, ParseOptions, Parser};
 
 /// Items a chain must pass, when it does not reach the end of the file, for
@@ -139,7 +150,7 @@ fn walk(data: &[u8], header: Header, p: usize, db: u64, meet: Option<&HashSet<us
     let Ok(mut parser) = parser_at(data, header, p, db) else {
         return Walk::Invalid;
     };
-    let mut starts = Vec::new();
+    let (mut starts, mut keys) = (Vec::new(), Keys::default());
     while starts.len() < CHAIN_ITEMS {
         let at = parser.offset() as usize;
         if meet.is_some_and(|m| m.contains(&at)) {
@@ -149,10 +160,135 @@ fn walk(data: &[u8], header: Header, p: usize, db: u64, meet: Option<&HashSet<us
         match parser.next_item() {
             Ok(Some(Item::Eof { trailing: 0, .. })) => return Walk::Valid(starts),
             Ok(Some(Item::Eof { .. })) | Ok(None) | Err(_) => return Walk::Invalid,
+            Ok(Some(Item::Key(r))) if keys.doubtful(&r) => return Walk::Invalid,
             Ok(Some(_)) => {}
         }
     }
     Walk::Valid(starts)
+}
+
+/// The keys a walk has passed, for rule 3 of the module doc.
+#[derive(Default)]
+struct Keys<'a>(Vec<(u64, RdbStr<'a>)>);
+
+impl<'a> Keys<'a> {
+    /// Whether `r`, the next key of the walk, makes it no evidence: the
+    /// walk's first key and empty, or a key already passed in the same
+    /// database (a keyspace holds each key once; garbage repeats itself,
+    /// zero bytes most of all). Keys are compared as stored, which is
+    /// enough to catch repeated bytes.
+    fn doubtful(&mut self, r: &super::records::Record<'a>) -> bool {
+        let repeated = self.0.iter().any(|&(db, k)| db == r.db && k == r.key);
+        let empty_first = self.0.is_empty() && r.key.decoded_len() == 0;
+        self.0.push((r.db, r.key));
+        repeated || empty_first
+    }
+}
+
+/// Bytes before a failure that [`misaligned_since`] looks into.
+pub const LOOK_BACK_BYTES: usize = 256 << 10;
+
+/// Records before a failure that [`misaligned_since`] looks into, and the
+/// items an alternative reading may take to join the chain after the
+/// damage. A misread length that the walk passes without error reads on
+/// for a record or two (the bytes it lands on are soon not a record); the
+/// bounds keep chance readings out of a long stretch of good records, which
+/// would otherwise, among thousands of start offsets, find one that lands
+/// on the chain by luck.
+pub const LOOK_BACK_RECORDS: usize = 2;
+pub const LOOK_BACK_ITEMS: usize = 8;
+
+/// Where the walk left the record grid, if it did before failing at the
+/// record starting at `at`: the earliest of `walked` (item starts the walk
+/// passed just before `at`, ascending) whose extent holds another start
+/// `q` with a valid reading that joins the chain found after the damage
+/// (from `resume`). Two readings of the same bytes that both lead to the
+/// real records after the damage mean the walk cannot tell which was real,
+/// and the one it took failed: so the records from there on are as doubtful
+/// as the failed one and are left out with it.
+///
+/// Readings that land on one of `walked` go on exactly as the walk did and
+/// fail the same way, so they are no alternative.
+pub fn misaligned_since(
+    data: &[u8],
+    header: Header,
+    db: u64,
+    walked: &[usize],
+    at: usize,
+    resume: Option<usize>,
+) -> Option<usize> {
+    let resume = resume?;
+    let Walk::Valid(chain) = walk_plain(data, header, resume, db) else {
+        return None;
+    };
+    let meet: HashSet<usize> = chain.into_iter().collect();
+    let dead: HashSet<usize> = walked.iter().copied().chain([at]).collect();
+    let lo = at.saturating_sub(LOOK_BACK_BYTES);
+    let walked = &walked[walked.len().saturating_sub(LOOK_BACK_RECORDS)..];
+    for (i, &w) in walked.iter().enumerate() {
+        let end = walked.get(i + 1).copied().unwrap_or(at);
+        if end <= lo {
+            continue;
+        }
+        for q in (w + 1).max(lo)..end {
+            if let Walk::Merged(_) = walk_until(data, header, q, db, &meet, &dead) {
+                return Some(w);
+            }
+        }
+    }
+    None
+}
+
+/// [`walk`] from a confirmed start, without the evidence rules.
+fn walk_plain(data: &[u8], header: Header, p: usize, db: u64) -> Walk {
+    let Ok(mut parser) = parser_at(data, header, p, db) else {
+        return Walk::Invalid;
+    };
+    let mut starts = Vec::new();
+    while starts.len() < CHAIN_ITEMS {
+        starts.push(parser.offset() as usize);
+        match parser.next_item() {
+            Ok(Some(Item::Eof { .. })) | Ok(None) => return Walk::Valid(starts),
+            Err(_) => break,
+            Ok(Some(_)) => {}
+        }
+    }
+    Walk::Valid(starts)
+}
+
+/// A walk from `q` that counts only if it reaches `meet` without passing
+/// an item start in `dead`, and without the empty keys that [`walk`] also
+/// refuses.
+fn walk_until(
+    data: &[u8],
+    header: Header,
+    q: usize,
+    db: u64,
+    meet: &HashSet<usize>,
+    dead: &HashSet<usize>,
+) -> Walk {
+    if !opens_item(data[q], header) || data[q..].starts_with(&[0, 0, 0]) {
+        return Walk::Invalid;
+    }
+    let Ok(mut parser) = parser_at(data, header, q, db) else {
+        return Walk::Invalid;
+    };
+    let mut keys = Keys::default();
+    for _ in 0..LOOK_BACK_ITEMS {
+        let at = parser.offset() as usize;
+        if meet.contains(&at) {
+            return Walk::Merged(at);
+        }
+        if dead.contains(&at) && at != q {
+            return Walk::Invalid;
+        }
+        match parser.next_item() {
+            Ok(Some(Item::Key(r))) if keys.doubtful(&r) => return Walk::Invalid,
+            Ok(Some(Item::Eof { .. })) | Ok(None) | Err(_) => return Walk::Invalid,
+            Ok(Some(_)) => {}
+        }
+    }
+    Walk::Invalid
 }
 
 /// A walk from `p` to the end of the file (the checksum is the engine's job).
