@@ -1,10 +1,11 @@
 //! The parallel engine: a sequential boundary pass cuts the file into chunks
-//! of whole records, a rayon pool of `threads` decoders turns each chunk (one
-//! job) into output, and the caller's consumer receives the chunks' output
-//! strictly in file order.
+//! of whole records, worker threads decode chunks in parallel, and the
+//! caller's consumer receives the chunks' output strictly in file order.
+//! (Plain threads and channels, not rayon: a rayon pool of one job per chunk
+//! measured slower; see the closing note of issue 14.)
 //!
 //! ```text
-//!  boundary pass ──chunk jobs──▶ rayon pool (N) ──outputs──▶ reorder ──▶ consume (in order)
+//!  boundary pass ──chunks──▶ workers (N) ──outputs──▶ reorder ──▶ consume (in order)
 //!        ▲                                                  │
 //!        └──────────────── tokens (bounded window) ◀────────┘
 //! ```
@@ -21,8 +22,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, sync_channel};
+use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorKind};
@@ -327,7 +327,7 @@ pub fn run<'a, W, F, C, R>(
     progress: Option<Progress<'_>>,
 ) -> Result<PassInfo, ScanError<W::Error>>
 where
-    W: Worker<'a> + Send,
+    W: Worker<'a>,
     F: Fn() -> W + Sync,
     C: FnMut(W::Out, &Chunk<'a>) -> R,
     R: Consumed<W::Error>,
@@ -357,86 +357,77 @@ where
     let total = data.len() as u64;
     let threads = opts.threads.max(1);
 
-    // Decoder threads live for one run: a pool per run, as wide as `-j`.
-    // When the OS refuses threads the run goes on, on this thread.
-    let pool = (threads > 1)
-        .then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("rdbkit-decode-{i}"))
-                .build()
-                .ok()
-        })
-        .flatten();
-    // CRC-64 runs over each chunk as it is consumed, in order: at the
-    // speed of the SIMD CRC (>20 GB/s) that costs far less than another
-    // thread touching every page ahead of the workers would.
-    let mut crc = CrcState::new(data, opts.verify_checksum && parser.header().has_checksum());
+    std::thread::scope(|s| -> Result<PassInfo, ScanError<W::Error>> {
+        // CRC-64 runs over each chunk as it is consumed, in order: at the
+        // speed of the SIMD CRC (>20 GB/s) that costs far less than another
+        // thread touching every page ahead of the workers would.
+        let mut crc = CrcState::new(data, opts.verify_checksum && parser.header().has_checksum());
 
-    let eof = if let Some(pool) = &pool {
-        parallel(
-            pool,
-            parser,
-            opts,
-            threads,
-            &make_worker,
-            &mut consume,
-            &mut info,
-            total,
-            progress,
-            &mut crc,
-        )?
-    } else {
-        let mut w = make_worker();
-        let mut chunks = Chunker::new(data, parser, opts.chunk_bytes, opts);
-        loop {
-            let (chunk, end) = chunks.next_chunk();
-            if let Some(chunk) = chunk {
-                let out = w.process(&chunk).map_err(ScanError::Consumer)?;
-                let flow = consume(out, &chunk).flow().map_err(ScanError::Consumer)?;
-                crc.advance(&chunk);
-                info.keys += chunk.keys;
-                info.bytes_done = chunk.end;
-                if let Some(p) = progress {
-                    p(info.bytes_done, total, info.keys);
-                }
-                if flow.is_break() {
-                    info.stopped = true;
-                    return Ok(info);
-                }
-            }
-            match end {
-                None => continue,
-                Some(r) => break r?,
-            }
-        }
-    };
-    if info.stopped {
-        return Ok(info);
-    }
-
-    if let Some((checksum, eof_offset, trailing)) = eof {
-        info.checksum = checksum;
-        info.trailing_bytes = trailing as u64;
-        if let (Some(stored), Some(computed)) = (checksum, crc.value()) {
-            if stored != 0 {
-                if let (true, Some(p)) = (computed != stored, &opts.skip_corrupt) {
-                    info.checksum_mismatch = Some((stored, computed));
-                    if let Ok(mut m) = p.mismatches.lock() {
-                        m.push((stored, computed));
+        let eof = if threads > 1 {
+            parallel(
+                s,
+                parser,
+                opts,
+                threads,
+                &make_worker,
+                &mut consume,
+                &mut info,
+                total,
+                progress,
+                &mut crc,
+            )?
+        } else {
+            let mut w = make_worker();
+            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes, opts);
+            loop {
+                let (chunk, end) = chunks.next_chunk();
+                if let Some(chunk) = chunk {
+                    let out = w.process(&chunk).map_err(ScanError::Consumer)?;
+                    let flow = consume(out, &chunk).flow().map_err(ScanError::Consumer)?;
+                    crc.advance(&chunk);
+                    info.keys += chunk.keys;
+                    info.bytes_done = chunk.end;
+                    if let Some(p) = progress {
+                        p(info.bytes_done, total, info.keys);
                     }
-                } else if computed != stored {
-                    return Err(ScanError::Format(Error::new(
-                        eof_offset + 1,
-                        ErrorKind::ChecksumMismatch { stored, computed },
-                    )));
+                    if flow.is_break() {
+                        info.stopped = true;
+                        return Ok(info);
+                    }
                 }
-                info.checksum_verified = true;
+                match end {
+                    None => continue,
+                    Some(r) => break r?,
+                }
+            }
+        };
+        if info.stopped {
+            return Ok(info);
+        }
+
+        if let Some((checksum, eof_offset, trailing)) = eof {
+            info.checksum = checksum;
+            info.trailing_bytes = trailing as u64;
+            if let (Some(stored), Some(computed)) = (checksum, crc.value()) {
+                if stored != 0 {
+                    if let (true, Some(p)) = (computed != stored, &opts.skip_corrupt) {
+                        info.checksum_mismatch = Some((stored, computed));
+                        if let Ok(mut m) = p.mismatches.lock() {
+                            m.push((stored, computed));
+                        }
+                    } else if computed != stored {
+                        return Err(ScanError::Format(Error::new(
+                            eof_offset + 1,
+                            ErrorKind::ChecksumMismatch { stored, computed },
+                        )));
+                    }
+                    info.checksum_verified = true;
+                }
             }
         }
-    }
-    info.bytes_done = total;
-    Ok(info)
+        info.bytes_done = total;
+        Ok(info)
+    })
 }
 
 /// Running CRC-64 over the file prefix up to and including the EOF opcode.
@@ -697,18 +688,13 @@ impl<'a> Chunker<'a> {
     }
 }
 
-/// The parallel path: the boundary pass runs on a thread of its own and
-/// hands each chunk to a rayon pool of `threads` decoders as one job; this
-/// thread reorders the jobs' outputs and consumes them in file order. The
-/// producer takes a token per chunk and the consumer gives it back once the
-/// chunk is consumed, so at most `window` chunks exist at once.
 #[allow(clippy::too_many_arguments)]
-fn parallel<'a, W, F, C, R>(
-    pool: &rayon::ThreadPool,
+fn parallel<'a, 's, W, F, C, R>(
+    s: &'s std::thread::Scope<'s, '_>,
     parser: Parser<'a>,
     opts: &EngineOptions,
     threads: usize,
-    make_worker: &F,
+    make_worker: &'s F,
     consume: &mut C,
     info: &mut PassInfo,
     total: u64,
@@ -716,7 +702,10 @@ fn parallel<'a, W, F, C, R>(
     crc: &mut CrcState<'a>,
 ) -> Result<EofInfo, ScanError<W::Error>>
 where
-    W: Worker<'a> + Send,
+    'a: 's,
+    W: Worker<'a> + 's,
+    W::Out: 's,
+    W::Error: 's,
     F: Fn() -> W + Sync,
     C: FnMut(W::Out, &Chunk<'a>) -> R,
     R: Consumed<W::Error>,
@@ -729,92 +718,96 @@ where
     for _ in 0..window {
         token_tx.send(()).expect("token");
     }
+    let (work_tx, work_rx) = sync_channel::<Chunk<'a>>(window);
+    let work_rx = Arc::new(Mutex::new(work_rx));
     type Done<'a, O, E> = (Chunk<'a>, Result<O, E>);
     let (done_tx, done_rx) = channel::<Done<'a, W::Out, W::Error>>();
-    // One decoder per pool thread, made on first use and kept for the run
-    // (its buffers grow once); a job only ever locks its own thread's slot.
-    let slots: Vec<Mutex<Option<W>>> = (0..threads).map(|_| Mutex::new(None)).collect();
-    let cancel = AtomicBool::new(false);
-    let (slots, cancel) = (&slots, &cancel);
 
-    pool.in_place_scope_fifo(|jobs| {
-        std::thread::scope(|s| {
-            // Producer: the boundary pass, one job per chunk.
-            let producer = s.spawn(move || -> Result<EofInfo, Error> {
-                let mut chunker = Chunker::new(data, parser, chunk_bytes, &copts);
-                loop {
-                    let (chunk, end) = chunker.next_chunk();
-                    if let Some(chunk) = chunk {
-                        if token_rx.recv().is_err() {
-                            return Ok(None); // consumer stopped
-                        }
-                        let tx = done_tx.clone();
-                        jobs.spawn_fifo(move |_| {
-                            if cancel.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            let i = rayon::current_thread_index().unwrap_or(0) % slots.len();
-                            // A poisoned slot means a job panicked; the scope
-                            // re-raises that panic when it ends.
-                            let mut slot = slots[i].lock().unwrap_or_else(|p| p.into_inner());
-                            let out = slot.get_or_insert_with(make_worker).process(&chunk);
-                            drop(slot);
-                            let _ = tx.send((chunk, out));
-                        });
-                    }
-                    if let Some(r) = end {
-                        return r;
-                    }
+    // Producer: the boundary pass.
+    let producer = s.spawn(move || -> Result<EofInfo, Error> {
+        let mut chunker = Chunker::new(data, parser, chunk_bytes, &copts);
+        loop {
+            let (chunk, end) = chunker.next_chunk();
+            if let Some(c) = chunk {
+                if token_rx.recv().is_err() {
+                    return Ok(None); // consumer stopped
                 }
-            });
+                if work_tx.send(c).is_err() {
+                    return Ok(None);
+                }
+            }
+            if let Some(r) = end {
+                return r;
+            }
+        }
+    });
 
-            // Consumer: reorder and consume on this thread.
-            let mut pending: BTreeMap<u64, Done<'a, W::Out, W::Error>> = BTreeMap::new();
-            let mut next_seq = 0u64;
-            let mut failure: Option<W::Error> = None;
-            for (chunk, out) in done_rx.iter() {
-                pending.insert(chunk.seq, (chunk, out));
-                while let Some((chunk, out)) = pending.remove(&next_seq) {
-                    next_seq += 1;
-                    let flow = match out.and_then(|o| consume(o, &chunk).flow()) {
-                        Ok(flow) => flow,
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    };
-                    crc.advance(&chunk);
-                    info.keys += chunk.keys;
-                    info.bytes_done = chunk.end;
-                    if let Some(p) = progress {
-                        p(info.bytes_done, total, info.keys);
-                    }
-                    let _ = token_tx.send(());
-                    if flow.is_break() {
-                        info.stopped = true;
-                        break;
-                    }
+    for _ in 0..threads {
+        let rx = Arc::clone(&work_rx);
+        let tx = done_tx.clone();
+        s.spawn(move || {
+            let mut w = make_worker();
+            loop {
+                let next = rx
+                    .lock()
+                    .map(|r: std::sync::MutexGuard<'_, Receiver<Chunk<'a>>>| r.recv());
+                let chunk = match next {
+                    Ok(Ok(c)) => c,
+                    _ => return,
+                };
+                let out = w.process(&chunk);
+                if tx.send((chunk, out)).is_err() {
+                    return;
                 }
-                if failure.is_some() || info.stopped {
+            }
+        });
+    }
+    drop(done_tx);
+
+    // Writer: reorder and consume on this thread.
+    let mut pending: BTreeMap<u64, Done<'a, W::Out, W::Error>> = BTreeMap::new();
+    let mut next_seq = 0u64;
+    let mut failure: Option<W::Error> = None;
+    for (chunk, out) in done_rx.iter() {
+        pending.insert(chunk.seq, (chunk, out));
+        while let Some((chunk, out)) = pending.remove(&next_seq) {
+            next_seq += 1;
+            let flow = match out.and_then(|o| consume(o, &chunk).flow()) {
+                Ok(flow) => flow,
+                Err(e) => {
+                    failure = Some(e);
                     break;
                 }
+            };
+            crc.advance(&chunk);
+            info.keys += chunk.keys;
+            info.bytes_done = chunk.end;
+            if let Some(p) = progress {
+                p(info.bytes_done, total, info.keys);
             }
-            // Stop the producer (its next token never comes) and skip the
-            // queued jobs; their sends fail once the receiver is gone.
-            drop(token_tx);
-            drop(done_rx);
-            if failure.is_some() || info.stopped {
-                cancel.store(true, Ordering::Relaxed);
-                let _ = producer.join();
-                return match failure {
-                    Some(e) => Err(ScanError::Consumer(e)),
-                    None => Ok(None),
-                };
+            let _ = token_tx.send(());
+            if flow.is_break() {
+                info.stopped = true;
+                break;
             }
-            match producer.join() {
-                Ok(r) => r.map_err(ScanError::Format),
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        })
-    })
+        }
+        if failure.is_some() || info.stopped {
+            break;
+        }
+    }
+    // Stop the producer and workers: dropping the receivers makes their sends fail.
+    drop(token_tx);
+    drop(done_rx);
+    if failure.is_some() || info.stopped {
+        drop(work_rx);
+        let _ = producer.join();
+        return match failure {
+            Some(e) => Err(ScanError::Consumer(e)),
+            None => Ok(None),
+        };
+    }
+    match producer.join() {
+        Ok(r) => r.map_err(ScanError::Format),
+        Err(p) => std::panic::resume_unwind(p),
+    }
 }
