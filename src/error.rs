@@ -50,11 +50,26 @@ pub enum ErrorKind {
     UnsupportedModule { detail: String },
     /// The CRC-64 trailer does not match the content.
     ChecksumMismatch { stored: u64, computed: u64 },
+    /// Not a fault of the input: a [`ValueVisitor`](crate::ValueVisitor)
+    /// asked to stop the walk ([`Error::stop`]).
+    Stopped,
 }
 
 impl Error {
     pub fn new(offset: u64, kind: ErrorKind) -> Self {
         Error { offset, kind }
+    }
+
+    /// What a [`ValueVisitor`](crate::ValueVisitor) method returns to stop
+    /// the walk early; [`Record::visit`](crate::Record::visit) turns it into
+    /// [`ControlFlow::Break`](std::ops::ControlFlow::Break).
+    pub fn stop() -> Self {
+        Error::new(0, ErrorKind::Stopped)
+    }
+
+    /// Whether this is a visitor's [`Error::stop`] rather than a fault.
+    pub fn is_stop(&self) -> bool {
+        self.kind == ErrorKind::Stopped
     }
 
     /// The input ended early while reading `what`.
@@ -110,6 +125,7 @@ impl fmt::Display for ErrorKind {
                 f,
                 "CRC-64 checksum mismatch: file says {stored:016x}, content hashes to {computed:016x}"
             ),
+            ErrorKind::Stopped => write!(f, "stopped by the visitor"),
         }
     }
 }

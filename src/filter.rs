@@ -10,10 +10,12 @@
 //! Keys are bytes. Globs follow Redis' `KEYS`/`SCAN MATCH` syntax
 //! (`*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes; see `stringmatchlen` in
 //! Redis' `util.c`) and match raw bytes; regexes use `regex::bytes`, so
-//! neither needs the key to be UTF-8.
+//! neither needs the key to be UTF-8. Regexes need the `regex` feature
+//! (on by default); without it [`Pattern::regex`] is refused.
 
 use std::fmt;
 
+#[cfg(feature = "regex")]
 use regex::bytes::Regex;
 
 use crate::error::Result;
@@ -24,6 +26,7 @@ use crate::rdb::value::Kind;
 #[derive(Clone)]
 pub enum Pattern {
     Glob(Glob),
+    #[cfg(feature = "regex")]
     Regex(Regex),
 }
 
@@ -34,15 +37,25 @@ impl Pattern {
 
     /// A regex over the key's bytes (unanchored, like `grep`; use `^…$` to
     /// anchor).
+    #[cfg(feature = "regex")]
     pub fn regex(re: &str) -> std::result::Result<Pattern, String> {
         Regex::new(re)
             .map(Pattern::Regex)
             .map_err(|e| format!("invalid --key-regex {re:?}: {e}"))
     }
 
+    /// Built without the `regex` feature: every regex is refused.
+    #[cfg(not(feature = "regex"))]
+    pub fn regex(re: &str) -> std::result::Result<Pattern, String> {
+        Err(format!(
+            "--key-regex {re:?}: this build has no regex support (feature \"regex\")"
+        ))
+    }
+
     pub fn is_match(&self, key: &[u8]) -> bool {
         match self {
             Pattern::Glob(g) => g.is_match(key),
+            #[cfg(feature = "regex")]
             Pattern::Regex(r) => r.is_match(key),
         }
     }
@@ -52,6 +65,7 @@ impl fmt::Debug for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Pattern::Glob(g) => write!(f, "glob({:?})", String::from_utf8_lossy(&g.0)),
+            #[cfg(feature = "regex")]
             Pattern::Regex(r) => write!(f, "regex({:?})", r.as_str()),
         }
     }

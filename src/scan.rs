@@ -1,6 +1,8 @@
 //! The parallel engine: a sequential boundary pass cuts the file into chunks
 //! of whole records, worker threads decode chunks in parallel, and the
 //! caller's consumer receives the chunks' output strictly in file order.
+//! (Plain threads and channels, not rayon: a rayon pool of one job per chunk
+//! measured slower; see the closing note of issue 14.)
 //!
 //! ```text
 //!  boundary pass ──chunks──▶ workers (N) ──outputs──▶ reorder ──▶ consume (in order)
@@ -18,6 +20,8 @@
 //! pass runs, so verification costs no wall time on a multi-core machine.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +31,6 @@ use crate::rdb::crc64;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
 use crate::rdb::resync;
 use crate::rdb::value::{Discard, Scratch};
-use crate::sink::SinkError;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -142,6 +145,9 @@ pub struct PassInfo {
     pub trailing_bytes: u64,
     /// Under `--skip-corrupt`: (stored, computed) when they differ.
     pub checksum_mismatch: Option<(u64, u64)>,
+    /// The consumer stopped the run ([`ControlFlow::Break`]) before the end;
+    /// the checksum was not checked.
+    pub stopped: bool,
 }
 
 /// A chunk of consecutive whole items: a byte range that the boundary pass
@@ -273,8 +279,58 @@ thread_local! {
 
 /// Per-thread decoder. Each worker thread makes its own with the factory.
 pub trait Worker<'a> {
+    /// What one chunk turns into (handed to the consumer in file order).
     type Out: Send;
-    fn process(&mut self, chunk: &Chunk<'a>) -> Result<Self::Out, SinkError>;
+    /// The consumer side's own error (I/O, a refused value...); the engine
+    /// only carries it back, as [`ScanError::Consumer`].
+    type Error: Send;
+    fn process(&mut self, chunk: &Chunk<'a>) -> Result<Self::Out, Self::Error>;
+}
+
+/// Why a run ended early: the file (its walk or its checksum), or the
+/// worker/consumer side, whose error type the engine does not know.
+#[derive(Debug)]
+pub enum ScanError<E> {
+    Format(Error),
+    Consumer(E),
+}
+
+impl<E: fmt::Display> fmt::Display for ScanError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScanError::Format(e) => e.fmt(f),
+            ScanError::Consumer(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for ScanError<E> {}
+
+impl<E> From<Error> for ScanError<E> {
+    fn from(e: Error) -> Self {
+        ScanError::Format(e)
+    }
+}
+
+/// What a consumer returns for one chunk: `Result<(), E>` (go on, or fail)
+/// or `Result<ControlFlow<()>, E>` (go on, stop cleanly, or fail). A clean
+/// stop ends the run with [`PassInfo::stopped`] set.
+pub trait Consumed<E> {
+    fn flow(self) -> Result<ControlFlow<()>, E>;
+}
+
+impl<E> Consumed<E> for Result<(), E> {
+    #[inline]
+    fn flow(self) -> Result<ControlFlow<()>, E> {
+        self.map(ControlFlow::Continue)
+    }
+}
+
+impl<E> Consumed<E> for Result<ControlFlow<()>, E> {
+    #[inline]
+    fn flow(self) -> Result<ControlFlow<()>, E> {
+        self
+    }
 }
 
 /// Progress callback: (bytes done, total bytes, keys done).
@@ -283,18 +339,20 @@ pub type Progress<'p> = &'p (dyn Fn(u64, u64, u64) + Sync);
 /// Runs the pipeline. `consume` sees every chunk's output in file order;
 /// the first error (format, I/O, checksum) stops the run after all output
 /// before it has been consumed, so a failing run's output is a prefix of
-/// the successful one.
-pub fn run<'a, W, F, C>(
+/// the successful one. A consumer that returns [`ControlFlow::Break`] ends
+/// the run there, cleanly.
+pub fn run<'a, W, F, C, R>(
     data: &'a [u8],
     opts: &EngineOptions,
     make_worker: F,
     mut consume: C,
     progress: Option<Progress<'_>>,
-) -> Result<PassInfo, SinkError>
+) -> Result<PassInfo, ScanError<W::Error>>
 where
     W: Worker<'a>,
     F: Fn() -> W + Sync,
-    C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
+    C: FnMut(W::Out, &Chunk<'a>) -> R,
+    R: Consumed<W::Error>,
 {
     let mut parser = Parser::new(
         data,
@@ -321,33 +379,13 @@ where
     let total = data.len() as u64;
     let threads = opts.threads.max(1);
 
-    std::thread::scope(|s| -> Result<PassInfo, SinkError> {
+    std::thread::scope(|s| -> Result<PassInfo, ScanError<W::Error>> {
         // CRC-64 runs over each chunk as it is consumed, in order: at the
         // speed of the SIMD CRC (>20 GB/s) that costs far less than another
         // thread touching every page ahead of the workers would.
         let mut crc = CrcState::new(data, opts.verify_checksum && parser.header().has_checksum());
 
-        let eof = if threads == 1 {
-            let mut w = make_worker();
-            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes, opts);
-            loop {
-                let (chunk, end) = chunks.next_chunk();
-                if let Some(chunk) = chunk {
-                    let out = w.process(&chunk)?;
-                    consume(out, &chunk)?;
-                    crc.advance(&chunk);
-                    info.keys += chunk.keys;
-                    info.bytes_done = chunk.end;
-                    if let Some(p) = progress {
-                        p(info.bytes_done, total, info.keys);
-                    }
-                }
-                match end {
-                    None => continue,
-                    Some(r) => break r?,
-                }
-            }
-        } else {
+        let eof = if threads > 1 {
             parallel(
                 s,
                 parser,
@@ -360,7 +398,34 @@ where
                 progress,
                 &mut crc,
             )?
+        } else {
+            let mut w = make_worker();
+            let mut chunks = Chunker::new(data, parser, opts.chunk_bytes, opts);
+            loop {
+                let (chunk, end) = chunks.next_chunk();
+                if let Some(chunk) = chunk {
+                    let out = w.process(&chunk).map_err(ScanError::Consumer)?;
+                    let flow = consume(out, &chunk).flow().map_err(ScanError::Consumer)?;
+                    crc.advance(&chunk);
+                    info.keys += chunk.keys;
+                    info.bytes_done = chunk.end;
+                    if let Some(p) = progress {
+                        p(info.bytes_done, total, info.keys);
+                    }
+                    if flow.is_break() {
+                        info.stopped = true;
+                        return Ok(info);
+                    }
+                }
+                match end {
+                    None => continue,
+                    Some(r) => break r?,
+                }
+            }
         };
+        if info.stopped {
+            return Ok(info);
+        }
 
         if let Some((checksum, eof_offset, trailing)) = eof {
             info.checksum = checksum;
@@ -373,11 +438,10 @@ where
                             m.push((stored, computed));
                         }
                     } else if computed != stored {
-                        return Err(Error::new(
+                        return Err(ScanError::Format(Error::new(
                             eof_offset + 1,
                             ErrorKind::ChecksumMismatch { stored, computed },
-                        )
-                        .into());
+                        )));
                     }
                     info.checksum_verified = true;
                 }
@@ -744,7 +808,7 @@ impl<'a> Chunker<'a> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn parallel<'a, 's, W, F, C>(
+fn parallel<'a, 's, W, F, C, R>(
     s: &'s std::thread::Scope<'s, '_>,
     parser: Parser<'a>,
     opts: &EngineOptions,
@@ -755,13 +819,15 @@ fn parallel<'a, 's, W, F, C>(
     total: u64,
     progress: Option<Progress<'_>>,
     crc: &mut CrcState<'a>,
-) -> Result<EofInfo, SinkError>
+) -> Result<EofInfo, ScanError<W::Error>>
 where
     'a: 's,
     W: Worker<'a> + 's,
     W::Out: 's,
+    W::Error: 's,
     F: Fn() -> W + Sync,
-    C: FnMut(W::Out, &Chunk<'a>) -> Result<(), SinkError>,
+    C: FnMut(W::Out, &Chunk<'a>) -> R,
+    R: Consumed<W::Error>,
 {
     let chunk_bytes = opts.chunk_bytes;
     let copts = opts.clone();
@@ -773,8 +839,8 @@ where
     }
     let (work_tx, work_rx) = sync_channel::<Chunk<'a>>(window);
     let work_rx = Arc::new(Mutex::new(work_rx));
-    type Done<'a, O> = (Chunk<'a>, Result<O, SinkError>);
-    let (done_tx, done_rx) = channel::<Done<'a, W::Out>>();
+    type Done<'a, O, E> = (Chunk<'a>, Result<O, E>);
+    let (done_tx, done_rx) = channel::<Done<'a, W::Out, W::Error>>();
 
     // Producer: the boundary pass.
     let producer = s.spawn(move || -> Result<EofInfo, Error> {
@@ -818,18 +884,20 @@ where
     drop(done_tx);
 
     // Writer: reorder and consume on this thread.
-    let mut pending: BTreeMap<u64, Done<'a, W::Out>> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, Done<'a, W::Out, W::Error>> = BTreeMap::new();
     let mut next_seq = 0u64;
-    let mut failure: Option<SinkError> = None;
+    let mut failure: Option<W::Error> = None;
     for (chunk, out) in done_rx.iter() {
         pending.insert(chunk.seq, (chunk, out));
         while let Some((chunk, out)) = pending.remove(&next_seq) {
             next_seq += 1;
-            let r = out.and_then(|o| consume(o, &chunk));
-            if let Err(e) = r {
-                failure = Some(e);
-                break;
-            }
+            let flow = match out.and_then(|o| consume(o, &chunk).flow()) {
+                Ok(flow) => flow,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
             crc.advance(&chunk);
             info.keys += chunk.keys;
             info.bytes_done = chunk.end;
@@ -837,21 +905,28 @@ where
                 p(info.bytes_done, total, info.keys);
             }
             let _ = token_tx.send(());
+            if flow.is_break() {
+                info.stopped = true;
+                break;
+            }
         }
-        if failure.is_some() {
+        if failure.is_some() || info.stopped {
             break;
         }
     }
     // Stop the producer and workers: dropping the receivers makes their sends fail.
     drop(token_tx);
     drop(done_rx);
-    if let Some(e) = failure {
+    if failure.is_some() || info.stopped {
         drop(work_rx);
         let _ = producer.join();
-        return Err(e);
+        return match failure {
+            Some(e) => Err(ScanError::Consumer(e)),
+            None => Ok(None),
+        };
     }
     match producer.join() {
-        Ok(r) => r.map_err(SinkError::from),
+        Ok(r) => r.map_err(ScanError::Format),
         Err(p) => std::panic::resume_unwind(p),
     }
 }

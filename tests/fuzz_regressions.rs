@@ -92,51 +92,7 @@ fn check_offset(e: &Error, lo: u64, hi: u64, what: &str) -> Result<(), String> {
 /// the decoders, not a sink.
 struct Discard;
 
-impl ValueVisitor for Discard {
-    fn string(&mut self, _: elem::Elem<'_>) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn list_item(&mut self, _: elem::Elem<'_>) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn set_member(&mut self, _: elem::Elem<'_>) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn zset_member(&mut self, _: elem::Elem<'_>, _: f64) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn hash_field(
-        &mut self,
-        _: elem::Elem<'_>,
-        _: elem::Elem<'_>,
-        _: Option<i64>,
-    ) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn stream_entry(
-        &mut self,
-        _: rdbkit::rdb::stream::StreamId,
-        _: &[(elem::Elem<'_>, elem::Elem<'_>)],
-    ) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn stream_meta(&mut self, _: &rdbkit::rdb::stream::StreamMeta) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn array_head(&mut self, _: rdbkit::rdb::array::ArrayHead) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn array_element(
-        &mut self,
-        _: u64,
-        _: rdbkit::rdb::array::ArrayElem<'_>,
-    ) -> rdbkit::Result<()> {
-        Ok(())
-    }
-    fn module(&mut self, _: &rdbkit::rdb::module::ModuleValue<'_>) -> rdbkit::Result<()> {
-        Ok(())
-    }
-}
+impl ValueVisitor for Discard {}
 
 /// Decodes and skips `value` as `vt` at offset [`BASE`]: errors inside the
 /// value, and a decoded value ends where the skip ends.

@@ -38,7 +38,7 @@ impl Quantum {
 /// `malloc_usable_size` returns for it). `malloc(0)` gets the smallest
 /// class.
 #[inline]
-pub fn size_class(n: u64, q: Quantum) -> u64 {
+pub(crate) fn size_class(n: u64, q: Quantum) -> u64 {
     let qb = q.bytes();
     if n <= 8 {
         return 8;
@@ -55,7 +55,7 @@ pub fn size_class(n: u64, q: Quantum) -> u64 {
 /// Header bytes of an sds string of `len` bytes as `sdsnewlen` makes it
 /// (Redis 7: type 5 below 32 bytes, then 8/16/32/64-bit headers).
 #[inline]
-pub fn sds_header(len: u64) -> u64 {
+pub(crate) fn sds_header(len: u64) -> u64 {
     if len < 1 << 5 {
         1
     } else if len < 1 << 8 {
@@ -72,7 +72,7 @@ pub fn sds_header(len: u64) -> u64 {
 /// `sdsZmallocSize` of a freshly made sds of `len` bytes: header, bytes,
 /// terminating NUL, rounded to the size class.
 #[inline]
-pub fn sds_alloc(len: u64, q: Quantum) -> u64 {
+pub(crate) fn sds_alloc(len: u64, q: Quantum) -> u64 {
     size_class(sds_header(len) + len + 1, q)
 }
 
@@ -80,7 +80,7 @@ pub fn sds_alloc(len: u64, q: Quantum) -> u64 {
 /// optional `-`, 1 to 19 digits without leading zeros (a lone `0` is fine,
 /// `-0` is not), no spaces, within `i64`.
 #[inline]
-pub fn strict_i64(b: &[u8]) -> Option<i64> {
+pub(crate) fn strict_i64(b: &[u8]) -> Option<i64> {
     if b.is_empty() || b.len() > 20 {
         return None;
     }
@@ -113,7 +113,7 @@ pub fn strict_i64(b: &[u8]) -> Option<i64> {
 
 /// Number of decimal characters of `i` (with the sign).
 #[inline]
-pub fn dec_len(i: i64) -> u64 {
+pub(crate) fn dec_len(i: i64) -> u64 {
     let mut n = i.unsigned_abs();
     let mut l = 1 + (i < 0) as u64;
     while n >= 10 {
@@ -149,7 +149,7 @@ fn lp_backlen(l: u64) -> u64 {
 
 /// Bytes one listpack entry takes for an integer.
 #[inline]
-pub fn lp_int_entry(v: i64) -> u64 {
+pub(crate) fn lp_int_entry(v: i64) -> u64 {
     let b = lp_int_body(v);
     b + lp_backlen(b)
 }
@@ -157,7 +157,7 @@ pub fn lp_int_entry(v: i64) -> u64 {
 /// Bytes one listpack entry takes for a byte string, as `lpAppend` would
 /// encode it (strings that look like integers become integers).
 #[inline]
-pub fn lp_str_entry(s: &[u8]) -> u64 {
+pub(crate) fn lp_str_entry(s: &[u8]) -> u64 {
     if let Some(v) = strict_i64(s) {
         return lp_int_entry(v);
     }
@@ -167,7 +167,7 @@ pub fn lp_str_entry(s: &[u8]) -> u64 {
 /// Bytes one listpack entry takes for a string of `len` bytes that is not
 /// an integer.
 #[inline]
-pub fn lp_strlen_entry(len: u64) -> u64 {
+pub(crate) fn lp_strlen_entry(len: u64) -> u64 {
     let b = if len < 64 {
         1 + len
     } else if len < 4096 {
@@ -179,17 +179,17 @@ pub fn lp_strlen_entry(len: u64) -> u64 {
 }
 
 /// Header (total bytes + count) and end marker of a listpack.
-pub const LP_OVERHEAD: u64 = 7;
+pub(crate) const LP_OVERHEAD: u64 = 7;
 
 /// Bytes of an intset holding `n` integers whose widest needs `width` bytes.
 #[inline]
-pub fn intset_bytes(n: u64, width: u64) -> u64 {
+pub(crate) fn intset_bytes(n: u64, width: u64) -> u64 {
     8 + n * width
 }
 
 /// Width (2, 4 or 8 bytes) an intset needs for `v`.
 #[inline]
-pub fn intset_width(v: i64) -> u64 {
+pub(crate) fn intset_width(v: i64) -> u64 {
     if (i16::MIN as i64..=i16::MAX as i64).contains(&v) {
         2
     } else if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
@@ -201,7 +201,7 @@ pub fn intset_width(v: i64) -> u64 {
 
 /// Length of `%.17g` for a finite, non-zero double (what Redis' `d2string`
 /// writes for scores that are not small integers).
-pub fn g17_len(v: f64) -> u64 {
+pub(crate) fn g17_len(v: f64) -> u64 {
     // `{:.16e}` gives 17 significant digits: d.dddddddddddddddde<exp>.
     let s = format!("{:.16e}", v);
     let (mant, exp) = match s.split_once('e') {
@@ -229,7 +229,7 @@ pub fn g17_len(v: f64) -> u64 {
 }
 
 /// Length of the string `d2string` makes for a score (Redis 7).
-pub fn score_str_len(v: f64) -> u64 {
+pub(crate) fn score_str_len(v: f64) -> u64 {
     if v.is_nan() {
         3
     } else if v.is_infinite() {
@@ -245,7 +245,7 @@ pub fn score_str_len(v: f64) -> u64 {
 }
 
 /// Bytes of the listpack entry `zzlInsertAt` writes for a score.
-pub fn lp_score_entry(v: f64) -> u64 {
+pub(crate) fn lp_score_entry(v: f64) -> u64 {
     if v.is_finite()
         && v > -4_503_599_627_370_495.0
         && v < 4_503_599_627_370_496.0

@@ -49,7 +49,7 @@ fn top_json(o: &mut Vec<u8>, v: &[TopKey]) {
 }
 
 /// The page's data block.
-pub fn data_json(rep: &MemoryReport, title: &str) -> Vec<u8> {
+pub(crate) fn data_json(rep: &MemoryReport, title: &str) -> Vec<u8> {
     let mut o = Vec::new();
     o.extend_from_slice(b"{\"title\":");
     write_str(&mut o, title.as_bytes());

@@ -89,11 +89,9 @@ use crate::inspect::alloc::{
     dec_len, intset_bytes, intset_width, lp_int_entry, lp_str_entry, lp_strlen_entry, sds_alloc,
     size_class, strict_i64, Quantum, LP_OVERHEAD,
 };
-use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::cursor::Cursor;
 use crate::rdb::elem::{Elem, RdbStr};
 use crate::rdb::hfe;
-use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
 use crate::rdb::stream::{self, StreamId, StreamMeta, StreamVersion};
 use crate::rdb::value::{Kind, Scratch, ValueType, ValueVisitor};
@@ -483,8 +481,8 @@ impl Model {
     /// is not such a collection or does not parse.
     fn big_plain(&self, vt: ValueType, d: &[u8], acc: &mut Elems) -> bool {
         use ValueType::*;
-        let mut pos = 0;
-        let Some(n) = raw_len(d, &mut pos) else {
+        let mut cur = Cursor::new(d, 0);
+        let Ok(n) = cur.length("collection length") else {
             return false;
         };
         let c = &self.cfg;
@@ -502,26 +500,28 @@ impl Model {
         let mut max_len = 0u64;
         for _ in 0..n {
             for _ in 0..per {
-                let Some(l) = raw_str_len(d, &mut pos) else {
+                // The decoded length, without decoding: LZF strings say it.
+                let Ok(s) = cur.string("collection element") else {
                     return false;
                 };
+                let l = s.decoded_len();
                 sds += sds_alloc(l, q);
                 max_len = max_len.max(l);
             }
-            match vt {
-                ZSet2 => pos += 8,
-                ZSet => match d.get(pos) {
-                    Some(&l) if l >= 253 => pos += 1,
-                    Some(&l) => pos += 1 + l as usize,
-                    None => return false,
+            let score = match vt {
+                ZSet2 => cur.skip(8, "zset score"),
+                // 253..=255 are NaN/+inf/-inf with no digits following.
+                ZSet => match cur.u8("zset score") {
+                    Ok(l) if l < 253 => cur.skip(l as u64, "zset score"),
+                    other => other.map(|_| ()),
                 },
-                _ => {}
-            }
-            if pos > d.len() {
+                _ => Ok(()),
+            };
+            if score.is_err() {
                 return false;
             }
         }
-        if pos != d.len() {
+        if !cur.is_empty() {
             return false;
         }
         acc.n = n;
@@ -909,68 +909,6 @@ impl Model {
             len_largest_element: ev.max_len,
         })
     }
-}
-
-/// An RDB length (`rdbLoadLen`) at `*pos` of a raw value; `None` for an
-/// encoded string marker or truncated input.
-#[inline]
-fn raw_len(d: &[u8], pos: &mut usize) -> Option<u64> {
-    let b = *d.get(*pos)?;
-    match b >> 6 {
-        0 => {
-            *pos += 1;
-            Some((b & 0x3f) as u64)
-        }
-        1 => {
-            let b2 = *d.get(*pos + 1)?;
-            *pos += 2;
-            Some((((b & 0x3f) as u64) << 8) | b2 as u64)
-        }
-        2 if b == 0x80 => {
-            let v = u32::from_be_bytes(d.get(*pos + 1..*pos + 5)?.try_into().ok()?);
-            *pos += 5;
-            Some(v as u64)
-        }
-        2 if b == 0x81 => {
-            let v = u64::from_be_bytes(d.get(*pos + 1..*pos + 9)?.try_into().ok()?);
-            *pos += 9;
-            Some(v)
-        }
-        _ => None,
-    }
-}
-
-/// The decoded length of the RDB string at `*pos`, moving past it; `None`
-/// on anything malformed.
-#[inline]
-fn raw_str_len(d: &[u8], pos: &mut usize) -> Option<u64> {
-    let b = *d.get(*pos)?;
-    if b >> 6 != 3 {
-        let l = raw_len(d, pos)?;
-        *pos = pos.checked_add(usize::try_from(l).ok()?)?;
-        return Some(l);
-    }
-    let (len, skip) = match b & 0x3f {
-        0 => (dec_len(*d.get(*pos + 1)? as i8 as i64), 2),
-        1 => (
-            dec_len(i16::from_le_bytes(d.get(*pos + 1..*pos + 3)?.try_into().ok()?) as i64),
-            3,
-        ),
-        2 => (
-            dec_len(i32::from_le_bytes(d.get(*pos + 1..*pos + 5)?.try_into().ok()?) as i64),
-            5,
-        ),
-        3 => {
-            *pos += 1;
-            let clen = raw_len(d, pos)?;
-            let ulen = raw_len(d, pos)?;
-            *pos = pos.checked_add(usize::try_from(clen).ok()?)?;
-            return Some(ulen);
-        }
-        _ => return None,
-    };
-    *pos += skip;
-    Some(len)
 }
 
 /// Buffers reused across keys (decompressed strings and blobs).
@@ -1386,9 +1324,6 @@ struct Visit<'m, 'e> {
 }
 
 impl ValueVisitor for Visit<'_, '_> {
-    fn string(&mut self, _v: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
     fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
         self.acc.list_item(self.m, Lens::of(&v));
         Ok(())
@@ -1409,21 +1344,6 @@ impl ValueVisitor for Visit<'_, '_> {
     }
     fn hash_field(&mut self, f: Elem<'_>, v: Elem<'_>, _e: Option<i64>) -> Result<()> {
         self.acc.hash_field(self.m, Lens::of(&f), Lens::of(&v));
-        Ok(())
-    }
-    fn stream_entry(&mut self, _id: StreamId, _f: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-        Ok(())
-    }
-    fn stream_meta(&mut self, _meta: &StreamMeta) -> Result<()> {
-        Ok(())
-    }
-    fn module(&mut self, _value: &ModuleValue<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
-        Ok(())
-    }
-    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
         Ok(())
     }
 }

@@ -53,7 +53,7 @@ pub enum Format {
 }
 
 /// The CSV header line.
-pub const CSV_HEADER: &str = "database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,serialized_bytes,rdb_encoding\n";
+pub(crate) const CSV_HEADER: &str = "database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,serialized_bytes,rdb_encoding\n";
 
 /// What to compute.
 ///
@@ -203,6 +203,7 @@ struct MemWorker<'o> {
 
 impl<'a> Worker<'a> for MemWorker<'_> {
     type Out = Partial;
+    type Error = SinkError;
 
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Partial, SinkError> {
         let opts = self.opts;
@@ -384,7 +385,7 @@ pub fn run(
 // ---------------------------------------------------------------------------
 
 /// Writes a key for CSV (see the module docs), quoted when needed.
-pub fn write_csv_key(out: &mut Vec<u8>, key: &[u8]) {
+pub(crate) fn write_csv_key(out: &mut Vec<u8>, key: &[u8]) {
     // Fast path: printable ASCII without `,` and `"`.
     if key
         .iter()
@@ -443,14 +444,14 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS[.ffffff]` (UTC).
-pub fn iso8601(ms: i64) -> String {
+pub(crate) fn iso8601(ms: i64) -> String {
     let mut v = Vec::with_capacity(26);
     write_iso8601(&mut v, ms);
     String::from_utf8(v).unwrap_or_default()
 }
 
 /// [`iso8601`] into a buffer.
-pub fn write_iso8601(out: &mut Vec<u8>, ms: i64) {
+pub(crate) fn write_iso8601(out: &mut Vec<u8>, ms: i64) {
     let secs = ms.div_euclid(1000);
     let frac = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -579,7 +580,7 @@ pub fn human(b: u64) -> String {
 }
 
 /// A key for a terminal: escaped like the CSV column, never quoted.
-pub fn display_key(key: &[u8]) -> String {
+pub(crate) fn display_key(key: &[u8]) -> String {
     let mut v = Vec::new();
     write_csv_key(&mut v, key);
     let mut s = String::from_utf8_lossy(&v).into_owned();

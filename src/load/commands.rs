@@ -584,35 +584,8 @@ pub fn unwritable(
     }
     struct Ttl(bool, i64);
     impl ValueVisitor for Ttl {
-        fn string(&mut self, _: Elem<'_>) -> Result<()> {
-            Ok(())
-        }
-        fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
-            Ok(())
-        }
-        fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
-            Ok(())
-        }
-        fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
-            Ok(())
-        }
         fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, e: Option<i64>) -> Result<()> {
             self.0 |= e.is_some_and(|ms| ms > self.1);
-            Ok(())
-        }
-        fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-            Ok(())
-        }
-        fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
-            Ok(())
-        }
-        fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
-            Ok(())
-        }
-        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
-            Ok(())
-        }
-        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
             Ok(())
         }
     }

@@ -940,6 +940,7 @@ fn load_once<'a>(
                         Some(&hint),
                     )
                     .map(|_| ())
+                    .map_err(SinkError::from)
                 };
                 let _ = to_main.send(Msg::FileDone(i, r));
             });

@@ -20,6 +20,7 @@ struct Nothing;
 
 impl<'a> Worker<'a> for Nothing {
     type Out = ();
+    type Error = SinkError;
     fn process(&mut self, _: &Chunk<'a>) -> Result<(), SinkError> {
         Ok(())
     }

@@ -275,6 +275,7 @@ fn key_error(op: &Op<'_>, why: impl std::fmt::Display) -> String {
 
 impl<'a> Worker<'a> for RespWorker {
     type Out = Out<'a>;
+    type Error = SinkError;
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Out<'a>, SinkError> {
         let mut sum = RespSummary::default();
         let mut pieces = Pieces::default();

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::rdb::array::{ArrayElem, ArrayHead};
+use crate::rdb::array::ArrayElem;
 use crate::rdb::elem::{Elem, RdbStr};
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
@@ -229,6 +229,7 @@ pub enum Decision<'a> {
 
 impl<'a> Worker<'a> for LoadWorker {
     type Out = Batch<'a>;
+    type Error = SinkError;
     fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<Batch<'a>, SinkError> {
         let mut b = Batch {
             bytes: chunk.end - chunk.start,
@@ -359,9 +360,6 @@ pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bo
         }
         fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
             found(self)
-        }
-        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
-            Ok(())
         }
         fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
             found(self)

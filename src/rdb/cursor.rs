@@ -314,17 +314,8 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Parses the decimal text of a double as Redis writes it (`%.17g`, `inf`,
-/// `-inf`, `nan`).
-pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    let t = std::str::from_utf8(s).ok()?.trim();
-    match t {
-        "inf" | "+inf" | "Infinity" => Some(f64::INFINITY),
-        "-inf" | "-Infinity" => Some(f64::NEG_INFINITY),
-        "nan" | "-nan" => Some(f64::NAN),
-        _ => t.parse::<f64>().ok(),
-    }
-}
+/// Re-exported from [`crate::rdb::elem`], where it lives below both.
+pub use crate::rdb::elem::parse_f64;
 
 #[cfg(test)]
 mod tests {

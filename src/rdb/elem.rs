@@ -72,7 +72,7 @@ impl<'a> Elem<'a> {
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
             Elem::Int(i) => Some(i as f64),
-            Elem::Bytes(b) => crate::rdb::cursor::parse_f64(b),
+            Elem::Bytes(b) => parse_f64(b),
         }
     }
 }
@@ -186,6 +186,35 @@ fn check_lzf_len(data: &[u8], len: u64, offset: u64) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Re-anchors an error found inside decompressed bytes at the file offset
+/// of the compressed data.
+/// A visitor's [`Error::stop`] is not a fault and passes through as it is.
+pub(crate) fn in_compressed(e: Error, offset: u64, what: &'static str) -> Error {
+    if e.is_stop() {
+        return e;
+    }
+    Error::invalid(
+        offset,
+        what,
+        format!(
+            "in the LZF-decompressed data, at byte {}: {}",
+            e.offset, e.kind
+        ),
+    )
+}
+
+/// Parses the decimal text of a double as Redis writes it (`%.17g`, `inf`,
+/// `-inf`, `nan`).
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let t = std::str::from_utf8(s).ok()?.trim();
+    match t {
+        "inf" | "+inf" | "Infinity" => Some(f64::INFINITY),
+        "-inf" | "-Infinity" => Some(f64::NEG_INFINITY),
+        "nan" | "-nan" => Some(f64::NAN),
+        _ => t.parse::<f64>().ok(),
+    }
 }
 
 /// The end of a fallible, fused iterator's `next`: `Ok(None)` (the end) and

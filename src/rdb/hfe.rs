@@ -251,7 +251,7 @@ where
     };
     let r = walk_listpack_ex(bytes, offset, f);
     match compressed {
-        Some(at) => r.map_err(|e| crate::rdb::value::in_compressed(e, at, "hash listpack")),
+        Some(at) => r.map_err(|e| crate::rdb::elem::in_compressed(e, at, "hash listpack")),
         None => r,
     }
 }

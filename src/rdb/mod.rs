@@ -13,7 +13,7 @@ pub mod lzf;
 pub mod module;
 pub mod newer;
 pub mod records;
-pub mod resync;
+pub(crate) mod resync;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -154,7 +154,7 @@ pub fn module_name(id: u64) -> (String, u64) {
 }
 
 /// Reads one item of a module opcode stream; `None` at `RDB_MODULE_OPCODE_EOF`.
-pub fn read_op<'a>(cur: &mut Cursor<'a>) -> Result<Option<ModuleOp<'a>>> {
+pub(crate) fn read_op<'a>(cur: &mut Cursor<'a>) -> Result<Option<ModuleOp<'a>>> {
     let pos = cur.pos();
     let op = cur.length("module opcode")?;
     Ok(Some(match op {
@@ -179,7 +179,7 @@ pub fn read_op<'a>(cur: &mut Cursor<'a>) -> Result<Option<ModuleOp<'a>>> {
 /// Skips a module opcode stream (typed items up to and including
 /// `RDB_MODULE_OPCODE_EOF`). Every item consumes at least one byte, so a
 /// hostile stream ends at the end of the input at the latest.
-pub fn skip_opcode_stream(cur: &mut Cursor<'_>) -> Result<()> {
+pub(crate) fn skip_opcode_stream(cur: &mut Cursor<'_>) -> Result<()> {
     loop {
         let pos = cur.pos();
         let op = cur.length("module opcode")?;
@@ -206,7 +206,7 @@ pub fn skip_opcode_stream(cur: &mut Cursor<'_>) -> Result<()> {
 
 /// Reads a `RDB_TYPE_MODULE_2` value (after the type byte and key): module
 /// id, then the opcode stream up to `RDB_MODULE_OPCODE_EOF`.
-pub fn read_module2<'a>(cur: &mut Cursor<'a>) -> Result<ModuleValue<'a>> {
+pub(crate) fn read_module2<'a>(cur: &mut Cursor<'a>) -> Result<ModuleValue<'a>> {
     let start = cur.pos();
     let offset = cur.offset();
     let module_id = cur.length("module id")?;
@@ -224,7 +224,7 @@ pub fn read_module2<'a>(cur: &mut Cursor<'a>) -> Result<ModuleValue<'a>> {
 
 /// Skips a `RDB_OPCODE_MODULE_AUX` body (after the opcode byte): module id,
 /// `RDB_MODULE_OPCODE_UINT` and the `when` value, then the opcode stream.
-pub fn skip_module_aux<'a>(cur: &mut Cursor<'a>) -> Result<ModuleValue<'a>> {
+pub(crate) fn skip_module_aux<'a>(cur: &mut Cursor<'a>) -> Result<ModuleValue<'a>> {
     let start = cur.pos();
     let offset = cur.offset();
     let module_id = cur.length("module aux id")?;
@@ -254,7 +254,7 @@ pub fn skip_module_aux<'a>(cur: &mut Cursor<'a>) -> Result<ModuleValue<'a>> {
 /// be found without the module. `cur` is just after the type byte and the
 /// key, at the module id; it is not advanced. The error is
 /// [`ErrorKind::UnsupportedModule`] at the module id's offset.
-pub fn pre_ga_error(cur: &Cursor<'_>) -> Error {
+pub(crate) fn pre_ga_error(cur: &Cursor<'_>) -> Error {
     let mut c = cur.clone();
     let name = match c.length("module id") {
         Ok(id) => format!("'{}'", module_name(id).0),

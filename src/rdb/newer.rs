@@ -37,7 +37,7 @@ const VKCS_MAGIC: &[u8; 4] = b"VKCS";
 const VKCS_CODEC_LZ4: u8 = 0x01;
 
 /// Names a whole-file compression wrapper at the start of the input.
-pub fn compressed_input(data: &[u8]) -> Option<String> {
+pub(crate) fn compressed_input(data: &[u8]) -> Option<String> {
     if data.starts_with(VKCS_MAGIC) {
         let byte = |i: usize| data.get(i).map_or("?".to_string(), |b| b.to_string());
         let codec = match data.get(5) {
@@ -58,7 +58,7 @@ pub fn compressed_input(data: &[u8]) -> Option<String> {
 }
 
 /// Names a value type byte that a newer server writes, if known.
-pub fn type_feature(t: u8, dialect: Dialect, version: u32) -> Option<String> {
+pub(crate) fn type_feature(t: u8, dialect: Dialect, version: u32) -> Option<String> {
     const TMPL: [&str; 4] = ["TMPL_LP", "TMPL_LP_REF", "TMPL_ARRAY", "TMPL_ARRAY_REF"];
     let name = match (dialect, t) {
         (Dialect::Redis, RDB_TYPE_GCRA) if version < 15 => {
@@ -79,7 +79,7 @@ pub fn type_feature(t: u8, dialect: Dialect, version: u32) -> Option<String> {
 }
 
 /// Names an opcode that a newer server writes, if known.
-pub fn opcode_feature(op: u8, dialect: Dialect) -> Option<&'static str> {
+pub(crate) fn opcode_feature(op: u8, dialect: Dialect) -> Option<&'static str> {
     match (dialect, op) {
         (Dialect::Redis, 242) => {
             Some("Redis 8.10 hash template registry (opcode 242, RDB_OPCODE_HASH_TEMPLATE)")

@@ -266,6 +266,57 @@ impl<'a> Parser<'a> {
         self.cur.offset()
     }
 
+    /// The database selected at `offset`, which must be an item boundary
+    /// (a resume point a checkpoint recorded): walks the items before it.
+    pub fn db_at(data: &'a [u8], offset: u64) -> Result<u64> {
+        let mut p = Parser::new(
+            data,
+            ParseOptions {
+                verify_checksum: false,
+            },
+        )?;
+        loop {
+            if p.offset() == offset {
+                return Ok(p.db());
+            }
+            if p.offset() > offset {
+                return Err(Error::invalid(
+                    offset,
+                    "resume offset",
+                    "not a record boundary",
+                ));
+            }
+            if p.next_item()?.is_none() {
+                return Err(Error::invalid(
+                    offset,
+                    "resume offset",
+                    "beyond the end of the records",
+                ));
+            }
+        }
+    }
+
+    /// The snapshot's `ctime` aux field (written in seconds) in Unix ms,
+    /// when it comes before the first key as servers write it.
+    pub fn snapshot_ctime_ms(data: &'a [u8]) -> Option<i64> {
+        let opts = ParseOptions {
+            verify_checksum: false,
+        };
+        let mut p = Parser::new(data, opts).ok()?;
+        while let Ok(Some(item)) = p.next_item() {
+            match item {
+                Item::Aux { key, value } if key.to_vec().ok()? == b"ctime" => {
+                    let v = value.to_vec().ok()?;
+                    let secs: i64 = std::str::from_utf8(&v).ok()?.parse().ok()?;
+                    return secs.checked_mul(1000);
+                }
+                Item::Key(_) | Item::Eof { .. } => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// The next item, `Ok(None)` after EOF, and nothing more after an error.
     pub fn next_item(&mut self) -> Result<Option<Item<'a>>> {
         if self.done || self.stop_at == Some(self.cur.pos()) {

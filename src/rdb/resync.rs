@@ -38,13 +38,13 @@ use super::records::{Header, Item, ParseOptions, Parser};
 
 /// Items a chain must pass, when it does not reach the end of the file, for
 /// its start to count as a record start.
-pub const CHAIN_ITEMS: usize = 64;
+pub(crate) const CHAIN_ITEMS: usize = 64;
 
 /// The first offset in `from..` where parsing can resume with strong
 /// evidence (see the module doc), with the database to assume there (`db`,
 /// the one selected before the damage). `None` if there is none: the rest of
 /// the file is lost.
-pub fn resync(data: &[u8], header: Header, from: usize, db: u64) -> Option<usize> {
+pub(crate) fn resync(data: &[u8], header: Header, from: usize, db: u64) -> Option<usize> {
     let mut lo = from.max(header.len);
     loop {
         let (p0, chain0) = first_chain(data, header, lo, db)?;
@@ -86,7 +86,7 @@ fn agreement(data: &[u8], header: Header, db: u64, p0: usize, chain0: &[usize]) 
 
 /// Key starts kept by [`segment_keys`]; past this many the caller resumes
 /// at the segment's end instead.
-pub const SEGMENT_KEYS: usize = 4096;
+pub(crate) const SEGMENT_KEYS: usize = 4096;
 
 /// The keys from `p` to the end of its segment (the next SELECTDB,
 /// RESIZEDB, SLOT_INFO or EOF): the first [`SEGMENT_KEYS`] key starts, the
@@ -100,7 +100,7 @@ pub const SEGMENT_KEYS: usize = 4096;
 /// damaged record and the keys of this walk must add up to that count; any
 /// excess is records read out of the damaged value's bytes, and they come
 /// first.
-pub fn segment_keys(
+pub(crate) fn segment_keys(
     data: &[u8],
     header: Header,
     p: usize,
@@ -317,7 +317,7 @@ fn opens_item(b: u8, header: Header) -> bool {
 /// The key of the record starting at `at`, if its opening (expiry, LRU/LFU
 /// opcodes, type byte, key string) is readable: for reports of a damaged
 /// record whose value could not be walked.
-pub fn key_at(data: &[u8], header: Header, at: usize) -> Option<Vec<u8>> {
+pub(crate) fn key_at(data: &[u8], header: Header, at: usize) -> Option<Vec<u8>> {
     let mut cur = Cursor::new(data.get(at..)?, at as u64);
     loop {
         match cur.u8("opcode").ok()? {

@@ -569,7 +569,7 @@ fn decode_node<V: StreamVisitor>(
     bufs.master_fields = recycle(master_fields);
     bufs.fields = recycle(fields);
     match compressed {
-        Some(at) => r.map_err(|e| crate::rdb::value::in_compressed(e, at, "stream node listpack")),
+        Some(at) => r.map_err(|e| crate::rdb::elem::in_compressed(e, at, "stream node listpack")),
         None => r,
     }
 }

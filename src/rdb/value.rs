@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::rdb::array::{self, ArrayElem, ArrayHead};
 use crate::rdb::consts::*;
 use crate::rdb::cursor::Cursor;
-use crate::rdb::elem::{decompress, Elem, RdbStr};
+use crate::rdb::elem::{decompress, in_compressed, Elem, RdbStr};
 use crate::rdb::hfe::{self, HfeKind};
 use crate::rdb::module::{self, ModuleValue};
 use crate::rdb::stream::{self, StreamId, StreamMeta, StreamVersion};
@@ -175,25 +175,79 @@ impl ValueType {
 }
 
 /// Receives the elements of one value. Only the methods matching the value's
-/// kind are called. Element bytes are borrowed for the duration of the call.
+/// kind are called; element bytes are borrowed for the duration of one call
+/// (they may live in the decoder's scratch buffer, so there is no copy).
+///
+/// Every method has a no-op default, so a visitor writes only the methods it
+/// cares about. A method returns `Err` to end the walk: with a real error, or
+/// with [`Error::stop`] to stop early on purpose, which
+/// [`Record::visit`](crate::rdb::records::Record::visit) reports as
+/// [`ControlFlow::Break`](std::ops::ControlFlow::Break). Keeping `Result`
+/// (rather than returning `ControlFlow`) lets visitors use `?` on their own
+/// fallible steps; on the hot path both are one compare of the same width.
+///
+/// ```
+/// use rdbkit::{Elem, ValueVisitor};
+///
+/// /// Counts the hash fields that carry a TTL.
+/// #[derive(Default)]
+/// struct FieldTtls(u64);
+///
+/// impl ValueVisitor for FieldTtls {
+///     fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, ttl: Option<i64>) -> rdbkit::Result<()> {
+///         self.0 += ttl.is_some() as u64;
+///         Ok(())
+///     }
+/// }
+/// # let _ = FieldTtls::default();
+/// ```
 pub trait ValueVisitor {
-    fn string(&mut self, v: Elem<'_>) -> Result<()>;
-    fn list_item(&mut self, v: Elem<'_>) -> Result<()>;
-    fn set_member(&mut self, v: Elem<'_>) -> Result<()>;
-    fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()>;
+    /// A string value (one call).
+    fn string(&mut self, _v: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// One list element, head to tail.
+    fn list_item(&mut self, _v: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// One set member.
+    fn set_member(&mut self, _v: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// One sorted-set member with its score.
+    fn zset_member(&mut self, _member: Elem<'_>, _score: f64) -> Result<()> {
+        Ok(())
+    }
+    /// One hash field with its value and (hash field expiry) absolute TTL
+    /// in Unix ms.
     fn hash_field(
         &mut self,
-        field: Elem<'_>,
-        value: Elem<'_>,
-        expire_ms: Option<i64>,
-    ) -> Result<()>;
-    fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()>;
-    fn stream_meta(&mut self, meta: &StreamMeta) -> Result<()>;
-    fn module(&mut self, value: &ModuleValue<'_>) -> Result<()>;
+        _field: Elem<'_>,
+        _value: Elem<'_>,
+        _expire_ms: Option<i64>,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// One live stream entry, in ID order.
+    fn stream_entry(&mut self, _id: StreamId, _fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+        Ok(())
+    }
+    /// A stream's metadata (last ID, groups, consumers), after its entries.
+    fn stream_meta(&mut self, _meta: &StreamMeta) -> Result<()> {
+        Ok(())
+    }
+    /// A module value, as stored (never decoded).
+    fn module(&mut self, _value: &ModuleValue<'_>) -> Result<()> {
+        Ok(())
+    }
     /// An array's head, before its elements.
-    fn array_head(&mut self, head: ArrayHead) -> Result<()>;
+    fn array_head(&mut self, _head: ArrayHead) -> Result<()> {
+        Ok(())
+    }
     /// One array element, in index order.
-    fn array_element(&mut self, index: u64, value: ArrayElem<'_>) -> Result<()>;
+    fn array_element(&mut self, _index: u64, _value: ArrayElem<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Skips one value of type `vt`, leaving the cursor just after it. Plain
@@ -454,19 +508,6 @@ fn with_blob<R>(
     }
 }
 
-/// Re-anchors an error found inside decompressed bytes at the file offset
-/// of the compressed data.
-pub fn in_compressed(e: Error, offset: u64, what: &'static str) -> Error {
-    Error::invalid(
-        offset,
-        what,
-        format!(
-            "in the LZF-decompressed data, at byte {}: {}",
-            e.offset, e.kind
-        ),
-    )
-}
-
 fn each_single<'a, I, F>(it: I, mut f: F) -> Result<()>
 where
     I: Iterator<Item = Result<Elem<'a>>>,
@@ -514,35 +555,4 @@ where
 /// A visitor that only lets the decoder walk (and check) a value.
 pub struct Discard;
 
-impl ValueVisitor for Discard {
-    fn string(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
-        Ok(())
-    }
-    fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
-        Ok(())
-    }
-    fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-        Ok(())
-    }
-    fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
-        Ok(())
-    }
-    fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
-        Ok(())
-    }
-    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
-        Ok(())
-    }
-}
+impl ValueVisitor for Discard {}

@@ -156,6 +156,7 @@ enum JsonOut {
 
 impl<'a> Worker<'a> for JsonWorker {
     type Out = JsonOut;
+    type Error = SinkError;
     fn process(&mut self, chunk: &Chunk<'a>) -> std::result::Result<JsonOut, SinkError> {
         if chunk.keys == 1 && chunk.end - chunk.start > HUGE_RECORD_BYTES {
             return Ok(JsonOut::Huge);
@@ -787,35 +788,8 @@ fn has_duplicate_field(fields: &[(Elem<'_>, Elem<'_>)], buf: &mut Vec<Vec<u8>>) 
 struct TextCheck(bool);
 
 impl ValueVisitor for TextCheck {
-    fn string(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
-        Ok(())
-    }
     fn hash_field(&mut self, field: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
         self.0 &= elem_is_text(&field);
-        Ok(())
-    }
-    fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-        Ok(())
-    }
-    fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
-        Ok(())
-    }
-    fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
-        Ok(())
-    }
-    fn array_head(&mut self, _: ArrayHead) -> Result<()> {
-        Ok(())
-    }
-    fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
         Ok(())
     }
 }

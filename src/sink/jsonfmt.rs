@@ -80,7 +80,7 @@ pub fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// Writes an element as a byte string (integers in decimal, as the server
 /// would return them).
 #[inline]
-pub fn write_elem(out: &mut Vec<u8>, e: Elem<'_>) {
+pub(crate) fn write_elem(out: &mut Vec<u8>, e: Elem<'_>) {
     match e {
         Elem::Bytes(b) => write_bytes(out, b),
         Elem::Int(i) => {
@@ -93,7 +93,7 @@ pub fn write_elem(out: &mut Vec<u8>, e: Elem<'_>) {
 
 /// Is the element written as a JSON string (i.e. usable as an object key)?
 #[inline]
-pub fn elem_is_text(e: &Elem<'_>) -> bool {
+pub(crate) fn elem_is_text(e: &Elem<'_>) -> bool {
     match e {
         Elem::Bytes(b) => is_text(b),
         Elem::Int(_) => true,

@@ -1,4 +1,5 @@
-//! Consumers of records: JSON Lines now; RESP, reports and restore later.
+//! Consumers of records: JSON Lines output and the `stats` report, and the
+//! error type the command-line consumers share.
 
 pub mod json;
 pub mod jsonfmt;
@@ -41,5 +42,15 @@ impl From<crate::Error> for SinkError {
 impl From<std::io::Error> for SinkError {
     fn from(e: std::io::Error) -> Self {
         SinkError::Io(e)
+    }
+}
+
+/// A run's end as the engine reports it, in the sink layer's terms.
+impl From<crate::scan::ScanError<SinkError>> for SinkError {
+    fn from(e: crate::scan::ScanError<SinkError>) -> Self {
+        match e {
+            crate::scan::ScanError::Format(e) => SinkError::Format(e),
+            crate::scan::ScanError::Consumer(e) => e,
+        }
     }
 }

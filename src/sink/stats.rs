@@ -100,6 +100,7 @@ fn str_bytes(s: &RdbStr<'_>) -> Vec<u8> {
 
 impl<'a> Worker<'a> for StatsWorker {
     type Out = Partial;
+    type Error = SinkError;
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Partial, SinkError> {
         let mut p = Partial::default();
         // Consecutive records share a db: look the entry up once per run.

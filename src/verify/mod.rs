@@ -344,7 +344,8 @@ pub fn verify<'a>(
                     },
                     Some(&hint),
                 )
-                .map(|_| ());
+                .map(|_| ())
+                .map_err(SinkError::from);
                 let _ = to_main.send(Msg::FileDone(i, r));
             });
         }

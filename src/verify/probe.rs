@@ -387,35 +387,8 @@ pub fn dump_probes(p: &mut Probes, key: &[u8], t: TypeName, expire_ms: Option<i6
 pub fn module_type_name(rec: &Record<'_>, scratch: &mut Scratch) -> Result<String> {
     struct Name(Option<String>);
     impl ValueVisitor for Name {
-        fn string(&mut self, _: Elem<'_>) -> Result<()> {
-            Ok(())
-        }
-        fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
-            Ok(())
-        }
-        fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
-            Ok(())
-        }
-        fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
-            Ok(())
-        }
-        fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
-            Ok(())
-        }
-        fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-            Ok(())
-        }
-        fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
-            Ok(())
-        }
         fn module(&mut self, v: &ModuleValue<'_>) -> Result<()> {
             self.0 = Some(v.name.clone());
-            Ok(())
-        }
-        fn array_head(&mut self, _: ArrayHead) -> Result<()> {
-            Ok(())
-        }
-        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
             Ok(())
         }
     }

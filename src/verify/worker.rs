@@ -214,6 +214,7 @@ impl<'s> VerifyWorker<'s> {
 
 impl<'a> Worker<'a> for VerifyWorker<'_> {
     type Out = VBatch<'a>;
+    type Error = SinkError;
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<VBatch<'a>, SinkError> {
         let mut b = VBatch {
             bytes: chunk.end - chunk.start,

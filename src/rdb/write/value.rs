@@ -152,12 +152,6 @@ impl ValueVisitor for Value {
         }
         Ok(())
     }
-    fn array_head(&mut self, _: crate::rdb::array::ArrayHead) -> Result<()> {
-        Ok(())
-    }
-    fn array_element(&mut self, _: u64, _: crate::rdb::array::ArrayElem<'_>) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// Checks what a server's loader refuses in a value and a hand-edited JSON
