@@ -11,11 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use rdbkit::filter::{self, Expiry, Filter, Pattern};
 use rdbkit::input::Input;
 use rdbkit::load::commands::{BatchLimits, TargetFeatures};
-use rdbkit::load::{
-    self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
-};
+use rdbkit::load::{self, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict};
 use rdbkit::outpath::{self, Output};
+use rdbkit::output::respout;
 use rdbkit::rdb::value::Kind;
+use rdbkit::redis::Target;
 use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
@@ -560,7 +560,7 @@ struct LoadArgs {
 /// (first line), else `REDISCLI_AUTH`. Never printed.
 fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Fail> {
     let mut target = Target::parse(url).map_err(|e| match e {
-        load::LoadError::Usage(m) => Fail::Usage(format!("--target {url}: {m}")),
+        rdbkit::redis::ClientError::Usage(m) => Fail::Usage(format!("--target {url}: {m}")),
         other => Fail::Runtime(other.to_string()),
     })?;
     if target.auth.pass.is_none() {
@@ -576,7 +576,6 @@ fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Fail>
 
 fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail> {
     let target = parse_target(&a.target, a.password_file.as_deref())?;
-    load::conn::set_io_timeout(std::time::Duration::from_secs(a.timeout));
     Ok(LoadOptions {
         target,
         cluster: if a.cluster { Some(true) } else { None },
@@ -605,7 +604,8 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail
             Some(p) => Some(load::checkpoint::Checkpoint::read(p)?),
             None => None,
         },
-        tls: load::conn::TlsFiles {
+        io_timeout: rdbkit::redis::conn::io_timeout_secs(a.timeout),
+        tls: rdbkit::redis::TlsFiles {
             ca: a.tls_ca.clone(),
             cert: a.tls_cert.clone(),
             key: a.tls_key.clone(),

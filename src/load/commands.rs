@@ -28,7 +28,7 @@ use crate::rdb::records::Record;
 use crate::rdb::stream::{StreamId, StreamMeta};
 use crate::rdb::value::{Kind, Scratch, ValueType, ValueVisitor};
 
-use super::resp;
+use crate::redis::resp;
 
 /// Limits of one command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,7 +395,7 @@ where
 /// name, nor does the empty key; their `RENAME` then fails in a cluster
 /// (CROSSSLOT) and is reported.
 pub fn temp_key(key: &[u8]) -> Vec<u8> {
-    let has_tag = super::slot::hash_tag(key).len() != key.len();
+    let has_tag = crate::redis::slot::hash_tag(key).len() != key.len();
     let mut t = Vec::with_capacity(key.len() + 16);
     if !has_tag && !key.contains(&b'}') {
         t.push(b'{');

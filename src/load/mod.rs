@@ -9,21 +9,19 @@
 //! read lands in exactly one bucket of the [`Summary`].
 
 pub mod checkpoint;
-pub mod cluster;
 pub mod commands;
-pub mod conn;
 pub mod jsonl;
 pub mod node;
 pub mod op;
 pub mod payload;
 pub mod preflight;
-pub mod resp;
-pub mod respout;
 mod same;
-pub mod slot;
 pub mod summary;
-pub mod target;
 pub mod worker;
+
+/// The client modules under their old paths (`load::conn`, ...), for code
+/// written before they moved to [`crate::redis`]; new code names `redis::`.
+pub use crate::redis::{cluster, conn, resp, slot, target};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,15 +36,16 @@ use crate::scan::{self, EngineOptions};
 use crate::sink::jsonfmt::{write_bytes, write_u64};
 use crate::sink::SinkError;
 
-use self::cluster::Topology;
-use self::conn::Conn;
 use self::node::{NodeMsg, Outcome};
 pub use self::op::{Op, OpKind};
-use self::resp::Reply;
 use self::summary::FnReply;
 pub use self::summary::{Ending, Summary};
-pub use self::target::{Auth, Target};
 use self::worker::{Batch, LoadWorker, WorkerConfig};
+use crate::redis::cluster::Topology;
+use crate::redis::conn::{Conn, ConnectOptions};
+use crate::redis::resp::Reply;
+pub use crate::redis::target::{Auth, Target};
+use crate::redis::ClientError;
 
 /// `--conflicts` / `--failed`: written under a temporary name, renamed
 /// into place when the load ends (stopped or not: the lists then hold what
@@ -120,6 +119,15 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl From<ClientError> for LoadError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Usage(m) => LoadError::Usage(m),
+            ClientError::Target { addr, msg } => LoadError::Target { addr, msg },
+        }
+    }
+}
+
 /// Everything `load` needs besides the inputs.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -136,6 +144,9 @@ pub struct LoadOptions {
     pub engine: EngineOptions,
     /// CA and client certificate files for `rediss://` targets.
     pub tls: conn::TlsFiles,
+    /// `--timeout`: how long a connection may wait on the target before it
+    /// counts as lost (`None`: no limit).
+    pub io_timeout: Option<Duration>,
     /// RESTORE, commands, or RESTORE where the target can read the payload.
     pub mode: LoadMode,
     /// In `auto` mode, keys whose RESTORE payload is bigger go as commands.
@@ -475,7 +486,9 @@ const SILENT_WARN: Duration = Duration::from_secs(5);
 /// does next and when.
 fn warn_silent(nodes: &mut HashMap<String, Node<'_>>, opts: &LoadOptions) {
     // Sooner when --timeout is short: the warning comes before the loss.
-    let after = conn::io_timeout().map_or(SILENT_WARN, |t| SILENT_WARN.min(t / 2));
+    let after = opts
+        .io_timeout
+        .map_or(SILENT_WARN, |t| SILENT_WARN.min(t / 2));
     for (id, n) in nodes.iter_mut() {
         let silent = n.last_heard.elapsed();
         if n.warned || n.in_flight == 0 || silent < after {
@@ -483,7 +496,7 @@ fn warn_silent(nodes: &mut HashMap<String, Node<'_>>, opts: &LoadOptions) {
         }
         n.warned = true;
         let addr = id.rsplit_once('#').map_or(id.as_str(), |x| x.0);
-        let next = match conn::io_timeout() {
+        let next = match opts.io_timeout {
             Some(t) => {
                 let lost = t.saturating_sub(silent);
                 format!(
@@ -549,7 +562,7 @@ fn load_once<'a>(
 ) -> Result<Summary, LoadError> {
     let started = Instant::now();
     let target = &opts.target;
-    let (mut control, tls) = Conn::open_target(target, &opts.tls)?;
+    let (mut control, connect) = Conn::open_target(target, &opts.tls, opts.io_timeout)?;
     let info = control.server_info()?;
     let server_version = info.name();
     let redis_version = info.redis_version.unwrap_or_default();
@@ -813,7 +826,7 @@ fn load_once<'a>(
                 }
                 // A PING proves the node answers (a stopped server still
                 // accepts connections); any reply will do (-LOADING too).
-                let c = Conn::open(addr, &target.auth, tls.as_ref()).and_then(|mut c| {
+                let c = Conn::open(addr, &target.auth, &connect).and_then(|mut c| {
                     c.call(&[b"PING"])?;
                     Ok(c)
                 });
@@ -824,7 +837,7 @@ fn load_once<'a>(
                     }
                     Err(e) => {
                         let why = match &e {
-                            LoadError::Target { msg, .. } => msg.clone(),
+                            ClientError::Target { msg, .. } => msg.clone(),
                             e => e.to_string(),
                         };
                         let mut d = down.borrow_mut();
@@ -833,7 +846,7 @@ fn load_once<'a>(
                             addr.to_string(),
                             (Instant::now() + backoff(fails), fails + 1, why),
                         );
-                        return Err(e);
+                        return Err(e.into());
                     }
                 };
                 let gen = next_gen.get() + 1;
@@ -869,7 +882,7 @@ fn load_once<'a>(
             match cluster::discover(&mut control, &target.host) {
                 Ok(t) => topology = Some(t),
                 Err(e) => {
-                    fatal = Some(e);
+                    fatal = Some(e.into());
                     return;
                 }
             }
@@ -1153,7 +1166,7 @@ fn load_once<'a>(
             // A lost or refused connection in a cluster: a failover may
             // have moved the slots; re-read the map (at most twice a second).
             if refresh_due && last_refresh.elapsed() > Duration::from_millis(500) {
-                if let Some(t) = rediscover(&mut control, target, tls.as_ref(), topology.as_ref()) {
+                if let Some(t) = rediscover(&mut control, target, &connect, topology.as_ref()) {
                     topology = Some(t);
                     refresh_due = false;
                 }
@@ -1331,7 +1344,7 @@ fn load_once<'a>(
                                         // The control connection is gone (a
                                         // restarted target): open it again.
                                         if let Ok(c) =
-                                            Conn::open(&target.addr(), &target.auth, tls.as_ref())
+                                            Conn::open(&target.addr(), &target.auth, &connect)
                                         {
                                             control = c;
                                             r = control.call(&[b"SELECT", db.as_bytes()]);
@@ -1599,7 +1612,7 @@ fn load_once<'a>(
                                         if let Some(t) = rediscover(
                                             &mut control,
                                             target,
-                                            tls.as_ref(),
+                                            &connect,
                                             topology.as_ref(),
                                         ) {
                                             topology = Some(t);
@@ -1872,7 +1885,7 @@ fn after_lost_reply<'a>(
 fn rediscover(
     control: &mut Conn,
     target: &Target,
-    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    connect: &ConnectOptions,
     known: Option<&Topology>,
 ) -> Option<Topology> {
     if let Ok(t) = cluster::discover(control, &target.host) {
@@ -1884,7 +1897,7 @@ fn rediscover(
     }
     candidates.dedup();
     for addr in candidates {
-        if let Ok(mut c) = Conn::open(&addr, &target.auth, tls) {
+        if let Ok(mut c) = Conn::open(&addr, &target.auth, connect) {
             if let Ok(t) = cluster::discover(&mut c, &target.host) {
                 *control = c;
                 return Some(t);

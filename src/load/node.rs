@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
 use super::commands::{BatchLimits, Spill, TargetFeatures};
-use super::conn::{Conn, ReadHalf, WriteHalf};
 use super::op::{EncodeCtx, Op, OpKind};
-use super::resp::{self, Reply};
 use super::Msg;
+use crate::redis::conn::{self, Conn, ReadHalf, WriteHalf};
+use crate::redis::resp::{self, Reply};
 
 /// Commands awaiting a reply on one connection.
 pub const WINDOW: usize = 4096;
@@ -513,7 +513,7 @@ fn read_loop<'a>(
         let reply = match &broken {
             Some(e) => Err(e.clone()),
             None => read_replies(&mut reader, replies).map_err(|e| {
-                let msg = format!("{LOST}, reply unknown: {}", super::conn::describe_io(&e));
+                let msg = format!("{LOST}, reply unknown: {}", conn::describe_io(&e));
                 broken = Some(msg.clone());
                 msg
             }),

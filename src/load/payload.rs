@@ -14,7 +14,7 @@ use crate::rdb::crc64;
 use crate::rdb::records::Record;
 
 use super::commands::{append_long, Spill};
-use super::resp;
+use crate::redis::resp;
 
 /// Length of the payload of a record.
 pub fn payload_len(rec: &Record<'_>) -> usize {

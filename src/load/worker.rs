@@ -17,8 +17,8 @@ use crate::sink::SinkError;
 
 use super::op::{Op, OpKind};
 use super::payload::RestoreArgs;
-use super::slot::key_slot;
 use super::KeyOptions;
+use crate::redis::slot::key_slot;
 
 /// Per-file settings of the worker.
 #[derive(Debug, Clone)]

@@ -35,13 +35,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
-use crate::load::cluster::{self, Topology};
-use crate::load::conn::{self, Conn};
-use crate::load::resp::Reply;
-use crate::load::{self, jsonl, printable, InputFile, KeyOptions, LoadError, OnConflict, Target};
+use crate::load::{self, jsonl, printable, InputFile, KeyOptions, LoadError, OnConflict};
 use crate::outpath::AtomicFile;
 use crate::rdb::records::{parse_header, Record};
 use crate::rdb::value::Dialect;
+use crate::redis::cluster::{self, Topology};
+use crate::redis::conn::{self, Conn};
+use crate::redis::resp::Reply;
+use crate::redis::Target;
 use crate::scan::{self, EngineOptions};
 use crate::sink::SinkError;
 
@@ -61,6 +62,8 @@ pub struct VerifyOptions {
     /// `Some(true)`: cluster; `Some(false)`: standalone; `None`: ask the server.
     pub cluster: Option<bool>,
     pub tls: conn::TlsFiles,
+    /// How long a connection may wait on the target (`None`: no limit).
+    pub io_timeout: Option<Duration>,
     /// Target db, db map, `keep_expired` and "now", as for `load`.
     pub keys: KeyOptions,
     pub engine: EngineOptions,
@@ -145,7 +148,7 @@ pub fn verify<'a>(
 ) -> Result<Summary, LoadError> {
     let started = Instant::now();
     let target = &opts.target;
-    let (mut control, tls) = Conn::open_target(target, &opts.tls)?;
+    let (mut control, connect) = Conn::open_target(target, &opts.tls, opts.io_timeout)?;
     let info = control.server_info()?;
     let target_name = info.name();
     let redis_version = info.redis_version.unwrap_or_default();
@@ -302,7 +305,7 @@ pub fn verify<'a>(
                 standalone: target.addr(),
                 topology: topology.clone(),
                 auth: target.auth.clone(),
-                tls: tls.clone(),
+                connect: connect.clone(),
             };
             s.spawn(move || big::run(big_rx, to_main, bt, node_cfg));
         }
@@ -351,7 +354,7 @@ pub fn verify<'a>(
 
         let standalone = target.addr();
         let open_node = |addr: &str| -> Result<SyncSender<Vec<KeyCheck<'a>>>, LoadError> {
-            let c = Conn::open(addr, &target.auth, tls.as_ref())?;
+            let c = Conn::open(addr, &target.auth, &connect)?;
             Ok(node::spawn(s, c, node_cfg, to_main.clone()))
         };
         let mut nodes: HashMap<String, SyncSender<Vec<KeyCheck<'a>>>> = HashMap::new();
@@ -490,7 +493,7 @@ pub fn verify<'a>(
                                 if !selected_dbs.contains(&c.db) {
                                     let db = c.db.to_string();
                                     if let Err(e) = control.call_ok(&[b"SELECT", db.as_bytes()]) {
-                                        fatal.get_or_insert(e);
+                                        fatal.get_or_insert(e.into());
                                         stopped = true;
                                         stop.store(true, Ordering::Relaxed);
                                         break;

@@ -4,11 +4,11 @@
 //! type, then the first different part of the value, then the expiry. The
 //! verdict carries the primary difference first and the others after it.
 
-use crate::load::resp::Reply;
 use crate::rdb::consts::RDB_OPCODE_KEY_META;
 use crate::rdb::records::Record;
 use crate::rdb::stream::StreamId;
 use crate::rdb::value::ValueType;
+use crate::redis::resp::Reply;
 
 use super::probe::{Expect, Probes};
 
@@ -579,8 +579,8 @@ pub fn dump_matches(rec: &Record<'_>, payload: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::resp::Reply::*;
     use crate::rdb::elem::RdbStr;
+    use crate::redis::resp::Reply::*;
     use crate::verify::probe::{Probes, Span, TypeName};
 
     fn rec(value: &'static [u8]) -> Record<'static> {
