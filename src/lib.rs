@@ -27,6 +27,7 @@ pub mod outpath;
 pub mod output;
 pub mod rdb;
 pub mod redis;
+pub mod restore;
 pub mod scan;
 pub mod sink;
 pub mod verify;

@@ -10,12 +10,13 @@ use clap::{Args, Parser, Subcommand};
 
 use rdbkit::filter::{self, Expiry, Filter, Pattern};
 use rdbkit::input::Input;
-use rdbkit::load::commands::{BatchLimits, TargetFeatures};
-use rdbkit::load::{self, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict};
+use rdbkit::load::{self, Ending, LoadMode, LoadOptions};
 use rdbkit::outpath::{self, Output};
 use rdbkit::output::respout;
 use rdbkit::rdb::value::Kind;
 use rdbkit::redis::Target;
+use rdbkit::restore::commands::{BatchLimits, TargetFeatures};
+use rdbkit::restore::{self, InputFile, KeyOptions, OnConflict};
 use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
@@ -220,7 +221,7 @@ impl FilterArgs {
             } else {
                 None
             },
-            expired_before_ms: self.skip_expired.then(load::now_ms),
+            expired_before_ms: self.skip_expired.then(restore::now_ms),
         };
         Ok((!f.is_pass_all()).then_some(f))
     }
@@ -237,7 +238,7 @@ impl Common {
             skip_corrupt: self.skip_corrupt.then(|| {
                 Arc::new(CorruptPolicy::new(move |c: &Corrupt| {
                     let key = match &c.key {
-                        Some(k) => format!(" (key {})", load::printable(k)),
+                        Some(k) => format!(" (key {})", restore::printable(k)),
                         None => String::new(),
                     };
                     let resumed = match c.resume {
@@ -917,7 +918,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         array: redis_8_8,
                         xnack: redis_8_8,
                         lossy,
-                        now_ms: load::now_ms(),
+                        now_ms: restore::now_ms(),
                     },
                 },
             };
@@ -938,7 +939,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             } else {
                 OnConflict::Panic
             };
-            let cfg = load::worker_config(
+            let cfg = restore::worker_config(
                 0,
                 &input,
                 &keys.options(),

@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rdbkit::input::Input;
-use rdbkit::load::{InputFile, KeyOptions};
+use rdbkit::restore::{InputFile, KeyOptions};
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
 use super::{check_outputs, damage, exit, open, parse_db_map, parse_target, Common, Fail};

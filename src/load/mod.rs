@@ -9,19 +9,21 @@
 //! read lands in exactly one bucket of the [`Summary`].
 
 pub mod checkpoint;
-pub mod commands;
-pub mod jsonl;
 pub mod node;
-pub mod op;
-pub mod payload;
 pub mod preflight;
 mod same;
 pub mod summary;
-pub mod worker;
 
 /// The client modules under their old paths (`load::conn`, ...), for code
 /// written before they moved to [`crate::redis`]; new code names `redis::`.
 pub use crate::redis::{cluster, conn, resp, slot, target};
+/// The per-key decisions and encoders under their old paths (`load::op`,
+/// `load::worker_config`, ...), now in [`crate::restore`].
+pub use crate::restore::{commands, jsonl, op, payload, worker};
+pub use crate::restore::{
+    now_ms, printable, shown, snapshot_ctime_ms, target_features, target_rdb_version,
+    worker_config, InputError, InputFile, KeyOptions, OnConflict,
+};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,21 +33,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::rdb::records::{Item, ParseOptions, Parser};
+use crate::rdb::records::{ParseOptions, Parser};
 use crate::scan::{self, EngineOptions};
 use crate::sink::jsonfmt::{write_bytes, write_u64};
 use crate::sink::SinkError;
 
-use self::node::{NodeMsg, Outcome};
-pub use self::op::{Op, OpKind};
+use self::node::{Fate, NodeMsg, Outcome};
 use self::summary::FnReply;
 pub use self::summary::{Ending, Summary};
-use self::worker::{Batch, LoadWorker, WorkerConfig};
 use crate::redis::cluster::Topology;
 use crate::redis::conn::{Conn, ConnectOptions};
 use crate::redis::resp::Reply;
 pub use crate::redis::target::{Auth, Target};
-use crate::redis::ClientError;
+use crate::redis::{ClientError, ServerError};
+pub use crate::restore::op::{Op, OpKind};
+use crate::restore::worker::{Batch, LoadWorker};
 
 /// `--conflicts` / `--failed`: written under a temporary name, renamed
 /// into place when the load ends (stopped or not: the lists then hold what
@@ -70,27 +72,6 @@ fn commit_report(w: Option<ReportFile>, what: &str) -> Result<(), LoadError> {
         .map_err(|e| LoadError::Io(format!("{what}: {}", e.error())))?
         .commit()
         .map_err(|e| LoadError::Io(format!("{what}: {e}")))
-}
-
-/// What to do when `RESTORE` answers `BUSYKEY` (the key exists).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnConflict {
-    /// Stop at the first existing key, leave it untouched, report it.
-    Panic,
-    /// `RESTORE ... REPLACE`: overwrite atomically (never DEL + RESTORE).
-    Rewrite,
-    /// Keep the target's key, count it, go on.
-    Ignore,
-}
-
-impl OnConflict {
-    pub fn action(self) -> &'static str {
-        match self {
-            OnConflict::Panic => "stopped",
-            OnConflict::Rewrite => "rewritten",
-            OnConflict::Ignore => "ignored",
-        }
-    }
 }
 
 /// Errors of the load layer. None of them carries a password.
@@ -118,6 +99,15 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+impl From<InputError> for LoadError {
+    fn from(e: InputError) -> Self {
+        LoadError::Input {
+            file: e.file,
+            msg: e.msg,
+        }
+    }
+}
 
 impl From<ClientError> for LoadError {
     fn from(e: ClientError) -> Self {
@@ -239,105 +229,6 @@ pub enum LoadMode {
     Auto,
 }
 
-/// The highest RDB version a server accepts in RESTORE payloads, and whether
-/// it is Valkey (which refuses the "foreign" versions 12-79), from its
-/// `INFO server` version strings.
-pub fn target_rdb_version(redis_version: &str, valkey_version: Option<&str>) -> (u32, bool) {
-    let parse = |v: &str| -> (u32, u32) {
-        let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-        (it.next().unwrap_or(0), it.next().unwrap_or(0))
-    };
-    if let Some(v) = valkey_version {
-        let (ma, mi) = parse(v);
-        let max = match (ma, mi) {
-            (0..=8, _) => 11,
-            (9, 0..=1) => 80,
-            (9, _) => 81,
-            _ => 81,
-        };
-        return (max, true);
-    }
-    let (ma, mi) = parse(redis_version);
-    let max = match (ma, mi) {
-        (0..=2, 0..=5) => 5,
-        (2, _) | (3, 0..=1) => 6,
-        (3, _) => 7,
-        (4, _) => 8,
-        (5..=6, _) => 9,
-        (7, 0..=1) => 10,
-        (7, 2..=3) => 11,
-        (7, _) | (8, 0..=5) => 12,
-        (8, 6..=7) => 13,
-        (8, 8..=9) => 14,
-        // `unstable` builds report 255.255.255; the one known here
-        // (e58041978, after 8.8.0 GA) reads up to 14.
-        (255, _) => 14,
-        _ => 15,
-    };
-    (max, false)
-}
-
-/// Command-mode features of a target, from its version.
-pub fn target_features(
-    redis_version: &str,
-    valkey_version: Option<&str>,
-) -> commands::TargetFeatures {
-    let major_minor = |v: &str| -> (u32, u32) {
-        let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-        (it.next().unwrap_or(0), it.next().unwrap_or(0))
-    };
-    match valkey_version {
-        Some(v) => commands::TargetFeatures {
-            field_ttl: major_minor(v).0 >= 9,
-            stream_v2: true,
-            ..Default::default()
-        },
-        None => {
-            let v = major_minor(redis_version);
-            commands::TargetFeatures {
-                field_ttl: v >= (7, 4),
-                stream_v2: v >= (7, 0),
-                // Redis 8.8+ (and `unstable`, 255.255.255): AR*, XNACK.
-                array: v >= (8, 8),
-                xnack: v >= (8, 8),
-                ..Default::default()
-            }
-        }
-    }
-}
-
-/// How records become RESTORE commands (shared by `load` and `resp`).
-#[derive(Debug, Clone, Default)]
-pub struct KeyOptions {
-    /// Put every key into this db.
-    pub db: Option<u64>,
-    /// Source db -> target db.
-    pub db_map: Vec<(u64, u64)>,
-    pub keep_expired: bool,
-    /// Shift expiries by (now - the snapshot's ctime).
-    pub ttl_from_snapshot: bool,
-    pub lru: bool,
-    pub lfu: bool,
-    /// "Now" in Unix ms (tests set it; default: the clock).
-    pub now_ms: Option<i64>,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// One input: a name for messages and its bytes.
-pub struct InputFile<'a> {
-    pub name: String,
-    pub data: &'a [u8],
-    /// Called with the offset below which the input will not be read again
-    /// (e.g. to release mapped pages); `None` for no such hint.
-    pub release: Option<&'a (dyn Fn(u64) + Sync)>,
-}
-
 /// Messages to the main thread.
 #[allow(clippy::large_enum_variant)]
 pub enum Msg<'a> {
@@ -369,66 +260,6 @@ pub fn db_at(data: &[u8], offset: u64) -> Result<u64, String> {
             Err(e) => return Err(e.to_string()),
         }
     }
-}
-
-/// Reads the snapshot's `ctime` aux field (seconds) before the first key.
-pub fn snapshot_ctime_ms(data: &[u8]) -> Option<i64> {
-    let mut p = Parser::new(
-        data,
-        ParseOptions {
-            verify_checksum: false,
-        },
-    )
-    .ok()?;
-    while let Ok(Some(item)) = p.next_item() {
-        match item {
-            Item::Aux { key, value } if key.to_vec().ok()? == b"ctime" => {
-                let v = value.to_vec().ok()?;
-                return std::str::from_utf8(&v)
-                    .ok()?
-                    .parse::<i64>()
-                    .ok()
-                    .map(|s| s * 1000);
-            }
-            Item::Key(_) | Item::Eof { .. } => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Builds each file's worker configuration (expiry shift, db mapping).
-pub fn worker_config(
-    file: usize,
-    data: &[u8],
-    keys: &KeyOptions,
-    cluster: bool,
-    policy: OnConflict,
-    dry_run: bool,
-    name: &str,
-) -> Result<WorkerConfig, LoadError> {
-    let now = keys.now_ms.unwrap_or_else(now_ms);
-    let shift = if keys.ttl_from_snapshot {
-        match snapshot_ctime_ms(data) {
-            Some(ctime) => now - ctime,
-            None => {
-                return Err(LoadError::Input { file: name.to_string(), msg: "--ttl-from-snapshot needs the snapshot's ctime aux field, which this file lacks".into() })
-            }
-        }
-    } else {
-        0
-    };
-    Ok(WorkerConfig {
-        file,
-        now_ms: now,
-        shift_ms: shift,
-        keys: keys.clone(),
-        cluster,
-        replace: policy == OnConflict::Rewrite,
-        dry_run,
-        commands: None,
-        resume: None,
-    })
 }
 
 /// Refuses a resume whose options differ from the checkpoint's (what the
@@ -1419,7 +1250,7 @@ fn load_once<'a>(
                     {
                         n.in_flight = n.in_flight.saturating_sub(1);
                         n.last_heard = Instant::now();
-                        if n.warned && o.reply.is_ok() {
+                        if n.warned && o.fate.is_reply() {
                             n.warned = false;
                             opts.warn.say(&format!("target {} replies again", o.node));
                         }
@@ -1429,8 +1260,8 @@ fn load_once<'a>(
                     // connection (the next send opens a new one), and send
                     // the op again after a back-off, re-checked where a
                     // second write could not be told from the first.
-                    if let Err(e) = &o.reply {
-                        if e.starts_with(node::UNSENT) {
+                    {
+                        if let Fate::Unsent(e) = &o.fate {
                             let why = format!("{}: {e}", o.node);
                             defer(
                                 o.op,
@@ -1445,7 +1276,7 @@ fn load_once<'a>(
                             );
                             continue;
                         }
-                        if e.starts_with(node::LOST) {
+                        if let Fate::Lost(e) = &o.fate {
                             let id = node_id(&o.node, version);
                             if nodes.get(&id).is_some_and(|n| n.gen == o.gen) {
                                 if let Some(n) = nodes.remove(&id) {
@@ -1484,8 +1315,8 @@ fn load_once<'a>(
                     // target's own key".
                     if let (
                         OpKind::Commands { check: true, .. } | OpKind::Encoded { check: true, .. },
-                        Ok(Reply::Int(n)),
-                    ) = (&o.op.kind, &o.reply)
+                        Fate::Reply(Reply::Int(n)),
+                    ) = (&o.op.kind, &o.fate)
                     {
                         if partial.remove(&(fi, off)) && *n > 0 {
                             summary.fail(&o.op, PARTIAL, &mut failed_out, version);
@@ -1495,14 +1326,22 @@ fn load_once<'a>(
                     // Only a known outcome is acknowledged: an op that was not
                     // sent, or whose reply was lost with the connection, stays
                     // pending in the checkpoint, so a resume sends it again.
-                    let not_sent = matches!(&o.reply, Err(e)
-                        if e != node::NOTHING_LEFT && !e.starts_with(node::NOT_WRITABLE));
+                    let not_sent = matches!(
+                        &o.fate,
+                        Fate::Stopped
+                            | Fate::Unsent(_)
+                            | Fate::Lost(_)
+                            | Fate::Unreplicated(_)
+                            | Fate::Refused(_)
+                    );
                     // A key in flight when the checkpointed run stopped: a
                     // BUSYKEY may be our own earlier write. Compare, don't guess.
-                    if let (OpKind::Restore { rec, args }, Ok(Reply::Error(e))) =
-                        (&o.op.kind, &o.reply)
+                    if let (OpKind::Restore { rec, args }, Fate::Reply(Reply::Error(e))) =
+                        (&o.op.kind, &o.fate)
                     {
-                        if e.starts_with("BUSYKEY") && uncertain.remove(&(fi, off)) {
+                        if matches!(ServerError::parse(e), ServerError::BusyKey(_))
+                            && uncertain.remove(&(fi, off))
+                        {
                             let mut op = o.op.clone();
                             op.kind = OpKind::DumpCheck {
                                 rec: rec.clone(),
@@ -1513,7 +1352,7 @@ fn load_once<'a>(
                         }
                     }
                     if let OpKind::DumpCheck { rec, args } = &o.op.kind {
-                        if let Ok(Reply::Bulk(b)) = &o.reply {
+                        if let Fate::Reply(Reply::Bulk(b)) = &o.fate {
                             // The same bytes, or the same value re-encoded
                             // by the target (a hashtable set's own order).
                             let same = b.as_ref().is_some_and(|p| {
@@ -1562,7 +1401,7 @@ fn load_once<'a>(
                             }
                             // Another value: a conflict under the policy.
                             o.op.kind = restore;
-                            o.reply = Ok(Reply::Error("BUSYKEY Target key name already exists with another value (compared decoded, not only as bytes)".into()));
+                            o.fate = Fate::Reply(Reply::Error("BUSYKEY Target key name already exists with another value (compared decoded, not only as bytes)".into()));
                         }
                     }
                     let retry = summary.record(
@@ -1924,32 +1763,6 @@ fn write_conflict(w: &mut ReportFile, op: &Op<'_>, action: &str, file: &str) {
     let _ = w.write_all(&l);
 }
 
-/// A key for messages: escaped, and cut to 80 characters with its length
-/// when longer.
-pub fn shown(b: &[u8]) -> String {
-    const MAX: usize = 80;
-    if b.len() <= MAX {
-        return printable(b);
-    }
-    let p = printable(&b[..MAX]);
-    format!("{}…\" ({} bytes)", &p[..p.len() - 1], b.len())
-}
-
-/// Printable, escaped form of a key for messages (never raw binary).
-pub fn printable(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(t) => format!("{t:?}"),
-        Err(_) => {
-            let mut s = String::from("\"");
-            for c in b.escape_ascii() {
-                s.push(c as char);
-            }
-            s.push('"');
-            s
-        }
-    }
-}
-
 impl Summary {
     /// Accounts one outcome; returns the op if it must be sent again.
     #[allow(clippy::too_many_arguments)]
@@ -1965,23 +1778,23 @@ impl Summary {
     ) -> Option<(Op<'a>, Redirect)> {
         let existed = o.op.existed_before.or(o.existed);
         let op = o.op;
-        let reply = match o.reply {
-            Ok(r) => r,
-            Err(e) if e == node::NOTHING_LEFT => {
+        let reply = match o.fate {
+            Fate::Reply(r) => r,
+            Fate::NothingLeft => {
                 self.skipped_expired += 1;
                 return None;
             }
-            Err(e) if e == node::NOT_SENT => {
+            Fate::Stopped => {
                 if op.is_key() {
                     self.not_attempted += 1;
                 }
                 return None;
             }
-            Err(e) if e.starts_with(node::NOT_WRITABLE) => {
-                self.fail(&op, &e, failed_out, version);
+            e @ Fate::NotWritable(_) => {
+                self.fail(&op, &e.to_string(), failed_out, version);
                 return None;
             }
-            Err(e) => {
+            e => {
                 self.fail(&op, &format!("{}: {e}", o.node), failed_out, version);
                 return None;
             }
@@ -2007,7 +1820,7 @@ impl Summary {
                 Outcome {
                     op,
                     node: o.node,
-                    reply: Ok(Reply::Error(
+                    fate: Fate::Reply(Reply::Error(
                         "BUSYKEY key exists (checked before writing commands)".into(),
                     )),
                     existed: None,
@@ -2075,44 +1888,37 @@ impl Summary {
                     self.loaded += 1;
                 }
             }
-            (_, Reply::Error(e)) => {
-                let word = e.split(' ').next().unwrap_or("");
-                match word {
-                    "BUSYKEY" => {
-                        self.conflict(&op, opts.on_conflict.action(), file, conflicts_out);
-                        if opts.on_conflict == OnConflict::Panic && self.first_conflict.is_none() {
-                            self.first_conflict = Some(summary::FirstConflict {
-                                db: op.db,
-                                key: shown(&op.key),
-                                file: file.clone(),
-                                offset: op.offset,
-                                loaded_then: self.loaded,
-                            });
-                        }
-                    }
-                    "MOVED" => {
-                        let mut it = e.split(' ').skip(1);
-                        let slot = it.next().and_then(|x| x.parse::<u16>().ok());
-                        let addr = it.next().map(|a| a.to_string());
-                        return Some((op, Redirect::Moved(slot, addr)));
-                    }
-                    "ASK" => {
-                        let addr = e.split(' ').nth(2).unwrap_or("").to_string();
-                        return Some((op, Redirect::Ask(addr)));
-                    }
-                    "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => {
-                        return Some((op, Redirect::Retry(format!("{}: {e}", o.node))))
-                    }
-                    _ => {
-                        let msg = if e.contains("DUMP payload version") {
-                            format!("{e} (target {server_version} does not accept RDB version {version} payloads)")
-                        } else {
-                            e
-                        };
-                        self.fail(&op, &msg, failed_out, version);
+            (_, Reply::Error(e)) => match ServerError::parse(&e) {
+                ServerError::BusyKey(_) => {
+                    self.conflict(&op, opts.on_conflict.action(), file, conflicts_out);
+                    if opts.on_conflict == OnConflict::Panic && self.first_conflict.is_none() {
+                        self.first_conflict = Some(summary::FirstConflict {
+                            db: op.db,
+                            key: shown(&op.key),
+                            file: file.clone(),
+                            offset: op.offset,
+                            loaded_then: self.loaded,
+                        });
                     }
                 }
-            }
+                ServerError::Moved { slot, addr, .. } => {
+                    return Some((op, Redirect::Moved(slot, addr)));
+                }
+                ServerError::Ask { addr, .. } => {
+                    return Some((op, Redirect::Ask(addr)));
+                }
+                s if s.is_transient() => {
+                    return Some((op, Redirect::Retry(format!("{}: {e}", o.node))))
+                }
+                _ => {
+                    let msg = if e.contains("DUMP payload version") {
+                        format!("{e} (target {server_version} does not accept RDB version {version} payloads)")
+                    } else {
+                        e
+                    };
+                    self.fail(&op, &msg, failed_out, version);
+                }
+            },
             (_, other) => self.fail(
                 &op,
                 &format!("unexpected reply {other:?}"),
@@ -2203,9 +2009,8 @@ fn resendable(kind: &OpKind<'_>, e: &str) -> bool {
         OpKind::Encoded { replace, .. } => *replace,
         _ => false,
     };
-    match e.split(' ').next().unwrap_or("") {
-        "MOVED" | "ASK" => true,
-        "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => replace,
-        _ => false,
+    match ServerError::parse(e) {
+        ServerError::Moved { .. } | ServerError::Ask { .. } => true,
+        s => s.is_transient() && replace,
     }
 }

@@ -16,13 +16,13 @@ use std::io::Write;
 use crate::scan::{self, Admit, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::SinkError;
 
-use crate::load::commands::{emit_key, string_len, BatchLimits, Sink, Spill, TargetFeatures};
-use crate::load::op::{Op, OpKind};
-use crate::load::payload::{payload_len, write_restore, write_restore_spilling};
-use crate::load::worker::{Decision, LoadWorker, WorkerConfig};
 use crate::rdb::records::{parse_header, FunctionPreGa, Item, Record};
 use crate::rdb::value::{Kind, Scratch};
 use crate::redis::resp;
+use crate::restore::commands::{emit_key, string_len, BatchLimits, Sink, Spill, TargetFeatures};
+use crate::restore::op::{Op, OpKind};
+use crate::restore::payload::{payload_len, write_restore, write_restore_spilling};
+use crate::restore::worker::{Decision, LoadWorker, WorkerConfig};
 
 /// Keys whose commands would take more than this many bytes are written
 /// by the output thread as they are encoded, instead of built whole.
@@ -122,7 +122,7 @@ struct Out<'a> {
 pub enum Mode {
     /// `RESTORE` with the file's own payload.
     Restore,
-    /// Ordinary commands ([`commands`](crate::load::commands)), for targets that
+    /// Ordinary commands ([`commands`](crate::restore::commands)), for targets that
     /// cannot read the snapshot's RDB version.
     Commands {
         limits: BatchLimits,
@@ -197,7 +197,7 @@ impl RespWorker {
         if let Mode::Commands { features, .. } = self.enc.mode {
             // What an older target cannot hold: left out under --lossy
             // (counted), else refused by the encoder with the key named.
-            use crate::load::commands::{target_loss, Loss};
+            use crate::restore::commands::{target_loss, Loss};
             match target_loss(rec, features) {
                 Ok(Some(Loss::Array)) if features.lossy => return Fate::Dropped,
                 Ok(Some(Loss::Nacks(n))) if features.lossy => sum.nacks_dropped += n,
@@ -273,7 +273,7 @@ fn key_error(op: &Op<'_>, why: impl std::fmt::Display) -> String {
     format!(
         "db {} key {}: {why}",
         op.db,
-        crate::load::printable(&op.key)
+        crate::restore::printable(&op.key)
     )
 }
 
@@ -339,10 +339,10 @@ impl RespWorker {
             (
                 Mode::Restore,
                 Item::Function { raw, .. } | Item::FunctionPreGa(FunctionPreGa { raw, .. }),
-            ) => crate::load::payload::write_function_restore(pieces.bytes_for(db), raw, v, r),
+            ) => crate::restore::payload::write_function_restore(pieces.bytes_for(db), raw, v, r),
             (Mode::Commands { .. }, _) => {
-                let code = crate::load::commands::function_code(item)?;
-                crate::load::commands::function_load(pieces.bytes_for(db), &code, r)
+                let code = crate::restore::commands::function_code(item)?;
+                crate::restore::commands::function_load(pieces.bytes_for(db), &code, r)
             }
             _ => {}
         }
@@ -467,7 +467,7 @@ impl Writer<'_> {
         self.select(op.db);
         let mut to = ToOutput {
             w: &mut *self.w,
-            block: self.huge.clamp(1, crate::load::commands::LONG_BLOCK),
+            block: self.huge.clamp(1, crate::restore::commands::LONG_BLOCK),
             spilled: false,
             io: None,
         };

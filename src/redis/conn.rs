@@ -20,7 +20,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use super::error::ClientError;
+use super::error::{ClientError, ServerError};
 use super::resp::{self, Reply};
 use super::target::{Auth, Target};
 
@@ -386,7 +386,7 @@ impl Conn {
     pub fn call_ok(&mut self, args: &[&[u8]]) -> Result<Reply, ClientError> {
         match self.call(args)? {
             Reply::Error(e) => {
-                let hint = if e.starts_with("NOAUTH") {
+                let hint = if matches!(ServerError::parse(&e), ServerError::NoAuth(_)) {
                     NOAUTH_HINT
                 } else {
                     ""

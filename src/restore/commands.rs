@@ -30,6 +30,10 @@ use crate::rdb::value::{Kind, Scratch, ValueType, ValueVisitor};
 
 use crate::redis::resp;
 
+/// How the reason a key cannot be written as commands begins (in the
+/// failed-keys report and the summary).
+pub const NOT_WRITABLE: &str = "cannot be written with commands: ";
+
 /// Limits of one command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchLimits {
@@ -986,7 +990,7 @@ impl Emit<'_, '_, '_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::load::slot::key_slot;
+    use crate::redis::slot::key_slot;
     #[test]
     fn temp_keys_stay_in_the_slot() {
         // (The empty key has no such name: its slot 0 needs a CRC16 of 0.)
