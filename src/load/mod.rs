@@ -9,10 +9,17 @@
 //! read lands in exactly one bucket of the [`Summary`].
 
 pub mod checkpoint;
+mod ledger;
 pub mod node;
 pub mod preflight;
+mod reports;
+mod retry;
 mod same;
 pub mod summary;
+
+pub use self::ledger::Redirect;
+use self::reports::{commit_report, report_file, ReportFile};
+use self::retry::{after_lost_reply, backoff, defer, Delayed};
 
 /// The client modules under their old paths (`load::conn`, ...), for code
 /// written before they moved to [`crate::redis`]; new code names `redis::`.
@@ -27,7 +34,7 @@ pub use crate::restore::{
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{BufWriter, Write};
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
@@ -35,11 +42,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::rdb::records::{ParseOptions, Parser};
 use crate::scan::{self, EngineOptions};
-use crate::sink::jsonfmt::{write_bytes, write_u64};
+
 use crate::sink::SinkError;
 
 use self::node::{Fate, NodeMsg, Outcome};
-use self::summary::FnReply;
+
 pub use self::summary::{Ending, Summary};
 use crate::redis::cluster::Topology;
 use crate::redis::conn::{Conn, ConnectOptions};
@@ -48,31 +55,6 @@ pub use crate::redis::target::{Auth, Target};
 use crate::redis::{ClientError, ServerError};
 pub use crate::restore::op::{Op, OpKind};
 use crate::restore::worker::{Batch, LoadWorker};
-
-/// `--conflicts` / `--failed`: written under a temporary name, renamed
-/// into place when the load ends (stopped or not: the lists then hold what
-/// the summary counts), so no half-written list is ever taken for whole.
-type ReportFile = BufWriter<crate::outpath::AtomicFile>;
-
-/// Opens a report file (see [`ReportFile`]).
-fn report_file(p: &Option<PathBuf>) -> Result<Option<ReportFile>, LoadError> {
-    p.as_ref()
-        .map(|p| {
-            crate::outpath::AtomicFile::create(p)
-                .map(BufWriter::new)
-                .map_err(|e| LoadError::Io(format!("{}: {e}", p.display())))
-        })
-        .transpose()
-}
-
-/// Flushes a report file and renames it into place.
-fn commit_report(w: Option<ReportFile>, what: &str) -> Result<(), LoadError> {
-    let Some(w) = w else { return Ok(()) };
-    w.into_inner()
-        .map_err(|e| LoadError::Io(format!("{what}: {}", e.error())))?
-        .commit()
-        .map_err(|e| LoadError::Io(format!("{what}: {e}")))
-}
 
 /// Errors of the load layer. None of them carries a password.
 #[derive(Debug)]
@@ -1560,18 +1542,6 @@ fn flush_retries<'a, R>(
     }
 }
 
-/// Why an op must be sent again.
-pub enum Redirect {
-    /// Not a redirect: the next step of the op (command mode after its check).
-    Proceed,
-    /// `-MOVED slot addr`: the slot's owner changed.
-    Moved(Option<u16>, Option<String>),
-    Ask(String),
-    /// A transient refusal (`LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`),
-    /// with the node and its message.
-    Retry(String),
-}
-
 /// Notes a summary carries at most (keys sent as commands for their size).
 const MAX_NOTES: usize = 20;
 
@@ -1588,134 +1558,6 @@ const PARTIAL: &str = "the connection was lost while this key's commands were se
 /// The id of a node connection: its address and payload version.
 fn node_id(addr: &str, version: u32) -> String {
     format!("{addr}#{version}")
-}
-
-/// The wait before the `n`th retry (from 0): 50 ms, doubling, at most 2 s.
-fn backoff(n: u32) -> Duration {
-    Duration::from_millis((50u64 << n.min(6)).min(2000))
-}
-
-/// Schedules an op again after a transient failure (`why`), after a
-/// back-off; it fails with `why` once `retry_for` has passed since its
-/// first failure, or at once when the load is stopping (then an op that was
-/// never `sent` counts as not attempted).
-#[allow(clippy::too_many_arguments)]
-fn defer<'a>(
-    mut op: Op<'a>,
-    why: &str,
-    version: u32,
-    sent: bool,
-    delayed: &mut std::collections::BinaryHeap<Delayed<'a>>,
-    summary: &mut Summary,
-    failed_out: &mut Option<ReportFile>,
-    retry_for: Duration,
-    stopping: bool,
-) {
-    let since = *op.retry_since.get_or_insert_with(Instant::now);
-    if stopping {
-        if sent {
-            summary.fail(&op, why, failed_out, version);
-        } else if op.is_key() {
-            summary.not_attempted += 1;
-        }
-        return;
-    }
-    let spent = since.elapsed();
-    if spent >= retry_for {
-        let msg = if retry_for.is_zero() {
-            why.to_string()
-        } else {
-            format!("{why} (still failing after --retry-for {retry_for:?})")
-        };
-        summary.fail(&op, &msg, failed_out, version);
-        return;
-    }
-    summary.retries += 1;
-    let wait = backoff(op.retries).min(retry_for - spent);
-    op.retries += 1;
-    delayed.push(Delayed {
-        due: Instant::now() + wait,
-        version,
-        op,
-        lost: sent.then(|| why.to_string()),
-    });
-}
-
-/// An op waiting out its back-off. Kept in a heap ordered by `due`, the
-/// soonest on top, so finding the ops that are due costs no scan.
-struct Delayed<'a> {
-    due: Instant,
-    version: u32,
-    op: Op<'a>,
-    /// For an op whose reply was lost: why (it fails with this if the load
-    /// stops before it is re-checked; an op never sent is "not attempted").
-    lost: Option<String>,
-}
-
-impl PartialEq for Delayed<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.due == other.due
-    }
-}
-
-impl Eq for Delayed<'_> {}
-
-impl PartialOrd for Delayed<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Delayed<'_> {
-    /// Reversed: `BinaryHeap` is a max-heap, the soonest must come first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.due.cmp(&self.due)
-    }
-}
-
-/// What to send again for an op whose reply was lost with its connection:
-/// a `RESTORE` becomes a `DUMP` first (the key may be ours already, and a
-/// second `RESTORE` would say BUSYKEY); a command-mode key under
-/// `panic`/`ignore` is checked for existence again (and remembered in
-/// `partial`: a part of it may be there). Everything else is idempotent,
-/// or reports an existing result (a rewrite starts with `DEL` or writes a
-/// temporary key; an `EXISTS` or `DUMP` only reads).
-fn after_lost_reply<'a>(
-    mut op: Op<'a>,
-    partial: &mut std::collections::HashSet<(usize, u64)>,
-) -> Op<'a> {
-    let key = (op.file, op.offset);
-    op.kind = match op.kind {
-        OpKind::Restore { rec, args } => OpKind::DumpCheck { rec, args },
-        OpKind::Commands {
-            rec,
-            args,
-            check: false,
-        } if !args.replace => {
-            partial.insert(key);
-            OpKind::Commands {
-                rec,
-                args,
-                check: true,
-            }
-        }
-        OpKind::Encoded {
-            cmds,
-            n,
-            check: false,
-            replace: false,
-        } => {
-            partial.insert(key);
-            OpKind::Encoded {
-                cmds,
-                n,
-                check: true,
-                replace: false,
-            }
-        }
-        k => k,
-    };
-    op
 }
 
 /// A fresh cluster slot map: through the control connection, else through
@@ -1744,273 +1586,4 @@ fn rediscover(
         }
     }
     None
-}
-
-/// Appends a conflict line.
-fn write_conflict(w: &mut ReportFile, op: &Op<'_>, action: &str, file: &str) {
-    let mut l = Vec::new();
-    l.extend_from_slice(b"{\"db\":");
-    write_u64(&mut l, op.db);
-    l.extend_from_slice(b",\"key\":");
-    write_bytes(&mut l, &op.key);
-    l.extend_from_slice(b",\"action\":\"");
-    l.extend_from_slice(action.as_bytes());
-    l.extend_from_slice(b"\",\"file\":");
-    write_bytes(&mut l, file.as_bytes());
-    l.extend_from_slice(b",\"offset\":");
-    write_u64(&mut l, op.offset);
-    l.extend_from_slice(b"}\n");
-    let _ = w.write_all(&l);
-}
-
-impl Summary {
-    /// Accounts one outcome; returns the op if it must be sent again.
-    #[allow(clippy::too_many_arguments)]
-    fn record<'a>(
-        &mut self,
-        o: Outcome<'a>,
-        opts: &LoadOptions,
-        conflicts_out: &mut Option<ReportFile>,
-        failed_out: &mut Option<ReportFile>,
-        files: &[InputFile<'_>],
-        version: u32,
-        server_version: &str,
-    ) -> Option<(Op<'a>, Redirect)> {
-        let existed = o.op.existed_before.or(o.existed);
-        let op = o.op;
-        let reply = match o.fate {
-            Fate::Reply(r) => r,
-            Fate::NothingLeft => {
-                self.skipped_expired += 1;
-                return None;
-            }
-            Fate::Stopped => {
-                if op.is_key() {
-                    self.not_attempted += 1;
-                }
-                return None;
-            }
-            e @ Fate::NotWritable(_) => {
-                self.fail(&op, &e.to_string(), failed_out, version);
-                return None;
-            }
-            e => {
-                self.fail(&op, &format!("{}: {e}", o.node), failed_out, version);
-                return None;
-            }
-        };
-        let file = &files[op.file].name;
-        // Command mode, existence check answered: absent -> write it now;
-        // present -> a conflict, exactly like BUSYKEY from RESTORE.
-        if let (
-            OpKind::Commands { check: true, .. } | OpKind::Encoded { check: true, .. },
-            Reply::Int(n),
-        ) = (&op.kind, &reply)
-        {
-            if *n == 0 {
-                let mut next = op.clone();
-                if let OpKind::Commands { check, .. } | OpKind::Encoded { check, .. } =
-                    &mut next.kind
-                {
-                    *check = false;
-                }
-                return Some((next, Redirect::Proceed));
-            }
-            return self.record(
-                Outcome {
-                    op,
-                    node: o.node,
-                    fate: Fate::Reply(Reply::Error(
-                        "BUSYKEY key exists (checked before writing commands)".into(),
-                    )),
-                    existed: None,
-                    gen: o.gen,
-                },
-                opts,
-                conflicts_out,
-                failed_out,
-                files,
-                version,
-                server_version,
-            );
-        }
-        match (&op.kind, reply) {
-            (OpKind::Exists, Reply::Int(n)) => {
-                if n > 0 {
-                    self.conflict(&op, "would-conflict", file, conflicts_out);
-                } else {
-                    self.not_attempted += 1;
-                    self.would_load += 1;
-                }
-            }
-            (OpKind::Function { .. }, Reply::Status(s)) if s == "OK" => {
-                self.function(&op, FnReply::Loaded, &o.node)
-            }
-            (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e))
-                if e.contains("already exists") =>
-            {
-                // Not a key: a library that is already there is kept (the
-                // `rewrite` policy sends REPLACE) and reported, not failed.
-                self.function(&op, FnReply::Exists, &o.node)
-            }
-            (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e)) => {
-                self.function(&op, FnReply::Failed(e), &o.node)
-            }
-            (
-                OpKind::Function { .. } | OpKind::FunctionLoad { .. },
-                Reply::Status(_) | Reply::Bulk(_),
-            ) => self.function(&op, FnReply::Loaded, &o.node),
-            // A redirect (MOVED, ASK) means the node executed none of the
-            // key's commands: resend them. A transient refusal (LOADING,
-            // BUSY, ...) of the first command says nothing of the later
-            // ones: only a rewrite, which starts with DEL, is safe to resend.
-            (
-                OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. },
-                Reply::Error(e),
-            ) if !resendable(&op.kind, &e) => {
-                self.fail(&op, &e, failed_out, version);
-            }
-            (
-                OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. },
-                ref r,
-            ) if !matches!(r, Reply::Error(_)) => {
-                if existed == Some(true) {
-                    self.conflict(&op, "rewritten", file, conflicts_out);
-                } else {
-                    self.loaded += 1;
-                }
-            }
-            (_, Reply::Status(s)) if s == "OK" => {
-                if existed == Some(true) {
-                    // RESTORE ... REPLACE over a key that was there.
-                    self.conflict(&op, "rewritten", file, conflicts_out);
-                } else {
-                    self.loaded += 1;
-                }
-            }
-            (_, Reply::Error(e)) => match ServerError::parse(&e) {
-                ServerError::BusyKey(_) => {
-                    self.conflict(&op, opts.on_conflict.action(), file, conflicts_out);
-                    if opts.on_conflict == OnConflict::Panic && self.first_conflict.is_none() {
-                        self.first_conflict = Some(summary::FirstConflict {
-                            db: op.db,
-                            key: shown(&op.key),
-                            file: file.clone(),
-                            offset: op.offset,
-                            loaded_then: self.loaded,
-                        });
-                    }
-                }
-                ServerError::Moved { slot, addr, .. } => {
-                    return Some((op, Redirect::Moved(slot, addr)));
-                }
-                ServerError::Ask { addr, .. } => {
-                    return Some((op, Redirect::Ask(addr)));
-                }
-                s if s.is_transient() => {
-                    return Some((op, Redirect::Retry(format!("{}: {e}", o.node))))
-                }
-                _ => {
-                    let msg = if e.contains("DUMP payload version") {
-                        format!("{e} (target {server_version} does not accept RDB version {version} payloads)")
-                    } else {
-                        e
-                    };
-                    self.fail(&op, &msg, failed_out, version);
-                }
-            },
-            (_, other) => self.fail(
-                &op,
-                &format!("unexpected reply {other:?}"),
-                failed_out,
-                version,
-            ),
-        }
-        None
-    }
-
-    /// Counts a conflicting key under `action` and writes it to the
-    /// conflicts file.
-    fn conflict(
-        &mut self,
-        op: &Op<'_>,
-        action: &str,
-        file: &str,
-        conflicts_out: &mut Option<ReportFile>,
-    ) {
-        self.conflicts += 1;
-        *self.conflicts_by_action.entry(action.into()).or_default() += 1;
-        if self.track && action == OnConflict::Panic.action() {
-            // Not loaded: a resume tries it again.
-            self.marks.push((op.file, op.offset, true));
-        }
-        if let Some(w) = conflicts_out.as_mut() {
-            write_conflict(w, op, action, file);
-        }
-    }
-
-    /// Counts a failed op and writes it to the failed-keys stream.
-    pub fn fail(
-        &mut self,
-        op: &Op<'_>,
-        msg: &str,
-        failed_out: &mut Option<ReportFile>,
-        version: u32,
-    ) {
-        if !op.is_key() {
-            self.function(op, FnReply::Failed(msg.to_string()), "");
-            return;
-        }
-        self.failed += 1;
-        if self.track {
-            // Never done: a resume tries it again.
-            self.marks.push((op.file, op.offset, false));
-        }
-        let kind: String = msg.chars().take(160).collect();
-        *self.errors_by_kind.entry(kind).or_default() += 1;
-        if self.first_errors.len() < 10 {
-            self.first_errors
-                .push(format!("db {} key {}: {msg}", op.db, printable(&op.key)));
-        }
-        if let Some(w) = failed_out.as_mut() {
-            let mut b = Vec::new();
-            if op.db != 0 {
-                resp::command(&mut b, &[b"SELECT", op.db.to_string().as_bytes()]);
-            }
-            let mut ctx = op::EncodeCtx {
-                limits: self.encode_limits,
-                features: self.encode_features,
-                scratch: Default::default(),
-            };
-            // A replay goes to whatever node owns the key then: no ASKING.
-            let mut op = op.clone();
-            op.ask = None;
-            if let Err(e) = op.encode(&mut b, version, &mut ctx, None) {
-                // Not replayable as commands either; the reason is in the summary.
-                let _ = e;
-                return;
-            }
-            if op.db != 0 {
-                resp::command(&mut b, &[b"SELECT", b"0"]);
-            }
-            let _ = w.write_all(&b);
-        }
-    }
-
-    fn must_stop(&self, opts: &LoadOptions) -> bool {
-        self.first_conflict.is_some() || self.failed > opts.max_errors
-    }
-}
-
-/// Whether a command-mode key whose first error is `e` may be sent again.
-fn resendable(kind: &OpKind<'_>, e: &str) -> bool {
-    let replace = match kind {
-        OpKind::Commands { args, .. } => args.replace,
-        OpKind::Encoded { replace, .. } => *replace,
-        _ => false,
-    };
-    match ServerError::parse(e) {
-        ServerError::Moved { .. } | ServerError::Ask { .. } => true,
-        s => s.is_transient() && replace,
-    }
 }
