@@ -17,6 +17,7 @@ mod retry;
 mod same;
 pub mod summary;
 
+use self::ledger::Books;
 pub use self::ledger::Redirect;
 use self::reports::{commit_report, report_file, ReportFile};
 use self::retry::{after_lost_reply, backoff, defer, Delayed};
@@ -1386,15 +1387,14 @@ fn load_once<'a>(
                             o.fate = Fate::Reply(Reply::Error("BUSYKEY Target key name already exists with another value (compared decoded, not only as bytes)".into()));
                         }
                     }
-                    let retry = summary.record(
-                        o,
+                    let mut books = Books {
                         opts,
-                        &mut conflicts_out,
-                        &mut failed_out,
+                        conflicts_out: &mut conflicts_out,
+                        failed_out: &mut failed_out,
                         files,
-                        version,
-                        &server_version,
-                    );
+                        server_version: &server_version,
+                    };
+                    let retry = summary.record(o, &mut books, version);
                     if tracking && retry.is_none() && !not_sent && !summary.marked(fi, off) {
                         trackers[fi].acked(off);
                     }

@@ -119,6 +119,7 @@ pub fn keys(n: u64) -> String {
 }
 
 /// What one node said of one function library.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FnReply {
     Loaded,
     Exists,
