@@ -37,7 +37,10 @@ pub mod inspect;
 #[cfg(feature = "cli")]
 pub mod load;
 pub mod outpath;
+pub mod output;
 pub mod rdb;
+pub mod redis;
+pub mod restore;
 pub mod scan;
 pub mod sink;
 mod snapshot;

@@ -22,8 +22,8 @@ use std::path::Path;
 
 use common::*;
 use rdbkit::load::commands::{BatchLimits, TargetFeatures};
-use rdbkit::load::respout::{self, Mode};
 use rdbkit::load::{worker_config, KeyOptions, OnConflict};
+use rdbkit::output::respout::{self, Mode};
 use rdbkit::rdb::crc64::crc64;
 use rdbkit::scan::EngineOptions;
 use support::run::pipe;

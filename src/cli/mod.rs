@@ -10,12 +10,13 @@ use clap::{Args, Parser, Subcommand};
 
 use rdbkit::filter::{self, Expiry, Filter, Pattern};
 use rdbkit::input::Input;
-use rdbkit::load::commands::{BatchLimits, TargetFeatures};
-use rdbkit::load::{
-    self, respout, Ending, InputFile, KeyOptions, LoadMode, LoadOptions, OnConflict, Target,
-};
+use rdbkit::load::{self, Ending, LoadMode, LoadOptions};
 use rdbkit::outpath::{self, Output};
+use rdbkit::output::respout;
 use rdbkit::rdb::value::Kind;
+use rdbkit::redis::Target;
+use rdbkit::restore::commands::{BatchLimits, TargetFeatures};
+use rdbkit::restore::{self, InputFile, KeyOptions, OnConflict};
 use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
@@ -220,7 +221,7 @@ impl FilterArgs {
             } else {
                 None
             },
-            expired_before_ms: self.skip_expired.then(load::now_ms),
+            expired_before_ms: self.skip_expired.then(restore::now_ms),
         };
         Ok((!f.is_pass_all()).then_some(f))
     }
@@ -237,7 +238,7 @@ impl Common {
             skip_corrupt: self.skip_corrupt.then(|| {
                 Arc::new(CorruptPolicy::new(move |c: &Corrupt| {
                     let key = match &c.key {
-                        Some(k) => format!(" (key {})", load::printable(k)),
+                        Some(k) => format!(" (key {})", restore::printable(k)),
                         None => String::new(),
                     };
                     let resumed = match c.resume {
@@ -560,7 +561,7 @@ struct LoadArgs {
 /// (first line), else `REDISCLI_AUTH`. Never printed.
 fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Fail> {
     let mut target = Target::parse(url).map_err(|e| match e {
-        load::LoadError::Usage(m) => Fail::Usage(format!("--target {url}: {m}")),
+        rdbkit::redis::ClientError::Usage(m) => Fail::Usage(format!("--target {url}: {m}")),
         other => Fail::Runtime(other.to_string()),
     })?;
     if target.auth.pass.is_none() {
@@ -576,7 +577,6 @@ fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Fail>
 
 fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail> {
     let target = parse_target(&a.target, a.password_file.as_deref())?;
-    load::conn::set_io_timeout(std::time::Duration::from_secs(a.timeout));
     Ok(LoadOptions {
         target,
         cluster: if a.cluster { Some(true) } else { None },
@@ -605,7 +605,8 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail
             Some(p) => Some(load::checkpoint::Checkpoint::read(p)?),
             None => None,
         },
-        tls: load::conn::TlsFiles {
+        io_timeout: rdbkit::redis::conn::io_timeout_secs(a.timeout),
+        tls: rdbkit::redis::TlsFiles {
             ca: a.tls_ca.clone(),
             cert: a.tls_cert.clone(),
             key: a.tls_key.clone(),
@@ -917,7 +918,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         array: redis_8_8,
                         xnack: redis_8_8,
                         lossy,
-                        now_ms: load::now_ms(),
+                        now_ms: restore::now_ms(),
                     },
                 },
             };
@@ -938,7 +939,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             } else {
                 OnConflict::Panic
             };
-            let cfg = load::worker_config(
+            let cfg = restore::worker_config(
                 0,
                 &input,
                 &keys.options(),

@@ -132,7 +132,7 @@ impl WriteArgs {
             on_conflict: a.on_conflict.into(),
             lossy: a.lossy,
             verify_checksum: !a.no_checksum,
-            now_ms: rdbkit::load::now_ms(),
+            now_ms: rdbkit::restore::now_ms(),
         })
     }
 

@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rdbkit::input::Input;
-use rdbkit::load::{self, InputFile, KeyOptions};
+use rdbkit::restore::{InputFile, KeyOptions};
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
 use super::{check_outputs, damage, exit, open, parse_db_map, parse_target, Common, Fail};
@@ -71,7 +71,8 @@ fn options(a: &VerifyArgs) -> Result<VerifyOptions, Fail> {
     Ok(VerifyOptions {
         target,
         cluster: a.cluster.then_some(true),
-        tls: load::conn::TlsFiles {
+        io_timeout: Some(rdbkit::redis::conn::DEFAULT_IO_TIMEOUT),
+        tls: rdbkit::redis::TlsFiles {
             ca: a.tls_ca.clone(),
             cert: a.tls_cert.clone(),
             key: a.tls_key.clone(),

@@ -9,90 +9,53 @@
 //! read lands in exactly one bucket of the [`Summary`].
 
 pub mod checkpoint;
-pub mod cluster;
-pub mod commands;
-pub mod conn;
-pub mod jsonl;
+mod ledger;
 pub mod node;
-pub mod op;
-pub mod payload;
 pub mod preflight;
-pub mod resp;
-pub mod respout;
+mod reports;
+mod retry;
 mod same;
-pub mod slot;
 pub mod summary;
-pub mod target;
-pub mod worker;
+
+use self::ledger::Books;
+pub use self::ledger::Redirect;
+use self::reports::{commit_report, report_file, ReportFile};
+use self::retry::{after_lost_reply, backoff, defer, Delayed};
+
+/// The client modules under their old paths (`load::conn`, ...), for code
+/// written before they moved to [`crate::redis`]; new code names `redis::`.
+pub use crate::redis::{cluster, conn, resp, slot, target};
+/// The per-key decisions and encoders under their old paths (`load::op`,
+/// `load::worker_config`, ...), now in [`crate::restore`].
+pub use crate::restore::{commands, jsonl, op, payload, worker};
+pub use crate::restore::{
+    now_ms, printable, shown, snapshot_ctime_ms, target_features, target_rdb_version,
+    worker_config, InputError, InputFile, KeyOptions, OnConflict,
+};
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{BufWriter, Write};
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::rdb::records::{Item, ParseOptions, Parser};
+use crate::rdb::records::{ParseOptions, Parser};
 use crate::scan::{self, EngineOptions};
-use crate::sink::jsonfmt::{write_bytes, write_u64};
+
 use crate::sink::SinkError;
 
-use self::cluster::Topology;
-use self::conn::Conn;
-use self::node::{NodeMsg, Outcome};
-pub use self::op::{Op, OpKind};
-use self::resp::Reply;
-use self::summary::FnReply;
+use self::node::{Fate, NodeMsg, Outcome};
+
 pub use self::summary::{Ending, Summary};
-pub use self::target::{Auth, Target};
-use self::worker::{Batch, LoadWorker, WorkerConfig};
-
-/// `--conflicts` / `--failed`: written under a temporary name, renamed
-/// into place when the load ends (stopped or not: the lists then hold what
-/// the summary counts), so no half-written list is ever taken for whole.
-type ReportFile = BufWriter<crate::outpath::AtomicFile>;
-
-/// Opens a report file (see [`ReportFile`]).
-fn report_file(p: &Option<PathBuf>) -> Result<Option<ReportFile>, LoadError> {
-    p.as_ref()
-        .map(|p| {
-            crate::outpath::AtomicFile::create(p)
-                .map(BufWriter::new)
-                .map_err(|e| LoadError::Io(format!("{}: {e}", p.display())))
-        })
-        .transpose()
-}
-
-/// Flushes a report file and renames it into place.
-fn commit_report(w: Option<ReportFile>, what: &str) -> Result<(), LoadError> {
-    let Some(w) = w else { return Ok(()) };
-    w.into_inner()
-        .map_err(|e| LoadError::Io(format!("{what}: {}", e.error())))?
-        .commit()
-        .map_err(|e| LoadError::Io(format!("{what}: {e}")))
-}
-
-/// What to do when `RESTORE` answers `BUSYKEY` (the key exists).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnConflict {
-    /// Stop at the first existing key, leave it untouched, report it.
-    Panic,
-    /// `RESTORE ... REPLACE`: overwrite atomically (never DEL + RESTORE).
-    Rewrite,
-    /// Keep the target's key, count it, go on.
-    Ignore,
-}
-
-impl OnConflict {
-    pub fn action(self) -> &'static str {
-        match self {
-            OnConflict::Panic => "stopped",
-            OnConflict::Rewrite => "rewritten",
-            OnConflict::Ignore => "ignored",
-        }
-    }
-}
+use crate::redis::cluster::Topology;
+use crate::redis::conn::{Conn, ConnectOptions};
+use crate::redis::resp::Reply;
+pub use crate::redis::target::{Auth, Target};
+use crate::redis::{ClientError, ServerError};
+pub use crate::restore::op::{Op, OpKind};
+use crate::restore::worker::{Batch, LoadWorker};
 
 /// Errors of the load layer. None of them carries a password.
 #[derive(Debug)]
@@ -120,6 +83,24 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl From<InputError> for LoadError {
+    fn from(e: InputError) -> Self {
+        LoadError::Input {
+            file: e.file,
+            msg: e.msg,
+        }
+    }
+}
+
+impl From<ClientError> for LoadError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Usage(m) => LoadError::Usage(m),
+            ClientError::Target { addr, msg } => LoadError::Target { addr, msg },
+        }
+    }
+}
+
 /// Everything `load` needs besides the inputs.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -136,6 +117,9 @@ pub struct LoadOptions {
     pub engine: EngineOptions,
     /// CA and client certificate files for `rediss://` targets.
     pub tls: conn::TlsFiles,
+    /// `--timeout`: how long a connection may wait on the target before it
+    /// counts as lost (`None`: no limit).
+    pub io_timeout: Option<Duration>,
     /// RESTORE, commands, or RESTORE where the target can read the payload.
     pub mode: LoadMode,
     /// In `auto` mode, keys whose RESTORE payload is bigger go as commands.
@@ -228,105 +212,6 @@ pub enum LoadMode {
     Auto,
 }
 
-/// The highest RDB version a server accepts in RESTORE payloads, and whether
-/// it is Valkey (which refuses the "foreign" versions 12-79), from its
-/// `INFO server` version strings.
-pub fn target_rdb_version(redis_version: &str, valkey_version: Option<&str>) -> (u32, bool) {
-    let parse = |v: &str| -> (u32, u32) {
-        let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-        (it.next().unwrap_or(0), it.next().unwrap_or(0))
-    };
-    if let Some(v) = valkey_version {
-        let (ma, mi) = parse(v);
-        let max = match (ma, mi) {
-            (0..=8, _) => 11,
-            (9, 0..=1) => 80,
-            (9, _) => 81,
-            _ => 81,
-        };
-        return (max, true);
-    }
-    let (ma, mi) = parse(redis_version);
-    let max = match (ma, mi) {
-        (0..=2, 0..=5) => 5,
-        (2, _) | (3, 0..=1) => 6,
-        (3, _) => 7,
-        (4, _) => 8,
-        (5..=6, _) => 9,
-        (7, 0..=1) => 10,
-        (7, 2..=3) => 11,
-        (7, _) | (8, 0..=5) => 12,
-        (8, 6..=7) => 13,
-        (8, 8..=9) => 14,
-        // `unstable` builds report 255.255.255; the one known here
-        // (e58041978, after 8.8.0 GA) reads up to 14.
-        (255, _) => 14,
-        _ => 15,
-    };
-    (max, false)
-}
-
-/// Command-mode features of a target, from its version.
-pub fn target_features(
-    redis_version: &str,
-    valkey_version: Option<&str>,
-) -> commands::TargetFeatures {
-    let major_minor = |v: &str| -> (u32, u32) {
-        let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-        (it.next().unwrap_or(0), it.next().unwrap_or(0))
-    };
-    match valkey_version {
-        Some(v) => commands::TargetFeatures {
-            field_ttl: major_minor(v).0 >= 9,
-            stream_v2: true,
-            ..Default::default()
-        },
-        None => {
-            let v = major_minor(redis_version);
-            commands::TargetFeatures {
-                field_ttl: v >= (7, 4),
-                stream_v2: v >= (7, 0),
-                // Redis 8.8+ (and `unstable`, 255.255.255): AR*, XNACK.
-                array: v >= (8, 8),
-                xnack: v >= (8, 8),
-                ..Default::default()
-            }
-        }
-    }
-}
-
-/// How records become RESTORE commands (shared by `load` and `resp`).
-#[derive(Debug, Clone, Default)]
-pub struct KeyOptions {
-    /// Put every key into this db.
-    pub db: Option<u64>,
-    /// Source db -> target db.
-    pub db_map: Vec<(u64, u64)>,
-    pub keep_expired: bool,
-    /// Shift expiries by (now - the snapshot's ctime).
-    pub ttl_from_snapshot: bool,
-    pub lru: bool,
-    pub lfu: bool,
-    /// "Now" in Unix ms (tests set it; default: the clock).
-    pub now_ms: Option<i64>,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// One input: a name for messages and its bytes.
-pub struct InputFile<'a> {
-    pub name: String,
-    pub data: &'a [u8],
-    /// Called with the offset below which the input will not be read again
-    /// (e.g. to release mapped pages); `None` for no such hint.
-    pub release: Option<&'a (dyn Fn(u64) + Sync)>,
-}
-
 /// Messages to the main thread.
 #[allow(clippy::large_enum_variant)]
 pub enum Msg<'a> {
@@ -358,66 +243,6 @@ pub fn db_at(data: &[u8], offset: u64) -> Result<u64, String> {
             Err(e) => return Err(e.to_string()),
         }
     }
-}
-
-/// Reads the snapshot's `ctime` aux field (seconds) before the first key.
-pub fn snapshot_ctime_ms(data: &[u8]) -> Option<i64> {
-    let mut p = Parser::new(
-        data,
-        ParseOptions {
-            verify_checksum: false,
-        },
-    )
-    .ok()?;
-    while let Ok(Some(item)) = p.next_item() {
-        match item {
-            Item::Aux { key, value } if key.to_vec().ok()? == b"ctime" => {
-                let v = value.to_vec().ok()?;
-                return std::str::from_utf8(&v)
-                    .ok()?
-                    .parse::<i64>()
-                    .ok()
-                    .map(|s| s * 1000);
-            }
-            Item::Key(_) | Item::Eof { .. } => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Builds each file's worker configuration (expiry shift, db mapping).
-pub fn worker_config(
-    file: usize,
-    data: &[u8],
-    keys: &KeyOptions,
-    cluster: bool,
-    policy: OnConflict,
-    dry_run: bool,
-    name: &str,
-) -> Result<WorkerConfig, LoadError> {
-    let now = keys.now_ms.unwrap_or_else(now_ms);
-    let shift = if keys.ttl_from_snapshot {
-        match snapshot_ctime_ms(data) {
-            Some(ctime) => now - ctime,
-            None => {
-                return Err(LoadError::Input { file: name.to_string(), msg: "--ttl-from-snapshot needs the snapshot's ctime aux field, which this file lacks".into() })
-            }
-        }
-    } else {
-        0
-    };
-    Ok(WorkerConfig {
-        file,
-        now_ms: now,
-        shift_ms: shift,
-        keys: keys.clone(),
-        cluster,
-        replace: policy == OnConflict::Rewrite,
-        dry_run,
-        commands: None,
-        resume: None,
-    })
 }
 
 /// Refuses a resume whose options differ from the checkpoint's (what the
@@ -475,7 +300,9 @@ const SILENT_WARN: Duration = Duration::from_secs(5);
 /// does next and when.
 fn warn_silent(nodes: &mut HashMap<String, Node<'_>>, opts: &LoadOptions) {
     // Sooner when --timeout is short: the warning comes before the loss.
-    let after = conn::io_timeout().map_or(SILENT_WARN, |t| SILENT_WARN.min(t / 2));
+    let after = opts
+        .io_timeout
+        .map_or(SILENT_WARN, |t| SILENT_WARN.min(t / 2));
     for (id, n) in nodes.iter_mut() {
         let silent = n.last_heard.elapsed();
         if n.warned || n.in_flight == 0 || silent < after {
@@ -483,7 +310,7 @@ fn warn_silent(nodes: &mut HashMap<String, Node<'_>>, opts: &LoadOptions) {
         }
         n.warned = true;
         let addr = id.rsplit_once('#').map_or(id.as_str(), |x| x.0);
-        let next = match conn::io_timeout() {
+        let next = match opts.io_timeout {
             Some(t) => {
                 let lost = t.saturating_sub(silent);
                 format!(
@@ -549,7 +376,7 @@ fn load_once<'a>(
 ) -> Result<Summary, LoadError> {
     let started = Instant::now();
     let target = &opts.target;
-    let (mut control, tls) = Conn::open_target(target, &opts.tls)?;
+    let (mut control, connect) = Conn::open_target(target, &opts.tls, opts.io_timeout)?;
     let info = control.server_info()?;
     let server_version = info.name();
     let redis_version = info.redis_version.unwrap_or_default();
@@ -813,7 +640,7 @@ fn load_once<'a>(
                 }
                 // A PING proves the node answers (a stopped server still
                 // accepts connections); any reply will do (-LOADING too).
-                let c = Conn::open(addr, &target.auth, tls.as_ref()).and_then(|mut c| {
+                let c = Conn::open(addr, &target.auth, &connect).and_then(|mut c| {
                     c.call(&[b"PING"])?;
                     Ok(c)
                 });
@@ -824,7 +651,7 @@ fn load_once<'a>(
                     }
                     Err(e) => {
                         let why = match &e {
-                            LoadError::Target { msg, .. } => msg.clone(),
+                            ClientError::Target { msg, .. } => msg.clone(),
                             e => e.to_string(),
                         };
                         let mut d = down.borrow_mut();
@@ -833,7 +660,7 @@ fn load_once<'a>(
                             addr.to_string(),
                             (Instant::now() + backoff(fails), fails + 1, why),
                         );
-                        return Err(e);
+                        return Err(e.into());
                     }
                 };
                 let gen = next_gen.get() + 1;
@@ -869,7 +696,7 @@ fn load_once<'a>(
             match cluster::discover(&mut control, &target.host) {
                 Ok(t) => topology = Some(t),
                 Err(e) => {
-                    fatal = Some(e);
+                    fatal = Some(e.into());
                     return;
                 }
             }
@@ -1154,7 +981,7 @@ fn load_once<'a>(
             // A lost or refused connection in a cluster: a failover may
             // have moved the slots; re-read the map (at most twice a second).
             if refresh_due && last_refresh.elapsed() > Duration::from_millis(500) {
-                if let Some(t) = rediscover(&mut control, target, tls.as_ref(), topology.as_ref()) {
+                if let Some(t) = rediscover(&mut control, target, &connect, topology.as_ref()) {
                     topology = Some(t);
                     refresh_due = false;
                 }
@@ -1332,7 +1159,7 @@ fn load_once<'a>(
                                         // The control connection is gone (a
                                         // restarted target): open it again.
                                         if let Ok(c) =
-                                            Conn::open(&target.addr(), &target.auth, tls.as_ref())
+                                            Conn::open(&target.addr(), &target.auth, &connect)
                                         {
                                             control = c;
                                             r = control.call(&[b"SELECT", db.as_bytes()]);
@@ -1407,7 +1234,7 @@ fn load_once<'a>(
                     {
                         n.in_flight = n.in_flight.saturating_sub(1);
                         n.last_heard = Instant::now();
-                        if n.warned && o.reply.is_ok() {
+                        if n.warned && o.fate.is_reply() {
                             n.warned = false;
                             opts.warn.say(&format!("target {} replies again", o.node));
                         }
@@ -1417,8 +1244,8 @@ fn load_once<'a>(
                     // connection (the next send opens a new one), and send
                     // the op again after a back-off, re-checked where a
                     // second write could not be told from the first.
-                    if let Err(e) = &o.reply {
-                        if e.starts_with(node::UNSENT) {
+                    {
+                        if let Fate::Unsent(e) = &o.fate {
                             let why = format!("{}: {e}", o.node);
                             defer(
                                 o.op,
@@ -1433,7 +1260,7 @@ fn load_once<'a>(
                             );
                             continue;
                         }
-                        if e.starts_with(node::LOST) {
+                        if let Fate::Lost(e) = &o.fate {
                             let id = node_id(&o.node, version);
                             if nodes.get(&id).is_some_and(|n| n.gen == o.gen) {
                                 if let Some(n) = nodes.remove(&id) {
@@ -1472,8 +1299,8 @@ fn load_once<'a>(
                     // target's own key".
                     if let (
                         OpKind::Commands { check: true, .. } | OpKind::Encoded { check: true, .. },
-                        Ok(Reply::Int(n)),
-                    ) = (&o.op.kind, &o.reply)
+                        Fate::Reply(Reply::Int(n)),
+                    ) = (&o.op.kind, &o.fate)
                     {
                         if partial.remove(&(fi, off)) && *n > 0 {
                             summary.fail(&o.op, PARTIAL, &mut failed_out, version);
@@ -1483,14 +1310,22 @@ fn load_once<'a>(
                     // Only a known outcome is acknowledged: an op that was not
                     // sent, or whose reply was lost with the connection, stays
                     // pending in the checkpoint, so a resume sends it again.
-                    let not_sent = matches!(&o.reply, Err(e)
-                        if e != node::NOTHING_LEFT && !e.starts_with(node::NOT_WRITABLE));
+                    let not_sent = matches!(
+                        &o.fate,
+                        Fate::Stopped
+                            | Fate::Unsent(_)
+                            | Fate::Lost(_)
+                            | Fate::Unreplicated(_)
+                            | Fate::Refused(_)
+                    );
                     // A key in flight when the checkpointed run stopped: a
                     // BUSYKEY may be our own earlier write. Compare, don't guess.
-                    if let (OpKind::Restore { rec, args }, Ok(Reply::Error(e))) =
-                        (&o.op.kind, &o.reply)
+                    if let (OpKind::Restore { rec, args }, Fate::Reply(Reply::Error(e))) =
+                        (&o.op.kind, &o.fate)
                     {
-                        if e.starts_with("BUSYKEY") && uncertain.remove(&(fi, off)) {
+                        if matches!(ServerError::parse(e), ServerError::BusyKey(_))
+                            && uncertain.remove(&(fi, off))
+                        {
                             let mut op = o.op.clone();
                             op.kind = OpKind::DumpCheck {
                                 rec: rec.clone(),
@@ -1501,7 +1336,7 @@ fn load_once<'a>(
                         }
                     }
                     if let OpKind::DumpCheck { rec, args } = &o.op.kind {
-                        if let Ok(Reply::Bulk(b)) = &o.reply {
+                        if let Fate::Reply(Reply::Bulk(b)) = &o.fate {
                             // The same bytes, or the same value re-encoded
                             // by the target (a hashtable set's own order).
                             let same = b.as_ref().is_some_and(|p| {
@@ -1550,18 +1385,17 @@ fn load_once<'a>(
                             }
                             // Another value: a conflict under the policy.
                             o.op.kind = restore;
-                            o.reply = Ok(Reply::Error("BUSYKEY Target key name already exists with another value (compared decoded, not only as bytes)".into()));
+                            o.fate = Fate::Reply(Reply::Error("BUSYKEY Target key name already exists with another value (compared decoded, not only as bytes)".into()));
                         }
                     }
-                    let retry = summary.record(
-                        o,
+                    let mut books = Books {
                         opts,
-                        &mut conflicts_out,
-                        &mut failed_out,
+                        conflicts_out: &mut conflicts_out,
+                        failed_out: &mut failed_out,
                         files,
-                        version,
-                        &server_version,
-                    );
+                        server_version: &server_version,
+                    };
+                    let retry = summary.record(o, &mut books, version);
                     if tracking && retry.is_none() && !not_sent && !summary.marked(fi, off) {
                         trackers[fi].acked(off);
                     }
@@ -1600,7 +1434,7 @@ fn load_once<'a>(
                                         if let Some(t) = rediscover(
                                             &mut control,
                                             target,
-                                            tls.as_ref(),
+                                            &connect,
                                             topology.as_ref(),
                                         ) {
                                             topology = Some(t);
@@ -1709,18 +1543,6 @@ fn flush_retries<'a, R>(
     }
 }
 
-/// Why an op must be sent again.
-pub enum Redirect {
-    /// Not a redirect: the next step of the op (command mode after its check).
-    Proceed,
-    /// `-MOVED slot addr`: the slot's owner changed.
-    Moved(Option<u16>, Option<String>),
-    Ask(String),
-    /// A transient refusal (`LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`),
-    /// with the node and its message.
-    Retry(String),
-}
-
 /// Notes a summary carries at most (keys sent as commands for their size).
 const MAX_NOTES: usize = 20;
 
@@ -1739,141 +1561,13 @@ fn node_id(addr: &str, version: u32) -> String {
     format!("{addr}#{version}")
 }
 
-/// The wait before the `n`th retry (from 0): 50 ms, doubling, at most 2 s.
-fn backoff(n: u32) -> Duration {
-    Duration::from_millis((50u64 << n.min(6)).min(2000))
-}
-
-/// Schedules an op again after a transient failure (`why`), after a
-/// back-off; it fails with `why` once `retry_for` has passed since its
-/// first failure, or at once when the load is stopping (then an op that was
-/// never `sent` counts as not attempted).
-#[allow(clippy::too_many_arguments)]
-fn defer<'a>(
-    mut op: Op<'a>,
-    why: &str,
-    version: u32,
-    sent: bool,
-    delayed: &mut std::collections::BinaryHeap<Delayed<'a>>,
-    summary: &mut Summary,
-    failed_out: &mut Option<ReportFile>,
-    retry_for: Duration,
-    stopping: bool,
-) {
-    let since = *op.retry_since.get_or_insert_with(Instant::now);
-    if stopping {
-        if sent {
-            summary.fail(&op, why, failed_out, version);
-        } else if op.is_key() {
-            summary.not_attempted += 1;
-        }
-        return;
-    }
-    let spent = since.elapsed();
-    if spent >= retry_for {
-        let msg = if retry_for.is_zero() {
-            why.to_string()
-        } else {
-            format!("{why} (still failing after --retry-for {retry_for:?})")
-        };
-        summary.fail(&op, &msg, failed_out, version);
-        return;
-    }
-    summary.retries += 1;
-    let wait = backoff(op.retries).min(retry_for - spent);
-    op.retries += 1;
-    delayed.push(Delayed {
-        due: Instant::now() + wait,
-        version,
-        op,
-        lost: sent.then(|| why.to_string()),
-    });
-}
-
-/// An op waiting out its back-off. Kept in a heap ordered by `due`, the
-/// soonest on top, so finding the ops that are due costs no scan.
-struct Delayed<'a> {
-    due: Instant,
-    version: u32,
-    op: Op<'a>,
-    /// For an op whose reply was lost: why (it fails with this if the load
-    /// stops before it is re-checked; an op never sent is "not attempted").
-    lost: Option<String>,
-}
-
-impl PartialEq for Delayed<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.due == other.due
-    }
-}
-
-impl Eq for Delayed<'_> {}
-
-impl PartialOrd for Delayed<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Delayed<'_> {
-    /// Reversed: `BinaryHeap` is a max-heap, the soonest must come first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.due.cmp(&self.due)
-    }
-}
-
-/// What to send again for an op whose reply was lost with its connection:
-/// a `RESTORE` becomes a `DUMP` first (the key may be ours already, and a
-/// second `RESTORE` would say BUSYKEY); a command-mode key under
-/// `panic`/`ignore` is checked for existence again (and remembered in
-/// `partial`: a part of it may be there). Everything else is idempotent,
-/// or reports an existing result (a rewrite starts with `DEL` or writes a
-/// temporary key; an `EXISTS` or `DUMP` only reads).
-fn after_lost_reply<'a>(
-    mut op: Op<'a>,
-    partial: &mut std::collections::HashSet<(usize, u64)>,
-) -> Op<'a> {
-    let key = (op.file, op.offset);
-    op.kind = match op.kind {
-        OpKind::Restore { rec, args } => OpKind::DumpCheck { rec, args },
-        OpKind::Commands {
-            rec,
-            args,
-            check: false,
-        } if !args.replace => {
-            partial.insert(key);
-            OpKind::Commands {
-                rec,
-                args,
-                check: true,
-            }
-        }
-        OpKind::Encoded {
-            cmds,
-            n,
-            check: false,
-            replace: false,
-        } => {
-            partial.insert(key);
-            OpKind::Encoded {
-                cmds,
-                n,
-                check: true,
-                replace: false,
-            }
-        }
-        k => k,
-    };
-    op
-}
-
 /// A fresh cluster slot map: through the control connection, else through
 /// a new one to the seed address or any node seen before (the control
 /// node may be the one that failed). `None` when no node answers.
 fn rediscover(
     control: &mut Conn,
     target: &Target,
-    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    connect: &ConnectOptions,
     known: Option<&Topology>,
 ) -> Option<Topology> {
     if let Ok(t) = cluster::discover(control, &target.host) {
@@ -1885,7 +1579,7 @@ fn rediscover(
     }
     candidates.dedup();
     for addr in candidates {
-        if let Ok(mut c) = Conn::open(&addr, &target.auth, tls) {
+        if let Ok(mut c) = Conn::open(&addr, &target.auth, connect) {
             if let Ok(t) = cluster::discover(&mut c, &target.host) {
                 *control = c;
                 return Some(t);
@@ -1893,307 +1587,4 @@ fn rediscover(
         }
     }
     None
-}
-
-/// Appends a conflict line.
-fn write_conflict(w: &mut ReportFile, op: &Op<'_>, action: &str, file: &str) {
-    let mut l = Vec::new();
-    l.extend_from_slice(b"{\"db\":");
-    write_u64(&mut l, op.db);
-    l.extend_from_slice(b",\"key\":");
-    write_bytes(&mut l, &op.key);
-    l.extend_from_slice(b",\"action\":\"");
-    l.extend_from_slice(action.as_bytes());
-    l.extend_from_slice(b"\",\"file\":");
-    write_bytes(&mut l, file.as_bytes());
-    l.extend_from_slice(b",\"offset\":");
-    write_u64(&mut l, op.offset);
-    l.extend_from_slice(b"}\n");
-    let _ = w.write_all(&l);
-}
-
-/// A key for messages: escaped, and cut to 80 characters with its length
-/// when longer.
-pub fn shown(b: &[u8]) -> String {
-    const MAX: usize = 80;
-    if b.len() <= MAX {
-        return printable(b);
-    }
-    let p = printable(&b[..MAX]);
-    format!("{}…\" ({} bytes)", &p[..p.len() - 1], b.len())
-}
-
-/// Printable, escaped form of a key for messages (never raw binary).
-pub fn printable(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(t) => format!("{t:?}"),
-        Err(_) => {
-            let mut s = String::from("\"");
-            for c in b.escape_ascii() {
-                s.push(c as char);
-            }
-            s.push('"');
-            s
-        }
-    }
-}
-
-impl Summary {
-    /// Accounts one outcome; returns the op if it must be sent again.
-    #[allow(clippy::too_many_arguments)]
-    fn record<'a>(
-        &mut self,
-        o: Outcome<'a>,
-        opts: &LoadOptions,
-        conflicts_out: &mut Option<ReportFile>,
-        failed_out: &mut Option<ReportFile>,
-        files: &[InputFile<'_>],
-        version: u32,
-        server_version: &str,
-    ) -> Option<(Op<'a>, Redirect)> {
-        let existed = o.op.existed_before.or(o.existed);
-        let op = o.op;
-        let reply = match o.reply {
-            Ok(r) => r,
-            Err(e) if e == node::NOTHING_LEFT => {
-                self.skipped_expired += 1;
-                return None;
-            }
-            Err(e) if e == node::NOT_SENT => {
-                if op.is_key() {
-                    self.not_attempted += 1;
-                }
-                return None;
-            }
-            Err(e) if e.starts_with(node::NOT_WRITABLE) => {
-                self.fail(&op, &e, failed_out, version);
-                return None;
-            }
-            Err(e) => {
-                self.fail(&op, &format!("{}: {e}", o.node), failed_out, version);
-                return None;
-            }
-        };
-        let file = &files[op.file].name;
-        // Command mode, existence check answered: absent -> write it now;
-        // present -> a conflict, exactly like BUSYKEY from RESTORE.
-        if let (
-            OpKind::Commands { check: true, .. } | OpKind::Encoded { check: true, .. },
-            Reply::Int(n),
-        ) = (&op.kind, &reply)
-        {
-            if *n == 0 {
-                let mut next = op.clone();
-                if let OpKind::Commands { check, .. } | OpKind::Encoded { check, .. } =
-                    &mut next.kind
-                {
-                    *check = false;
-                }
-                return Some((next, Redirect::Proceed));
-            }
-            return self.record(
-                Outcome {
-                    op,
-                    node: o.node,
-                    reply: Ok(Reply::Error(
-                        "BUSYKEY key exists (checked before writing commands)".into(),
-                    )),
-                    existed: None,
-                    gen: o.gen,
-                },
-                opts,
-                conflicts_out,
-                failed_out,
-                files,
-                version,
-                server_version,
-            );
-        }
-        match (&op.kind, reply) {
-            (OpKind::Exists, Reply::Int(n)) => {
-                if n > 0 {
-                    self.conflict(&op, "would-conflict", file, conflicts_out);
-                } else {
-                    self.not_attempted += 1;
-                    self.would_load += 1;
-                }
-            }
-            (OpKind::Function { .. }, Reply::Status(s)) if s == "OK" => {
-                self.function(&op, FnReply::Loaded, &o.node)
-            }
-            (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e))
-                if e.contains("already exists") =>
-            {
-                // Not a key: a library that is already there is kept (the
-                // `rewrite` policy sends REPLACE) and reported, not failed.
-                self.function(&op, FnReply::Exists, &o.node)
-            }
-            (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e)) => {
-                self.function(&op, FnReply::Failed(e), &o.node)
-            }
-            (
-                OpKind::Function { .. } | OpKind::FunctionLoad { .. },
-                Reply::Status(_) | Reply::Bulk(_),
-            ) => self.function(&op, FnReply::Loaded, &o.node),
-            // A redirect (MOVED, ASK) means the node executed none of the
-            // key's commands: resend them. A transient refusal (LOADING,
-            // BUSY, ...) of the first command says nothing of the later
-            // ones: only a rewrite, which starts with DEL, is safe to resend.
-            (
-                OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. },
-                Reply::Error(e),
-            ) if !resendable(&op.kind, &e) => {
-                self.fail(&op, &e, failed_out, version);
-            }
-            (
-                OpKind::Commands { check: false, .. } | OpKind::Encoded { check: false, .. },
-                ref r,
-            ) if !matches!(r, Reply::Error(_)) => {
-                if existed == Some(true) {
-                    self.conflict(&op, "rewritten", file, conflicts_out);
-                } else {
-                    self.loaded += 1;
-                }
-            }
-            (_, Reply::Status(s)) if s == "OK" => {
-                if existed == Some(true) {
-                    // RESTORE ... REPLACE over a key that was there.
-                    self.conflict(&op, "rewritten", file, conflicts_out);
-                } else {
-                    self.loaded += 1;
-                }
-            }
-            (_, Reply::Error(e)) => {
-                let word = e.split(' ').next().unwrap_or("");
-                match word {
-                    "BUSYKEY" => {
-                        self.conflict(&op, opts.on_conflict.action(), file, conflicts_out);
-                        if opts.on_conflict == OnConflict::Panic && self.first_conflict.is_none() {
-                            self.first_conflict = Some(summary::FirstConflict {
-                                db: op.db,
-                                key: shown(&op.key),
-                                file: file.clone(),
-                                offset: op.offset,
-                                loaded_then: self.loaded,
-                            });
-                        }
-                    }
-                    "MOVED" => {
-                        let mut it = e.split(' ').skip(1);
-                        let slot = it.next().and_then(|x| x.parse::<u16>().ok());
-                        let addr = it.next().map(|a| a.to_string());
-                        return Some((op, Redirect::Moved(slot, addr)));
-                    }
-                    "ASK" => {
-                        let addr = e.split(' ').nth(2).unwrap_or("").to_string();
-                        return Some((op, Redirect::Ask(addr)));
-                    }
-                    "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => {
-                        return Some((op, Redirect::Retry(format!("{}: {e}", o.node))))
-                    }
-                    _ => {
-                        let msg = if e.contains("DUMP payload version") {
-                            format!("{e} (target {server_version} does not accept RDB version {version} payloads)")
-                        } else {
-                            e
-                        };
-                        self.fail(&op, &msg, failed_out, version);
-                    }
-                }
-            }
-            (_, other) => self.fail(
-                &op,
-                &format!("unexpected reply {other:?}"),
-                failed_out,
-                version,
-            ),
-        }
-        None
-    }
-
-    /// Counts a conflicting key under `action` and writes it to the
-    /// conflicts file.
-    fn conflict(
-        &mut self,
-        op: &Op<'_>,
-        action: &str,
-        file: &str,
-        conflicts_out: &mut Option<ReportFile>,
-    ) {
-        self.conflicts += 1;
-        *self.conflicts_by_action.entry(action.into()).or_default() += 1;
-        if self.track && action == OnConflict::Panic.action() {
-            // Not loaded: a resume tries it again.
-            self.marks.push((op.file, op.offset, true));
-        }
-        if let Some(w) = conflicts_out.as_mut() {
-            write_conflict(w, op, action, file);
-        }
-    }
-
-    /// Counts a failed op and writes it to the failed-keys stream.
-    pub fn fail(
-        &mut self,
-        op: &Op<'_>,
-        msg: &str,
-        failed_out: &mut Option<ReportFile>,
-        version: u32,
-    ) {
-        if !op.is_key() {
-            self.function(op, FnReply::Failed(msg.to_string()), "");
-            return;
-        }
-        self.failed += 1;
-        if self.track {
-            // Never done: a resume tries it again.
-            self.marks.push((op.file, op.offset, false));
-        }
-        let kind: String = msg.chars().take(160).collect();
-        *self.errors_by_kind.entry(kind).or_default() += 1;
-        if self.first_errors.len() < 10 {
-            self.first_errors
-                .push(format!("db {} key {}: {msg}", op.db, printable(&op.key)));
-        }
-        if let Some(w) = failed_out.as_mut() {
-            let mut b = Vec::new();
-            if op.db != 0 {
-                resp::command(&mut b, &[b"SELECT", op.db.to_string().as_bytes()]);
-            }
-            let mut ctx = op::EncodeCtx {
-                limits: self.encode_limits,
-                features: self.encode_features,
-                scratch: Default::default(),
-            };
-            // A replay goes to whatever node owns the key then: no ASKING.
-            let mut op = op.clone();
-            op.ask = None;
-            if let Err(e) = op.encode(&mut b, version, &mut ctx, None) {
-                // Not replayable as commands either; the reason is in the summary.
-                let _ = e;
-                return;
-            }
-            if op.db != 0 {
-                resp::command(&mut b, &[b"SELECT", b"0"]);
-            }
-            let _ = w.write_all(&b);
-        }
-    }
-
-    fn must_stop(&self, opts: &LoadOptions) -> bool {
-        self.first_conflict.is_some() || self.failed > opts.max_errors
-    }
-}
-
-/// Whether a command-mode key whose first error is `e` may be sent again.
-fn resendable(kind: &OpKind<'_>, e: &str) -> bool {
-    let replace = match kind {
-        OpKind::Commands { args, .. } => args.replace,
-        OpKind::Encoded { replace, .. } => *replace,
-        _ => false,
-    };
-    match e.split(' ').next().unwrap_or("") {
-        "MOVED" | "ASK" => true,
-        "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => replace,
-        _ => false,
-    }
 }

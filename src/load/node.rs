@@ -15,11 +15,11 @@ use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
-use super::commands::{BatchLimits, Spill, TargetFeatures};
-use super::conn::{Conn, ReadHalf, WriteHalf};
-use super::op::{EncodeCtx, Op, OpKind};
-use super::resp::{self, Reply};
 use super::Msg;
+use crate::redis::conn::{self, Conn, ReadHalf, WriteHalf};
+use crate::redis::resp::{self, Reply};
+use crate::restore::commands::{BatchLimits, Spill, TargetFeatures};
+use crate::restore::op::{EncodeCtx, Op, OpKind};
 
 /// Commands awaiting a reply on one connection.
 pub const WINDOW: usize = 4096;
@@ -38,28 +38,75 @@ enum Pending<'a> {
     Op(Op<'a>, usize),
     /// An op that failed after part of it was sent: its replies are read
     /// and dropped, and it is reported with this error.
-    Failed(Op<'a>, usize, String),
+    Failed(Op<'a>, usize, Fate),
     /// `WAIT n timeout` after a flush (`--wait-replicas`): the outcomes of
     /// the ops before it are held until it says how many replicas have them.
     Wait(u32),
 }
 
-/// The `reply` error of an op that was never sent because the load stopped.
+/// What [`Fate::Stopped`] says.
 pub const NOT_SENT: &str = "not sent: the load stopped";
-/// The `reply` error of an op with nothing left to write (all fields expired).
+/// What [`Fate::NothingLeft`] says.
 pub const NOTHING_LEFT: &str = "nothing left to write: every hash field has expired";
-/// Prefix of the `reply` error of an op that cannot be encoded as commands.
-pub const NOT_WRITABLE: &str = "cannot be written with commands: ";
-/// Prefix of the `reply` error of an op whose connection broke before its
-/// reply was read: the op may or may not have been executed. The main
-/// thread reconnects and re-checks such ops (see `load::after_lost_reply`).
+/// What [`Fate::NotWritable`] says before its reason.
+pub use crate::restore::commands::NOT_WRITABLE;
+/// How every [`Fate::Lost`] text begins.
 pub const LOST: &str = "connection lost";
-/// Prefix of the `reply` error of an op that was never written: its
-/// connection had broken before. Sent again as it is.
+/// How every [`Fate::Unsent`] text begins.
 pub const UNSENT: &str = "not sent, the connection was lost";
-/// Prefix of the `reply` error of an op the master took but fewer replicas
-/// than `--wait-replicas` confirmed in time.
+/// How every [`Fate::Unreplicated`] text begins.
 pub const UNREPLICATED: &str = "written, but not confirmed by enough replicas";
+
+/// What became of an op on its node: the server's reply, or why there is
+/// none. The main thread decides on the variant (see `ledger`); the text
+/// of a variant is what the user reads (summary, failed-keys report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// The decisive reply of the op's commands (an error reply included).
+    Reply(Reply),
+    /// Never sent: the load was stopping (conflict under `panic`, too many
+    /// errors). Counts as not attempted.
+    Stopped,
+    /// Nothing left to write: every hash field had expired.
+    NothingLeft,
+    /// Cannot be written as commands (the reason); nothing of it stays on
+    /// the target.
+    NotWritable(String),
+    /// Never written: its connection had broken before (the text says
+    /// why). Sent again as it is.
+    Unsent(String),
+    /// Written, perhaps in part, but the connection broke before the reply
+    /// was read: it may or may not have run. The main thread reconnects and
+    /// re-checks it (see `load::after_lost_reply`).
+    Lost(String),
+    /// The master took it, but fewer replicas than `--wait-replicas`
+    /// confirmed it in time.
+    Unreplicated(String),
+    /// The connection could not be used for it (a `SELECT` failed, so the
+    /// key would have gone to the wrong db).
+    Refused(String),
+}
+
+impl Fate {
+    /// Whether the op came back with a reply from the server.
+    pub fn is_reply(&self) -> bool {
+        matches!(self, Fate::Reply(_))
+    }
+}
+
+impl std::fmt::Display for Fate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fate::Reply(r) => write!(f, "{r:?}"),
+            Fate::Stopped => f.write_str(NOT_SENT),
+            Fate::NothingLeft => f.write_str(NOTHING_LEFT),
+            Fate::NotWritable(why) => write!(f, "{NOT_WRITABLE}{why}"),
+            Fate::Unsent(t) | Fate::Lost(t) | Fate::Unreplicated(t) | Fate::Refused(t) => {
+                f.write_str(t)
+            }
+        }
+    }
+}
 
 /// What a node writer needs to encode ops.
 #[derive(Debug, Clone, Copy)]
@@ -78,8 +125,8 @@ pub struct NodeConfig {
 pub struct Outcome<'a> {
     pub op: Op<'a>,
     pub node: std::sync::Arc<str>,
-    /// The reply, or the I/O error that left the reply unknown.
-    pub reply: Result<Reply, String>,
+    /// The reply, or why there is none.
+    pub fate: Fate,
     /// For `RESTORE ... REPLACE`: whether the key existed just before.
     pub existed: Option<bool>,
     /// The connection's generation (`NodeConfig::gen`).
@@ -155,7 +202,8 @@ struct Wire<'a> {
     stream: WriteHalf,
     /// Ops whose command is in the buffer but not yet on the wire.
     staged: Vec<Pending<'a>>,
-    broken: Option<String>,
+    /// Set once a write failed: the [`Fate::Lost`] of what was on the wire.
+    broken: Option<Fate>,
     ptx: SyncSender<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
@@ -219,10 +267,12 @@ impl<'a> Wire<'a> {
         let unsent = self
             .broken
             .as_ref()
-            .map(|b| format!("{UNSENT} before ({b})"));
+            .map(|b| Fate::Unsent(format!("{UNSENT} before ({b})")));
         if self.broken.is_none() && !buf.is_empty() {
             if let Err(e) = self.stream.write_all_timed(buf) {
-                self.broken = Some(format!("{LOST} while writing, reply unknown: {e}"));
+                self.broken = Some(Fate::Lost(format!(
+                    "{LOST} while writing, reply unknown: {e}"
+                )));
             }
         }
         buf.clear();
@@ -232,7 +282,7 @@ impl<'a> Wire<'a> {
                     let _ = self.to_main.send(Msg::Outcome(Outcome {
                         op,
                         node: self.addr.clone(),
-                        reply: Err(err.clone()),
+                        fate: err.clone(),
                         existed: None,
                         gen: self.gen,
                     }));
@@ -243,11 +293,11 @@ impl<'a> Wire<'a> {
         }
     }
 
-    fn report(&self, op: Op<'a>, reply: Result<Reply, String>) {
+    fn report(&self, op: Op<'a>, fate: Fate) {
         let _ = self.to_main.send(Msg::Outcome(Outcome {
             op,
             node: self.addr.clone(),
-            reply,
+            fate,
             existed: None,
             gen: self.gen,
         }));
@@ -269,7 +319,7 @@ impl Spill for Streaming<'_, '_> {
         if out.len() >= FLUSH_BYTES {
             self.wire.flush_with(out, None);
             if let Some(b) = &self.wire.broken {
-                return Err(crate::Error::invalid(0, "connection", b.clone()));
+                return Err(crate::Error::invalid(0, "connection", b.to_string()));
             }
             self.sent = count;
         }
@@ -282,7 +332,7 @@ impl Spill for Streaming<'_, '_> {
         if out.len() >= FLUSH_BYTES {
             self.wire.flush_with(out, None);
             if let Some(b) = &self.wire.broken {
-                return Err(crate::Error::invalid(0, "connection", b.clone()));
+                return Err(crate::Error::invalid(0, "connection", b.to_string()));
             }
         }
         Ok(())
@@ -332,7 +382,7 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
             // After a stop (conflict under `panic`, too many errors) nothing
             // further is sent; the op goes back as not attempted.
             if stop.load(Ordering::Relaxed) {
-                w.report(op, Err(NOT_SENT.to_string()));
+                w.report(op, Fate::Stopped);
                 continue;
             }
             if w.replicas
@@ -343,7 +393,7 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                 if since.elapsed() < std::time::Duration::from_secs(1) {
                     w.report(
                         op,
-                        Err(format!("{UNSENT}: replicas did not confirm earlier writes")),
+                        Fate::Unsent(format!("{UNSENT}: replicas did not confirm earlier writes")),
                     );
                     continue;
                 }
@@ -389,15 +439,17 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                 rec, check: false, ..
             } = &op.kind
             {
-                let why = match super::commands::unwritable(rec, ctx.features, &mut ctx.scratch) {
-                    Ok(false) => None,
-                    Ok(true) => Some(UNWRITABLE_TTL.to_string()),
-                    Err(e) => Some(e.kind.to_string()),
-                };
+                let why =
+                    match crate::restore::commands::unwritable(rec, ctx.features, &mut ctx.scratch)
+                    {
+                        Ok(false) => None,
+                        Ok(true) => Some(UNWRITABLE_TTL.to_string()),
+                        Err(e) => Some(e.kind.to_string()),
+                    };
                 if let Some(why) = why {
                     buf.truncate(mark);
                     w.staged.truncate(staged_mark);
-                    w.report(op, Err(format!("{NOT_WRITABLE}{why}")));
+                    w.report(op, Fate::NotWritable(why));
                     continue;
                 }
             }
@@ -412,15 +464,15 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                     // Nothing to write (a hash whose fields have all expired).
                     buf.truncate(mark);
                     w.staged.truncate(staged_mark);
-                    w.report(op, Err(NOTHING_LEFT.to_string()));
+                    w.report(op, Fate::NothingLeft);
                 }
                 Ok(n) => w.staged.push(Pending::Op(op, n)),
                 Err(_) if w.broken.is_some() => {
                     // The connection broke while the key was streamed: part
                     // of it may be on the target.
                     buf.clear();
-                    let b = w.broken.clone().unwrap_or_default();
-                    w.report(op, Err(b));
+                    let b = w.broken.clone().unwrap_or(Fate::Lost(LOST.into()));
+                    w.report(op, b);
                     continue;
                 }
                 Err(e) if sent == 0 => {
@@ -429,7 +481,7 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                     // probe/ASKING written just for this op.
                     buf.truncate(mark);
                     w.staged.truncate(staged_mark);
-                    w.report(op, Err(format!("{NOT_WRITABLE}{}", e.kind)));
+                    w.report(op, Fate::NotWritable(e.kind.to_string()));
                 }
                 Err(e) => {
                     // Part of the key is on the wire. Whatever of it is left
@@ -438,7 +490,7 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                     // (under `rewrite` that name is the temporary key).
                     buf.clear();
                     let name = if replace && op.ask.is_none() {
-                        super::commands::temp_key(&op.key)
+                        crate::restore::commands::temp_key(&op.key)
                     } else {
                         op.key.to_vec()
                     };
@@ -449,10 +501,11 @@ fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, s
                     }
                     resp::command(&mut buf, &[b"DEL", &name]);
                     let why = format!(
-                        "{NOT_WRITABLE}{} (the {sent} commands already sent were undone with DEL)",
+                        "{} (the {sent} commands already sent were undone with DEL)",
                         e.kind
                     );
-                    w.staged.push(Pending::Failed(op, n, why));
+                    w.staged
+                        .push(Pending::Failed(op, n, Fate::NotWritable(why)));
                 }
             }
             // Hand staged entries to the reader in window-sized steps, so
@@ -478,7 +531,7 @@ fn read_loop<'a>(
     replicas: Option<std::sync::Arc<WaitState>>,
 ) {
     let wait = replicas.is_some();
-    let mut broken: Option<String> = None;
+    let mut broken: Option<Fate> = None;
     let mut existed = None;
     // With `--wait-replicas`: outcomes held until the next WAIT's reply.
     let mut held: Vec<Outcome<'a>> = Vec::new();
@@ -491,12 +544,12 @@ fn read_loop<'a>(
         }
     };
     // Releases held outcomes; a successful write whose replication is not
-    // confirmed gets `unconfirmed` as its error instead.
-    let release = |held: &mut Vec<Outcome<'a>>, unconfirmed: Option<&str>| -> bool {
+    // confirmed gets `unconfirmed` as its fate instead.
+    let release = |held: &mut Vec<Outcome<'a>>, unconfirmed: Option<&Fate>| -> bool {
         for mut o in held.drain(..) {
-            if let (Some(why), Ok(r)) = (unconfirmed, &o.reply) {
+            if let (Some(why), Fate::Reply(r)) = (unconfirmed, &o.fate) {
                 if !matches!(r, Reply::Error(_)) {
-                    o.reply = Err(why.to_string());
+                    o.fate = why.clone();
                 }
             }
             if to_main.send(Msg::Outcome(o)).is_err() {
@@ -513,23 +566,23 @@ fn read_loop<'a>(
         let reply = match &broken {
             Some(e) => Err(e.clone()),
             None => read_replies(&mut reader, replies).map_err(|e| {
-                let msg = format!("{LOST}, reply unknown: {}", super::conn::describe_io(&e));
-                broken = Some(msg.clone());
-                msg
+                let lost = Fate::Lost(format!("{LOST}, reply unknown: {}", conn::describe_io(&e)));
+                broken = Some(lost.clone());
+                lost
             }),
         };
         match p {
             Pending::Probe => existed = reply.ok().and_then(|r| r.as_int()).map(|n| n > 0),
             Pending::Failed(op, _, why) => {
                 existed = None;
-                let reply = match reply {
-                    Err(e) => Err(e),
-                    Ok(_) => Err(why),
+                let fate = match reply {
+                    Err(e) => e,
+                    Ok(_) => why,
                 };
                 let o = Outcome {
                     op,
                     node: addr.clone(),
-                    reply,
+                    fate,
                     existed: None,
                     gen,
                 };
@@ -542,7 +595,7 @@ fn read_loop<'a>(
                 let o = Outcome {
                     op,
                     node: addr.clone(),
-                    reply,
+                    fate: reply.map_or_else(|e| e, Fate::Reply),
                     existed,
                     gen,
                 };
@@ -556,20 +609,20 @@ fn read_loop<'a>(
                 }
                 let unconfirmed = match reply {
                     Ok(Reply::Int(k)) if k >= needed as i64 => None,
-                    Ok(Reply::Int(k)) => Some(format!(
+                    Ok(Reply::Int(k)) => Some(Fate::Unreplicated(format!(
                         "{UNREPLICATED}: {k} of {needed} replica(s) within the WAIT timeout"
-                    )),
-                    Ok(other) => Some(format!("{UNREPLICATED}: WAIT answered {other:?}")),
+                    ))),
+                    Ok(other) => Some(Fate::Unreplicated(format!(
+                        "{UNREPLICATED}: WAIT answered {other:?}"
+                    ))),
                     // The connection broke: whether the replicas (or a
                     // promoted one) have these writes is unknown.
                     Err(e) => Some(e),
                 };
-                if let (Some(s), Some(u)) = (&replicas, &unconfirmed) {
-                    if u.starts_with(UNREPLICATED) {
-                        s.short.store(true, Ordering::Release);
-                    }
+                if let (Some(s), Some(Fate::Unreplicated(_))) = (&replicas, &unconfirmed) {
+                    s.short.store(true, Ordering::Release);
                 }
-                if !release(&mut held, unconfirmed.as_deref()) {
+                if !release(&mut held, unconfirmed.as_ref()) {
                     return;
                 }
             }
@@ -577,14 +630,14 @@ fn read_loop<'a>(
                 if let Ok(Reply::Error(e)) = reply {
                     // A failed SELECT would send the following keys to the
                     // wrong db: treat the connection as broken from here.
-                    broken = Some(format!("{what} failed: {e}"));
+                    broken = Some(Fate::Refused(format!("{what} failed: {e}")));
                 }
             }
         }
     }
     // Outcomes no WAIT confirmed (the connection broke first).
-    let why = broken.map(|b| format!("{LOST}, replication unknown: {b}"));
-    release(&mut held, why.as_deref());
+    let why = broken.map(|b| Fate::Lost(format!("{LOST}, replication unknown: {b}")));
+    release(&mut held, why.as_ref());
 }
 
 /// Reads the `n` replies of one op's commands and returns the one that

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use crate::scan::{self, Chunk, CorruptPolicy, EngineOptions, Worker};
 use crate::sink::SinkError;
 
-use super::{jsonl, InputFile, LoadError};
+use super::LoadError;
+use crate::restore::{jsonl, InputFile};
 
 /// A worker with nothing to do: the boundary pass alone counts the keys.
 struct Nothing;

@@ -91,8 +91,8 @@ pub struct Summary {
     pub as_commands: u64,
     /// Why commands were used, per file.
     pub notes: Vec<String>,
-    pub(crate) encode_limits: super::commands::BatchLimits,
-    pub(crate) encode_features: super::commands::TargetFeatures,
+    pub(crate) encode_limits: crate::restore::commands::BatchLimits,
+    pub(crate) encode_features: crate::restore::commands::TargetFeatures,
     /// With a checkpoint: keys whose outcome is known but that are not
     /// loaded (file, offset, conflict under `panic`), for the trackers.
     pub(crate) marks: Vec<(usize, u64, bool)>,
@@ -119,6 +119,7 @@ pub fn keys(n: u64) -> String {
 }
 
 /// What one node said of one function library.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FnReply {
     Loaded,
     Exists,

@@ -9,16 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::Arc;
+
 use std::time::Duration;
 
-use rustls::ClientConfig;
-
-use crate::load::cluster::Topology;
-use crate::load::conn::Conn;
-use crate::load::resp::{self, Reply};
-use crate::load::Auth;
 use crate::rdb::value::Scratch;
+use crate::redis::cluster::Topology;
+use crate::redis::conn::{Conn, ConnectOptions};
+use crate::redis::resp::{self, Reply};
+use crate::redis::Auth;
 
 use super::eval::{Evaluator, RedirectKind, Verdict};
 use super::node::{ensure_probes, NodeConfig};
@@ -30,7 +28,7 @@ pub struct BigTarget {
     pub standalone: String,
     pub topology: Option<Topology>,
     pub auth: Auth,
-    pub tls: Option<Arc<ClientConfig>>,
+    pub connect: ConnectOptions,
 }
 
 struct Node {
@@ -173,7 +171,7 @@ fn check_on(
     scratch: &mut Scratch,
 ) -> Verdict {
     if !nodes.contains_key(addr) {
-        match Conn::open(addr, &target.auth, target.tls.as_ref()) {
+        match Conn::open(addr, &target.auth, &target.connect) {
             Ok(conn) => {
                 nodes.insert(addr.to_string(), Node { conn, db: 0 });
             }

@@ -35,13 +35,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
-use crate::load::cluster::{self, Topology};
-use crate::load::conn::{self, Conn};
-use crate::load::resp::Reply;
-use crate::load::{self, jsonl, printable, InputFile, KeyOptions, LoadError, OnConflict, Target};
 use crate::outpath::AtomicFile;
 use crate::rdb::records::{parse_header, Record};
 use crate::rdb::value::Dialect;
+use crate::redis::cluster::{self, Topology};
+use crate::redis::conn::{self, Conn};
+use crate::redis::resp::Reply;
+use crate::redis::ClientError;
+use crate::redis::Target;
+use crate::restore::{self, jsonl, printable, InputError, InputFile, KeyOptions, OnConflict};
 use crate::scan::{self, EngineOptions};
 use crate::sink::SinkError;
 
@@ -50,6 +52,51 @@ use self::node::NodeConfig;
 use self::probe::{BuildCtx, BuildNotes, Features, Probes};
 pub use self::report::{SampleInfo, Summary};
 use self::worker::{FastStats, Shared, VBatch, VerifyWorker};
+
+/// Errors of `verify`. None of them carries a password. (The messages are
+/// the ones `load` gives for the same causes.)
+#[derive(Debug)]
+pub enum VerifyError {
+    /// A bad option or URL.
+    Usage(String),
+    /// A target refused or failed (address, what happened).
+    Target { addr: String, msg: String },
+    /// An input file failed to parse.
+    Input { file: String, msg: String },
+    /// A local file could not be written.
+    Io(String),
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VerifyError::Usage(m) => write!(f, "{m}"),
+            VerifyError::Target { addr, msg } => write!(f, "target {addr}: {msg}"),
+            VerifyError::Input { file, msg } => write!(f, "{file}: {msg}"),
+            VerifyError::Io(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl From<ClientError> for VerifyError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Usage(m) => VerifyError::Usage(m),
+            ClientError::Target { addr, msg } => VerifyError::Target { addr, msg },
+        }
+    }
+}
+
+impl From<InputError> for VerifyError {
+    fn from(e: InputError) -> Self {
+        VerifyError::Input {
+            file: e.file,
+            msg: e.msg,
+        }
+    }
+}
 
 /// Default `--ttl-tolerance`.
 pub const DEFAULT_TTL_TOLERANCE_MS: i64 = 2000;
@@ -61,6 +108,8 @@ pub struct VerifyOptions {
     /// `Some(true)`: cluster; `Some(false)`: standalone; `None`: ask the server.
     pub cluster: Option<bool>,
     pub tls: conn::TlsFiles,
+    /// How long a connection may wait on the target (`None`: no limit).
+    pub io_timeout: Option<Duration>,
     /// Target db, db map, `keep_expired` and "now", as for `load`.
     pub keys: KeyOptions,
     pub engine: EngineOptions,
@@ -133,7 +182,7 @@ pub fn target_features(redis_version: &str, valkey_version: Option<&str>) -> Fea
     Features {
         pexpiretime: valkey_version.is_some() || v >= (7, 0),
         multi_lookup: valkey_version.is_some() || v >= (6, 2),
-        field_ttl: load::target_features(redis_version, valkey_version).field_ttl,
+        field_ttl: restore::target_features(redis_version, valkey_version).field_ttl,
     }
 }
 
@@ -142,10 +191,10 @@ pub fn verify<'a>(
     files: &[InputFile<'a>],
     opts: &VerifyOptions,
     progress: Option<&(dyn Fn(&Summary) + Sync)>,
-) -> Result<Summary, LoadError> {
+) -> Result<Summary, VerifyError> {
     let started = Instant::now();
     let target = &opts.target;
-    let (mut control, tls) = Conn::open_target(target, &opts.tls)?;
+    let (mut control, connect) = Conn::open_target(target, &opts.tls, opts.io_timeout)?;
     let info = control.server_info()?;
     let target_name = info.name();
     let redis_version = info.redis_version.unwrap_or_default();
@@ -163,7 +212,7 @@ pub fn verify<'a>(
             .any(|(k, v)| k == "cluster_enabled" && v == "1"),
     };
     if cluster && (target.db.unwrap_or(0) != 0 || opts.keys.db.unwrap_or(0) != 0) {
-        return Err(LoadError::Usage(
+        return Err(VerifyError::Usage(
             "a Redis Cluster has only database 0".into(),
         ));
     }
@@ -176,7 +225,7 @@ pub fn verify<'a>(
         keys.db = target.db;
     }
     // One "now" for every decision, so that both passes of a sample agree.
-    keys.now_ms = Some(keys.now_ms.unwrap_or_else(load::now_ms));
+    keys.now_ms = Some(keys.now_ms.unwrap_or_else(restore::now_ms));
     keys.lru = false;
     keys.lfu = false;
     let now = keys.now_ms.unwrap_or_default();
@@ -191,16 +240,16 @@ pub fn verify<'a>(
     let mut configs = Vec::new();
     for (i, f) in files.iter().enumerate() {
         if jsonl::is_jsonl(f.data) {
-            return Err(LoadError::Usage(format!(
+            return Err(VerifyError::Usage(format!(
                 "{}: verify reads RDB files, not JSON Lines",
                 f.name
             )));
         }
-        let h = parse_header(f.data).map_err(|e| LoadError::Input {
+        let h = parse_header(f.data).map_err(|e| VerifyError::Input {
             file: f.name.clone(),
             msg: e.to_string(),
         })?;
-        let cfg = load::worker_config(
+        let cfg = restore::worker_config(
             i,
             f.data,
             &keys,
@@ -218,7 +267,7 @@ pub fn verify<'a>(
     };
     let mut diff_out = match &opts.diff_file {
         Some(p) => Some(
-            AtomicFile::create(p).map_err(|e| LoadError::Io(format!("{}: {e}", p.display())))?,
+            AtomicFile::create(p).map_err(|e| VerifyError::Io(format!("{}: {e}", p.display())))?,
         ),
         None => None,
     };
@@ -277,7 +326,7 @@ pub fn verify<'a>(
                 },
                 None,
             )
-            .map_err(|e| LoadError::Input {
+            .map_err(|e| VerifyError::Input {
                 file: f.name.clone(),
                 msg: e.to_string(),
             })?;
@@ -291,7 +340,7 @@ pub fn verify<'a>(
     }
 
     let stop = AtomicBool::new(false);
-    let mut fatal: Option<LoadError> = None;
+    let mut fatal: Option<VerifyError> = None;
 
     std::thread::scope(|s| {
         let (to_main, from): (Sender<Msg<'a>>, Receiver<Msg<'a>>) = channel();
@@ -302,7 +351,7 @@ pub fn verify<'a>(
                 standalone: target.addr(),
                 topology: topology.clone(),
                 auth: target.auth.clone(),
-                tls: tls.clone(),
+                connect: connect.clone(),
             };
             s.spawn(move || big::run(big_rx, to_main, bt, node_cfg));
         }
@@ -351,8 +400,8 @@ pub fn verify<'a>(
         }
 
         let standalone = target.addr();
-        let open_node = |addr: &str| -> Result<SyncSender<Vec<KeyCheck<'a>>>, LoadError> {
-            let c = Conn::open(addr, &target.auth, tls.as_ref())?;
+        let open_node = |addr: &str| -> Result<SyncSender<Vec<KeyCheck<'a>>>, VerifyError> {
+            let c = Conn::open(addr, &target.auth, &connect)?;
             Ok(node::spawn(s, c, node_cfg, to_main.clone()))
         };
         let mut nodes: HashMap<String, SyncSender<Vec<KeyCheck<'a>>>> = HashMap::new();
@@ -491,7 +540,7 @@ pub fn verify<'a>(
                                 if !selected_dbs.contains(&c.db) {
                                     let db = c.db.to_string();
                                     if let Err(e) = control.call_ok(&[b"SELECT", db.as_bytes()]) {
-                                        fatal.get_or_insert(e);
+                                        fatal.get_or_insert(e.into());
                                         stopped = true;
                                         stop.store(true, Ordering::Relaxed);
                                         break;
@@ -525,7 +574,7 @@ pub fn verify<'a>(
                     match r {
                         Ok(()) | Err(SinkError::Stopped) => {}
                         Err(e) => {
-                            fatal.get_or_insert(LoadError::Input {
+                            fatal.get_or_insert(VerifyError::Input {
                                 file: files[i].name.clone(),
                                 msg: e.to_string(),
                             });
@@ -607,7 +656,7 @@ pub fn verify<'a>(
     // Only a finished run's diff file takes its name (see `outpath`).
     if let Some(w) = diff_out {
         w.commit()
-            .map_err(|e| LoadError::Io(format!("diff file: {e}")))?;
+            .map_err(|e| VerifyError::Io(format!("diff file: {e}")))?;
     }
     Ok(summary)
 }
@@ -645,7 +694,7 @@ fn account<'a>(
     files: &[InputFile<'_>],
     mut check: KeyCheck<'a>,
     verdict: Verdict,
-) -> Result<Next<'a>, LoadError> {
+) -> Result<Next<'a>, VerifyError> {
     let final_verdict = !matches!(
         verdict,
         Verdict::Fallback | Verdict::Redirect(_) | Verdict::TooBig
@@ -692,7 +741,7 @@ fn account<'a>(
                     check.offset,
                 );
                 w.write_all(&line)
-                    .map_err(|e| LoadError::Io(format!("diff file: {e}")))?;
+                    .map_err(|e| VerifyError::Io(format!("diff file: {e}")))?;
             }
         }
         Verdict::Fallback => {

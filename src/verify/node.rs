@@ -14,9 +14,9 @@ use std::io::{BufReader, Write};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::load::conn::{Conn, ReadHalf, WriteHalf};
-use crate::load::resp::{self, Reply};
 use crate::rdb::value::Scratch;
+use crate::redis::conn::{Conn, ReadHalf, WriteHalf};
+use crate::redis::resp::{self, Reply};
 
 use super::eval::{Evaluator, Verdict};
 use super::probe::{self, BuildCtx, BuildNotes, Built, Probes};

@@ -29,13 +29,13 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::load::resp;
 use crate::rdb::array::{ArrayElem, ArrayHead};
 use crate::rdb::elem::Elem;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::Record;
 use crate::rdb::stream::{StreamId, StreamMeta};
 use crate::rdb::value::{Kind, Scratch, ValueVisitor};
+use crate::redis::resp;
 
 /// Elements per page.
 pub const PAGE_ELEMS: usize = 512;

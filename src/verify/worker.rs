@@ -6,12 +6,12 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::load::payload::payload_len;
-use crate::load::worker::{Decision, LoadWorker, WorkerConfig};
-use crate::load::{printable, OpKind};
 use crate::rdb::consts::RDB_TYPE_HASH_METADATA_PRE_GA;
 use crate::rdb::records::{Item, Record};
 use crate::rdb::value::{Dialect, Kind, Scratch};
+use crate::restore::payload::payload_len;
+use crate::restore::worker::{Decision, LoadWorker, WorkerConfig};
+use crate::restore::{printable, OpKind};
 use crate::scan::{Admit, Chunk, Worker};
 use crate::sink::SinkError;
 

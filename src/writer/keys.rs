@@ -5,11 +5,11 @@
 
 use std::io::Write;
 
-use crate::load::printable;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::Record;
 use crate::rdb::value::{Dialect, Kind, Scratch};
 use crate::rdb::write::{encode, validate, Format, Loss, Value};
+use crate::restore::printable;
 
 use super::emit::Emitter;
 use super::plan::{Plan, Rules};

@@ -31,8 +31,8 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::filter::Filter;
-use crate::load::OnConflict;
 use crate::rdb::write::Format;
+use crate::restore::OnConflict;
 
 use emit::Emitter;
 use route::Route;
@@ -76,7 +76,7 @@ impl Default for Options {
             on_conflict: OnConflict::Panic,
             lossy: false,
             verify_checksum: true,
-            now_ms: crate::load::now_ms(),
+            now_ms: crate::restore::now_ms(),
         }
     }
 }

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use crate::load::{printable, OnConflict};
 use crate::rdb::records::Record;
 use crate::rdb::value::Dialect;
 use crate::rdb::write::Format;
+use crate::restore::{printable, OnConflict};
 
 use super::emit::{self, DbCounts};
 use super::route::Route;

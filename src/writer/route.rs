@@ -9,7 +9,7 @@
 //!   the last master takes the rest
 //! ```
 
-use crate::load::slot::key_slot;
+use crate::redis::slot::key_slot;
 
 /// Number of cluster slots (`CLUSTER_SLOTS`).
 pub const SLOTS: usize = 16384;

@@ -5,11 +5,11 @@
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
-use crate::load::jsonl::{self, Line};
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
 use crate::rdb::value::{Dialect, Kind};
 use crate::rdb::write::Value;
+use crate::restore::jsonl::{self, Line};
 
 /// A key of a JSON line, parsed.
 pub struct JsonKey {

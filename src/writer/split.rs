@@ -59,10 +59,14 @@ pub fn shards(n: usize) -> Vec<Master> {
 
 /// The masters of a live cluster (`CLUSTER SHARDS` / `CLUSTER SLOTS`).
 pub fn masters_of_cluster(url: &str) -> Result<Vec<Master>, String> {
-    use crate::load::{cluster, conn, Target};
+    use crate::redis::{cluster, conn, Target};
     let target = Target::parse(url).map_err(|e| e.to_string())?;
-    let (mut c, _) =
-        conn::Conn::open_target(&target, &conn::TlsFiles::default()).map_err(|e| e.to_string())?;
+    let (mut c, _) = conn::Conn::open_target(
+        &target,
+        &conn::TlsFiles::default(),
+        Some(conn::DEFAULT_IO_TIMEOUT),
+    )
+    .map_err(|e| e.to_string())?;
     let t = cluster::discover(&mut c, &target.host).map_err(|e| e.to_string())?;
     let mut masters: Vec<Master> = t
         .masters

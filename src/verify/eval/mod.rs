@@ -4,11 +4,12 @@
 //! type, then the first different part of the value, then the expiry. The
 //! verdict carries the primary difference first and the others after it.
 
-use crate::load::resp::Reply;
 use crate::rdb::consts::RDB_OPCODE_KEY_META;
 use crate::rdb::records::Record;
 use crate::rdb::stream::StreamId;
 use crate::rdb::value::ValueType;
+use crate::redis::resp::Reply;
+use crate::redis::ServerError;
 
 use super::probe::{Expect, Probes};
 
@@ -142,14 +143,10 @@ pub enum RedirectKind {
 
 /// Parses a redirect error reply.
 pub fn redirect_of(e: &str) -> Option<RedirectKind> {
-    let mut it = e.split(' ');
-    match it.next().unwrap_or("") {
-        "MOVED" => {
-            let slot = it.next().and_then(|x| x.parse::<u16>().ok());
-            Some(RedirectKind::Moved(slot, it.next().map(str::to_string)))
-        }
-        "ASK" => Some(RedirectKind::Ask(it.nth(1).unwrap_or("").to_string())),
-        "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => Some(RedirectKind::Retry),
+    match ServerError::parse(e) {
+        ServerError::Moved { slot, addr, .. } => Some(RedirectKind::Moved(slot, addr)),
+        ServerError::Ask { addr, .. } => Some(RedirectKind::Ask(addr)),
+        s if s.is_transient() => Some(RedirectKind::Retry),
         _ => None,
     }
 }
@@ -272,7 +269,7 @@ impl<'r> Evaluator<'r> {
             self.end = Some(Verdict::Fallback);
             return;
         }
-        let soon = crate::load::now_ms().saturating_add(self.tolerance_ms);
+        let soon = crate::restore::now_ms().saturating_add(self.tolerance_ms);
         self.end = Some(match self.expire_ms {
             Some(e) if e <= soon => Verdict::ExpiredMeanwhile,
             _ => Verdict::Differ(vec![Diff::new(
@@ -303,7 +300,7 @@ impl<'r> Evaluator<'r> {
             if let Reply::Error(msg) = r {
                 if let Some(rd) = redirect_of(msg) {
                     self.end = Some(Verdict::Redirect(rd));
-                } else if msg.starts_with("WRONGTYPE") {
+                } else if matches!(ServerError::parse(msg), ServerError::WrongType(_)) {
                     // The type changed between two commands.
                     self.set_value(Diff::value(
                         "type",
@@ -353,7 +350,7 @@ impl<'r> Evaluator<'r> {
                     -2 => return self.missing(self.type_name(), p.fast()),
                     -1 => None,
                     v if self.absolute => Some(v),
-                    v => Some(crate::load::now_ms() + v),
+                    v => Some(crate::restore::now_ms() + v),
                 };
                 let ok = match (*want, found) {
                     (None, None) => true,
@@ -503,7 +500,7 @@ impl<'r> Evaluator<'r> {
                     self.end = Some(err("HMGET", r));
                     return;
                 };
-                let soon = crate::load::now_ms().saturating_add(self.tolerance_ms);
+                let soon = crate::restore::now_ms().saturating_add(self.tolerance_ms);
                 for (k, i) in pairs.clone().step_by(2).enumerate() {
                     let (f, want) = (p.elem(i), p.elem(i + 1));
                     let g = got.get(k).and_then(|x| x.as_bytes());
@@ -579,8 +576,8 @@ pub fn dump_matches(rec: &Record<'_>, payload: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::resp::Reply::*;
     use crate::rdb::elem::RdbStr;
+    use crate::redis::resp::Reply::*;
     use crate::verify::probe::{Probes, Span, TypeName};
 
     fn rec(value: &'static [u8]) -> Record<'static> {

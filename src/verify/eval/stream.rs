@@ -1,7 +1,7 @@
 //! The stream part of the evaluation: `XRANGE` pages, `XINFO STREAM`,
 //! `XINFO GROUPS`, `XINFO CONSUMERS` and `XPENDING` pages.
 
-use crate::load::resp::Reply;
+use crate::redis::resp::Reply;
 
 use super::super::probe::{GroupExpect, PelExpect, Probes, StreamInfoExpect};
 use super::{err, field, id_text, items, text, Diff, Evaluator, Shown, SHOWN_BYTES};

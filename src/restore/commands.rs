@@ -28,7 +28,11 @@ use crate::rdb::records::Record;
 use crate::rdb::stream::{StreamId, StreamMeta};
 use crate::rdb::value::{Kind, Scratch, ValueType, ValueVisitor};
 
-use super::resp;
+use crate::redis::resp;
+
+/// How the reason a key cannot be written as commands begins (in the
+/// failed-keys report and the summary).
+pub const NOT_WRITABLE: &str = "cannot be written with commands: ";
 
 /// Limits of one command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,7 +399,7 @@ where
 /// name, nor does the empty key; their `RENAME` then fails in a cluster
 /// (CROSSSLOT) and is reported.
 pub fn temp_key(key: &[u8]) -> Vec<u8> {
-    let has_tag = super::slot::hash_tag(key).len() != key.len();
+    let has_tag = crate::redis::slot::hash_tag(key).len() != key.len();
     let mut t = Vec::with_capacity(key.len() + 16);
     if !has_tag && !key.contains(&b'}') {
         t.push(b'{');
@@ -959,7 +963,7 @@ impl Emit<'_, '_, '_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::load::slot::key_slot;
+    use crate::redis::slot::key_slot;
     #[test]
     fn temp_keys_stay_in_the_slot() {
         // (The empty key has no such name: its slot 0 needs a CRC16 of 0.)

@@ -20,29 +20,52 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use super::error::{ClientError, ServerError};
 use super::resp::{self, Reply};
-use super::target::Auth;
-use super::LoadError;
+use super::target::{Auth, Target};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The I/O timeout when the caller names none (`--timeout`'s default).
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(120);
 const TLS_POLL: Duration = Duration::from_millis(2);
 
-/// How long a plain TCP connection may wait for the target to read what we
-/// write or to send an awaited reply before the connection counts as lost
-/// (a hung or stopped server must not hang the loader). Set once from
-/// `--timeout`; 0 means no limit.
-static IO_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(120_000);
-
-/// Sets the I/O timeout of connections opened from now on.
-pub fn set_io_timeout(t: Duration) {
-    IO_TIMEOUT_MS.store(t.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+/// How connections are opened. One value serves every connection of a run
+/// (control, per-node writers, re-connections), so they all behave alike.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// How long a connection may wait for the target to read what we write
+    /// or to send an awaited reply before it counts as lost (a hung or
+    /// stopped server must not hang the caller). `None`: no limit.
+    pub io_timeout: Option<Duration>,
+    /// How long the TCP connect (and the TLS handshake) may take.
+    pub connect_timeout: Duration,
+    /// The rustls configuration for `rediss://` targets.
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
-pub(crate) fn io_timeout() -> Option<Duration> {
-    match IO_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => None,
-        ms => Some(Duration::from_millis(ms)),
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            io_timeout: Some(DEFAULT_IO_TIMEOUT),
+            connect_timeout: CONNECT_TIMEOUT,
+            tls: None,
+        }
     }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("io_timeout", &self.io_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// `--timeout` in seconds as an I/O timeout: 0 means no limit.
+pub fn io_timeout_secs(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 type TlsStream = StreamOwned<ClientConnection, TcpStream>;
@@ -55,18 +78,25 @@ enum Transport {
 }
 
 /// Reading side of a connection.
-pub struct ReadHalf(Transport);
+pub struct ReadHalf {
+    t: Transport,
+    io_timeout: Option<Duration>,
+}
+
 /// Writing side of a connection.
-pub struct WriteHalf(Transport);
+pub struct WriteHalf {
+    t: Transport,
+    io_timeout: Option<Duration>,
+}
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &self.0 {
+        match &self.t {
             Transport::Tcp(s) => (&**s).read(buf),
             Transport::Tls(s) => {
                 // Reads happen only while a reply is awaited: polling past
                 // the I/O timeout means the target stopped answering.
-                let deadline = io_timeout().map(|t| std::time::Instant::now() + t);
+                let deadline = self.io_timeout.map(|t| std::time::Instant::now() + t);
                 loop {
                     let r = s
                         .lock()
@@ -98,7 +128,7 @@ impl Read for ReadHalf {
 
 impl Write for WriteHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &self.0 {
+        match &self.t {
             Transport::Tcp(s) => (&**s).write(buf),
             Transport::Tls(s) => {
                 let mut g = s
@@ -112,7 +142,7 @@ impl Write for WriteHalf {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &self.0 {
+        match &self.t {
             Transport::Tcp(s) => (&**s).flush(),
             Transport::Tls(s) => s
                 .lock()
@@ -127,7 +157,7 @@ impl WriteHalf {
     /// in a few bytes now and then (each write returning before the socket
     /// timeout) still counts as hung once the timeout has passed.
     pub fn write_all_timed(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        let deadline = io_timeout().map(|t| std::time::Instant::now() + t);
+        let deadline = self.io_timeout.map(|t| std::time::Instant::now() + t);
         while !buf.is_empty() {
             match self.write(buf) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -148,7 +178,7 @@ impl WriteHalf {
     /// Closes the sending direction (plain TCP; a TLS stream is left to close
     /// with the connection).
     pub fn shutdown_write(&self) {
-        if let Transport::Tcp(s) = &self.0 {
+        if let Transport::Tcp(s) = &self.t {
             let _ = s.shutdown(std::net::Shutdown::Write);
         }
     }
@@ -176,15 +206,15 @@ pub struct TlsFiles {
     pub key: Option<std::path::PathBuf>,
 }
 
-fn tls_err(what: &str, p: &Path, e: impl std::fmt::Display) -> LoadError {
-    LoadError::Usage(format!("TLS {what} {}: {e}", p.display()))
+fn tls_err(what: &str, p: &Path, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Usage(format!("TLS {what} {}: {e}", p.display()))
 }
 
 /// Builds the rustls client configuration.
-pub fn tls_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, LoadError> {
+pub fn tls_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, ClientError> {
     let mut roots = RootCertStore::empty();
     let ca = files.ca.as_ref().ok_or_else(|| {
-        LoadError::Usage("rediss:// needs --tls-ca FILE (the CA certificate, PEM)".into())
+        ClientError::Usage("rediss:// needs --tls-ca FILE (the CA certificate, PEM)".into())
     })?;
     let certs = CertificateDer::pem_file_iter(ca).map_err(|e| tls_err("CA file", ca, e))?;
     for c in certs {
@@ -195,7 +225,7 @@ pub fn tls_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, LoadError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| LoadError::Usage(format!("TLS: {e}")))?
+        .map_err(|e| ClientError::Usage(format!("TLS: {e}")))?
         .with_root_certificates(roots);
     let cfg = match (&files.cert, &files.key) {
         (Some(c), Some(k)) => {
@@ -206,11 +236,11 @@ pub fn tls_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, LoadError> {
             let key = PrivateKeyDer::from_pem_file(k).map_err(|e| tls_err("key file", k, e))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| LoadError::Usage(format!("TLS client certificate: {e}")))?
+                .map_err(|e| ClientError::Usage(format!("TLS client certificate: {e}")))?
         }
         (None, None) => builder.with_no_client_auth(),
         _ => {
-            return Err(LoadError::Usage(
+            return Err(ClientError::Usage(
                 "--tls-cert and --tls-key go together".into(),
             ))
         }
@@ -247,8 +277,8 @@ pub const NOAUTH_HINT: &str = " (the server needs a password: give it in the URL
 redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port, or in a file with \
 --password-file FILE, or in the REDISCLI_AUTH environment variable)";
 
-fn target_err(addr: &str, msg: String) -> LoadError {
-    LoadError::Target {
+fn target_err(addr: &str, msg: String) -> ClientError {
+    ClientError::Target {
         addr: addr.to_string(),
         msg,
     }
@@ -257,28 +287,25 @@ fn target_err(addr: &str, msg: String) -> LoadError {
 impl Conn {
     /// Connects (with TLS when `tls` is given) and authenticates. Errors name
     /// the address, never the password.
-    pub fn open(
-        addr: &str,
-        auth: &Auth,
-        tls: Option<&Arc<ClientConfig>>,
-    ) -> Result<Conn, LoadError> {
+    pub fn open(addr: &str, auth: &Auth, opts: &ConnectOptions) -> Result<Conn, ClientError> {
+        let (io_timeout, connect_timeout) = (opts.io_timeout, opts.connect_timeout);
         let sa = addr
             .to_socket_addrs()
             .map_err(|e| target_err(addr, format!("cannot resolve: {e}")))?
             .next()
             .ok_or_else(|| target_err(addr, "no address".into()))?;
-        let stream = TcpStream::connect_timeout(&sa, CONNECT_TIMEOUT)
+        let stream = TcpStream::connect_timeout(&sa, connect_timeout)
             .map_err(|e| target_err(addr, format!("cannot connect: {e}")))?;
         stream
             .set_nodelay(true)
             .map_err(|e| target_err(addr, e.to_string()))?;
-        let transport = match tls {
+        let transport = match &opts.tls {
             None => {
                 // Reads happen only while a reply is awaited, so a timeout
                 // here means the target stopped answering.
                 stream
-                    .set_read_timeout(io_timeout())
-                    .and_then(|_| stream.set_write_timeout(io_timeout()))
+                    .set_read_timeout(io_timeout)
+                    .and_then(|_| stream.set_write_timeout(io_timeout))
                     .map_err(|e| target_err(addr, e.to_string()))?;
                 Transport::Tcp(Arc::new(stream))
             }
@@ -295,7 +322,7 @@ impl Conn {
                     .map_err(|e| target_err(addr, format!("TLS: {e}")))?;
                 // A peer that is not a TLS server (or a hung one) may never
                 // answer the ClientHello: bound the handshake in time.
-                let limit = io_timeout().map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
+                let limit = io_timeout.map_or(connect_timeout, |t| t.min(connect_timeout));
                 stream
                     .set_read_timeout(Some(limit))
                     .map_err(|e| target_err(addr, e.to_string()))?;
@@ -316,16 +343,23 @@ impl Conn {
                 // A target that stops reading what is sent fails the write
                 // after the I/O timeout, as on plain TCP.
                 s.sock
-                    .set_write_timeout(io_timeout())
+                    .set_write_timeout(io_timeout)
                     .map_err(|e| target_err(addr, e.to_string()))?;
                 Transport::Tls(Arc::new(Mutex::new(s)))
             }
         };
-        let reader = BufReader::with_capacity(1 << 16, ReadHalf(transport.clone()));
+        let read = ReadHalf {
+            t: transport.clone(),
+            io_timeout,
+        };
+        let reader = BufReader::with_capacity(1 << 16, read);
         let mut c = Conn {
             addr: addr.to_string(),
             reader,
-            writer: WriteHalf(transport),
+            writer: WriteHalf {
+                t: transport,
+                io_timeout,
+            },
         };
         if let Some(pass) = &auth.pass {
             let r = match &auth.user {
@@ -341,7 +375,7 @@ impl Conn {
     }
 
     /// Sends one command and reads its reply.
-    pub fn call(&mut self, args: &[&[u8]]) -> Result<Reply, LoadError> {
+    pub fn call(&mut self, args: &[&[u8]]) -> Result<Reply, ClientError> {
         let mut buf = Vec::new();
         resp::command(&mut buf, args);
         self.writer.write_all(&buf).map_err(|e| self.io(e))?;
@@ -349,10 +383,10 @@ impl Conn {
     }
 
     /// Like `call`, but an error reply is an error.
-    pub fn call_ok(&mut self, args: &[&[u8]]) -> Result<Reply, LoadError> {
+    pub fn call_ok(&mut self, args: &[&[u8]]) -> Result<Reply, ClientError> {
         match self.call(args)? {
             Reply::Error(e) => {
-                let hint = if e.starts_with("NOAUTH") {
+                let hint = if matches!(ServerError::parse(&e), ServerError::NoAuth(_)) {
                     NOAUTH_HINT
                 } else {
                     ""
@@ -366,27 +400,33 @@ impl Conn {
         }
     }
 
-    pub fn io(&self, e: std::io::Error) -> LoadError {
+    pub fn io(&self, e: std::io::Error) -> ClientError {
         target_err(&self.addr, describe_io(&e))
     }
 
     /// The control connection to a target (TLS when its URL says so), with
-    /// the TLS settings kept for the connections opened later.
+    /// the options (TLS settings included) kept for the connections opened
+    /// later.
     pub fn open_target(
-        target: &super::Target,
+        target: &Target,
         files: &TlsFiles,
-    ) -> Result<(Conn, Option<Arc<ClientConfig>>), LoadError> {
-        let tls = if target.tls {
-            Some(tls_config(files)?)
-        } else {
-            None
+        io_timeout: Option<Duration>,
+    ) -> Result<(Conn, ConnectOptions), ClientError> {
+        let opts = ConnectOptions {
+            io_timeout,
+            connect_timeout: CONNECT_TIMEOUT,
+            tls: if target.tls {
+                Some(tls_config(files)?)
+            } else {
+                None
+            },
         };
-        let c = Conn::open(&target.addr(), &target.auth, tls.as_ref())?;
-        Ok((c, tls))
+        let c = Conn::open(&target.addr(), &target.auth, &opts)?;
+        Ok((c, opts))
     }
 
     /// The server's versions, from `INFO server`.
-    pub fn server_info(&mut self) -> Result<ServerInfo, LoadError> {
+    pub fn server_info(&mut self) -> Result<ServerInfo, ClientError> {
         let server = self.info("server")?;
         let get = |k: &str| server.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
         Ok(ServerInfo {
@@ -396,7 +436,7 @@ impl Conn {
     }
 
     /// `INFO section` as key/value pairs.
-    pub fn info(&mut self, section: &str) -> Result<Vec<(String, String)>, LoadError> {
+    pub fn info(&mut self, section: &str) -> Result<Vec<(String, String)>, ClientError> {
         let r = self.call_ok(&[b"INFO", section.as_bytes()])?;
         let text = String::from_utf8_lossy(r.as_bytes().unwrap_or_default()).into_owned();
         Ok(text

@@ -2,9 +2,9 @@
 //! `CLUSTER SHARDS` (Redis 7.0+), falling back to `CLUSTER SLOTS`.
 
 use super::conn::Conn;
+use super::error::ClientError;
 use super::resp::Reply;
 use super::slot::SLOTS;
-use super::LoadError;
 
 /// Slot owners.
 #[derive(Debug, Clone)]
@@ -82,14 +82,14 @@ fn join(host: &str, port: i64) -> String {
 
 /// Reads the slot map through `conn`. `fallback_host` replaces an empty or
 /// `?` announced IP (a node that does not know its own address).
-pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadError> {
+pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, ClientError> {
     let mut t = Topology {
         masters: Vec::new(),
         owner: vec![u16::MAX; SLOTS as usize],
         nodes: Vec::new(),
     };
     let addr = conn.addr.clone();
-    let bad = |m: String| LoadError::Target {
+    let bad = |m: String| ClientError::Target {
         addr: addr.clone(),
         msg: format!("cannot read the cluster slot map: {m}"),
     };
@@ -159,7 +159,7 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, LoadEr
             }
         }
         Reply::Error(e) if e.contains("cluster support disabled") => {
-            return Err(LoadError::Target {
+            return Err(ClientError::Target {
                 addr: addr.clone(),
                 msg: "--cluster: this server is not a Redis Cluster (cluster support \
                       disabled); leave --cluster out"

@@ -8,8 +8,8 @@ use crate::rdb::records::Record;
 
 use super::commands::{emit_key, function_load, BatchLimits, Sink, Spill, TargetFeatures};
 use super::payload::{self, RestoreArgs};
-use super::resp;
 use crate::rdb::value::Scratch;
+use crate::redis::resp;
 
 #[derive(Clone)]
 pub enum OpKind<'a> {

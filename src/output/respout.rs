@@ -16,13 +16,13 @@ use std::io::Write;
 use crate::scan::{self, Admit, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::SinkError;
 
-use super::commands::{emit_key, string_len, BatchLimits, Sink, Spill, TargetFeatures};
-use super::op::{Op, OpKind};
-use super::payload::{payload_len, write_restore, write_restore_spilling};
-use super::resp;
-use super::worker::{Decision, LoadWorker, WorkerConfig};
 use crate::rdb::records::{parse_header, FunctionPreGa, Item, Record};
 use crate::rdb::value::{Kind, Scratch};
+use crate::redis::resp;
+use crate::restore::commands::{emit_key, string_len, BatchLimits, Sink, Spill, TargetFeatures};
+use crate::restore::op::{Op, OpKind};
+use crate::restore::payload::{payload_len, write_restore, write_restore_spilling};
+use crate::restore::worker::{Decision, LoadWorker, WorkerConfig};
 
 /// Keys whose commands would take more than this many bytes are written
 /// by the output thread as they are encoded, instead of built whole.
@@ -122,7 +122,7 @@ struct Out<'a> {
 pub enum Mode {
     /// `RESTORE` with the file's own payload.
     Restore,
-    /// Ordinary commands ([`commands`](super::commands)), for targets that
+    /// Ordinary commands ([`commands`](crate::restore::commands)), for targets that
     /// cannot read the snapshot's RDB version.
     Commands {
         limits: BatchLimits,
@@ -197,7 +197,7 @@ impl RespWorker {
         if let Mode::Commands { features, .. } = self.enc.mode {
             // What an older target cannot hold: left out under --lossy
             // (counted), else refused by the encoder with the key named.
-            use super::commands::{target_loss, Loss};
+            use crate::restore::commands::{target_loss, Loss};
             match target_loss(rec, features) {
                 Ok(Some(Loss::Array)) if features.lossy => return Fate::Dropped,
                 Ok(Some(Loss::Nacks(n))) if features.lossy => sum.nacks_dropped += n,
@@ -270,7 +270,11 @@ impl Spill for Cap {
 }
 
 fn key_error(op: &Op<'_>, why: impl std::fmt::Display) -> String {
-    format!("db {} key {}: {why}", op.db, super::printable(&op.key))
+    format!(
+        "db {} key {}: {why}",
+        op.db,
+        crate::restore::printable(&op.key)
+    )
 }
 
 impl<'a> Worker<'a> for RespWorker {
@@ -336,10 +340,10 @@ impl RespWorker {
             (
                 Mode::Restore,
                 Item::Function { raw, .. } | Item::FunctionPreGa(FunctionPreGa { raw, .. }),
-            ) => super::payload::write_function_restore(pieces.bytes_for(db), raw, v, r),
+            ) => crate::restore::payload::write_function_restore(pieces.bytes_for(db), raw, v, r),
             (Mode::Commands { .. }, _) => {
-                let code = super::commands::function_code(item)?;
-                super::commands::function_load(pieces.bytes_for(db), &code, r)
+                let code = crate::restore::commands::function_code(item)?;
+                crate::restore::commands::function_load(pieces.bytes_for(db), &code, r)
             }
             _ => {}
         }
@@ -464,7 +468,7 @@ impl Writer<'_> {
         self.select(op.db);
         let mut to = ToOutput {
             w: &mut *self.w,
-            block: self.huge.clamp(1, super::commands::LONG_BLOCK),
+            block: self.huge.clamp(1, crate::restore::commands::LONG_BLOCK),
             spilled: false,
             io: None,
         };

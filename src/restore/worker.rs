@@ -17,8 +17,8 @@ use crate::sink::SinkError;
 
 use super::op::{Op, OpKind};
 use super::payload::RestoreArgs;
-use super::slot::key_slot;
 use super::KeyOptions;
+use crate::redis::slot::key_slot;
 
 /// Per-file settings of the worker.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ pub struct WorkerConfig {
     /// settled before its acknowledged prefix are passed over without being
     /// counted (they were, in that run); only keys it left failed or
     /// conflicting are read again.
-    pub resume: Option<std::sync::Arc<super::checkpoint::FileState>>,
+    pub resume: Option<std::sync::Arc<super::resume::FileState>>,
 }
 
 /// When a key goes as commands instead of RESTORE.
@@ -523,7 +523,7 @@ pub fn jsonl_batches<'a>(
                             Err(e) => {
                                 let why = format!(
                                     "{}line {lineno}: {}",
-                                    super::node::NOT_WRITABLE,
+                                    super::commands::NOT_WRITABLE,
                                     e.kind
                                 );
                                 b.failed.push((op, why));

@@ -14,7 +14,7 @@ use crate::rdb::crc64;
 use crate::rdb::records::Record;
 
 use super::commands::{append_long, Spill};
-use super::resp;
+use crate::redis::resp;
 
 /// Length of the payload of a record.
 pub fn payload_len(rec: &Record<'_>) -> usize {
@@ -208,7 +208,7 @@ mod tests {
     /// of everything before it; `out` never holds much more than a block.
     #[test]
     fn spilled_restore_equals_whole() {
-        use crate::load::commands::{tests::Collect, LONG_BLOCK};
+        use crate::restore::commands::{tests::Collect, LONG_BLOCK};
         let value: Vec<u8> = (0..(3 << 20) + 12345u32).map(|i| (i % 253) as u8).collect();
         for meta in [None, Some(&b"\x01\x02meta"[..])] {
             let rec = Record {

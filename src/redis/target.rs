@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::LoadError;
+use super::error::ClientError;
 
 /// Credentials, never printed.
 #[derive(Clone, Default)]
@@ -51,7 +51,7 @@ impl fmt::Display for Target {
     }
 }
 
-fn pct_decode(s: &str) -> Result<String, LoadError> {
+fn pct_decode(s: &str) -> Result<String, ClientError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -67,7 +67,7 @@ fn pct_decode(s: &str) -> Result<String, LoadError> {
                     continue;
                 }
                 None => {
-                    return Err(LoadError::Usage(
+                    return Err(ClientError::Usage(
                         "bad %-escape in the target URL's credentials".into(),
                     ))
                 }
@@ -77,12 +77,12 @@ fn pct_decode(s: &str) -> Result<String, LoadError> {
         i += 1;
     }
     String::from_utf8(out)
-        .map_err(|_| LoadError::Usage("target URL credentials are not UTF-8".into()))
+        .map_err(|_| ClientError::Usage("target URL credentials are not UTF-8".into()))
 }
 
 impl Target {
     /// Parses a URL. Errors never echo the credentials part.
-    pub fn parse(url: &str) -> Result<Target, LoadError> {
+    pub fn parse(url: &str) -> Result<Target, ClientError> {
         let (tls, rest) = if let Some(r) = url.strip_prefix("redis://") {
             (false, r)
         } else if let Some(r) = url.strip_prefix("rediss://") {
@@ -91,7 +91,7 @@ impl Target {
             // `host:port`, as redis-cli takes it.
             (false, url)
         } else {
-            return Err(LoadError::Usage(
+            return Err(ClientError::Usage(
                 "the target must be redis://host:port[/db], rediss://host:port[/db] or host:port"
                     .into(),
             ));
@@ -115,7 +115,7 @@ impl Target {
         let (hostport, db) = match hostpart.split_once('/') {
             Some((hp, d)) if !d.is_empty() => {
                 let db = d.parse::<u64>().map_err(|_| {
-                    LoadError::Usage(format!("bad database number in the target URL: {d:?}"))
+                    ClientError::Usage(format!("bad database number in the target URL: {d:?}"))
                 })?;
                 (hp, Some(db))
             }
@@ -126,7 +126,7 @@ impl Target {
             // [ipv6]:port
             let (h, p) = h
                 .split_once(']')
-                .ok_or_else(|| LoadError::Usage("bad IPv6 address in the target URL".into()))?;
+                .ok_or_else(|| ClientError::Usage("bad IPv6 address in the target URL".into()))?;
             (h.to_string(), p.strip_prefix(':').unwrap_or("6379"))
         } else {
             match hostport.rsplit_once(':') {
@@ -135,11 +135,11 @@ impl Target {
             }
         };
         if host.is_empty() {
-            return Err(LoadError::Usage("the target URL has no host".into()));
+            return Err(ClientError::Usage("the target URL has no host".into()));
         }
         let port = port
             .parse::<u16>()
-            .map_err(|_| LoadError::Usage(format!("bad port in the target URL: {port:?}")))?;
+            .map_err(|_| ClientError::Usage(format!("bad port in the target URL: {port:?}")))?;
         Ok(Target {
             host,
             port,

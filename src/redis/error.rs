@@ -1,0 +1,272 @@
+//! Errors of the client layer.
+//!
+//! [`ServerError`] is an error reply (`-CODE message`) parsed once, where it
+//! is read, so callers match on variants instead of comparing prefixes.
+//! The codes are the ones Redis and Valkey send (`cluster.c`
+//! `clusterRedirectClient`, `server.c` `processCommand`, `cluster.c`
+//! `getNodeByQuery`); any other code is [`ServerError::Other`] and keeps the
+//! server's text unchanged.
+
+use std::fmt;
+
+/// An error reply from a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerError {
+    /// `-MOVED slot host:port`: the slot lives on another master for good.
+    /// (A part the client cannot read is `None`: the caller then asks for
+    /// the whole slot map again.)
+    Moved {
+        slot: Option<u16>,
+        addr: Option<String>,
+        text: String,
+    },
+    /// `-ASK slot host:port`: the slot is migrating; ask the other node once,
+    /// after `ASKING`.
+    Ask {
+        slot: Option<u16>,
+        addr: String,
+        text: String,
+    },
+    /// `-TRYAGAIN`: a multi-key command during a slot migration.
+    TryAgain(String),
+    /// `-CLUSTERDOWN`: the cluster cannot serve the slot now.
+    ClusterDown(String),
+    /// `-LOADING`: the server is loading its dataset.
+    Loading(String),
+    /// `-BUSY`: a script or function runs too long.
+    Busy(String),
+    /// `-BUSYKEY`: RESTORE onto a key that exists.
+    BusyKey(String),
+    /// `-NOAUTH`: a password is needed.
+    NoAuth(String),
+    /// `-OOM`: the server is over `maxmemory`.
+    Oom(String),
+    /// `-READONLY`: a replica (or a failed-over master) refused a write.
+    ReadOnly(String),
+    /// `-MASTERDOWN`: a replica lost its master (`replica-serve-stale-data no`).
+    MasterDown(String),
+    /// `-WRONGTYPE`: the key holds another type.
+    WrongType(String),
+    /// Any other error reply, as the server wrote it.
+    Other(String),
+}
+
+impl ServerError {
+    /// Parses the text of an error reply (without the leading `-`).
+    pub fn parse(text: &str) -> ServerError {
+        let code = text.split(' ').next().unwrap_or("");
+        let t = text.to_string();
+        match code {
+            "MOVED" | "ASK" => {
+                let mut it = text.split(' ').skip(1);
+                let slot = it.next().and_then(|x| x.parse::<u16>().ok());
+                let addr = it.next().map(str::to_string);
+                if code == "MOVED" {
+                    ServerError::Moved {
+                        slot,
+                        addr,
+                        text: t,
+                    }
+                } else {
+                    ServerError::Ask {
+                        slot,
+                        addr: addr.unwrap_or_default(),
+                        text: t,
+                    }
+                }
+            }
+            "TRYAGAIN" => ServerError::TryAgain(t),
+            "CLUSTERDOWN" => ServerError::ClusterDown(t),
+            "LOADING" => ServerError::Loading(t),
+            "BUSY" => ServerError::Busy(t),
+            "BUSYKEY" => ServerError::BusyKey(t),
+            "NOAUTH" => ServerError::NoAuth(t),
+            "OOM" => ServerError::Oom(t),
+            "READONLY" => ServerError::ReadOnly(t),
+            "MASTERDOWN" => ServerError::MasterDown(t),
+            "WRONGTYPE" => ServerError::WrongType(t),
+            _ => ServerError::Other(t),
+        }
+    }
+
+    /// The reply's text as the server sent it.
+    pub fn text(&self) -> &str {
+        match self {
+            ServerError::Moved { text, .. } | ServerError::Ask { text, .. } => text,
+            ServerError::TryAgain(t)
+            | ServerError::ClusterDown(t)
+            | ServerError::Loading(t)
+            | ServerError::Busy(t)
+            | ServerError::BusyKey(t)
+            | ServerError::NoAuth(t)
+            | ServerError::Oom(t)
+            | ServerError::ReadOnly(t)
+            | ServerError::MasterDown(t)
+            | ServerError::WrongType(t)
+            | ServerError::Other(t) => t,
+        }
+    }
+
+    /// A state the server leaves by itself (slot migration, failover,
+    /// loading its dataset, a long script): the same command may succeed a
+    /// little later. (`MASTERDOWN` is not one here: a load writes to
+    /// masters, and a replica that says it is not a master stays one.)
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ServerError::TryAgain(_)
+                | ServerError::ClusterDown(_)
+                | ServerError::Loading(_)
+                | ServerError::Busy(_)
+        )
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Why the client could not do what was asked. Messages name the address,
+/// never the password.
+#[derive(Debug)]
+pub enum ClientError {
+    /// A bad URL or TLS setting: the user's to fix.
+    Usage(String),
+    /// A target refused or failed (address, what happened).
+    Target { addr: String, msg: String },
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Usage(m) => write!(f, "{m}"),
+            ClientError::Target { addr, msg } => write!(f, "target {addr}: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_error_replies() {
+        let m = |s: &str| ServerError::parse(s);
+        let table: &[(&str, ServerError)] = &[
+            (
+                "MOVED 3999 127.0.0.1:6381",
+                ServerError::Moved {
+                    slot: Some(3999),
+                    addr: Some("127.0.0.1:6381".into()),
+                    text: "MOVED 3999 127.0.0.1:6381".into(),
+                },
+            ),
+            (
+                "ASK 1 [::1]:7000",
+                ServerError::Ask {
+                    slot: Some(1),
+                    addr: "[::1]:7000".into(),
+                    text: "ASK 1 [::1]:7000".into(),
+                },
+            ),
+            (
+                "MOVED nonsense",
+                ServerError::Moved {
+                    slot: None,
+                    addr: None,
+                    text: "MOVED nonsense".into(),
+                },
+            ),
+            (
+                "ASK 1",
+                ServerError::Ask {
+                    slot: Some(1),
+                    addr: String::new(),
+                    text: "ASK 1".into(),
+                },
+            ),
+            (
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+                ServerError::TryAgain(
+                    "TRYAGAIN Multiple keys request during rehashing of slot".into(),
+                ),
+            ),
+            (
+                "CLUSTERDOWN The cluster is down",
+                ServerError::ClusterDown("CLUSTERDOWN The cluster is down".into()),
+            ),
+            (
+                "LOADING Redis is loading the dataset in memory",
+                ServerError::Loading("LOADING Redis is loading the dataset in memory".into()),
+            ),
+            (
+                "BUSY running script",
+                ServerError::Busy("BUSY running script".into()),
+            ),
+            (
+                "BUSYKEY Target key name already exists.",
+                ServerError::BusyKey("BUSYKEY Target key name already exists.".into()),
+            ),
+            (
+                "NOAUTH Authentication required.",
+                ServerError::NoAuth("NOAUTH Authentication required.".into()),
+            ),
+            (
+                "OOM command not allowed",
+                ServerError::Oom("OOM command not allowed".into()),
+            ),
+            (
+                "READONLY You can't write against a read only replica.",
+                ServerError::ReadOnly(
+                    "READONLY You can't write against a read only replica.".into(),
+                ),
+            ),
+            (
+                "MASTERDOWN Link down",
+                ServerError::MasterDown("MASTERDOWN Link down".into()),
+            ),
+            (
+                "WRONGTYPE Operation against a key",
+                ServerError::WrongType("WRONGTYPE Operation against a key".into()),
+            ),
+            (
+                "ERR syntax error",
+                ServerError::Other("ERR syntax error".into()),
+            ),
+            (
+                "BUSYGROUP exists",
+                ServerError::Other("BUSYGROUP exists".into()),
+            ),
+            ("", ServerError::Other(String::new())),
+        ];
+        for (text, want) in table {
+            let got = m(text);
+            assert_eq!(&got, want, "{text:?}");
+            assert_eq!(got.text(), *text, "text kept for {text:?}");
+        }
+    }
+
+    #[test]
+    fn transient_states() {
+        for t in ["TRYAGAIN x", "CLUSTERDOWN x", "LOADING x", "BUSY x"] {
+            assert!(ServerError::parse(t).is_transient(), "{t}");
+        }
+        for t in [
+            "BUSYKEY x",
+            "OOM x",
+            "ERR x",
+            "MOVED 1 h:1",
+            "READONLY x",
+            "NOAUTH x",
+            "MASTERDOWN x",
+        ] {
+            assert!(!ServerError::parse(t).is_transient(), "{t}");
+        }
+    }
+}
