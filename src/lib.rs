@@ -25,6 +25,7 @@ pub mod inspect;
 pub mod load;
 pub mod outpath;
 pub mod rdb;
+pub mod replicate;
 pub mod scan;
 pub mod sink;
 pub mod verify;

@@ -23,6 +23,7 @@ use rdbkit::sink::{stats, SinkError};
 mod memory;
 mod progress;
 mod rdb;
+mod replicate;
 mod verify;
 
 /// Exit codes (documented in the README).
@@ -366,6 +367,10 @@ enum LoadModeArg {
     Restore,
     Commands,
     Auto,
+    /// Serve the snapshot to an empty standalone target over the
+    /// replication protocol: it loads at its own RDB-load speed, and
+    /// everything it held is replaced (see --replace-all).
+    Replicate,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -554,6 +559,8 @@ struct LoadArgs {
     no_preflight: bool,
     #[command(flatten)]
     keys: KeyArgs,
+    #[command(flatten)]
+    replicate: replicate::ReplicateArgs,
 }
 
 /// The target URL, with the password from the URL, else `--password-file`
@@ -590,7 +597,7 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail
         mode: match a.mode {
             LoadModeArg::Restore => LoadMode::Restore,
             LoadModeArg::Commands => LoadMode::Commands,
-            LoadModeArg::Auto => LoadMode::Auto,
+            LoadModeArg::Auto | LoadModeArg::Replicate => LoadMode::Auto,
         },
         max_restore_bytes: a.max_restore_bytes,
         retry_for: std::time::Duration::from_secs(a.retry_for),
@@ -822,6 +829,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 ],
             )?;
             let engine = common.engine(&label)?;
+            if matches!(load.mode, LoadModeArg::Replicate) {
+                let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
+                return replicate::run(&files, &inputs, &load, engine, json, common.quiet);
+            }
             let opts = load_options(&load, engine.clone())?;
             let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
             let releases: Vec<_> = inputs
