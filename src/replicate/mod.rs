@@ -153,12 +153,12 @@ pub fn replicate(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, Loa
     // The replica's link stays open until REPLICAOF NO ONE: closed first,
     // the target would log a lost master and start reconnecting.
     let restored = guard.restore_reconnecting();
-    let writer_summary = match ended {
-        Ok((s, _replica)) => s,
+    let (writer_summary, drops_seen) = match ended {
+        Ok((s, _replica, drops)) => (s, drops),
         Err(e) => return Err(explain_failure(e, &mut guard, &facts, restored.err())),
     };
     restored?;
-    plan::summarise(
+    let mut summary = plan::summarise(
         &plan,
         &facts,
         &mut guard.conn,
@@ -166,8 +166,23 @@ pub fn replicate(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, Loa
         sent.load(Ordering::Relaxed),
         &listener.refusals(),
         started.elapsed(),
-    )
+    )?;
+    summary.retries = drops_seen.len() as u64;
+    for d in drops_seen {
+        summary.notes.push(format!(
+            "the replica dropped a synchronisation ({d}); it was served again"
+        ));
+    }
+    Ok(summary)
 }
+
+/// The writer's summary (when it wrote the stream), the replica's
+/// connection (open until `REPLICAOF NO ONE`), the drops before success.
+type Served = (
+    Option<crate::writer::Summary>,
+    listener::Replica,
+    Vec<String>,
+);
 
 /// Waits for the target to connect and synchronises, again when the
 /// replica drops mid-transfer, up to `opts.attempts` times.
@@ -179,9 +194,10 @@ fn serve(
     opts: &Options,
     sent: &Arc<AtomicU64>,
     bind: SocketAddr,
-) -> Result<(Option<crate::writer::Summary>, listener::Replica), LoadError> {
+) -> Result<Served, LoadError> {
     let target = opts.target.addr();
     let mut last = String::new();
+    let mut drops = Vec::new();
     for _ in 0..opts.attempts.max(1) {
         let Some(rep) = wait_replica(listener, guard, master, opts.connect_wait)? else {
             let refused = listener.refusals();
@@ -203,8 +219,11 @@ fn serve(
         };
         sent.store(0, Ordering::Relaxed);
         match session::run(&rep, &mut guard.conn, master, &plan.source, sent)? {
-            session::Ended::Loaded(s) => return Ok((s, rep)),
-            session::Ended::Dropped(e) => last = e,
+            session::Ended::Loaded(s) => return Ok((s, rep, drops)),
+            session::Ended::Dropped(e) => {
+                drops.push(e.clone());
+                last = e;
+            }
             session::Ended::Left(now) => {
                 return Err(LoadError::Target {
                     addr: target,

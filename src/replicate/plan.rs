@@ -29,6 +29,8 @@ pub struct Plan<'a> {
     pub skip_expired: bool,
     /// How the stream is made, for the summary.
     pub how: String,
+    /// Bytes of the inputs.
+    pub input_bytes: u64,
 }
 
 fn usage_refusal(opts: &Options, msg: String) -> LoadError {
@@ -69,7 +71,7 @@ fn check_target(opts: &Options, facts: &TargetFacts) -> Result<(), LoadError> {
 /// The format the target reads best.
 fn target_format(facts: &TargetFacts) -> Result<Format, LoadError> {
     let f = if facts.valkey && facts.rdb_max >= 80 {
-        Format::new(Dialect::Valkey, facts.rdb_max)
+        Format::new(Dialect::Valkey, facts.rdb_max.min(80))
     } else if facts.valkey {
         Format::new(Dialect::Redis, facts.rdb_max.min(11))
     } else {
@@ -188,6 +190,7 @@ pub fn make<'a>(
         expected,
         skip_expired,
         how,
+        input_bytes: files.iter().map(|f| f.data.len() as u64).sum(),
     })
 }
 
@@ -245,7 +248,11 @@ pub fn summarise(
     if let Some(w) = &written {
         s.dropped_lossy = w.dropped_keys;
         loaded = loaded.saturating_sub(w.dropped_keys);
+        for l in w.to_text().lines().filter(|l| l.contains("--lossy")) {
+            s.notes.push(l.trim_start_matches("rdbkit: ").to_string());
+        }
     }
+    s.bytes_read = plan.input_bytes;
     s.loaded = loaded;
     s.notes.push(format!(
         "replicated: {bytes} bytes streamed ({}), loaded by the target's own RDB loader",

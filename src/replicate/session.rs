@@ -46,7 +46,7 @@ pub fn run(
         Err(StreamError::Replica(e)) => return Ok(Ended::Dropped(e)),
         Err(StreamError::Input(e)) => {
             return Err(LoadError::Input {
-                file: "the inputs".into(),
+                file: "the replication stream".into(),
                 msg: e.to_string(),
             })
         }

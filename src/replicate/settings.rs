@@ -123,7 +123,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if !self.done || self.pending() {
+        if !self.done {
             if let Err(e) = self.restore_reconnecting() {
                 eprintln!(
                     "rdbkit: error: could not restore the target's settings ({e}); on {}, run \
