@@ -854,6 +854,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 inputs.iter().map(|i| i.len() as u64).sum(),
             );
             let cb = bar.load_callback();
+            let was_empty = replicate::empty_standalone(&opts);
             let r = load::load(&named, &opts, Some(&cb));
             bar.finish();
             let mut summary = match r {
@@ -862,6 +863,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Err(e) => return Err(e.to_string().into()),
             };
             summary.next_step = next_step(&summary, &load);
+            if was_empty && summary.ending == Ending::Completed && summary.loaded > 0 {
+                summary.notes.push(replicate::FASTER_HINT.into());
+            }
             if json {
                 println!("{}", summary.to_json());
             } else if !common.quiet {

@@ -62,13 +62,18 @@ pub fn run(
         connect_wait: Duration::from_secs(r.connect_wait.max(1)),
         attempts: 3,
     };
+    let releases: Vec<_> = inputs
+        .iter()
+        .map(|i| move |upto: u64| i.release_before(upto))
+        .collect();
     let named: Vec<InputFile<'_>> = files
         .iter()
         .zip(inputs)
-        .map(|(f, i)| InputFile {
+        .zip(&releases)
+        .map(|((f, i), r)| InputFile {
             name: f.display().to_string(),
             data: i,
-            release: None,
+            release: Some(r as &(dyn Fn(u64) + Sync)),
         })
         .collect();
     let summary = match replicate::replicate(&named, &opts) {
@@ -86,3 +91,20 @@ pub fn run(
         _ => Ok(exit::OK),
     }
 }
+
+/// Whether a RESTORE load's target is an empty standalone server, where
+/// `--mode replicate` would have loaded at the server's own speed (asked
+/// before the load; any failure to ask just means no hint).
+pub fn empty_standalone(opts: &load::LoadOptions) -> bool {
+    if opts.dry_run || opts.resume.is_some() || opts.cluster == Some(true) {
+        return false;
+    }
+    let Ok((mut c, _)) = load::conn::Conn::open_target(&opts.target, &opts.tls) else {
+        return false;
+    };
+    replicate::control::facts(&mut c).is_ok_and(|f| f.total_keys() == 0 && f.master_of_it.is_none())
+}
+
+/// The hint added to a completed RESTORE load's summary.
+pub const FASTER_HINT: &str =
+    "the target was empty: `--mode replicate` loads it at the server's own speed";

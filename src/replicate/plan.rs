@@ -182,7 +182,7 @@ pub fn make<'a>(
                 data: f.data,
             })
             .collect();
-        (Source::Written(inputs, wopts), how)
+        (Source::Written(inputs, Box::new(wopts)), how)
     };
     Ok(Plan {
         source,
@@ -275,7 +275,7 @@ pub fn summarise(
             )
         })
         .collect();
-    if !mismatch.is_empty() && written.as_ref().map_or(true, |w| w.dropped_keys == 0) {
+    if !mismatch.is_empty() && written.as_ref().is_none_or(|w| w.dropped_keys == 0) {
         let msg = format!("key counts differ on the target: {}", mismatch.join(", "));
         if c.volatile > 0 || !plan.skip_expired {
             s.notes

@@ -18,7 +18,7 @@ pub enum Source<'a> {
     /// One file's bytes, sent as they are (up to its checksum trailer).
     Raw(&'a [u8]),
     /// Written on the fly.
-    Written(Vec<Input<'a>>, writer::Options),
+    Written(Vec<Input<'a>>, Box<writer::Options>),
 }
 
 /// Why a stream did not complete.
