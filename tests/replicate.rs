@@ -533,7 +533,8 @@ fn other_servers() {
                 continue;
             }
             let reference = debug_server(Some(bin.clone()), None, &[]);
-            load(&f, &reference.url(), &["--mode", "restore"]).expect_code(0);
+            // Auto mode: RESTORE where the server reads the payload, commands elsewhere.
+            load(&f, &reference.url(), &[]).expect_code(0);
             assert_eq!(digest(&s), digest(&reference), "{name} {rel}");
             assert_restored(&s, &before, &name);
             println!("other_servers: {name} {rel}: ok");
