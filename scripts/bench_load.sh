@@ -5,7 +5,9 @@
 #       prepared beforehand): no client cost, so the server's RESTORE rate;
 #   (b) the server loading the RDB itself at start-up ("DB loaded from disk");
 #   rdbkit load: wall time, peak RSS of rdbkit, and the server's CPU share
-#       during the load (utime+stime of redis-server / wall).
+#       during the load (utime+stime of redis-server / wall);
+#   rdbkit load --mode replicate: wall time and peak RSS, into another fresh
+#       server (REPL_ARGS="--key 'a*'" etc. adds flags to that run only).
 #
 #   scripts/bench_load.sh [--runs N] [--data DIR] [--file small-keys]
 set -euo pipefail
@@ -39,7 +41,7 @@ cat "$RDB" > /dev/null
 "$RDBKIT" resp -q "$RDB" -o "$TMP/cmds.resp"
 HZ=$(getconf CLK_TCK)
 
-pipe_t=(); load_t=(); load_rss=(); load_cpu=(); boot_t=()
+pipe_t=(); load_t=(); load_rss=(); load_cpu=(); boot_t=(); repl_t=(); repl_rss=()
 for i in $(seq "$RUNS"); do
   mkdir -p "$TMP/s$i" && port=$(free_port) && pid=$(start_server "$TMP/s$i" "$port")
   t0=$(date +%s.%N)
@@ -56,6 +58,16 @@ for i in $(seq "$RUNS"); do
   load_t+=("$w"); load_rss+=("$(cat "$TMP/rss")")
   load_cpu+=("$(calc "100 * ($c1 - $c0) / $HZ / $w")")
   kill -9 "$pid" 2>/dev/null || true
+  # rdbkit load --mode replicate into another fresh server
+  mkdir -p "$TMP/r$i" && port=$(free_port) && pid=$(start_server "$TMP/r$i" "$port")
+  t0=$(date +%s.%N)
+  eval /usr/bin/time -f "%M" -o "$TMP/rss" "$RDBKIT" load -q "$RDB" --target "redis://127.0.0.1:$port" \
+    --mode replicate --json "${REPL_ARGS:-}" > "$TMP/sum.json"
+  t1=$(date +%s.%N)
+  grep -q '"ending":"completed"' "$TMP/sum.json" || { cat "$TMP/sum.json"; exit 1; }
+  repl_t+=("$(calc "$t1 - $t0")"); repl_rss+=("$(cat "$TMP/rss")")
+  kill -9 "$pid" 2>/dev/null || true
+  rm -rf "$TMP/r$i"
   # (b) the server loads the file itself at start-up
   mkdir -p "$TMP/b$i" && cp "$RDB" "$TMP/b$i/dump.rdb" && port=$(free_port)
   pid=$(start_server "$TMP/b$i" "$port")
@@ -69,8 +81,12 @@ l=$(printf '%s\n' "${load_t[@]}" | median)
 b=$(printf '%s\n' "${boot_t[@]}" | median)
 r=$(printf '%s\n' "${load_rss[@]}" | sort -n | tail -1)
 c=$(printf '%s\n' "${load_cpu[@]}" | median)
+rt=$(printf '%s\n' "${repl_t[@]}" | median)
+rr=$(printf '%s\n' "${repl_rss[@]}" | sort -n | tail -1)
 echo "== load of $FILE.rdb into redis-server $(redis-server --version | awk '{print $3}'), runs=$RUNS (medians)"
 printf '%-34s %8s s\n' "(a) redis-cli --pipe of RESTOREs" "$p"
 printf '%-34s %8s s\n' "(b) server loads the RDB at start" "$b"
 printf '%-34s %8s s   ratio to (a) %s   peak RSS %d MB   server CPU %s%%\n' "rdbkit load" "$l" \
   "$(calc "$l / $p")" "$((r / 1024))" "$c"
+printf '%-34s %8s s   ratio to (b) %s   to (a) %s   peak RSS %d MB\n' "rdbkit load --mode replicate" "$rt" \
+  "$(calc "$rt / $b")" "$(calc "$rt / $p")" "$((rr / 1024))"

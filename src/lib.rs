@@ -37,9 +37,14 @@ pub mod inspect;
 #[cfg(feature = "cli")]
 pub mod load;
 pub mod outpath;
+#[cfg(feature = "cli")]
 pub mod output;
 pub mod rdb;
+#[cfg(feature = "cli")]
 pub mod redis;
+#[cfg(feature = "cli")]
+pub mod replicate;
+#[cfg(feature = "cli")]
 pub mod restore;
 pub mod scan;
 pub mod sink;

@@ -24,6 +24,7 @@ use rdbkit::sink::{stats, SinkError};
 mod memory;
 mod progress;
 mod rdb;
+mod replicate;
 mod verify;
 
 /// Exit codes (documented in the README).
@@ -367,6 +368,10 @@ enum LoadModeArg {
     Restore,
     Commands,
     Auto,
+    /// Serve the snapshot to an empty standalone target over the
+    /// replication protocol: it loads at its own RDB-load speed, and
+    /// everything it held is replaced (see --replace-all).
+    Replicate,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -555,6 +560,8 @@ struct LoadArgs {
     no_preflight: bool,
     #[command(flatten)]
     keys: KeyArgs,
+    #[command(flatten)]
+    replicate: replicate::ReplicateArgs,
 }
 
 /// The target URL, with the password from the URL, else `--password-file`
@@ -590,7 +597,7 @@ fn load_options(a: &LoadArgs, engine: EngineOptions) -> Result<LoadOptions, Fail
         mode: match a.mode {
             LoadModeArg::Restore => LoadMode::Restore,
             LoadModeArg::Commands => LoadMode::Commands,
-            LoadModeArg::Auto => LoadMode::Auto,
+            LoadModeArg::Auto | LoadModeArg::Replicate => LoadMode::Auto,
         },
         max_restore_bytes: a.max_restore_bytes,
         retry_for: std::time::Duration::from_secs(a.retry_for),
@@ -823,6 +830,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 ],
             )?;
             let engine = common.engine(&label)?;
+            if matches!(load.mode, LoadModeArg::Replicate) {
+                let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
+                return replicate::run(&files, &inputs, &load, engine, json, common.quiet);
+            }
             let opts = load_options(&load, engine.clone())?;
             let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
             let releases: Vec<_> = inputs
@@ -844,6 +855,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 inputs.iter().map(|i| i.len() as u64).sum(),
             );
             let cb = bar.load_callback();
+            let was_empty = replicate::empty_standalone(&opts);
             let r = load::load(&named, &opts, Some(&cb));
             bar.finish();
             let mut summary = match r {
@@ -852,6 +864,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Err(e) => return Err(e.to_string().into()),
             };
             summary.next_step = next_step(&summary, &load);
+            if was_empty && summary.ending == Ending::Completed && summary.loaded > 0 {
+                summary.notes.push(replicate::FASTER_HINT.into());
+            }
             if json {
                 println!("{}", summary.to_json());
             } else if !common.quiet {

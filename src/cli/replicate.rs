@@ -1,0 +1,110 @@
+//! `load --mode replicate`: flags to [`rdbkit::replicate::Options`], the
+//! summary printed as `load` prints its own.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use rdbkit::input::Input;
+use rdbkit::load::{self, Ending, InputFile};
+use rdbkit::replicate::{self, Options};
+use rdbkit::scan::EngineOptions;
+
+use super::{exit, parse_target, Fail, LoadArgs};
+
+/// Flags of `--mode replicate` only.
+#[derive(Args, Debug, Clone)]
+pub struct ReplicateArgs {
+    /// --mode replicate: listen on ADDR:PORT for the target's replication
+    /// connection (default: the local address that reaches the target, an
+    /// ephemeral port).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// --mode replicate: tell the target to connect to HOST:PORT (when NAT
+    /// or a proxy puts the listener elsewhere for it).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// --mode replicate: load although the target holds keys. A full
+    /// synchronisation replaces EVERYTHING the target holds (every
+    /// database); --on-conflict does not apply in this mode.
+    #[arg(long)]
+    pub replace_all: bool,
+    /// --mode replicate: seconds the target may take to connect to the listener.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub connect_wait: u64,
+}
+
+pub fn run(
+    files: &[PathBuf],
+    inputs: &[Input],
+    a: &LoadArgs,
+    engine: EngineOptions,
+    json: bool,
+    quiet: bool,
+) -> Result<u8, Fail> {
+    let target = parse_target(&a.target, a.password_file.as_deref())?;
+    load::conn::set_io_timeout(Duration::from_secs(a.timeout));
+    let r = &a.replicate;
+    let opts = Options {
+        target,
+        tls: load::conn::TlsFiles {
+            ca: a.tls_ca.clone(),
+            cert: a.tls_cert.clone(),
+            key: a.tls_key.clone(),
+        },
+        listen: r.listen.clone(),
+        advertise: r.advertise.clone(),
+        replace_all: r.replace_all,
+        engine,
+        keys: a.keys.options(),
+        lossy: a.lossy,
+        connect_wait: Duration::from_secs(r.connect_wait.max(1)),
+        attempts: 3,
+    };
+    let releases: Vec<_> = inputs
+        .iter()
+        .map(|i| move |upto: u64| i.release_before(upto))
+        .collect();
+    let named: Vec<InputFile<'_>> = files
+        .iter()
+        .zip(inputs)
+        .zip(&releases)
+        .map(|((f, i), r)| InputFile {
+            name: f.display().to_string(),
+            data: i,
+            release: Some(r as &(dyn Fn(u64) + Sync)),
+        })
+        .collect();
+    let summary = match replicate::replicate(&named, &opts) {
+        Ok(s) => s,
+        Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
+        Err(e) => return Err(e.to_string().into()),
+    };
+    if json {
+        println!("{}", summary.to_json());
+    } else if !quiet {
+        eprint!("{}", summary.to_text());
+    }
+    match &summary.ending {
+        Ending::Error(e) => Err(e.clone().into()),
+        _ => Ok(exit::OK),
+    }
+}
+
+/// Whether a RESTORE load's target is an empty standalone server, where
+/// `--mode replicate` would have loaded at the server's own speed (asked
+/// before the load; any failure to ask just means no hint).
+pub fn empty_standalone(opts: &load::LoadOptions) -> bool {
+    if opts.dry_run || opts.resume.is_some() || opts.cluster == Some(true) {
+        return false;
+    }
+    let Ok((mut c, _)) = load::conn::Conn::open_target(&opts.target, &opts.tls) else {
+        return false;
+    };
+    replicate::control::facts(&mut c).is_ok_and(|f| f.total_keys() == 0 && f.master_of_it.is_none())
+}
+
+/// The hint added to a completed RESTORE load's summary.
+pub const FASTER_HINT: &str =
+    "the target was empty: `--mode replicate` loads it at the server's own speed";

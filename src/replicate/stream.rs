@@ -1,0 +1,126 @@
+//! The snapshot on the wire: `+FULLRESYNC <replid> <offset>`, then the RDB
+//! as one bulk — `$EOF:<40-byte mark>`, the bytes, the mark again when the
+//! replica announced `capa eof` (so a written stream needs no length up
+//! front), else `$<length>` and the bytes. The bytes are the input file's
+//! own when the target reads it as it is, or the RDB writer's output
+//! (filters, `--db-map`, expired keys left out, merged inputs, another
+//! version) written straight into the socket.
+
+use std::io::{self, BufWriter, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::writer::{self, route::Route, Input, WriteError};
+
+/// What is streamed.
+pub enum Source<'a> {
+    /// One file's bytes, sent as they are (up to its checksum trailer).
+    Raw(&'a [u8]),
+    /// Written on the fly.
+    Written(Vec<Input<'a>>, Box<writer::Options>),
+}
+
+/// Why a stream did not complete.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The replica's connection failed (it dropped, or the target died).
+    Replica(String),
+    /// The inputs could not be written (nothing usable was sent).
+    Input(WriteError),
+}
+
+/// A socket writer that counts what it sent and keeps its first error, so
+/// that a failure inside the RDB writer can be told apart from a bad input.
+struct Counted {
+    s: TcpStream,
+    sent: Arc<AtomicU64>,
+    err: Arc<Mutex<Option<String>>>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self.s.write(b) {
+            Ok(n) => {
+                self.sent.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
+            Err(e) => {
+                if let Ok(mut g) = self.err.lock() {
+                    g.get_or_insert_with(|| e.to_string());
+                }
+                Err(e)
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.s.flush()
+    }
+}
+
+/// Sends the reply to `PSYNC` and the whole payload. Returns the writer's
+/// summary when the payload was written on the fly. `sent` counts bytes.
+pub fn send(
+    sock: &TcpStream,
+    psync: Option<&str>,
+    eof_capa: bool,
+    mark: &str,
+    src: &Source<'_>,
+    sent: &Arc<AtomicU64>,
+) -> Result<Option<writer::Summary>, StreamError> {
+    let err = Arc::new(Mutex::new(None));
+    let out = Counted {
+        s: sock
+            .try_clone()
+            .map_err(|e| StreamError::Replica(e.to_string()))?,
+        sent: Arc::clone(sent),
+        err: Arc::clone(&err),
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, out);
+    let io = |e: io::Error| StreamError::Replica(e.to_string());
+    if let Some(replid) = psync {
+        write!(w, "+FULLRESYNC {replid} 0\r\n").map_err(io)?;
+    }
+    match src {
+        Source::Raw(data) => {
+            if eof_capa {
+                write!(w, "$EOF:{mark}\r\n").map_err(io)?;
+            } else {
+                write!(w, "${}\r\n", data.len()).map_err(io)?;
+            }
+            w.flush().map_err(io)?;
+            w.get_mut().write_all(data).map_err(io)?;
+            if eof_capa {
+                w.write_all(mark.as_bytes()).map_err(io)?;
+            }
+            w.flush().map_err(io)?;
+            Ok(None)
+        }
+        Source::Written(inputs, opts) => {
+            if !eof_capa {
+                return Err(StreamError::Replica(
+                    "the replica did not announce `capa eof`, which a stream written on the fly needs"
+                        .into(),
+                ));
+            }
+            let mut first = Some(w);
+            let made = writer::write_all(inputs, opts, &Route::One, |_| {
+                let mut w = first
+                    .take()
+                    .ok_or(WriteError::Failed("one output".into()))?;
+                write!(w, "$EOF:{mark}\r\n").map_err(|e| WriteError::Failed(e.to_string()))?;
+                Ok(w)
+            });
+            let replica_err = err.lock().ok().and_then(|g| g.clone());
+            let (mut outs, summary) = match (made, replica_err) {
+                (_, Some(e)) => return Err(StreamError::Replica(e)),
+                (Err(e), None) => return Err(StreamError::Input(e)),
+                (Ok(x), None) => x,
+            };
+            let (mut w, _, _) = outs.remove(0);
+            w.write_all(mark.as_bytes()).map_err(io)?;
+            w.flush().map_err(io)?;
+            Ok(Some(summary))
+        }
+    }
+}
