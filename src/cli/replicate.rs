@@ -44,7 +44,6 @@ pub fn run(
     quiet: bool,
 ) -> Result<u8, Fail> {
     let target = parse_target(&a.target, a.password_file.as_deref())?;
-    load::conn::set_io_timeout(Duration::from_secs(a.timeout));
     let r = &a.replicate;
     let opts = Options {
         target,
@@ -53,6 +52,7 @@ pub fn run(
             cert: a.tls_cert.clone(),
             key: a.tls_key.clone(),
         },
+        io_timeout: rdbkit::redis::conn::io_timeout_secs(a.timeout),
         listen: r.listen.clone(),
         advertise: r.advertise.clone(),
         replace_all: r.replace_all,
@@ -99,7 +99,7 @@ pub fn empty_standalone(opts: &load::LoadOptions) -> bool {
     if opts.dry_run || opts.resume.is_some() || opts.cluster == Some(true) {
         return false;
     }
-    let Ok((mut c, _)) = load::conn::Conn::open_target(&opts.target, &opts.tls) else {
+    let Ok((mut c, _)) = load::conn::Conn::open_target(&opts.target, &opts.tls, opts.io_timeout) else {
         return false;
     };
     replicate::control::facts(&mut c).is_ok_and(|f| f.total_keys() == 0 && f.master_of_it.is_none())

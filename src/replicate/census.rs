@@ -60,6 +60,7 @@ struct Counter {
 
 impl<'a> Worker<'a> for Counter {
     type Out = Census;
+    type Error = SinkError;
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Census, SinkError> {
         let mut c = Census::default();
         let mut p = chunk.parser()?;

@@ -35,6 +35,8 @@ pub use plan::Plan;
 pub struct Options {
     pub target: Target,
     pub tls: TlsFiles,
+    /// `--timeout`: how long the control connection waits for a reply.
+    pub io_timeout: Option<std::time::Duration>,
     /// Address to listen on (default: the local address that reaches the
     /// target, ephemeral port).
     pub listen: Option<String>,
@@ -147,7 +149,11 @@ fn pager(files: &[InputFile<'_>], done: &AtomicBool) {
 
 fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, LoadError> {
     let started = Instant::now();
-    let (mut control, tls) = Conn::open_target(&opts.target, &opts.tls)?;
+    let (mut control, tls) = Conn::open_target(
+        &opts.target,
+        &opts.tls,
+        opts.io_timeout,
+    )?;
     let facts = control::facts(&mut control)?;
     let plan = plan::make(files, opts, &facts)?;
     let peer = target_ip(&opts.target)?;

@@ -5,9 +5,7 @@
 //! the control connection was lost), so a failed load leaves the target
 //! configured as it was.
 
-use std::sync::Arc;
 
-use rustls::ClientConfig;
 
 use super::control::{config_get, config_set, replicaof};
 use crate::load::conn::Conn;
@@ -25,7 +23,7 @@ struct Saved {
 pub struct Guard {
     pub conn: Conn,
     target: Target,
-    tls: Option<Arc<ClientConfig>>,
+    tls: crate::redis::ConnectOptions,
     saved: Vec<Saved>,
     /// `REPLICAOF host port` was sent (so `NO ONE` is due).
     pub replicating: bool,
@@ -37,7 +35,7 @@ impl Guard {
     pub fn new(
         mut conn: Conn,
         target: Target,
-        tls: Option<Arc<ClientConfig>>,
+        tls: crate::redis::ConnectOptions,
     ) -> Result<Guard, LoadError> {
         let mut saved = Vec::new();
         for name in [
@@ -111,7 +109,7 @@ impl Guard {
         if self.restore().is_ok() {
             return Ok(());
         }
-        self.conn = Conn::open(&self.target.addr(), &self.target.auth, self.tls.as_ref())?;
+        self.conn = Conn::open(&self.target.addr(), &self.target.auth, &self.tls)?;
         self.restore()
     }
 
