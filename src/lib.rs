@@ -18,7 +18,9 @@
 //! RESP, reports) <- `cli`. See `DESIGN.md` in the shared folder and the
 //! README.
 
+pub mod compress;
 pub mod error;
+pub mod fetch;
 pub mod filter;
 pub mod input;
 pub mod inspect;

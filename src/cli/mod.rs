@@ -723,7 +723,17 @@ fn is_broken_pipe(e: &SinkError) -> bool {
 }
 
 fn open(file: &Path) -> Result<Input, String> {
-    let input = Input::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    // A compressed input shows a bar while it is decompressed.
+    let bar = std::sync::OnceLock::<progress::Bar>::new();
+    let cb = |done: u64, total: u64| {
+        bar.get_or_init(|| progress::Bar::new(!io::stderr().is_terminal(), total))
+            .set(done, "decompressing");
+    };
+    let r = Input::open_with(file, Some(&cb));
+    if let Some(b) = bar.get() {
+        b.finish();
+    }
+    let input = r.map_err(|e| format!("{}: {e}", file.display()))?;
     if input.is_empty() {
         return Err(format!("{}: empty file (0 bytes)", file.display()));
     }

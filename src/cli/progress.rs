@@ -64,6 +64,14 @@ impl Bar {
         }
     }
 
+    /// Moves the bar to `done` bytes, with a message (decompression).
+    pub fn set(&self, done: u64, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+            b.set_message(msg.to_string());
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
