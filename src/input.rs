@@ -86,7 +86,7 @@ impl Input {
     }
 
     /// Maps a spooled temporary file (an empty one as no bytes).
-    fn map_spooled(file: &File) -> std::io::Result<Input> {
+    pub fn map_spooled(file: &File) -> std::io::Result<Input> {
         if file.metadata()?.len() == 0 {
             return Ok(Input::Owned(Vec::new()));
         }

@@ -64,6 +64,13 @@ impl Bar {
         }
     }
 
+    /// Sets the total (unknown: `None`).
+    pub fn set_len(&self, total: Option<u64>) {
+        if let (Some(b), Some(t)) = (&self.bar, total) {
+            b.set_length(t);
+        }
+    }
+
     /// Moves the bar to `done` bytes, with a message (decompression).
     pub fn set(&self, done: u64, msg: &str) {
         if let Some(b) = &self.bar {
