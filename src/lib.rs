@@ -18,6 +18,7 @@
 //! RESP, reports) <- `cli`. See `DESIGN.md` in the shared folder and the
 //! README.
 
+pub mod aof;
 pub mod compress;
 pub mod error;
 pub mod fetch;
