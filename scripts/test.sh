@@ -19,6 +19,10 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # TLS test certificates
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel) # tests/fetch.rs
+for z in zstd lz4 bzip2; do                                  # tests/compressed.rs
+    command -v "$z" >/dev/null 2>&1 || missing+=("$z")
+done
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)          # tests/html.rs (headless rendering)
 
 if ((${#missing[@]} > 0)); then

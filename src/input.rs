@@ -18,13 +18,27 @@ pub enum Input {
 impl Input {
     /// Opens `path` (`-` is standard input).
     pub fn open(path: &Path) -> std::io::Result<Input> {
+        Input::open_with(path, None)
+    }
+
+    /// Opens `path`; a compressed file (gzip, zstd, LZ4, bzip2, recognised
+    /// by its magic bytes) is first decompressed to a temporary file, with
+    /// `progress` told of the compressed bytes read (see [`crate::compress`]).
+    pub fn open_with(
+        path: &Path,
+        progress: Option<crate::compress::Progress<'_>>,
+    ) -> std::io::Result<Input> {
         if path.as_os_str() == "-" {
             return Input::spool(&mut std::io::stdin().lock());
         }
-        let file = File::open(path)?;
+        let mut file = File::open(path)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Input::spool(&mut &file);
+        }
+        if let Some(fmt) = crate::compress::sniff_file(&file)? {
+            let out = crate::compress::decompress_to_temp(fmt, &mut file, meta.len(), progress)?;
+            return Input::map_spooled(&out);
         }
         if meta.len() == 0 {
             return Ok(Input::Owned(Vec::new()));
@@ -34,7 +48,14 @@ impl Input {
 
     /// Copies `r` into a temporary file under `$TMPDIR` that is unlinked at
     /// once (it disappears when rdbkit exits, however it exits) and maps it.
+    /// A compressed stream is decompressed on the way.
     pub fn spool(r: &mut dyn Read) -> std::io::Result<Input> {
+        let (fmt, mut r) = crate::compress::peek_format(r)?;
+        if let Some(fmt) = fmt {
+            let out = crate::compress::decompress_to_temp(fmt, &mut r, 0, None)?;
+            return Input::map_spooled(&out);
+        }
+        let r = &mut r;
         let dir = std::env::temp_dir();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -62,6 +83,14 @@ impl Input {
             return Ok(Input::Owned(Vec::new()));
         }
         Input::map(&file)
+    }
+
+    /// Maps a spooled temporary file (an empty one as no bytes).
+    pub fn map_spooled(file: &File) -> std::io::Result<Input> {
+        if file.metadata()?.len() == 0 {
+            return Ok(Input::Owned(Vec::new()));
+        }
+        Input::map(file)
     }
 
     fn map(file: &File) -> std::io::Result<Input> {

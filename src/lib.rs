@@ -30,7 +30,10 @@
 //! tool. Build with `default-features = false` for the parser alone, without
 //! the command-line and network dependencies.
 
+pub mod aof;
+pub mod compress;
 pub mod error;
+pub mod fetch;
 pub mod filter;
 pub mod input;
 pub mod inspect;

@@ -198,17 +198,18 @@ impl Drop for AtomicFile {
     }
 }
 
-/// A command's main output: standard output, or a file written atomically.
+/// A command's main output: standard output, or a file written atomically
+/// (compressed when its extension is `.gz`, `.zst`, `.lz4` or `.bz2`).
 pub enum Output {
     Stdout(io::StdoutLock<'static>),
-    File(AtomicFile),
+    File(Box<crate::compress::Encoder>),
 }
 
 impl Output {
     /// `None`: standard output.
     pub fn open(path: Option<&Path>) -> io::Result<Output> {
         Ok(match path {
-            Some(p) => Output::File(AtomicFile::create(p)?),
+            Some(p) => Output::File(Box::new(crate::compress::Encoder::create(p)?)),
             None => Output::Stdout(io::stdout().lock()),
         })
     }

@@ -21,6 +21,7 @@ use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
+mod fetch;
 mod memory;
 mod progress;
 mod rdb;
@@ -278,7 +279,9 @@ enum Cmd {
     },
     /// Bulk-restore RDB files into a Redis/Valkey server or cluster.
     Load {
-        /// RDB files (several: one per source shard; they load concurrently).
+        /// RDB files (several: one per source shard; they load concurrently),
+        /// or redis://, rediss://, sentinel://HOST:26379/MASTER URLs: a
+        /// one-time snapshot is fetched first (see `fetch`), then loaded.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -351,6 +354,9 @@ enum Cmd {
     /// --shards N, --nodes nodes.conf, --cluster URL) or per database
     /// (--by-db), with a manifest.json.
     Split(rdb::SplitArgs),
+    /// Download a one-time snapshot of a live server (redis://, rediss://,
+    /// sentinel://HOST:26379/MASTER) over the replication protocol.
+    Fetch(fetch::FetchArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -731,7 +737,17 @@ fn is_broken_pipe(e: &SinkError) -> bool {
 }
 
 fn open(file: &Path) -> Result<Input, String> {
-    let input = Input::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    // A compressed input shows a bar while it is decompressed.
+    let bar = std::sync::OnceLock::<progress::Bar>::new();
+    let cb = |done: u64, total: u64| {
+        bar.get_or_init(|| progress::Bar::new(!io::stderr().is_terminal(), total))
+            .set(done, "decompressing");
+    };
+    let r = Input::open_with(file, Some(&cb));
+    if let Some(b) = bar.get() {
+        b.finish();
+    }
+    let input = r.map_err(|e| format!("{}: {e}", file.display()))?;
     if input.is_empty() {
         return Err(format!("{}: empty file (0 bytes)", file.display()));
     }
@@ -804,6 +820,7 @@ fn damage(engine: &EngineOptions, label: &str, code: u8) -> u8 {
 fn run(cli: Cli) -> Result<u8, Fail> {
     match cli.cmd {
         Cmd::Memory(a) => memory::run(a),
+        Cmd::Fetch(a) => fetch::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Rdb(a) => rdb::run(a).map_err(Fail::from),
         Cmd::Split(a) => rdb::run_split(a).map_err(Fail::from),
@@ -815,7 +832,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         } => {
             let label = files
                 .iter()
-                .map(|f| f.display().to_string())
+                .map(|f| mask_password(&f.display().to_string()))
                 .collect::<Vec<_>>()
                 .join(", ");
             check_outputs(
@@ -835,7 +852,16 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 return replicate::run(&files, &inputs, &load, engine, json, common.quiet);
             }
             let opts = load_options(&load, engine.clone())?;
-            let inputs: Vec<Input> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
+            // redis://, rediss:// and sentinel:// inputs are fetched first.
+            let tls = load::conn::TlsFiles {
+                ca: load.tls_ca.clone(),
+                cert: load.tls_cert.clone(),
+                key: load.tls_key.clone(),
+            };
+            let inputs: Vec<Input> = files
+                .iter()
+                .map(|f| fetch::open_or_fetch(f, tls.clone(), common.quiet))
+                .collect::<Result<_, _>>()?;
             let releases: Vec<_> = inputs
                 .iter()
                 .map(|i| move |upto: u64| i.release_before(upto))
@@ -845,7 +871,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 .zip(&inputs)
                 .zip(&releases)
                 .map(|((f, i), r)| InputFile {
-                    name: f.display().to_string(),
+                    name: mask_password(&f.display().to_string()),
                     data: i,
                     release: Some(r as &(dyn Fn(u64) + Sync)),
                 })

@@ -64,6 +64,21 @@ impl Bar {
         }
     }
 
+    /// Sets the total (unknown: `None`).
+    pub fn set_len(&self, total: Option<u64>) {
+        if let (Some(b), Some(t)) = (&self.bar, total) {
+            b.set_length(t);
+        }
+    }
+
+    /// Moves the bar to `done` bytes, with a message (decompression).
+    pub fn set(&self, done: u64, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+            b.set_message(msg.to_string());
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
