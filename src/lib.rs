@@ -19,6 +19,7 @@
 //! README.
 
 pub mod error;
+pub mod export;
 pub mod filter;
 pub mod input;
 pub mod inspect;
