@@ -48,7 +48,8 @@ pub fn engine(kw: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyResult<EngineOpt
     let globs: Vec<String> = many(get("key")?.as_ref())?;
     f.keys = globs.iter().map(|g| Pattern::glob(g)).collect();
     for r in many::<String>(get("key_regex")?.as_ref())? {
-        f.keys.push(Pattern::regex(&r).map_err(PyValueError::new_err)?);
+        f.keys
+            .push(Pattern::regex(&r).map_err(PyValueError::new_err)?);
     }
     let not: Vec<String> = many(get("not_key")?.as_ref())?;
     f.not_keys = not.iter().map(|g| Pattern::glob(g)).collect();

@@ -25,7 +25,9 @@ pub fn value(py: Python<'_>, v: &Value) -> PyResult<(PyObject, Option<Py<PyDict>
         Value::ZSet(z) => {
             let items: PyResult<Vec<Bound<'_, PyTuple>>> = z
                 .iter()
-                .map(|(m, s)| PyTuple::new(py, [b(py, m).into_any(), s.into_pyobject(py)?.into_any()]))
+                .map(|(m, s)| {
+                    PyTuple::new(py, [b(py, m).into_any(), s.into_pyobject(py)?.into_any()])
+                })
                 .collect();
             PyList::new(py, items?)?.into_any()
         }
@@ -62,7 +64,13 @@ fn stream<'py>(py: Python<'py>, s: &Stream) -> PyResult<Bound<'py, PyDict>> {
             .map(|(f, v)| PyTuple::new(py, [b(py, f), b(py, v)]))
             .collect();
         let fields = PyList::new(py, fields?)?;
-        entries.push(PyTuple::new(py, [id_string(e.id).into_pyobject(py)?.into_any(), fields.into_any()])?);
+        entries.push(PyTuple::new(
+            py,
+            [
+                id_string(e.id).into_pyobject(py)?.into_any(),
+                fields.into_any(),
+            ],
+        )?);
     }
     d.set_item("entries", PyList::new(py, entries)?)?;
     let m = &s.meta;
