@@ -61,7 +61,7 @@ def memory(path, as_table=False, **filters):
     return [_json.loads(line) for line in raw.splitlines() if line]
 
 
-def to_parquet(path, out, values=False, batch_rows=131072, zstd_level=3, **filters):
+def to_parquet(path, out, values=False, batch_rows=131072, zstd_level=1, **filters):
     """Write the key table of one snapshot (or a list of them) to Parquet.
 
     One row per key: ``file``, ``db``, ``key``, ``type``, ``encoding``,

@@ -43,6 +43,6 @@ fn _rdbkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reader::open, m)?)?;
     m.add_function(wrap_pyfunction!(reports::stats_json, m)?)?;
     m.add_function(wrap_pyfunction!(reports::memory_jsonl, m)?)?;
-    m.add_function(wrap_pyfunction!(reports::export, m)?)?;
+    m.add_function(wrap_pyfunction!(reports::export_table, m)?)?;
     Ok(())
 }

@@ -55,9 +55,9 @@ pub fn memory_jsonl<'py>(
 
 /// `rdbkit export PATHS... -o OUT`: returns the number of rows written.
 #[pyfunction]
-#[pyo3(signature = (paths, out, format="parquet", values=false, batch_rows=131072, zstd_level=3, **filters))]
+#[pyo3(name = "export", signature = (paths, out, format="parquet", values=false, batch_rows=131072, zstd_level=1, **filters))]
 #[allow(clippy::too_many_arguments)]
-pub fn export(
+pub fn export_table(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     out: PathBuf,

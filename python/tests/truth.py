@@ -104,7 +104,8 @@ def norm_truth_stream(v):
             }
         )
     return {
-        "entries": [(i, [(k, b(x)) for k, x in pairs(f)]) for i, f in v["entries"]],
+        # the truth lists an entry's fields in raw-byte order, not stored order
+        "entries": [(i, sorted((k, b(x)) for k, x in pairs(f))) for i, f in v["entries"]],
         "last_id": v["last_id"],
         "length": v["length"],
         "entries_added": v.get("entries_added"),
@@ -145,7 +146,7 @@ def norm_ours_stream(v):
             }
         )
     return {
-        "entries": [(i, [(k, x) for k, x in f]) for i, f in v["entries"]],
+        "entries": [(i, sorted((k, x) for k, x in f)) for i, f in v["entries"]],
         "last_id": v["last_id"],
         "length": v["length"],
         "entries_added": v["entries_added"],

@@ -40,7 +40,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N", default_value_t = 128 * 1024)]
     batch_rows: usize,
     /// zstd compression level (1-22), or 0 for none.
-    #[arg(long, value_name = "LEVEL", default_value_t = 3)]
+    #[arg(long, value_name = "LEVEL", default_value_t = 1)]
     zstd_level: i32,
     /// A memory-model setting, as `rdbkit memory --config` (repeatable).
     #[arg(long = "config", value_name = "NAME=VALUE")]

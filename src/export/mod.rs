@@ -77,7 +77,7 @@ impl Default for ExportOptions {
             format: Format::Parquet,
             values: false,
             batch_rows: 128 * 1024,
-            zstd_level: Some(3),
+            zstd_level: Some(1),
             model: ModelConfig::default(),
         }
     }

@@ -53,11 +53,24 @@ mod arrow_files {
     use arrow_ipc::CompressionType;
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, ZstdLevel};
-    use parquet::file::properties::WriterProperties;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
     use parquet::schema::types::ColumnPath;
 
     use super::*;
     use crate::export::arrow::schema;
+
+    /// Columns written without a dictionary.
+    const UNIQUE_COLUMNS: [&str; 9] = [
+        "key",
+        "offset",
+        "memory",
+        "serialized_bytes",
+        "num_elements",
+        "len_largest_element",
+        "expire_ms",
+        "idle",
+        "value_bytes",
+    ];
 
     /// Encoded bytes buffered before a row group is cut early (big values).
     const ROW_GROUP_BYTES: usize = 64 << 20;
@@ -84,12 +97,15 @@ mod arrow_files {
                 Some(l) => Compression::ZSTD(ZstdLevel::try_new(l).map_err(|e| abort("zstd", e))?),
                 None => Compression::UNCOMPRESSED,
             };
-            // Keys and offsets are unique: a dictionary would only be
-            // built and thrown away.
+            // Keys, offsets and sizes are (nearly) unique: a dictionary
+            // would only be built and thrown away. Statistics per column
+            // chunk, not per page: the single writer thread is the
+            // export's bottleneck.
             let mut props = WriterProperties::builder()
                 .set_compression(compression)
+                .set_statistics_enabled(EnabledStatistics::Chunk)
                 .set_max_row_group_size(opts.batch_rows.max(1));
-            for col in ["key", "offset", "value_bytes"] {
+            for col in UNIQUE_COLUMNS {
                 props = props.set_column_dictionary_enabled(ColumnPath::from(col), false);
             }
             let w = ArrowWriter::try_new(file, schema(opts.values), Some(props.build()))
