@@ -2,7 +2,7 @@
 # Side-by-side benchmark of rdbkit and its peers on the shared benchmark files.
 #
 #   scripts/bench.sh [--runs N] [--data DIR] [--files "small-keys big-keys"] [--no-peers]
-#                    [--sections "parse memory write"]
+#                    [--sections "parse memory write python"]
 #
 # Generates the files with scripts/make_rdb.py (a real redis-server, seed 42)
 # when they are missing, warms the page cache, then runs every tool N times
@@ -178,3 +178,10 @@ for f in $FILES; do
   rm -rf "$TMP/out.rdb" "$TMP/split"
   table "rdbkit-stats" "${rows[@]}"
 done
+
+# The `python` section (not in the default list: it needs the venv of
+# scripts/test.sh): export vs memory, rdbkit.open vs rdb-py, DuckDB check.
+if has_section python; then
+  echo
+  "$ROOT/scripts/bench_python.sh" --runs "$RUNS" --file "$DATA/small-keys.rdb"
+fi

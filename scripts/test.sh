@@ -8,6 +8,9 @@
 # RDBKIT_FIXTURE=<substring> limits the golden test to matching fixtures,
 # RDBKIT_REDIS_UNSTABLE=<redis-server built from skaslev/redis e58041978>
 # runs the Redis 8.8 (RDB 14) load tests of tests/newest.rs (skipped without it).
+# After `cargo test`, the Python package (python/) is built as a wheel with
+# maturin into a venv under target/pyenv (maturin, pytest, pyarrow, duckdb
+# from PyPI) and its pytest suite runs; RDBKIT_NO_PYTHON=1 skips that step.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +27,9 @@ for z in zstd lz4 bzip2; do                                  # tests/compressed.
     command -v "$z" >/dev/null 2>&1 || missing+=("$z")
 done
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)          # tests/html.rs (headless rendering)
+if [[ -z ${RDBKIT_NO_PYTHON:-} ]]; then                    # python/ tests: a venv with pip
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+fi
 
 if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -82,4 +88,29 @@ status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log_file"
+
+# --- Python package --------------------------------------------------------
+# The wheel shares target/ and Cargo.lock with the crate (python/ is a
+# workspace member), so only pyo3 and the extension itself compile here.
+if [[ -z ${RDBKIT_NO_PYTHON:-} ]]; then
+    venv=target/pyenv
+    if [[ ! -x $venv/bin/python ]]; then
+        log "creating $venv"
+        python3 -m venv "$venv"
+    fi
+    log "pip install maturin pytest pyarrow duckdb"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'maturin>=1.5,<2' pytest pyarrow duckdb
+    log "maturin build --release (python/)"
+    rm -rf target/wheels
+    "$venv/bin/maturin" build --release -q -m python/Cargo.toml -o target/wheels
+    "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/rdbkit-*.whl
+    log "pytest python/tests"
+    # From the repository root, so that `import rdbkit` is the installed
+    # wheel, not the source folder python/rdbkit.
+    set +e
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir=python python/tests
+    py_status=$?
+    set -e
+    ((status == 0)) && status=$py_status
+fi
 exit "$status"

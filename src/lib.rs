@@ -34,6 +34,8 @@ pub mod aof;
 pub mod compress;
 pub mod error;
 pub mod fetch;
+#[cfg(feature = "parquet")]
+pub mod export;
 pub mod filter;
 pub mod input;
 pub mod inspect;

@@ -22,6 +22,7 @@ use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
 mod fetch;
+mod export;
 mod memory;
 mod progress;
 mod rdb;
@@ -345,6 +346,9 @@ enum Cmd {
     /// Estimated server memory per key (rdbtools-compatible CSV or JSON Lines),
     /// biggest keys, memory by key prefix, HTML report.
     Memory(memory::MemoryArgs),
+    /// One row per key (memory estimate, encoding, TTL, ... and with
+    /// --values the value) as Parquet, Arrow or CSV, for DuckDB, pandas, Spark.
+    Export(export::ExportArgs),
     /// Compare a server or cluster with the snapshots: every key present, same type, value and TTL.
     Verify(verify::VerifyArgs),
     /// Write one RDB file from RDB and/or JSON Lines inputs: filter, merge,
@@ -821,6 +825,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
     match cli.cmd {
         Cmd::Memory(a) => memory::run(a),
         Cmd::Fetch(a) => fetch::run(a),
+        Cmd::Export(a) => export::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Rdb(a) => rdb::run(a).map_err(Fail::from),
         Cmd::Split(a) => rdb::run_split(a).map_err(Fail::from),

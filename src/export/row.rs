@@ -1,0 +1,71 @@
+//! One row of the key table: the facts `rdbkit memory` reports about a key
+//! (from [`Model::estimate`], not recomputed here) plus what the record
+//! itself says (TTL, LRU/LFU, offset), and optionally the value.
+
+use crate::error::Result;
+use crate::inspect::memory::{Buffers, Model};
+use crate::rdb::records::Record;
+use crate::rdb::value::Kind;
+
+use super::value::{Collector, Value};
+
+/// A key's facts, owned, so a chunk's rows can travel to the writer.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub db: u64,
+    pub key: Vec<u8>,
+    pub kind: Kind,
+    /// The encoding the modelled server would use (as in `rdbkit memory`).
+    pub encoding: &'static str,
+    /// The encoding stored in the file.
+    pub rdb_encoding: &'static str,
+    pub expire_ms: Option<i64>,
+    pub idle: Option<u64>,
+    pub freq: Option<u8>,
+    /// Bytes of the record in the file (opcodes, key and value).
+    pub serialized: u64,
+    /// Estimated server memory (the `memory` model).
+    pub memory: u64,
+    pub num_elements: u64,
+    pub len_largest_element: u64,
+    /// Offset of the record's first byte in its file.
+    pub offset: u64,
+    /// The value, with `--values`.
+    pub value: Option<Value>,
+}
+
+/// Per-thread buffers to make rows.
+#[derive(Default)]
+pub struct RowMaker {
+    bufs: Buffers,
+    key: Vec<u8>,
+    collector: Collector,
+}
+
+impl RowMaker {
+    /// The row of `rec`; decodes the value a second time when `values`.
+    pub fn row(&mut self, model: &Model, rec: &Record<'_>, values: bool) -> Result<Row> {
+        let m = model.estimate(rec, &mut self.bufs)?;
+        let value = if values {
+            Some(self.collector.collect(rec)?)
+        } else {
+            None
+        };
+        Ok(Row {
+            db: rec.db,
+            key: rec.key.bytes(&mut self.key)?.to_vec(),
+            kind: rec.vtype.kind(),
+            encoding: m.encoding,
+            rdb_encoding: rec.vtype.encoding(),
+            expire_ms: rec.expire_ms,
+            idle: rec.idle,
+            freq: rec.freq,
+            serialized: rec.end_offset() - rec.offset,
+            memory: m.bytes,
+            num_elements: m.num_elements,
+            len_largest_element: m.len_largest_element,
+            offset: rec.offset,
+            value,
+        })
+    }
+}
