@@ -33,9 +33,9 @@
 pub mod aof;
 pub mod compress;
 pub mod error;
-pub mod fetch;
 #[cfg(feature = "parquet")]
 pub mod export;
+pub mod fetch;
 pub mod filter;
 pub mod input;
 pub mod inspect;

@@ -21,8 +21,8 @@ use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
-mod fetch;
 mod export;
+mod fetch;
 mod memory;
 mod progress;
 mod rdb;
@@ -578,7 +578,9 @@ struct LoadArgs {
 /// (first line), else `REDISCLI_AUTH`. Never printed.
 fn parse_target(url: &str, password_file: Option<&Path>) -> Result<Target, Fail> {
     let mut target = Target::parse(url).map_err(|e| match e {
-        rdbkit::redis::ClientError::Usage(m) => Fail::Usage(format!("--target {url}: {m}")),
+        rdbkit::redis::ClientError::Usage(m) => {
+            Fail::Usage(format!("--target {}: {m}", mask_password(url)))
+        }
         other => Fail::Runtime(other.to_string()),
     })?;
     if target.auth.pass.is_none() {

@@ -99,7 +99,8 @@ pub fn empty_standalone(opts: &load::LoadOptions) -> bool {
     if opts.dry_run || opts.resume.is_some() || opts.cluster == Some(true) {
         return false;
     }
-    let Ok((mut c, _)) = load::conn::Conn::open_target(&opts.target, &opts.tls, opts.io_timeout) else {
+    let Ok((mut c, _)) = load::conn::Conn::open_target(&opts.target, &opts.tls, opts.io_timeout)
+    else {
         return false;
     };
     replicate::control::facts(&mut c).is_ok_and(|f| f.total_keys() == 0 && f.master_of_it.is_none())

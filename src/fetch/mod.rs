@@ -103,7 +103,8 @@ pub fn fetch_into(
         Source::Server(t) => t.clone(),
         Source::Sentinel(s) => s.resolve(&opts.sentinel_auth)?,
     };
-    let (mut conn, _) = Conn::open_target(&target, &opts.tls, opts.io_timeout).map_err(|e| e.to_string())?;
+    let (mut conn, _) =
+        Conn::open_target(&target, &opts.tls, opts.io_timeout).map_err(|e| e.to_string())?;
     let hs = sync::start(&mut conn)?;
     let total = match hs.payload {
         sync::Payload::Len(n) => Some(n),

@@ -116,7 +116,8 @@ impl SentinelUrl {
     }
 
     fn ask(&self, sentinel: &str, auth: &Auth) -> Result<(String, u16), String> {
-        let mut c = Conn::open(sentinel, auth, &crate::redis::ConnectOptions::default()).map_err(|e| e.to_string())?;
+        let mut c = Conn::open(sentinel, auth, &crate::redis::ConnectOptions::default())
+            .map_err(|e| e.to_string())?;
         let name = self.master.as_bytes();
         let master = c
             .call_ok(&[b"SENTINEL", b"get-master-addr-by-name", name])

@@ -149,11 +149,7 @@ fn pager(files: &[InputFile<'_>], done: &AtomicBool) {
 
 fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, LoadError> {
     let started = Instant::now();
-    let (mut control, tls) = Conn::open_target(
-        &opts.target,
-        &opts.tls,
-        opts.io_timeout,
-    )?;
+    let (mut control, tls) = Conn::open_target(&opts.target, &opts.tls, opts.io_timeout)?;
     let facts = control::facts(&mut control)?;
     let plan = plan::make(files, opts, &facts)?;
     let peer = target_ip(&opts.target)?;

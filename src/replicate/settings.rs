@@ -5,8 +5,6 @@
 //! the control connection was lost), so a failed load leaves the target
 //! configured as it was.
 
-
-
 use super::control::{config_get, config_set, replicaof};
 use crate::load::conn::Conn;
 use crate::load::{LoadError, Target};
