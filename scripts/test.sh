@@ -79,6 +79,11 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+# The parser library alone (rdbkit = { default-features = false }) builds
+# without the command line's and the network's dependencies.
+log "cargo clippy --no-default-features --lib -- -D warnings"
+cargo clippy --no-default-features --lib -- -D warnings
+
 log "cargo test --release $*"
 log_file=$(mktemp)
 trap 'rm -f "$log_file"' EXIT

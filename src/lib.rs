@@ -35,6 +35,7 @@ pub mod compress;
 pub mod error;
 #[cfg(feature = "parquet")]
 pub mod export;
+#[cfg(feature = "cli")]
 pub mod fetch;
 pub mod filter;
 pub mod input;
