@@ -279,7 +279,7 @@ fn walk_until(
         if meet.contains(&at) {
             return Walk::Merged(at);
         }
-        if dead.contains(&at) && at != q {
+        if dead.contains(&at) {
             return Walk::Invalid;
         }
         match parser.next_item() {
