@@ -111,6 +111,9 @@ fn produce(path: String, engine: EngineOptions, tx: SyncSender<Msg>) {
             return;
         }
     };
+    // Pages already read leave the resident set, as in the CLI: without
+    // this a whole mapped file counts in the process's RSS.
+    let release = |done: u64, _: u64, _: u64| input.release_before(done);
     let r = scan::run(
         &input,
         &engine,
@@ -124,7 +127,7 @@ fn produce(path: String, engine: EngineOptions, tx: SyncSender<Msg>) {
             }
             tx.send(Ok(recs)).map_err(|_| SinkError::Stopped)
         },
-        None,
+        Some(&release),
     )
     .map_err(SinkError::from);
     let msg = match r {
