@@ -186,7 +186,7 @@ fn in_parallel<T: Send, R: Send, E: Send>(
     if threads <= 1 || n <= 1 {
         return items.into_iter().map(f).collect();
     }
-    let slots: Vec<Mutex<(Option<T>, Option<Result<R, E>>)>> = items
+    let slots: Vec<Slot<T, R, E>> = items
         .into_iter()
         .map(|t| Mutex::new((Some(t), None)))
         .collect();
@@ -214,6 +214,9 @@ fn in_parallel<T: Send, R: Send, E: Send>(
         })
         .collect()
 }
+
+/// An item waiting for a thread, and then its result.
+type Slot<T, R, E> = Mutex<(Option<T>, Option<Result<R, E>>)>;
 
 /// The guard of a slot; a panic elsewhere cannot leave a slot half-written.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
