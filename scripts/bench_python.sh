@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The export and Python figures of issue 18, on one file (default
-# bench-data/small-keys.rdb), with farm-bench (A/B in turn, medians):
+# bench-data/small-keys.rdb), timed with /usr/bin/time -v (A and B in
+# turn, medians of wall and CPU seconds, largest peak RSS):
 #
 #   1. iterating every record into Python objects: rdbkit.open vs rdb-py
 #      (PyPI `rdb-py`, its Rust core) doing the same (scripts/peers/*.py);
@@ -34,17 +35,40 @@ BIN=$ROOT/target/release/rdbkit
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 PY=$VENV/bin/python
-TIMEOUT=3000
+
+# one NAME CMD...: one run; appends "wall cpu rss_kb" to $TMP/NAME.
+one() {
+  local name=$1; shift
+  /usr/bin/time -v -o "$TMP/t" "$@" >/dev/null 2>"$TMP/err" \
+    || { echo "$name FAILED: $(tail -1 "$TMP/err")" >&2; exit 1; }
+  awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); w=(n==3)?p[1]*3600+p[2]*60+p[3]:p[1]*60+p[2]}
+    /User time/ {u=$2} /System time/ {s=$2} /Maximum resident/ {r=$2}
+    END {print w, u+s, r}' "$TMP/t" >>"$TMP/$name"
+}
+
+# med FILE COL: the median of a column.
+med() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# pair "A CMD" "B CMD": RUNS runs of each in turn (after one warm-up
+# each); medians, peak RSS and the ratio A/B of the median walls.
+pair() {
+  rm -f "$TMP/A" "$TMP/B"
+  $1 >/dev/null 2>&1; $2 >/dev/null 2>&1
+  for _ in $(seq "$RUNS"); do one A $1; one B $2; done
+  for x in A B; do
+    printf '%s: wall %ss (median of %s), cpu %ss, peak RSS %s MB\n' "$x" \
+      "$(med "$TMP/$x" 1)" "$RUNS" "$(med "$TMP/$x" 2)" \
+      "$(awk '$3>m {m=$3} END {printf "%.0f", m/1024}' "$TMP/$x")"
+  done
+  echo "A/B wall: $(awk -v a="$(med "$TMP/A" 1)" -v b="$(med "$TMP/B" 1)" 'BEGIN {printf "%.2f", a/b}')"
+}
 
 echo "== 1. every record into Python objects: rdbkit.open (A) vs rdb-py (B)"
-farm-bench -n "$RUNS" --timeout "$TIMEOUT" \
-  --vs "$PY $ROOT/scripts/peers/rdbpy.py parse $FILE" \
-  -- "$PY" "$ROOT/scripts/peers/rdbkit_py.py" parse "$FILE"
+pair "$PY $ROOT/scripts/peers/rdbkit_py.py parse $FILE" \
+  "$PY $ROOT/scripts/peers/rdbpy.py parse $FILE"
 
 echo "== 2. export --format parquet (A) vs memory -o CSV (B)"
-farm-bench -n "$RUNS" --timeout "$TIMEOUT" \
-  --vs "$BIN memory $FILE -q -o $TMP/m.csv" \
-  -- "$BIN" export "$FILE" -q -o "$TMP/k.parquet"
+pair "$BIN export $FILE -q -o $TMP/k.parquet" "$BIN memory $FILE -q -o $TMP/m.csv"
 /usr/bin/time -v "$BIN" export "$FILE" -q -o "$TMP/k.parquet" 2>"$TMP/time"
 echo "export peak RSS: $(awk '/Maximum resident/ {printf "%.0f MB", $6/1024}' "$TMP/time"), parquet $(du -m "$TMP/k.parquet" | cut -f1) MB"
 

@@ -4,7 +4,8 @@
 //! bounded, so a slow consumer holds the decoders back instead of letting
 //! memory grow. Dropping the iterator stops the engine.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::ops::Range;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -18,21 +19,45 @@ use rdbkit::sink::SinkError;
 
 use crate::topy;
 
-/// One record, owned, on its way to Python.
+/// One record, owned, on its way to Python. Its key (and a string's value)
+/// are ranges of the chunk's arena: one allocation a chunk instead of one or
+/// two a record, which made glibc's malloc the decoders' and the GIL
+/// thread's first cost.
 pub struct Owned {
     db: u64,
-    key: Vec<u8>,
+    key: Range<usize>,
     kind: &'static str,
     encoding: &'static str,
     expire_ms: Option<i64>,
     idle: Option<u64>,
     freq: Option<u8>,
     offset: u64,
-    value: Value,
+    value: Val,
+}
+
+/// A value: a string's bytes in the arena, or any other value.
+enum Val {
+    Bytes(Range<usize>),
+    Other(Value),
+}
+
+/// A chunk's records and the arena their bytes live in.
+#[derive(Default)]
+pub struct Batch {
+    arena: Vec<u8>,
+    recs: Vec<Owned>,
+}
+
+impl Batch {
+    fn put(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(bytes);
+        start..self.arena.len()
+    }
 }
 
 /// A chunk's records, or the error that ended the run (message, offset).
-type Msg = Result<Vec<Owned>, (String, Option<u64>)>;
+type Msg = Result<Batch, (String, Option<u64>)>;
 
 struct PyWorker {
     collector: Collector,
@@ -40,11 +65,11 @@ struct PyWorker {
 }
 
 impl<'a> Worker<'a> for PyWorker {
-    type Out = Vec<Owned>;
+    type Out = Batch;
     type Error = SinkError;
 
-    fn process(&mut self, chunk: &Chunk<'a>) -> Result<Vec<Owned>, SinkError> {
-        let mut out = Vec::new();
+    fn process(&mut self, chunk: &Chunk<'a>) -> Result<Batch, SinkError> {
+        let mut out = Batch::default();
         let mut p = chunk.parser()?;
         while let Some(item) = p.next_item()? {
             let Item::Key(rec) = item else { continue };
@@ -52,15 +77,17 @@ impl<'a> Worker<'a> for PyWorker {
                 continue;
             }
             let value = match self.collector.collect(&rec) {
-                Ok(v) => v,
+                Ok(Value::String(s)) => Val::Bytes(out.put(&s)),
+                Ok(v) => Val::Other(v),
                 Err(e) => {
                     chunk.value_error(&rec, e)?;
                     continue;
                 }
             };
-            out.push(Owned {
+            let key = out.put(rec.key.bytes(&mut self.key)?);
+            out.recs.push(Owned {
                 db: rec.db,
-                key: rec.key.bytes(&mut self.key)?.to_vec(),
+                key,
                 kind: rec.vtype.kind().name(),
                 encoding: rec.vtype.encoding(),
                 expire_ms: rec.expire_ms,
@@ -84,6 +111,9 @@ fn produce(path: String, engine: EngineOptions, tx: SyncSender<Msg>) {
             return;
         }
     };
+    // Pages already read leave the resident set, as in the CLI: without
+    // this a whole mapped file counts in the process's RSS.
+    let release = |done: u64, _: u64, _: u64| input.release_before(done);
     let r = scan::run(
         &input,
         &engine,
@@ -91,13 +121,13 @@ fn produce(path: String, engine: EngineOptions, tx: SyncSender<Msg>) {
             collector: Collector::default(),
             key: Vec::new(),
         },
-        |recs: Vec<Owned>, _| {
-            if recs.is_empty() {
+        |recs: Batch, _| {
+            if recs.recs.is_empty() {
                 return Ok(());
             }
             tx.send(Ok(recs)).map_err(|_| SinkError::Stopped)
         },
-        None,
+        Some(&release),
     )
     .map_err(SinkError::from);
     let msg = match r {
@@ -143,11 +173,17 @@ impl Record {
     }
 }
 
-fn record(py: Python<'_>, o: Owned) -> PyResult<Record> {
-    let (value, fexp) = topy::value(py, &o.value)?;
+fn record(py: Python<'_>, arena: &[u8], o: &Owned) -> PyResult<Record> {
+    let (value, fexp) = match &o.value {
+        Val::Bytes(r) => (
+            PyBytes::new(py, &arena[r.clone()]).into_any().unbind(),
+            None,
+        ),
+        Val::Other(v) => topy::value(py, v)?,
+    };
     Ok(Record {
         db: o.db,
-        key: PyBytes::new(py, &o.key).unbind(),
+        key: PyBytes::new(py, &arena[o.key.clone()]).unbind(),
         kind: o.kind,
         encoding: o.encoding,
         expire_ms: o.expire_ms,
@@ -159,12 +195,32 @@ fn record(py: Python<'_>, o: Owned) -> PyResult<Record> {
     })
 }
 
+/// The batch being handed out and the index of its next record.
+#[derive(Default)]
+struct Current {
+    batch: Batch,
+    next: usize,
+}
+
 /// The iterator `rdbkit.open` returns.
 #[pyclass(module = "rdbkit")]
 pub struct Records {
     path: String,
     rx: Mutex<Receiver<Msg>>,
-    buf: Mutex<std::vec::IntoIter<Owned>>,
+    cur: Mutex<Current>,
+    /// Spent batches go to a thread of their own to be freed: freeing
+    /// a chunk's values is as costly as making them, and the GIL thread
+    /// is the iteration's bottleneck.
+    spent: Mutex<Sender<Batch>>,
+}
+
+impl Records {
+    fn retire(&self, b: Batch) {
+        // The freeing thread is gone only if it panicked: then free here.
+        if let Ok(tx) = self.spent.lock() {
+            let _ = tx.send(b);
+        }
+    }
 }
 
 #[pymethods]
@@ -175,17 +231,22 @@ impl Records {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Record>> {
         loop {
-            let next = self.buf.lock().map(|mut b| b.next()).unwrap_or(None);
-            if let Some(o) = next {
-                return record(py, o).map(Some);
+            if let Ok(mut c) = self.cur.lock() {
+                if let Some(o) = c.batch.recs.get(c.next) {
+                    let r = record(py, &c.batch.arena, o);
+                    c.next += 1;
+                    return r.map(Some);
+                }
             }
             let msg = py.allow_threads(|| self.rx.lock().ok().and_then(|rx| rx.recv().ok()));
             match msg {
                 None => return Ok(None),
                 Some(Ok(v)) => {
-                    if let Ok(mut b) = self.buf.lock() {
-                        *b = v.into_iter();
-                    }
+                    let spent = match self.cur.lock() {
+                        Ok(mut c) => std::mem::replace(&mut *c, Current { batch: v, next: 0 }),
+                        Err(_) => return Ok(None),
+                    };
+                    self.retire(spent.batch);
                 }
                 Some(Err((m, off))) => return Err(crate::rdb_error(py, &self.path, &m, off)),
             }
@@ -205,9 +266,15 @@ pub fn open(path: std::path::PathBuf, filters: Option<&Bound<'_, PyDict>>) -> Py
         .name("rdbkit-reader".into())
         .spawn(move || produce(p, engine, tx))
         .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let (spent, freed) = channel::<Batch>();
+    std::thread::Builder::new()
+        .name("rdbkit-free".into())
+        .spawn(move || freed.into_iter().for_each(drop))
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     Ok(Records {
         path,
         rx: Mutex::new(rx),
-        buf: Mutex::new(Vec::new().into_iter()),
+        cur: Mutex::new(Current::default()),
+        spent: Mutex::new(spent),
     })
 }

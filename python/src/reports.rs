@@ -27,7 +27,7 @@ pub fn stats_json<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let engine = crate::filters::engine(filters)?;
     let input = open_input(py, &path)?;
-    let r = py.allow_threads(|| stats::compute(&input, &engine, None));
+    let r = py.allow_threads(|| stats::compute(&input, &engine, Some(&release(&input))));
     let st = r.map_err(|e| crate::sink_error(py, &path.display().to_string(), e))?;
     Ok(PyBytes::new(py, &stats::to_json(&st)))
 }
@@ -48,7 +48,8 @@ pub fn memory_jsonl<'py>(
         ..Default::default()
     };
     let mut out = Vec::new();
-    let r = py.allow_threads(|| report::run(&input, &opts, &engine, &mut out, None));
+    let r =
+        py.allow_threads(|| report::run(&input, &opts, &engine, &mut out, Some(&release(&input))));
     r.map_err(|e| crate::sink_error(py, &path.display().to_string(), e))?;
     Ok(PyBytes::new(py, &out))
 }
@@ -91,11 +92,24 @@ pub fn export_table(
         let input = open_input(py, p)?;
         let name = p.display().to_string();
         let r: Result<_, SinkError> = py.allow_threads(|| {
-            export::export_file(&input, &name, &opts, &engine, sink.as_mut(), None)
+            export::export_file(
+                &input,
+                &name,
+                &opts,
+                &engine,
+                sink.as_mut(),
+                Some(&release(&input)),
+            )
         });
         rows += r.map_err(|e| crate::sink_error(py, &name, e))?.rows;
     }
     py.allow_threads(|| sink.finish())
         .map_err(|e| crate::sink_error(py, &label, e))?;
     Ok(rows)
+}
+
+/// The engine's progress callback: pages already read leave the resident
+/// set (as in the CLI), so a mapped file does not count whole in the RSS.
+fn release(input: &Input) -> impl Fn(u64, u64, u64) + Sync + '_ {
+    move |done, _, _| input.release_before(done)
 }

@@ -23,7 +23,7 @@ use arrow_array::builder::{
 use arrow_array::{
     ArrayRef, BinaryArray, Int64Array, LargeListArray, RecordBatch, StringArray, StructArray,
 };
-use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 use super::row::Row;
@@ -96,7 +96,7 @@ pub use super::stream_cols::stream_type;
 pub fn batch(rows: &[Row], file: &str, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(file, n))),
+        repeated(file, n),
         int64(rows, |r| r.db as i64),
         Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| &r.key))),
         Arc::new(StringArray::from_iter_values(
@@ -126,6 +126,14 @@ pub fn batch(rows: &[Row], file: &str, schema: &SchemaRef) -> Result<RecordBatch
         cols.extend(value_columns(rows, schema)?);
     }
     RecordBatch::try_new(schema.clone(), cols)
+}
+
+/// The `file` column: one name `n` times, made from one buffer rather than
+/// value by value (it is a column of every row).
+fn repeated(s: &str, n: usize) -> ArrayRef {
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(s.len(), n));
+    let values = Buffer::from(s.repeat(n).into_bytes());
+    Arc::new(StringArray::new(offsets, values, None))
 }
 
 fn int64(rows: &[Row], f: impl Fn(&Row) -> i64) -> ArrayRef {

@@ -6,14 +6,16 @@
 //!
 //! Workers of the parallel engine turn their chunk into rows and the rows
 //! into an Arrow record batch (or CSV text); the writer receives batches in
-//! file order and writes a row group whenever `batch_rows` rows (or 64 MiB
-//! of encoded data) are buffered, so memory stays bounded whatever the file
-//! size. Several inputs go into one table (the `file` column tells them
+//! file order, encodes their columns on a few threads ([`parquet_file`])
+//! and writes a row group whenever `batch_rows` rows (or 64 MiB of encoded
+//! data) are buffered, so memory stays bounded whatever the file size. Several inputs go into one table (the `file` column tells them
 //! apart) or, with [`Layout::PartPerFile`], into a directory of part files.
 
 #[cfg(feature = "parquet")]
 pub mod arrow;
 pub mod csv;
+#[cfg(feature = "parquet")]
+pub mod parquet_file;
 pub mod row;
 #[cfg(feature = "parquet")]
 pub mod stream_cols;

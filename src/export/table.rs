@@ -51,29 +51,10 @@ mod arrow_files {
     use arrow_array::RecordBatch;
     use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
     use arrow_ipc::CompressionType;
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, ZstdLevel};
-    use parquet::file::properties::{EnabledStatistics, WriterProperties};
-    use parquet::schema::types::ColumnPath;
 
     use super::*;
     use crate::export::arrow::schema;
-
-    /// Columns written without a dictionary.
-    const UNIQUE_COLUMNS: [&str; 9] = [
-        "key",
-        "offset",
-        "memory",
-        "serialized_bytes",
-        "num_elements",
-        "len_largest_element",
-        "expire_ms",
-        "idle",
-        "value_bytes",
-    ];
-
-    /// Encoded bytes buffered before a row group is cut early (big values).
-    const ROW_GROUP_BYTES: usize = 64 << 20;
+    pub use crate::export::parquet_file::ParquetSink;
 
     fn abort(what: &str, e: impl std::fmt::Display) -> SinkError {
         SinkError::Abort(format!("{what}: {e}"))
@@ -86,51 +67,13 @@ mod arrow_files {
         }
     }
 
-    pub struct ParquetSink {
-        w: ArrowWriter<AtomicFile>,
-        rows: usize,
-    }
-
-    impl ParquetSink {
-        pub fn new(file: AtomicFile, opts: &ExportOptions) -> Result<Self, SinkError> {
-            let compression = match opts.zstd_level {
-                Some(l) => Compression::ZSTD(ZstdLevel::try_new(l).map_err(|e| abort("zstd", e))?),
-                None => Compression::UNCOMPRESSED,
-            };
-            // Keys, offsets and sizes are (nearly) unique: a dictionary
-            // would only be built and thrown away. Statistics per column
-            // chunk, not per page: the single writer thread is the
-            // export's bottleneck.
-            let mut props = WriterProperties::builder()
-                .set_compression(compression)
-                .set_statistics_enabled(EnabledStatistics::Chunk)
-                .set_max_row_group_size(opts.batch_rows.max(1));
-            for col in UNIQUE_COLUMNS {
-                props = props.set_column_dictionary_enabled(ColumnPath::from(col), false);
-            }
-            let w = ArrowWriter::try_new(file, schema(opts.values), Some(props.build()))
-                .map_err(|e| abort("starting the Parquet file", e))?;
-            Ok(ParquetSink { w, rows: 0 })
-        }
-    }
-
     impl TableSink for ParquetSink {
         fn write(&mut self, piece: Piece) -> Result<(), SinkError> {
-            let b = batch(piece)?;
-            self.rows += b.num_rows();
-            self.w.write(&b).map_err(|e| abort("writing Parquet", e))?;
-            if self.w.in_progress_size() >= ROW_GROUP_BYTES {
-                self.w.flush().map_err(|e| abort("writing Parquet", e))?;
-            }
-            Ok(())
+            ParquetSink::write(self, &batch(piece)?)
         }
 
         fn finish(self: Box<Self>) -> Result<(), SinkError> {
-            let file = self
-                .w
-                .into_inner()
-                .map_err(|e| abort("finishing the Parquet file", e))?;
-            Ok(file.commit()?)
+            Ok(ParquetSink::finish(*self)?.commit()?)
         }
     }
 
