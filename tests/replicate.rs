@@ -541,3 +541,82 @@ fn other_servers() {
         }
     }
 }
+
+/// Whether a summary's notes hold the RESTORE mode's pointer to this mode.
+fn has_faster_hint(sum: &serde_json::Value) -> bool {
+    sum["notes"].as_array().is_some_and(|v| {
+        v.iter().any(|n| {
+            n.as_str().is_some_and(|t| {
+                t.contains("the target was empty") && t.contains("--mode replicate")
+            })
+        })
+    })
+}
+
+#[test]
+fn a_restore_load_into_an_empty_target_points_to_this_mode() {
+    let f = testdata("redis-7.0.15/default.rdb");
+    let s = Server::start();
+    let out = load(&f, &s.url(), &[]);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert!(n(&sum, "loaded") > 0, "{sum}");
+    assert!(has_faster_hint(&sum), "empty target, no hint: {sum}");
+    // The same load again: the target held keys at the start, no hint.
+    let out = load(&f, &s.url(), &["--on-conflict", "replace"]);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert!(n(&sum, "loaded") > 0, "{sum}");
+    assert!(!has_faster_hint(&sum), "non-empty target, hint: {sum}");
+}
+
+#[test]
+fn a_target_replicating_over_tls_is_refused_and_left_as_it_was() {
+    let tmp = TempDir::new("repl-tls");
+    let st = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+        .args([
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-days", "2"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("openssl");
+    assert!(st.status.success(), "openssl failed: {st:?}");
+    let p = |f: &str| tmp.join(f).display().to_string();
+    let s = debug_server(
+        None,
+        None,
+        &[
+            "--tls-port",
+            &free_port(false).to_string(),
+            "--tls-cert-file",
+            &p("c.pem"),
+            "--tls-key-file",
+            &p("k.pem"),
+            "--tls-ca-cert-file",
+            &p("c.pem"),
+            "--tls-auth-clients",
+            "no",
+            "--tls-replication",
+            "yes",
+        ],
+    );
+    let before = settings(&s);
+    let f = testdata("redis-7.0.15/default.rdb");
+    let out = replicate(&[&f], &s.url(), &[]);
+    assert_ne!(out.code, 0, "{}", out.describe());
+    let text = out.all_text();
+    assert!(
+        text.contains("tls-replication yes") && text.contains("--mode restore"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(s.total_keys(), 0);
+    assert_restored(&s, &before, "tls-replication target");
+}

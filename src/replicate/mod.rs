@@ -128,13 +128,14 @@ pub fn replicate(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, Loa
 
 /// Keeps the inputs' mapped pages out of the resident set while the load
 /// runs (the census, the writer and the raw stream all read the maps):
-/// every 200 ms each map is released whole. Pages in use are faulted back
+/// every 50 ms each map is released whole (a backstop: the census and the
+/// raw stream also release what they have read as they go). Pages in use are faulted back
 /// in from the page cache, so this costs little and bounds rdbkit's RSS
 /// independently of the file size.
 fn pager(files: &[InputFile<'_>], done: &AtomicBool) {
     while !done.load(Ordering::Relaxed) {
-        for _ in 0..4 {
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(10));
             if done.load(Ordering::Relaxed) {
                 return;
             }
