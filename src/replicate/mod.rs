@@ -14,6 +14,7 @@ pub mod census;
 pub mod control;
 pub mod listener;
 mod plan;
+pub mod serve;
 pub mod session;
 pub mod settings;
 pub mod stream;
@@ -156,7 +157,7 @@ fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, L
     let peer = target_ip(&opts.target)?;
     let bind = addresses(opts, peer)?;
     let secret = random_hex();
-    let listener = listener::Listener::open(bind, peer.ip(), secret.clone())
+    let listener = listener::Listener::open(bind, Some(peer.ip()), secret.clone())
         .map_err(|e| LoadError::Io(format!("cannot listen on {bind}: {e}")))?;
     let (host, port) = match &opts.advertise {
         Some(a) => split_host_port(a)?,
