@@ -563,10 +563,10 @@ fn a_restore_load_into_an_empty_target_points_to_this_mode() {
     assert!(n(&sum, "loaded") > 0, "{sum}");
     assert!(has_faster_hint(&sum), "empty target, no hint: {sum}");
     // The same load again: the target held keys at the start, no hint.
-    let out = load(&f, &s.url(), &["--on-conflict", "replace"]);
+    let out = load(&f, &s.url(), &["--on-conflict", "rewrite"]);
     out.expect_code(0);
     let sum = out.summary();
-    assert!(n(&sum, "loaded") > 0, "{sum}");
+    assert_eq!(n(&sum, "conflicts"), n(&sum, "keys_read"), "{sum}");
     assert!(!has_faster_hint(&sum), "non-empty target, hint: {sum}");
 }
 
@@ -684,8 +684,12 @@ fn serve_gives_an_authenticated_replica_the_snapshot_and_a_stranger_nothing() {
     let served = sum["served"].as_array().unwrap();
     assert_eq!(served.len(), 1, "{sum}");
     assert!(n(&served[0], "bytes") > 0, "{sum}");
-    let refused = sum["refused"].as_array().unwrap();
-    assert_eq!(refused.len(), 2, "{sum}");
+    // (The probe that waited for the listener is refused too.)
+    let refused = sum["refused"].to_string();
+    assert!(
+        refused.contains("did not authenticate") && refused.contains("wrong password"),
+        "{sum}"
+    );
     // The replica acknowledged, so it holds the snapshot: same content as
     // a server that loaded the file at start-up.
     assert_eq!(digest(&r), want, "the replica's content differs");
