@@ -7,7 +7,11 @@
 #   rdbkit load: wall time, peak RSS of rdbkit, and the server's CPU share
 #       during the load (utime+stime of redis-server / wall);
 #   rdbkit load --mode replicate: wall time and peak RSS, into another fresh
-#       server (REPL_ARGS="--key 'a*'" etc. adds flags to that run only).
+#       server (REPL_ARGS="--key 'a*'" etc. adds flags to that run only;
+#       REPL_RDB=FILE replicates another file, e.g. the same keys written as
+#       RDB 12 with `rdbkit rdb --to redis-7.4`, converted on the fly).
+#   Rows of issue 16: --file small-keys, --file big-keys, REPL_ARGS with a
+#   filter keeping half the keys ("--key '*[02468]'"), and REPL_RDB.
 #
 #   scripts/bench_load.sh [--runs N] [--data DIR] [--file small-keys]
 set -euo pipefail
@@ -61,7 +65,7 @@ for i in $(seq "$RUNS"); do
   # rdbkit load --mode replicate into another fresh server
   mkdir -p "$TMP/r$i" && port=$(free_port) && pid=$(start_server "$TMP/r$i" "$port")
   t0=$(date +%s.%N)
-  eval /usr/bin/time -f "%M" -o "$TMP/rss" "$RDBKIT" load -q "$RDB" --target "redis://127.0.0.1:$port" \
+  eval /usr/bin/time -f "%M" -o "$TMP/rss" "$RDBKIT" load -q "${REPL_RDB:-$RDB}" --target "redis://127.0.0.1:$port" \
     --mode replicate --json "${REPL_ARGS:-}" > "$TMP/sum.json"
   t1=$(date +%s.%N)
   grep -q '"ending":"completed"' "$TMP/sum.json" || { cat "$TMP/sum.json"; exit 1; }

@@ -541,3 +541,157 @@ fn other_servers() {
         }
     }
 }
+
+/// Whether a summary's notes hold the RESTORE mode's pointer to this mode.
+fn has_faster_hint(sum: &serde_json::Value) -> bool {
+    sum["notes"].as_array().is_some_and(|v| {
+        v.iter().any(|n| {
+            n.as_str().is_some_and(|t| {
+                t.contains("the target was empty") && t.contains("--mode replicate")
+            })
+        })
+    })
+}
+
+#[test]
+fn a_restore_load_into_an_empty_target_points_to_this_mode() {
+    let f = testdata("redis-7.0.15/default.rdb");
+    let s = Server::start();
+    let out = load(&f, &s.url(), &[]);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert!(n(&sum, "loaded") > 0, "{sum}");
+    assert!(has_faster_hint(&sum), "empty target, no hint: {sum}");
+    // The same load again: the target held keys at the start, no hint.
+    let out = load(&f, &s.url(), &["--on-conflict", "rewrite"]);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert_eq!(n(&sum, "conflicts"), n(&sum, "keys_read"), "{sum}");
+    assert!(!has_faster_hint(&sum), "non-empty target, hint: {sum}");
+}
+
+#[test]
+fn a_target_replicating_over_tls_is_refused_and_left_as_it_was() {
+    let tmp = TempDir::new("repl-tls");
+    let st = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+        .args([
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-days", "2"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("openssl");
+    assert!(st.status.success(), "openssl failed: {st:?}");
+    let p = |f: &str| tmp.join(f).display().to_string();
+    let s = debug_server(
+        None,
+        None,
+        &[
+            "--tls-port",
+            &free_port(false).to_string(),
+            "--tls-cert-file",
+            &p("c.pem"),
+            "--tls-key-file",
+            &p("k.pem"),
+            "--tls-ca-cert-file",
+            &p("c.pem"),
+            "--tls-auth-clients",
+            "no",
+            "--tls-replication",
+            "yes",
+        ],
+    );
+    let before = settings(&s);
+    let f = testdata("redis-7.0.15/default.rdb");
+    let out = replicate(&[&f], &s.url(), &[]);
+    assert_ne!(out.code, 0, "{}", out.describe());
+    let text = out.all_text();
+    assert!(
+        text.contains("tls-replication yes") && text.contains("--mode restore"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(s.total_keys(), 0);
+    assert_restored(&s, &before, "tls-replication target");
+}
+
+/// Waits until something listens on `port`.
+fn wait_listening(port: u16) {
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the listener never opened"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_gives_an_authenticated_replica_the_snapshot_and_a_stranger_nothing() {
+    let f = testdata("redis-7.0.15/default.rdb");
+    let want = digest_of_file(None, &f);
+    let port = free_port(false);
+    let listen = format!("127.0.0.1:{port}");
+    let secret = format!("serve-test-{}", std::process::id());
+    let args = [
+        "serve",
+        f.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--json",
+        "--accept-wait",
+        "60",
+    ];
+    let child = support::run::rdbkit_command(&args, &[("RDBKIT_SERVE_PASSWORD", &secret)])
+        .spawn()
+        .expect("rdbkit serve");
+    wait_listening(port);
+    // Strangers: no password, a wrong one. Each gets an error and nothing.
+    let a = talk(port, b"*1\r\n$4\r\nSYNC\r\n");
+    assert!(a.starts_with(b"-NOAUTH"), "{}", String::from_utf8_lossy(&a));
+    let b = talk(
+        port,
+        b"*2\r\n$4\r\nAUTH\r\n$5\r\nguess\r\n*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n",
+    );
+    assert!(
+        b.starts_with(b"-WRONGPASS") && b.len() < 100,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    // A real replica started pointing at rdbkit, with the password.
+    let r = debug_server(
+        None,
+        None,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &port.to_string(),
+            "--masterauth",
+            &secret,
+        ],
+    );
+    let out = wait_child(child, args.join(" "), Duration::from_secs(120));
+    out.expect_code(0);
+    assert!(!out.all_text().contains(&secret), "the password was echoed");
+    let sum: serde_json::Value = serde_json::from_str(out.stdout_text().trim()).unwrap();
+    let served = sum["served"].as_array().unwrap();
+    assert_eq!(served.len(), 1, "{sum}");
+    assert!(n(&served[0], "bytes") > 0, "{sum}");
+    // (The probe that waited for the listener is refused too.)
+    let refused = sum["refused"].to_string();
+    assert!(
+        refused.contains("did not authenticate") && refused.contains("wrong password"),
+        "{sum}"
+    );
+    // The replica acknowledged, so it holds the snapshot: same content as
+    // a server that loaded the file at start-up.
+    assert_eq!(digest(&r), want, "the replica's content differs");
+    assert_eq!(r.total_keys(), n(&sum, "keys"), "{sum}");
+}

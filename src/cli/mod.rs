@@ -27,6 +27,7 @@ mod memory;
 mod progress;
 mod rdb;
 mod replicate;
+mod serve;
 mod verify;
 
 /// Exit codes (documented in the README).
@@ -361,6 +362,9 @@ enum Cmd {
     /// Download a one-time snapshot of a live server (redis://, rediss://,
     /// sentinel://HOST:26379/MASTER) over the replication protocol.
     Fetch(fetch::FetchArgs),
+    /// Serve RDB files as a replication master: replicas pointed at
+    /// --listen with REPLICAOF (and masterauth) get a full synchronisation.
+    Serve(serve::ServeArgs),
     /// Whole-file statistics: keys per db and type, expiring keys, sizes, aux fields.
     Stats {
         /// The RDB file (`-` for standard input).
@@ -827,6 +831,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
     match cli.cmd {
         Cmd::Memory(a) => memory::run(a),
         Cmd::Fetch(a) => fetch::run(a),
+        Cmd::Serve(a) => serve::run(a),
         Cmd::Export(a) => export::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Rdb(a) => rdb::run(a).map_err(Fail::from),

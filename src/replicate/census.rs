@@ -110,6 +110,14 @@ pub fn take(
             now_ms,
             scratch: Vec::new(),
         };
+        // The walk's pages leave the resident set as it goes (the census
+        // reads a file at several GB/s: faster than any timer could
+        // release them), and all of them at the end.
+        let release = |done: u64, _: u64, _: u64| {
+            if let Some(r) = f.release {
+                r(done);
+            }
+        };
         let info = scan::run(
             f.data,
             &opts,
@@ -118,9 +126,12 @@ pub fn take(
                 sum.add(c);
                 Ok(())
             },
-            None,
-        )
-        .map_err(|e| LoadError::Input {
+            Some(&release),
+        );
+        if let Some(r) = f.release {
+            r(u64::MAX);
+        }
+        let info = info.map_err(|e| LoadError::Input {
             file: f.name.clone(),
             msg: format!("{e} (found by the check before replicating: nothing was sent)"),
         })?;

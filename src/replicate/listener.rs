@@ -36,7 +36,7 @@ pub struct Listener {
 
 impl Listener {
     /// Binds `bind` and starts admitting connections.
-    pub fn open(bind: SocketAddr, allowed: IpAddr, secret: String) -> io::Result<Listener> {
+    pub fn open(bind: SocketAddr, allowed: Option<IpAddr>, secret: String) -> io::Result<Listener> {
         let l = TcpListener::bind(bind)?;
         l.set_nonblocking(true)?;
         let local = l.local_addr()?;
@@ -78,7 +78,8 @@ impl Drop for Listener {
 /// What every connection's thread needs.
 #[derive(Clone)]
 struct Door {
-    allowed: IpAddr,
+    /// The only address admitted (`None`: any, with the secret: `serve`).
+    allowed: Option<IpAddr>,
     secret: Arc<String>,
     tx: Sender<Replica>,
     refused: Arc<Mutex<Vec<String>>>,
@@ -121,7 +122,7 @@ fn admit(s: TcpStream, peer: SocketAddr, door: Door) {
         Ok(w) => w,
         Err(_) => return,
     };
-    if peer.ip() != door.allowed {
+    if door.allowed.is_some_and(|a| a != peer.ip()) {
         let _ =
             w.write_all(b"-ERR this rdbkit listener serves only the target it was opened for\r\n");
         door.refuse(peer, "not the target's address");

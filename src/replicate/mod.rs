@@ -14,6 +14,7 @@ pub mod census;
 pub mod control;
 pub mod listener;
 mod plan;
+pub mod serve;
 pub mod session;
 pub mod settings;
 pub mod stream;
@@ -128,13 +129,14 @@ pub fn replicate(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, Loa
 
 /// Keeps the inputs' mapped pages out of the resident set while the load
 /// runs (the census, the writer and the raw stream all read the maps):
-/// every 200 ms each map is released whole. Pages in use are faulted back
+/// every 50 ms each map is released whole (a backstop: the census and the
+/// raw stream also release what they have read as they go). Pages in use are faulted back
 /// in from the page cache, so this costs little and bounds rdbkit's RSS
 /// independently of the file size.
 fn pager(files: &[InputFile<'_>], done: &AtomicBool) {
     while !done.load(Ordering::Relaxed) {
-        for _ in 0..4 {
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(10));
             if done.load(Ordering::Relaxed) {
                 return;
             }
@@ -155,7 +157,7 @@ fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, L
     let peer = target_ip(&opts.target)?;
     let bind = addresses(opts, peer)?;
     let secret = random_hex();
-    let listener = listener::Listener::open(bind, peer.ip(), secret.clone())
+    let listener = listener::Listener::open(bind, Some(peer.ip()), secret.clone())
         .map_err(|e| LoadError::Io(format!("cannot listen on {bind}: {e}")))?;
     let (host, port) = match &opts.advertise {
         Some(a) => split_host_port(a)?,

@@ -161,7 +161,7 @@ pub fn make<'a>(
         let data = files[0].data;
         let end = data.len() - census.trailing[0] as usize;
         (
-            Source::Raw(&data[..end]),
+            Source::Raw(&data[..end], files[0].release),
             "the file's own bytes".to_string(),
         )
     } else {
@@ -217,7 +217,9 @@ fn writer_options(
         db_map,
         on_conflict: OnConflict::Panic,
         lossy: opts.lossy,
-        verify_checksum: opts.engine.verify_checksum,
+        // The census verified every checksum already; a second whole-file
+        // CRC pass would only pull the file into the resident set again.
+        verify_checksum: false,
         now_ms: expired_before.unwrap_or_else(now_ms),
     }
 }

@@ -15,11 +15,15 @@ use crate::writer::{self, route::Route, Input, WriteError};
 
 /// What is streamed.
 pub enum Source<'a> {
-    /// One file's bytes, sent as they are (up to its checksum trailer).
-    Raw(&'a [u8]),
+    /// One file's bytes, sent as they are (up to its checksum trailer),
+    /// and the input's page release (sent pages are not read again).
+    Raw(&'a [u8], Option<&'a (dyn Fn(u64) + Sync)>),
     /// Written on the fly.
     Written(Vec<Input<'a>>, Box<writer::Options>),
 }
+
+/// Bytes of a raw stream written between two page releases.
+const RAW_SLICE: usize = 8 << 20;
 
 /// Why a stream did not complete.
 #[derive(Debug)]
@@ -82,14 +86,23 @@ pub fn send(
         write!(w, "+FULLRESYNC {replid} 0\r\n").map_err(io)?;
     }
     match src {
-        Source::Raw(data) => {
+        Source::Raw(data, release) => {
             if eof_capa {
                 write!(w, "$EOF:{mark}\r\n").map_err(io)?;
             } else {
                 write!(w, "${}\r\n", data.len()).map_err(io)?;
             }
             w.flush().map_err(io)?;
-            w.get_mut().write_all(data).map_err(io)?;
+            // In slices, each released once sent: the socket is slower
+            // than the page cache, so RSS stays at a slice or two.
+            let mut at = 0;
+            for part in data.chunks(RAW_SLICE) {
+                w.get_mut().write_all(part).map_err(io)?;
+                at += part.len() as u64;
+                if let Some(r) = release {
+                    r(at);
+                }
+            }
             if eof_capa {
                 w.write_all(mark.as_bytes()).map_err(io)?;
             }
