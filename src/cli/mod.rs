@@ -21,6 +21,7 @@ use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
+mod aof;
 mod export;
 mod fetch;
 mod memory;
@@ -974,7 +975,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 std::slice::from_ref(&file),
                 &[("--output", out_path.as_ref())],
             )?;
-            let input = open(&file)?;
+            let opened = aof::open_any(&file)?;
             if let Some(p) = on_conflict {
                 return Err(Fail::Usage(format!(
                     "resp: --on-conflict {p}: a RESP stream is written before any server \
@@ -987,9 +988,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             } else {
                 OnConflict::Panic
             };
+            let base = opened.base();
             let cfg = restore::worker_config(
                 0,
-                &input,
+                base.map_or(&[][..], |(_, d)| d),
                 &keys.options(),
                 false,
                 oc,
@@ -1000,14 +1002,25 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let mut out = output(&out_path)?;
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                input.len() as u64,
+                base.map_or(0, |(_, d)| d.len() as u64),
             );
-            let cb = bar.callback(&input);
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
-            let r = respout::write_resp(&input, &cfg, mode, &engine, &mut out, Some(&cb))
-                .and_then(|s| out.commit().map(|_| s).map_err(SinkError::Io));
+            aof::note_unfiltered(&opened, engine.filter.is_some());
+            let r = match base {
+                Some((input, data)) => {
+                    let cb = bar.callback(input);
+                    respout::write_resp(data, &cfg, mode, &engine, &mut out, Some(&cb))
+                }
+                None => Ok(respout::RespSummary::default()),
+            };
             bar.finish();
+            let r = r
+                .and_then(|s| match opened.aof() {
+                    Some(a) => aof::write_commands(a, &cfg, &mut out).map(|_| s),
+                    None => Ok(s),
+                })
+                .and_then(|s| out.commit().map(|_| s).map_err(SinkError::Io));
             match r {
                 Ok(s) => {
                     for e in &s.errors {
@@ -1046,44 +1059,64 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 std::slice::from_ref(&file),
                 &[("--output", out_path.as_ref())],
             )?;
-            let input = open(&file)?;
+            let opened = aof::open_any(&file)?;
             let opts = JsonOptions {
                 meta,
                 verify_checksum: !common.no_checksum,
             };
             let mut out = output(&out_path)?;
+            let base = opened.base();
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                input.len() as u64,
+                base.map_or(0, |(_, d)| d.len() as u64),
             );
-            let cb = bar.callback(&input);
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
-            let r = json::write_parallel(&input, &opts, &engine, &mut out, Some(&cb))
-                .and_then(|_| out.commit().map_err(SinkError::Io));
+            aof::note_unfiltered(&opened, engine.filter.is_some());
+            let r = match base {
+                Some((input, data)) => {
+                    let cb = bar.callback(input);
+                    json::write_parallel(data, &opts, &engine, &mut out, Some(&cb)).map(|_| ())
+                }
+                None => Ok(()),
+            };
             bar.finish();
+            let r = r
+                .and_then(|_| match opened.aof() {
+                    Some(a) => rdbkit::aof::convert::write_json(a, meta, &mut out)
+                        .map(|w| aof::note_truncated(&w))
+                        .map_err(SinkError::from),
+                    None => Ok(()),
+                })
+                .and_then(|_| out.commit().map_err(SinkError::Io));
             Ok(finish(&file, r).map(|_| damage(&engine, &label, exit::OK))?)
         }
         Cmd::Stats { file, json, common } => {
-            let input = open(&file)?;
+            let opened = aof::open_any(&file)?;
+            let base = opened.base();
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                input.len() as u64,
+                base.map_or(0, |(_, d)| d.len() as u64),
             );
-            let cb = bar.callback(&input);
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
-            let r = stats::compute(&input, &engine, Some(&cb));
+            let r = match base {
+                Some((input, data)) => {
+                    let cb = bar.callback(input);
+                    stats::compute(data, &engine, Some(&cb))
+                }
+                None => Ok(stats::Stats::default()),
+            };
             bar.finish();
             let st = match r {
                 Ok(st) => st,
                 Err(e) => return Ok(finish(&file, Err::<(), _>(e)).map(|_| exit::OK)?),
             };
-            let text = if json {
-                stats::to_json(&st)
-            } else {
-                stats::to_text(&st).into_bytes()
+            let cmds = match opened.aof() {
+                Some(a) => Some(rdbkit::aof::convert::count(a).map_err(|e| e.to_string())?),
+                None => None,
             };
+            let text = aof::stats_text(&st, cmds.as_ref(), json);
             let mut out = io::stdout().lock();
             Ok(finish(
                 &file,
