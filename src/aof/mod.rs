@@ -10,3 +10,5 @@ pub mod convert;
 pub mod manifest;
 pub mod source;
 pub mod walk;
+#[cfg(feature = "cli")]
+pub mod replay;

@@ -138,7 +138,15 @@ pub fn open(
         let text = std::fs::read(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
         return open_manifest(&manifest, &text, path, open_part).map(Opened::Aof);
     }
-    let input = open_file(path)?;
+    from_input(path, open_file(path)?, open_part)
+}
+
+/// What the already opened `input` (read from `path`) is.
+pub fn from_input(
+    path: &Path,
+    input: Input,
+    open_part: &dyn Fn(&Path) -> Result<Input, String>,
+) -> Result<Opened, String> {
     let name = path.display().to_string();
     match sniff(&input) {
         Kind::Rdb => Ok(Opened::Rdb(input)),

@@ -866,47 +866,64 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 cert: load.tls_cert.clone(),
                 key: load.tls_key.clone(),
             };
-            let inputs: Vec<Input> = files
+            let opened: Vec<rdbkit::aof::source::Opened> = files
                 .iter()
-                .map(|f| fetch::open_or_fetch(f, tls.clone(), common.quiet))
+                .map(|f| aof::open_load_input(f, || fetch::open_or_fetch(f, tls.clone(), common.quiet)))
                 .collect::<Result<_, _>>()?;
-            let releases: Vec<_> = inputs
+            let replay = aof::prepare_replay(&opened, &opts)?;
+            let bases: Vec<(&str, &Input, &[u8])> = files
                 .iter()
-                .map(|i| move |upto: u64| i.release_before(upto))
+                .zip(&opened)
+                .filter_map(|(f, o)| o.base().map(|(i, d)| (f.to_str().unwrap_or("?"), i, d)))
                 .collect();
-            let named: Vec<InputFile<'_>> = files
+            let releases: Vec<_> = bases
                 .iter()
-                .zip(&inputs)
+                .map(|(_, i, _)| move |upto: u64| i.release_before(upto))
+                .collect();
+            let named: Vec<InputFile<'_>> = bases
+                .iter()
                 .zip(&releases)
-                .map(|((f, i), r)| InputFile {
-                    name: mask_password(&f.display().to_string()),
-                    data: i,
+                .map(|((f, _, d), r)| InputFile {
+                    name: mask_password(f),
+                    data: d,
                     release: Some(r as &(dyn Fn(u64) + Sync)),
                 })
                 .collect();
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                inputs.iter().map(|i| i.len() as u64).sum(),
+                bases.iter().map(|(_, _, d)| d.len() as u64).sum(),
             );
             let cb = bar.load_callback();
             let was_empty = replicate::empty_standalone(&opts);
-            let r = load::load(&named, &opts, Some(&cb));
+            let r = if named.is_empty() {
+                Ok(load::Summary::default())
+            } else {
+                load::load(&named, &opts, Some(&cb))
+            };
             bar.finish();
             let mut summary = match r {
                 Ok(s) => s,
                 Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
                 Err(e) => return Err(e.to_string().into()),
             };
+            let replayed = aof::run_replay(&opened, replay, &opts, &summary)?;
             summary.next_step = next_step(&summary, &load);
             if was_empty && summary.ending == Ending::Completed && summary.loaded > 0 {
                 summary.notes.push(replicate::FASTER_HINT.into());
             }
             if json {
-                println!("{}", summary.to_json());
+                println!("{}", aof::with_member(summary.to_json(), replayed.as_ref()));
             } else if !common.quiet {
                 eprint!("{}", summary.to_text());
+                if let Some(r) = &replayed {
+                    eprint!("{}", r.to_text());
+                }
             }
             let code = match &summary.ending {
+                Ending::Completed if replayed.as_ref().is_some_and(|r| r.failed > 0) => {
+                    eprintln!("rdbkit: AOF commands failed (see the summary)");
+                    exit::FAILED_KEYS
+                }
                 Ending::Completed => exit::OK,
                 Ending::StoppedOnConflict(msg) => {
                     eprintln!("rdbkit: stopped on conflict: {msg}");
