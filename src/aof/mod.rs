@@ -8,7 +8,7 @@
 pub mod command;
 pub mod convert;
 pub mod manifest;
-pub mod source;
-pub mod walk;
 #[cfg(feature = "cli")]
 pub mod replay;
+pub mod source;
+pub mod walk;

@@ -99,14 +99,22 @@ fn send_all(
         let db = (rules.map)(c.db);
         if selected != Some(db) {
             select(&mut buf, db);
-            sent.push(Sent { seg: c.seg, offset: c.offset, counted: false });
+            sent.push(Sent {
+                seg: c.seg,
+                offset: c.offset,
+                counted: false,
+            });
             selected = Some(db);
         }
         if c.is(b"SELECT") {
             return Ok(());
         }
         buf.extend_from_slice(c.raw);
-        sent.push(Sent { seg: c.seg, offset: c.offset, counted: true });
+        sent.push(Sent {
+            seg: c.seg,
+            offset: c.offset,
+            counted: true,
+        });
         if buf.len() >= FLUSH_BYTES {
             flush(&mut buf, &mut sent)?;
         }
@@ -135,7 +143,14 @@ fn read_replies(
         for s in batch {
             let reply = match read_reply(r) {
                 Ok(x) => x,
-                Err(e) => return (ok, failed, errors, Some(crate::redis::conn::describe_io(&e))),
+                Err(e) => {
+                    return (
+                        ok,
+                        failed,
+                        errors,
+                        Some(crate::redis::conn::describe_io(&e)),
+                    )
+                }
             };
             let bad = errors_in(&reply);
             if bad.is_empty() {

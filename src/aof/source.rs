@@ -210,7 +210,11 @@ fn open_manifest(
             Kind::Rdb if i == 0 && m.base.is_some() => input.len(),
             Kind::Preamble { rdb_end } if i == 0 && m.base.is_some() => rdb_end,
             Kind::Resp => 0,
-            _ => return Err(format!("{shown}: not a RESP AOF file (named by the manifest)")),
+            _ => {
+                return Err(format!(
+                    "{shown}: not a RESP AOF file (named by the manifest)"
+                ))
+            }
         };
         segments.push(Segment {
             name: shown,

@@ -106,8 +106,8 @@ pub fn prepare_replay(opened: &[Opened], opts: &LoadOptions) -> Result<bool, sup
             ));
         }
     }
-    let (mut c, _) = Conn::open_target(&opts.target, &opts.tls, opts.io_timeout)
-        .map_err(|e| e.to_string())?;
+    let (mut c, _) =
+        Conn::open_target(&opts.target, &opts.tls, opts.io_timeout).map_err(|e| e.to_string())?;
     let cluster = match opts.cluster {
         Some(c) => c,
         None => c
@@ -136,14 +136,24 @@ pub fn run_replay(
         return Ok(None);
     }
     if opts.dry_run || base.ending != load::Ending::Completed {
-        eprintln!("rdbkit: the AOF commands were not replayed ({})", if opts.dry_run { "--dry-run" } else { "the base load did not complete" });
+        eprintln!(
+            "rdbkit: the AOF commands were not replayed ({})",
+            if opts.dry_run {
+                "--dry-run"
+            } else {
+                "the base load did not complete"
+            }
+        );
         return Ok(None);
     }
     let keys = &opts.keys;
     let target_db = keys.db.or(opts.target.db);
     let map = |db: u64| {
         target_db.unwrap_or_else(|| {
-            keys.db_map.iter().find(|(f, _)| *f == db).map_or(db, |(_, t)| *t)
+            keys.db_map
+                .iter()
+                .find(|(f, _)| *f == db)
+                .map_or(db, |(_, t)| *t)
         })
     };
     let dbs = opts.engine.filter.as_ref().map_or(&[][..], |f| &f.dbs[..]);

@@ -868,7 +868,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             };
             let opened: Vec<rdbkit::aof::source::Opened> = files
                 .iter()
-                .map(|f| aof::open_load_input(f, || fetch::open_or_fetch(f, tls.clone(), common.quiet)))
+                .map(|f| {
+                    aof::open_load_input(f, || fetch::open_or_fetch(f, tls.clone(), common.quiet))
+                })
                 .collect::<Result<_, _>>()?;
             let replay = aof::prepare_replay(&opened, &opts)?;
             let bases: Vec<(&str, &Input, &[u8])> = files
