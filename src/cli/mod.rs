@@ -284,6 +284,10 @@ enum Cmd {
         /// RDB files (several: one per source shard; they load concurrently),
         /// or redis://, rediss://, sentinel://HOST:26379/MASTER URLs: a
         /// one-time snapshot is fetched first (see `fetch`), then loaded.
+        /// An AOF (a file, a manifest, or an `appendonlydir/`) is recognised
+        /// by content: its base's keys load as an RDB's, under the conflict
+        /// policy; its commands are edits, replayed as they are after the
+        /// base (no policy applies to them; standalone targets only).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
