@@ -30,8 +30,21 @@ impl<'a> Commands<'a> {
         Commands { data, pos: 0, base }
     }
 
-    /// The next command; `Err` names the offset of bad bytes.
+    /// Where the next command starts, in `data`.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The next command; `Err` names the offset of bad bytes. Annotation
+    /// lines (`#TS:...` with `aof-timestamp-enabled`) are skipped, as the
+    /// server's loader skips them.
     pub fn next_command(&mut self) -> Result<Next<'a>, String> {
+        while self.data.get(self.pos) == Some(&b'#') {
+            match self.data[self.pos..].iter().position(|b| *b == b'\n') {
+                Some(nl) => self.pos += nl + 1,
+                None => self.pos = self.data.len(),
+            }
+        }
         let start = self.pos;
         if start >= self.data.len() {
             return Ok(Next::End);

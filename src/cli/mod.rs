@@ -21,6 +21,7 @@ use rdbkit::scan::{Corrupt, CorruptPolicy, EngineOptions};
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::{stats, SinkError};
 
+mod aof;
 mod export;
 mod fetch;
 mod memory;
@@ -284,6 +285,10 @@ enum Cmd {
         /// RDB files (several: one per source shard; they load concurrently),
         /// or redis://, rediss://, sentinel://HOST:26379/MASTER URLs: a
         /// one-time snapshot is fetched first (see `fetch`), then loaded.
+        /// An AOF (a file, a manifest, or an `appendonlydir/`) is recognised
+        /// by content: its base's keys load as an RDB's, under the conflict
+        /// policy; its commands are edits, replayed as they are after the
+        /// base (no policy applies to them; standalone targets only).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -870,47 +875,66 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 cert: load.tls_cert.clone(),
                 key: load.tls_key.clone(),
             };
-            let inputs: Vec<Input> = files
+            let opened: Vec<rdbkit::aof::source::Opened> = files
                 .iter()
-                .map(|f| fetch::open_or_fetch(f, tls.clone(), common.quiet))
+                .map(|f| {
+                    aof::open_load_input(f, || fetch::open_or_fetch(f, tls.clone(), common.quiet))
+                })
                 .collect::<Result<_, _>>()?;
-            let releases: Vec<_> = inputs
+            let replay = aof::prepare_replay(&opened, &opts)?;
+            let bases: Vec<(&str, &Input, &[u8])> = files
                 .iter()
-                .map(|i| move |upto: u64| i.release_before(upto))
+                .zip(&opened)
+                .filter_map(|(f, o)| o.base().map(|(i, d)| (f.to_str().unwrap_or("?"), i, d)))
                 .collect();
-            let named: Vec<InputFile<'_>> = files
+            let releases: Vec<_> = bases
                 .iter()
-                .zip(&inputs)
+                .map(|(_, i, _)| move |upto: u64| i.release_before(upto))
+                .collect();
+            let named: Vec<InputFile<'_>> = bases
+                .iter()
                 .zip(&releases)
-                .map(|((f, i), r)| InputFile {
-                    name: mask_password(&f.display().to_string()),
-                    data: i,
+                .map(|((f, _, d), r)| InputFile {
+                    name: mask_password(f),
+                    data: d,
                     release: Some(r as &(dyn Fn(u64) + Sync)),
                 })
                 .collect();
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                inputs.iter().map(|i| i.len() as u64).sum(),
+                bases.iter().map(|(_, _, d)| d.len() as u64).sum(),
             );
             let cb = bar.load_callback();
             let was_empty = replicate::empty_standalone(&opts);
-            let r = load::load(&named, &opts, Some(&cb));
+            let r = if named.is_empty() {
+                Ok(load::Summary::default())
+            } else {
+                load::load(&named, &opts, Some(&cb))
+            };
             bar.finish();
             let mut summary = match r {
                 Ok(s) => s,
                 Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
                 Err(e) => return Err(e.to_string().into()),
             };
+            let replayed = aof::run_replay(&opened, replay, &opts, &summary)?;
             summary.next_step = next_step(&summary, &load);
             if was_empty && summary.ending == Ending::Completed && summary.loaded > 0 {
                 summary.notes.push(replicate::FASTER_HINT.into());
             }
             if json {
-                println!("{}", summary.to_json());
+                println!("{}", aof::with_member(summary.to_json(), replayed.as_ref()));
             } else if !common.quiet {
                 eprint!("{}", summary.to_text());
+                if let Some(r) = &replayed {
+                    eprint!("{}", r.to_text());
+                }
             }
             let code = match &summary.ending {
+                Ending::Completed if replayed.as_ref().is_some_and(|r| r.failed > 0) => {
+                    eprintln!("rdbkit: AOF commands failed (see the summary)");
+                    exit::FAILED_KEYS
+                }
                 Ending::Completed => exit::OK,
                 Ending::StoppedOnConflict(msg) => {
                     eprintln!("rdbkit: stopped on conflict: {msg}");
@@ -979,7 +1003,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 std::slice::from_ref(&file),
                 &[("--output", out_path.as_ref())],
             )?;
-            let input = open(&file)?;
+            let opened = aof::open_any(&file)?;
             if let Some(p) = on_conflict {
                 return Err(Fail::Usage(format!(
                     "resp: --on-conflict {p}: a RESP stream is written before any server \
@@ -992,9 +1016,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             } else {
                 OnConflict::Panic
             };
+            let base = opened.base();
             let cfg = restore::worker_config(
                 0,
-                &input,
+                base.map_or(&[][..], |(_, d)| d),
                 &keys.options(),
                 false,
                 oc,
@@ -1005,14 +1030,25 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let mut out = output(&out_path)?;
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                input.len() as u64,
+                base.map_or(0, |(_, d)| d.len() as u64),
             );
-            let cb = bar.callback(&input);
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
-            let r = respout::write_resp(&input, &cfg, mode, &engine, &mut out, Some(&cb))
-                .and_then(|s| out.commit().map(|_| s).map_err(SinkError::Io));
+            aof::note_unfiltered(&opened, engine.filter.is_some());
+            let r = match base {
+                Some((input, data)) => {
+                    let cb = bar.callback(input);
+                    respout::write_resp(data, &cfg, mode, &engine, &mut out, Some(&cb))
+                }
+                None => Ok(respout::RespSummary::default()),
+            };
             bar.finish();
+            let r = r
+                .and_then(|s| match opened.aof() {
+                    Some(a) => aof::write_commands(a, &cfg, &mut out).map(|_| s),
+                    None => Ok(s),
+                })
+                .and_then(|s| out.commit().map(|_| s).map_err(SinkError::Io));
             match r {
                 Ok(s) => {
                     for e in &s.errors {
@@ -1051,44 +1087,64 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 std::slice::from_ref(&file),
                 &[("--output", out_path.as_ref())],
             )?;
-            let input = open(&file)?;
+            let opened = aof::open_any(&file)?;
             let opts = JsonOptions {
                 meta,
                 verify_checksum: !common.no_checksum,
             };
             let mut out = output(&out_path)?;
+            let base = opened.base();
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                input.len() as u64,
+                base.map_or(0, |(_, d)| d.len() as u64),
             );
-            let cb = bar.callback(&input);
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
-            let r = json::write_parallel(&input, &opts, &engine, &mut out, Some(&cb))
-                .and_then(|_| out.commit().map_err(SinkError::Io));
+            aof::note_unfiltered(&opened, engine.filter.is_some());
+            let r = match base {
+                Some((input, data)) => {
+                    let cb = bar.callback(input);
+                    json::write_parallel(data, &opts, &engine, &mut out, Some(&cb)).map(|_| ())
+                }
+                None => Ok(()),
+            };
             bar.finish();
+            let r = r
+                .and_then(|_| match opened.aof() {
+                    Some(a) => rdbkit::aof::convert::write_json(a, meta, &mut out)
+                        .map(|w| aof::note_truncated(&w))
+                        .map_err(SinkError::from),
+                    None => Ok(()),
+                })
+                .and_then(|_| out.commit().map_err(SinkError::Io));
             Ok(finish(&file, r).map(|_| damage(&engine, &label, exit::OK))?)
         }
         Cmd::Stats { file, json, common } => {
-            let input = open(&file)?;
+            let opened = aof::open_any(&file)?;
+            let base = opened.base();
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
-                input.len() as u64,
+                base.map_or(0, |(_, d)| d.len() as u64),
             );
-            let cb = bar.callback(&input);
             let label = file.display().to_string();
             let engine = common.engine(&label)?;
-            let r = stats::compute(&input, &engine, Some(&cb));
+            let r = match base {
+                Some((input, data)) => {
+                    let cb = bar.callback(input);
+                    stats::compute(data, &engine, Some(&cb))
+                }
+                None => Ok(stats::Stats::default()),
+            };
             bar.finish();
             let st = match r {
                 Ok(st) => st,
                 Err(e) => return Ok(finish(&file, Err::<(), _>(e)).map(|_| exit::OK)?),
             };
-            let text = if json {
-                stats::to_json(&st)
-            } else {
-                stats::to_text(&st).into_bytes()
+            let cmds = match opened.aof() {
+                Some(a) => Some(rdbkit::aof::convert::count(a).map_err(|e| e.to_string())?),
+                None => None,
             };
+            let text = aof::stats_text(&st, cmds.as_ref(), json);
             let mut out = io::stdout().lock();
             Ok(finish(
                 &file,
