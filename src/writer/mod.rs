@@ -12,6 +12,11 @@
 //!    format knows its type byte, otherwise decoded and re-encoded as a
 //!    server of that version would save it ([`crate::rdb::write`]).
 //!
+//! The second pass over an RDB input runs on the parallel engine
+//! ([`chunked`]): workers produce each chunk's output bytes, the calling
+//! thread appends them in file order. JSON Lines inputs and the first pass
+//! are still walked on one thread.
+//!
 //! Keys are remembered (to resolve conflicts) only when there is more than
 //! one input, the input is JSON Lines, or `--db-map` merges databases; a
 //! single RDB input is otherwise streamed with memory independent of its
