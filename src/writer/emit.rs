@@ -20,6 +20,10 @@ use crate::rdb::write::{Encoded, Format};
 
 const FLUSH_AT: usize = 1 << 20;
 
+/// Pieces at least this long skip the buffer (the file's `BufWriter`
+/// passes them straight to `write(2)` too: see [`super::output`]).
+pub const DIRECT: usize = 64 << 10;
+
 /// Keys and keys with an expiry, per output database (the RESIZEDB hint).
 pub type DbCounts = BTreeMap<u64, (u64, u64)>;
 
@@ -95,20 +99,7 @@ impl<W: Write> Emitter<W> {
     /// and value bytes.
     pub fn copy(&mut self, db: u64, rec: &Record<'_>, keep_meta: bool) -> io::Result<()> {
         self.select(db);
-        let lru = self.fmt.has_idle_freq();
-        put_key_prefix(
-            &mut self.buf,
-            rec.expire_ms,
-            rec.idle.filter(|_| lru),
-            rec.freq.filter(|_| lru),
-        );
-        if let (Some(m), true) = (rec.key_meta, keep_meta) {
-            self.buf.push(RDB_OPCODE_KEY_META);
-            self.buf.extend_from_slice(m);
-        }
-        self.buf.push(rec.type_byte);
-        put_rdbstr(&mut self.buf, &rec.key);
-        self.buf.extend_from_slice(rec.value);
+        put_copy(&mut self.buf, self.fmt, rec, keep_meta);
         self.keys += 1;
         self.flush_if_full()
     }
@@ -123,17 +114,23 @@ impl<W: Write> Emitter<W> {
         enc: &Encoded,
     ) -> io::Result<()> {
         self.select(db);
-        let keep = self.fmt.has_idle_freq();
-        put_key_prefix(
-            &mut self.buf,
-            expire_ms,
-            lru.0.filter(|_| keep),
-            lru.1.filter(|_| keep),
-        );
-        self.buf.push(enc.type_byte);
-        put_rdbstr(&mut self.buf, key);
-        self.buf.extend_from_slice(&enc.bytes);
+        put_encoded(&mut self.buf, self.fmt, key, expire_ms, lru, enc);
         self.keys += 1;
+        self.flush_if_full()
+    }
+
+    /// Appends `n` whole keys of database `db` already encoded for this
+    /// output (a chunk of the parallel engine). A large piece goes to the
+    /// file directly, without passing through the buffer.
+    pub fn keys_bytes(&mut self, db: u64, bytes: &[u8], n: u64) -> io::Result<()> {
+        self.select(db);
+        self.keys += n;
+        if bytes.len() >= DIRECT {
+            self.file.write(&self.buf)?;
+            self.buf.clear();
+            return self.file.write(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
         self.flush_if_full()
     }
 
@@ -158,4 +155,43 @@ pub fn default_version_text(fmt: Format) -> &'static str {
         (_, 12) => "7.4.0",
         _ => "8.6.0",
     }
+}
+
+/// A record as stored (see [`Emitter::copy`]), into `buf`.
+pub fn put_copy(buf: &mut Vec<u8>, fmt: Format, rec: &Record<'_>, keep_meta: bool) {
+    let lru = fmt.has_idle_freq();
+    put_key_prefix(
+        buf,
+        rec.expire_ms,
+        rec.idle.filter(|_| lru),
+        rec.freq.filter(|_| lru),
+    );
+    if let (Some(m), true) = (rec.key_meta, keep_meta) {
+        buf.push(RDB_OPCODE_KEY_META);
+        buf.extend_from_slice(m);
+    }
+    buf.push(rec.type_byte);
+    put_rdbstr(buf, &rec.key);
+    buf.extend_from_slice(rec.value);
+}
+
+/// A re-encoded value with its key and prefix, into `buf`.
+pub fn put_encoded(
+    buf: &mut Vec<u8>,
+    fmt: Format,
+    key: &RdbStr<'_>,
+    expire_ms: Option<i64>,
+    lru: (Option<u64>, Option<u8>),
+    enc: &Encoded,
+) {
+    let keep = fmt.has_idle_freq();
+    put_key_prefix(
+        buf,
+        expire_ms,
+        lru.0.filter(|_| keep),
+        lru.1.filter(|_| keep),
+    );
+    buf.push(enc.type_byte);
+    put_rdbstr(buf, key);
+    buf.extend_from_slice(&enc.bytes);
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::Record;
 use crate::rdb::value::{Dialect, Kind, Scratch};
-use crate::rdb::write::{encode, validate, Format, Loss, Value};
+use crate::rdb::write::{encode, validate, Encoded, Format, Loss, Value};
 use crate::restore::printable;
 
 use super::emit::Emitter;
@@ -38,19 +38,64 @@ impl From<std::io::Error> for Refusal {
 }
 
 /// A key being re-encoded: where it goes and what comes with it.
-struct KeyAt<'k> {
-    db: u64,
-    key: &'k RdbStr<'k>,
-    expire_ms: Option<i64>,
-    lru: (Option<u64>, Option<u8>),
+pub(crate) struct KeyAt<'k> {
+    pub db: u64,
+    pub key: &'k RdbStr<'k>,
+    pub expire_ms: Option<i64>,
+    pub lru: (Option<u64>, Option<u8>),
     /// Input offset of its value (JSON: of its line), for errors.
-    offset: u64,
+    pub offset: u64,
+}
+
+/// Where written keys go: the output files themselves (one thread), or a
+/// chunk's buffers (a worker of the parallel engine, see [`super::chunked`]).
+pub(crate) trait KeySink {
+    /// A record as stored (see [`Emitter::copy`]).
+    fn copy(
+        &mut self,
+        out: usize,
+        db: u64,
+        rec: &Record<'_>,
+        keep_meta: bool,
+    ) -> std::io::Result<()>;
+    /// A re-encoded value (see [`Emitter::encoded`]).
+    fn encoded(&mut self, out: usize, at: &KeyAt<'_>, enc: &Encoded) -> std::io::Result<()>;
+    /// A function library (single-pass writes: where the input has it).
+    fn function(&mut self, code: &[u8]);
+    /// Module aux data (single-pass writes: where the input has it).
+    fn module_aux(&mut self, raw: &[u8]);
+    /// The input's RESIZEDB hint (single-pass writes without a filter).
+    fn hint(&mut self, db: u64, keys: u64, expires: u64);
+}
+
+impl<W: Write> KeySink for [Emitter<W>] {
+    fn copy(
+        &mut self,
+        out: usize,
+        db: u64,
+        rec: &Record<'_>,
+        keep_meta: bool,
+    ) -> std::io::Result<()> {
+        self[out].copy(db, rec, keep_meta)
+    }
+    fn encoded(&mut self, out: usize, at: &KeyAt<'_>, enc: &Encoded) -> std::io::Result<()> {
+        self[out].encoded(at.db, at.key, at.expire_ms, at.lru, enc)
+    }
+    fn function(&mut self, code: &[u8]) {
+        self[0].function(code)
+    }
+    fn module_aux(&mut self, raw: &[u8]) {
+        self[0].module_aux(raw)
+    }
+    fn hint(&mut self, db: u64, keys: u64, expires: u64) {
+        self[0].hint(db, keys, expires)
+    }
 }
 
 /// Writes keys of one input into one output.
-pub(crate) struct KeyWriter<'a, W: Write> {
+pub(crate) struct KeyWriter<'a, S: KeySink + ?Sized> {
     /// The outputs, all of one format.
-    pub ems: &'a mut [Emitter<W>],
+    pub ems: &'a mut S,
     fmt: Format,
     pub summary: &'a mut Summary,
     pub lossy: bool,
@@ -60,9 +105,9 @@ pub(crate) struct KeyWriter<'a, W: Write> {
     dec: Scratch,
 }
 
-impl<'a, W: Write> KeyWriter<'a, W> {
+impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
     pub fn new(
-        ems: &'a mut [Emitter<W>],
+        ems: &'a mut S,
         fmt: Format,
         summary: &'a mut Summary,
         opts: &Options,
@@ -102,7 +147,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
             self.summary.dropped_functions += 1;
             return self.accept_part("function libraries (RDB 10, Redis 7.0+)");
         }
-        self.ems[0].function(code);
+        self.ems.function(code);
         self.summary.functions += 1;
         Ok(())
     }
@@ -113,7 +158,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
             self.summary.dropped_module_aux += 1;
             return self.accept_part("module aux data (RDB 8, Redis 4.0+)");
         }
-        self.ems[0].module_aux(raw);
+        self.ems.module_aux(raw);
         self.summary.module_aux += 1;
         Ok(())
     }
@@ -143,7 +188,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
                 self.summary.skipped_empty += 1;
                 return Ok(());
             }
-            self.ems[out].copy(db, rec, keep_meta)?;
+            self.ems.copy(out, db, rec, keep_meta)?;
             self.summary.copied += 1;
             return Ok(());
         }
@@ -199,7 +244,7 @@ impl<'a, W: Write> KeyWriter<'a, W> {
                 for l in &enc.losses {
                     self.accept(l)?;
                 }
-                self.ems[out].encoded(at.db, at.key, at.expire_ms, at.lru, &enc)?;
+                self.ems.encoded(out, at, &enc)?;
                 self.summary.reencoded += 1;
                 Ok(())
             }
@@ -216,45 +261,62 @@ fn key_ctx(input: &str, db: u64, key: &RdbStr<'_>, offset: u64) -> String {
     )
 }
 
-/// The second pass over input `i`: its winning keys into `em`.
-pub(crate) fn write_input<W: Write>(
-    ems: &mut [Emitter<W>],
-    plan: &Plan,
-    route: &Route,
-    opts: &Options,
-    i: u32,
-    input: &Input<'_>,
-    summary: &mut Summary,
-) -> Result<(), WriteError> {
-    let rules = Rules { opts };
-    let dialect = source::header_of(input.data)
-        .map_err(|e| failed(source::in_file(&input.name, e)))?
-        .map_or(Dialect::Redis, |h| h.dialect);
-    let fmt = plan.fmt;
-    let need_key = plan.winners.is_some() || route.needs_key();
-    let mut kw = KeyWriter::new(ems, fmt, summary, opts, dialect);
-    let mut scratch = Vec::new();
-    let mut stop: Option<WriteError> = None;
-    let refused = |l: Loss, ctx: String| {
+/// The second pass's decisions on the entries of one input, shared by the
+/// one-thread walk ([`write_input`]) and the parallel engine's workers.
+pub(crate) struct InputPass<'p> {
+    pub plan: &'p Plan,
+    pub route: &'p Route,
+    pub opts: &'p Options,
+    /// The input's index and name.
+    pub i: u32,
+    pub name: &'p str,
+    need_key: bool,
+    scratch: Vec<u8>,
+    /// Why the walk stopped, when not for a format error of the input.
+    pub stop: Option<WriteError>,
+}
+
+impl<'p> InputPass<'p> {
+    pub fn new(plan: &'p Plan, route: &'p Route, opts: &'p Options, i: u32, name: &'p str) -> Self {
+        InputPass {
+            plan,
+            route,
+            opts,
+            i,
+            name,
+            need_key: plan.winners.is_some() || route.needs_key(),
+            scratch: Vec::new(),
+            stop: None,
+        }
+    }
+
+    fn refused(&self, l: Loss, ctx: String) -> WriteError {
         failed(format!(
             "{ctx}: the output ({}) cannot hold {l}; --lossy drops it and counts it",
-            format_name(fmt)
+            format_name(self.plan.fmt)
         ))
-    };
-    // A single pass verifies the checksum; otherwise the first pass did.
-    let verify = plan.streaming && opts.verify_checksum;
-    let r = source::walk(input.data, verify, |e| {
+    }
+
+    /// Writes one entry through `kw`. An `Err` ends the walk: a format
+    /// error of the input, or a marker with the reason in [`Self::stop`].
+    pub fn entry<S: KeySink + ?Sized>(
+        &mut self,
+        kw: &mut KeyWriter<'_, S>,
+        e: Entry<'_>,
+    ) -> crate::Result<()> {
+        let rules = Rules { opts: self.opts };
+        let (plan, route) = (self.plan, self.route);
         let (r, ctx) = match e {
             Entry::Record(rec) => {
                 kw.summary.keys_read += 1;
-                let Some(db) = rules.admit_record(&rec, &mut scratch)? else {
+                let Some(db) = rules.admit_record(&rec, &mut self.scratch)? else {
                     kw.summary.filtered += 1;
                     return Ok(());
                 };
                 // The key's bytes only when a conflict or a route needs them.
-                let out = if need_key {
-                    let key = rec.key.bytes(&mut scratch)?;
-                    if !plan.wins(db, key, i, rec.offset) {
+                let out = if self.need_key {
+                    let key = rec.key.bytes(&mut self.scratch)?;
+                    if !plan.wins(db, key, self.i, rec.offset) {
                         return Ok(());
                     }
                     route.route(db, key).unwrap_or(0)
@@ -266,7 +328,7 @@ pub(crate) fn write_input<W: Write>(
                 let r = kw.record(out, db, &rec);
                 let ctx = r
                     .is_err()
-                    .then(|| key_ctx(&input.name, rec.db, &rec.key, rec.offset));
+                    .then(|| key_ctx(self.name, rec.db, &rec.key, rec.offset));
                 (r, ctx)
             }
             Entry::Json(k) => {
@@ -275,24 +337,26 @@ pub(crate) fn write_input<W: Write>(
                     kw.summary.filtered += 1;
                     return Ok(());
                 };
-                if !plan.wins(db, &k.key, i, k.offset) {
+                if !plan.wins(db, &k.key, self.i, k.offset) {
                     return Ok(());
                 }
                 let out = route.route(db, &k.key).unwrap_or(0);
                 let r = kw.json(out, db, &k);
                 let ctx = r
                     .is_err()
-                    .then(|| key_ctx(&input.name, k.db, &RdbStr::Raw(&k.key), k.offset));
+                    .then(|| key_ctx(self.name, k.db, &RdbStr::Raw(&k.key), k.offset));
                 (r, ctx)
             }
             Entry::Function(code) if plan.streaming => {
-                (kw.function(&code), Some(input.name.clone()))
+                (kw.function(&code), Some(self.name.to_string()))
             }
             Entry::ModuleAux(m) if plan.streaming => {
-                (kw.module_aux(m.raw), Some(input.name.clone()))
+                (kw.module_aux(m.raw), Some(self.name.to_string()))
             }
-            Entry::ResizeDb { db, keys, expires } if plan.streaming && opts.filter.is_none() => {
-                kw.ems[0].hint(db, keys, expires);
+            Entry::ResizeDb { db, keys, expires }
+                if plan.streaming && self.opts.filter.is_none() =>
+            {
+                kw.ems.hint(db, keys, expires);
                 return Ok(());
             }
             Entry::Function(_) | Entry::ModuleAux(_) | Entry::Aux(..) | Entry::ResizeDb { .. } => {
@@ -303,18 +367,44 @@ pub(crate) fn write_input<W: Write>(
             Ok(()) => Ok(()),
             Err(Refusal::Format(e)) => Err(e),
             Err(Refusal::Io(e)) => {
-                stop = Some(failed(format!("writing the output: {e}")));
+                self.stop = Some(failed(format!("writing the output: {e}")));
                 Err(crate::Error::new(0, crate::ErrorKind::NotRdb))
             }
             Err(Refusal::Loss(l)) => {
-                stop = Some(refused(l, ctx.unwrap_or_default()));
+                self.stop = Some(self.refused(l, ctx.unwrap_or_default()));
                 Err(crate::Error::new(0, crate::ErrorKind::NotRdb))
             }
         }
-    });
-    match (r, stop) {
-        (_, Some(e)) => Err(e),
-        (Err(e), None) => Err(failed(source::in_file(&input.name, e))),
-        (Ok(()), None) => Ok(()),
     }
+
+    /// The outcome of a walk that used [`Self::entry`].
+    pub fn finish(self, r: crate::Result<()>) -> Result<(), WriteError> {
+        match (r, self.stop) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(failed(source::in_file(self.name, e))),
+            (Ok(()), None) => Ok(()),
+        }
+    }
+}
+
+/// The second pass over input `i`, on this thread: its winning keys into
+/// `ems` (JSON Lines inputs; RDB inputs go through [`super::chunked`]).
+pub(crate) fn write_input<W: Write>(
+    ems: &mut [Emitter<W>],
+    plan: &Plan,
+    route: &Route,
+    opts: &Options,
+    i: u32,
+    input: &Input<'_>,
+    summary: &mut Summary,
+) -> Result<(), WriteError> {
+    let dialect = source::header_of(input.data)
+        .map_err(|e| failed(source::in_file(&input.name, e)))?
+        .map_or(Dialect::Redis, |h| h.dialect);
+    let mut kw = KeyWriter::new(ems, plan.fmt, summary, opts, dialect);
+    let mut pass = InputPass::new(plan, route, opts, i, &input.name);
+    // A single pass verifies the checksum; otherwise the first pass did.
+    let verify = plan.streaming && opts.verify_checksum;
+    let r = source::walk(input.data, verify, |e| pass.entry(&mut kw, e));
+    pass.finish(r)
 }

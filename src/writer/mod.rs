@@ -12,11 +12,17 @@
 //!    format knows its type byte, otherwise decoded and re-encoded as a
 //!    server of that version would save it ([`crate::rdb::write`]).
 //!
+//! The second pass over an RDB input runs on the parallel engine
+//! ([`chunked`]): workers produce each chunk's output bytes, the calling
+//! thread appends them in file order. JSON Lines inputs and the first pass
+//! are still walked on one thread.
+//!
 //! Keys are remembered (to resolve conflicts) only when there is more than
 //! one input, the input is JSON Lines, or `--db-map` merges databases; a
 //! single RDB input is otherwise streamed with memory independent of its
 //! size.
 
+mod chunked;
 pub mod emit;
 pub mod empty;
 mod keys;
@@ -137,6 +143,30 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds the counters of `o` (a chunk's, from a worker of the parallel
+    /// engine) to these.
+    pub fn add(&mut self, o: &Summary) {
+        self.keys_read += o.keys_read;
+        self.written += o.written;
+        self.copied += o.copied;
+        self.reencoded += o.reencoded;
+        self.filtered += o.filtered;
+        self.conflicts += o.conflicts;
+        self.rewritten += o.rewritten;
+        self.ignored += o.ignored;
+        self.skipped_empty += o.skipped_empty;
+        self.dropped_keys += o.dropped_keys;
+        self.dropped_field_ttls += o.dropped_field_ttls;
+        self.expired_fields += o.expired_fields;
+        self.dropped_stream_fields += o.dropped_stream_fields;
+        self.dropped_key_meta += o.dropped_key_meta;
+        self.functions += o.functions;
+        self.dropped_functions += o.dropped_functions;
+        self.module_aux += o.module_aux;
+        self.dropped_module_aux += o.dropped_module_aux;
+        self.bytes_written += o.bytes_written;
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         json!({
             "inputs": self.inputs,
@@ -245,7 +275,12 @@ pub fn write_all<W: Write>(
         ems.push(em);
     }
     for (i, input) in inputs.iter().enumerate() {
-        keys::write_input(&mut ems, &plan, route, opts, i as u32, input, &mut summary)?;
+        let i = i as u32;
+        if source::header_of(input.data).ok().flatten().is_some() {
+            chunked::write_input(&mut ems, &plan, route, opts, i, input, &mut summary)?;
+        } else {
+            keys::write_input(&mut ems, &plan, route, opts, i, input, &mut summary)?;
+        }
     }
     let mut outs = Vec::with_capacity(ems.len());
     for em in ems {

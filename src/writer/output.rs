@@ -74,7 +74,9 @@ impl TempFile {
                 target: target.to_path_buf(),
                 done: false,
             },
-            BufWriter::with_capacity(1 << 20, f),
+            // Small: the writers hand over megabyte pieces, which a buffer at
+            // most this size passes straight through instead of copying.
+            BufWriter::with_capacity(super::emit::DIRECT, f),
         ))
     }
 

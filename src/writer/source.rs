@@ -74,12 +74,21 @@ pub fn header_of(data: &[u8]) -> Result<Option<Header>> {
 pub fn walk<'a>(
     data: &'a [u8],
     verify_checksum: bool,
-    mut f: impl FnMut(Entry<'a>) -> Result<()>,
+    f: impl FnMut(Entry<'a>) -> Result<()>,
 ) -> Result<()> {
     if jsonl::is_jsonl(data) {
         return walk_jsonl(data, f);
     }
     let mut p = Parser::new(data, ParseOptions { verify_checksum })?;
+    walk_parser(&mut p, f)
+}
+
+/// Walks the items `p` yields (a whole file, or one chunk of the parallel
+/// engine), calling `f` for every entry in order.
+pub fn walk_parser<'a>(
+    p: &mut Parser<'a>,
+    mut f: impl FnMut(Entry<'a>) -> Result<()>,
+) -> Result<()> {
     let mut scratch = (Vec::new(), Vec::new());
     while let Some(item) = p.next_item()? {
         match item {

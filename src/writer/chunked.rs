@@ -1,0 +1,305 @@
+//! The second pass over an RDB input on the parallel engine
+//! ([`crate::scan`]): each worker turns a whole chunk into the bytes of
+//! every output (records copied, filtered out, re-encoded, routed to their
+//! shard), and the calling thread only appends those bytes in file order
+//! (the CRC-64 and the `SELECTDB`/`RESIZEDB` framing live in
+//! [`Emitter`]). The output is byte-identical whatever the thread count.
+//!
+//! ```text
+//! chunk ──worker──▶ per output: [keys bytes | input span | hint | function ...]
+//!                                     └──────▶ Emitter (in file order)
+//! ```
+//!
+//! When the input's format is the output's, a kept record is its own input
+//! bytes (`offset..end_offset`): consecutive kept records form one span of
+//! the mapped input, and a long span (a whole chunk, when nothing is
+//! filtered out) is written from the mapping without being copied.
+
+use std::io::Write;
+
+use crate::rdb::records::Record;
+use crate::rdb::value::Dialect;
+use crate::rdb::write::{Encoded, Format};
+use crate::scan::{self, Chunk, EngineOptions, ScanError, Worker};
+
+use super::emit::{put_copy, put_encoded, Emitter, DIRECT};
+use super::keys::{InputPass, KeyAt, KeySink, KeyWriter};
+use super::plan::Plan;
+use super::route::Route;
+use super::{failed, source, Input, Options, Summary, WriteError};
+
+/// One piece of an output's share of a chunk, in order.
+enum Piece<'a> {
+    /// `keys` whole keys of `db`, at `from..to` of the output's buffer.
+    Keys {
+        db: u64,
+        keys: u64,
+        from: usize,
+        to: usize,
+    },
+    /// `keys` whole keys of `db`, as they are in the input.
+    Span {
+        db: u64,
+        keys: u64,
+        bytes: &'a [u8],
+    },
+    Hint {
+        db: u64,
+        keys: u64,
+        expires: u64,
+    },
+    Function(Vec<u8>),
+    ModuleAux(Vec<u8>),
+}
+
+/// Consecutive input records being copied as they are.
+struct Run {
+    db: u64,
+    keys: u64,
+    start: usize,
+    end: usize,
+}
+
+/// One output's share of a chunk.
+#[derive(Default)]
+struct Share<'a> {
+    buf: Vec<u8>,
+    pieces: Vec<Piece<'a>>,
+    run: Option<Run>,
+}
+
+impl<'a> Share<'a> {
+    /// Counts `n` keys of `db` just appended to `buf` from `from`.
+    fn owned(&mut self, db: u64, n: u64, from: usize) {
+        let to = self.buf.len();
+        match self.pieces.last_mut() {
+            Some(Piece::Keys {
+                db: d,
+                keys,
+                to: end,
+                ..
+            }) if *d == db && *end == from => {
+                *keys += n;
+                *end = to;
+            }
+            _ => self.pieces.push(Piece::Keys {
+                db,
+                keys: n,
+                from,
+                to,
+            }),
+        }
+    }
+
+    /// Ends the open run: a long one stays a span of the input, a short
+    /// one is copied into the buffer (so the writer sees few pieces).
+    fn close(&mut self, data: &'a [u8]) {
+        let Some(r) = self.run.take() else { return };
+        let bytes = &data[r.start..r.end];
+        if bytes.len() >= DIRECT {
+            self.pieces.push(Piece::Span {
+                db: r.db,
+                keys: r.keys,
+                bytes,
+            });
+        } else {
+            let from = self.buf.len();
+            self.buf.extend_from_slice(bytes);
+            self.owned(r.db, r.keys, from);
+        }
+    }
+
+    /// Adds the input bytes `start..end` (one record) to the run.
+    fn span(&mut self, data: &'a [u8], db: u64, start: usize, end: usize) {
+        if let Some(r) = &mut self.run {
+            if r.db == db && r.end == start {
+                r.end = end;
+                r.keys += 1;
+                return;
+            }
+        }
+        self.close(data);
+        self.run = Some(Run {
+            db,
+            keys: 1,
+            start,
+            end,
+        });
+    }
+}
+
+/// The outputs' shares of one chunk, and its counters.
+pub(crate) struct ChunkOut<'a> {
+    shares: Vec<Share<'a>>,
+    summary: Summary,
+}
+
+/// A worker's [`KeySink`]: the chunk's shares.
+struct Shares<'a> {
+    data: &'a [u8],
+    fmt: Format,
+    /// The input's format is the output's: records are copied as spans.
+    verbatim: bool,
+    shares: Vec<Share<'a>>,
+}
+
+impl<'a> KeySink for Shares<'a> {
+    fn copy(
+        &mut self,
+        out: usize,
+        db: u64,
+        rec: &Record<'_>,
+        keep_meta: bool,
+    ) -> std::io::Result<()> {
+        let data = self.data;
+        let s = &mut self.shares[out];
+        if self.verbatim {
+            s.span(data, db, rec.offset as usize, rec.end_offset() as usize);
+        } else {
+            s.close(data);
+            let from = s.buf.len();
+            put_copy(&mut s.buf, self.fmt, rec, keep_meta);
+            s.owned(db, 1, from);
+        }
+        Ok(())
+    }
+
+    fn encoded(&mut self, out: usize, at: &KeyAt<'_>, enc: &Encoded) -> std::io::Result<()> {
+        let s = &mut self.shares[out];
+        s.close(self.data);
+        let from = s.buf.len();
+        put_encoded(&mut s.buf, self.fmt, at.key, at.expire_ms, at.lru, enc);
+        s.owned(at.db, 1, from);
+        Ok(())
+    }
+
+    fn function(&mut self, code: &[u8]) {
+        self.shares[0].close(self.data);
+        self.shares[0].pieces.push(Piece::Function(code.to_vec()));
+    }
+
+    fn module_aux(&mut self, raw: &[u8]) {
+        self.shares[0].close(self.data);
+        self.shares[0].pieces.push(Piece::ModuleAux(raw.to_vec()));
+    }
+
+    fn hint(&mut self, db: u64, keys: u64, expires: u64) {
+        self.shares[0].close(self.data);
+        self.shares[0]
+            .pieces
+            .push(Piece::Hint { db, keys, expires });
+    }
+}
+
+/// Turns chunks of one input into [`ChunkOut`]s.
+struct ChunkWriter<'p, 'a> {
+    data: &'a [u8],
+    plan: &'p Plan,
+    route: &'p Route,
+    opts: &'p Options,
+    i: u32,
+    name: &'p str,
+    dialect: Dialect,
+    verbatim: bool,
+    outputs: usize,
+}
+
+impl<'a> Worker<'a> for ChunkWriter<'_, 'a> {
+    type Out = ChunkOut<'a>;
+    type Error = WriteError;
+
+    fn process(&mut self, chunk: &Chunk<'a>) -> Result<ChunkOut<'a>, WriteError> {
+        let mut sink = Shares {
+            data: self.data,
+            fmt: self.plan.fmt,
+            verbatim: self.verbatim,
+            shares: (0..self.outputs).map(|_| Share::default()).collect(),
+        };
+        let mut summary = Summary::default();
+        {
+            let fmt = self.plan.fmt;
+            let mut kw = KeyWriter::new(&mut sink, fmt, &mut summary, self.opts, self.dialect);
+            let mut pass = InputPass::new(self.plan, self.route, self.opts, self.i, self.name);
+            let r = chunk
+                .parser()
+                .and_then(|mut p| source::walk_parser(&mut p, |e| pass.entry(&mut kw, e)));
+            pass.finish(r)?;
+        }
+        for s in &mut sink.shares {
+            s.close(self.data);
+        }
+        Ok(ChunkOut {
+            shares: sink.shares,
+            summary,
+        })
+    }
+}
+
+/// Appends a chunk's shares to the outputs, in order.
+fn append<W: Write>(
+    ems: &mut [Emitter<W>],
+    out: ChunkOut<'_>,
+    summary: &mut Summary,
+) -> Result<(), WriteError> {
+    summary.add(&out.summary);
+    let io = |e: std::io::Error| failed(format!("writing the output: {e}"));
+    for (em, share) in ems.iter_mut().zip(&out.shares) {
+        for p in &share.pieces {
+            match p {
+                Piece::Keys { db, keys, from, to } => em
+                    .keys_bytes(*db, &share.buf[*from..*to], *keys)
+                    .map_err(io)?,
+                Piece::Span { db, keys, bytes } => em.keys_bytes(*db, bytes, *keys).map_err(io)?,
+                Piece::Hint { db, keys, expires } => em.hint(*db, *keys, *expires),
+                Piece::Function(code) => em.function(code),
+                Piece::ModuleAux(raw) => em.module_aux(raw),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The second pass over RDB input `i` on the parallel engine: its winning
+/// keys into `ems`.
+pub(crate) fn write_input<W: Write>(
+    ems: &mut [Emitter<W>],
+    plan: &Plan,
+    route: &Route,
+    opts: &Options,
+    i: u32,
+    input: &Input<'_>,
+    summary: &mut Summary,
+) -> Result<(), WriteError> {
+    let h = source::header_of(input.data)
+        .map_err(|e| failed(source::in_file(&input.name, e)))?
+        .ok_or_else(|| failed(format!("{}: not an RDB file", input.name)))?;
+    let engine = EngineOptions {
+        // A single pass verifies the checksum; otherwise the first pass did.
+        verify_checksum: plan.streaming && opts.verify_checksum,
+        ..Default::default()
+    };
+    let outputs = ems.len();
+    let make = || ChunkWriter {
+        data: input.data,
+        plan,
+        route,
+        opts,
+        i,
+        name: &input.name,
+        dialect: h.dialect,
+        verbatim: Format::new(h.dialect, h.version).ok() == Some(plan.fmt),
+        outputs,
+    };
+    let r = scan::run(
+        input.data,
+        &engine,
+        make,
+        |out: ChunkOut<'_>, _: &Chunk<'_>| append(ems, out, summary),
+        None,
+    );
+    match r {
+        Ok(_) => Ok(()),
+        Err(ScanError::Format(e)) => Err(failed(source::in_file(&input.name, e))),
+        Err(ScanError::Consumer(e)) => Err(e),
+    }
+}
