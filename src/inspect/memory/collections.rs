@@ -257,7 +257,11 @@ impl Model {
 
     /// `RDB_TYPE_LIST_QUICKLIST`: every ziplist node becomes a listpack node
     /// of its own (shrunk to fit).
-    pub(super) fn quicklist_ziplists(&self, cur: &mut Cursor<'_>, buf: &mut Vec<u8>) -> Result<KeyMemory> {
+    pub(super) fn quicklist_ziplists(
+        &self,
+        cur: &mut Cursor<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Result<KeyMemory> {
         let nodes = cur.count("quicklist node count", 1)?;
         let mut n = 0u64;
         let mut max_len = 0u64;
@@ -361,7 +365,12 @@ impl Model {
         }
     }
 
-    pub(super) fn finish_zset(&self, acc: &Elems, lp_blob: Option<u64>, check_value: bool) -> KeyMemory {
+    pub(super) fn finish_zset(
+        &self,
+        acc: &Elems,
+        lp_blob: Option<u64>,
+        check_value: bool,
+    ) -> KeyMemory {
         let c = &self.cfg;
         let n = acc.n;
         let km = |bytes, encoding| KeyMemory {

@@ -88,8 +88,8 @@ mod collections;
 mod sim;
 mod streams;
 
-pub use self::streams::{rax_memory, rax_nodes};
 use self::sim::*;
+pub use self::streams::{rax_memory, rax_nodes};
 
 use crate::error::{Error, Result};
 use crate::inspect::alloc::{

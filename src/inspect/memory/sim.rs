@@ -380,4 +380,3 @@ pub(super) fn score_lp(m: &Model, score: f64) -> u64 {
         }
     }
 }
-
