@@ -618,24 +618,37 @@ pub fn compare_lines(server: &[Value], truth: &[Value]) -> Result<usize, String>
 /// `.expected.jsonl` of a fixture, without the keys whose TTL has run out
 /// since the file was written: what a server holds after loading it now
 /// (the loader skips them, as a server's own load does). Some fixtures hold
-/// keys with TTLs of a day or so from when they were written.
+/// keys with TTLs of a day or so from when they were written; those count
+/// with [`expired_keys`] once their time has passed.
 pub fn expected(rdb: &Path) -> Vec<Value> {
+    common::read_jsonl(&common::sibling(rdb, ".expected.jsonl"))
+        .into_iter()
+        .filter(|l| !ran_out(l))
+        .collect()
+}
+
+/// Whether a truth line's TTL has passed by now.
+fn ran_out(line: &Value) -> bool {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    common::read_jsonl(&common::sibling(rdb, ".expected.jsonl"))
-        .into_iter()
-        .filter(|l| l["expire_ms"].as_i64().is_none_or(|e| e > now))
-        .collect()
+    line["expire_ms"].as_i64().is_some_and(|e| e <= now)
 }
 
 /// Lines of `.expired.jsonl` that are whole expired keys (not the
 /// `partially_expired` hashes, which are live).
+/// With them, the lines of `.expected.jsonl` whose TTL has run out since
+/// (see [`expected`]), so that the two together are always the whole file.
 pub fn expired_keys(rdb: &Path) -> Vec<Value> {
     common::read_jsonl(&common::sibling(rdb, ".expired.jsonl"))
         .into_iter()
         .filter(|l| l.get("partially_expired") != Some(&Value::Bool(true)))
+        .chain(
+            common::read_jsonl(&common::sibling(rdb, ".expected.jsonl"))
+                .into_iter()
+                .filter(ran_out),
+        )
         .collect()
 }
 
