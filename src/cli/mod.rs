@@ -751,6 +751,33 @@ fn is_broken_pipe(e: &SinkError) -> bool {
     matches!(e, SinkError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
 
+/// Page-release hints for `inputs`, lent to [`InputFile::release`]: the
+/// engine tells each file how far it will not read again, so its mapped
+/// pages can go.
+fn releases<'a>(inputs: impl IntoIterator<Item = &'a Input>) -> Vec<impl Fn(u64) + Sync + 'a> {
+    inputs
+        .into_iter()
+        .map(|i| move |upto: u64| i.release_before(upto))
+        .collect()
+}
+
+/// The engine's view of each input: its name, its bytes and the hint from
+/// [`releases`] (in the same order).
+fn named_inputs<'a>(
+    inputs: impl IntoIterator<Item = (String, &'a [u8])>,
+    releases: &'a [impl Fn(u64) + Sync],
+) -> Vec<InputFile<'a>> {
+    inputs
+        .into_iter()
+        .zip(releases)
+        .map(|((name, data), r)| InputFile {
+            name,
+            data,
+            release: Some(r as &(dyn Fn(u64) + Sync)),
+        })
+        .collect()
+}
+
 fn open(file: &Path) -> Result<Input, String> {
     // A compressed input shows a bar while it is decompressed.
     let bar = std::sync::OnceLock::<progress::Bar>::new();
@@ -887,19 +914,11 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 .zip(&opened)
                 .filter_map(|(f, o)| o.base().map(|(i, d)| (f.to_str().unwrap_or("?"), i, d)))
                 .collect();
-            let releases: Vec<_> = bases
-                .iter()
-                .map(|(_, i, _)| move |upto: u64| i.release_before(upto))
-                .collect();
-            let named: Vec<InputFile<'_>> = bases
-                .iter()
-                .zip(&releases)
-                .map(|((f, _, d), r)| InputFile {
-                    name: mask_password(f),
-                    data: d,
-                    release: Some(r as &(dyn Fn(u64) + Sync)),
-                })
-                .collect();
+            let releases = releases(bases.iter().map(|&(_, i, _)| i));
+            let named = named_inputs(
+                bases.iter().map(|&(f, _, d)| (mask_password(f), d)),
+                &releases,
+            );
             let bar = progress::Bar::new(
                 common.quiet || !io::stderr().is_terminal(),
                 bases.iter().map(|(_, _, d)| d.len() as u64).sum(),

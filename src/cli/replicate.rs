@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use rdbkit::input::Input;
-use rdbkit::load::{self, Ending, InputFile};
+use rdbkit::load::{self, Ending};
 use rdbkit::replicate::{self, Options};
 use rdbkit::scan::EngineOptions;
 
@@ -62,20 +62,14 @@ pub fn run(
         connect_wait: Duration::from_secs(r.connect_wait.max(1)),
         attempts: 3,
     };
-    let releases: Vec<_> = inputs
-        .iter()
-        .map(|i| move |upto: u64| i.release_before(upto))
-        .collect();
-    let named: Vec<InputFile<'_>> = files
-        .iter()
-        .zip(inputs)
-        .zip(&releases)
-        .map(|((f, i), r)| InputFile {
-            name: f.display().to_string(),
-            data: i,
-            release: Some(r as &(dyn Fn(u64) + Sync)),
-        })
-        .collect();
+    let releases = super::releases(inputs);
+    let named = super::named_inputs(
+        files
+            .iter()
+            .zip(inputs)
+            .map(|(f, i)| (f.display().to_string(), &i[..])),
+        &releases,
+    );
     let summary = match replicate::replicate(&named, &opts) {
         Ok(s) => s,
         Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 
 use rdbkit::input::Input;
-use rdbkit::load::{self, InputFile};
+use rdbkit::load;
 use rdbkit::rdb::write::Format;
 use rdbkit::replicate::serve::{serve, ServeOptions};
 use rdbkit::replicate::{self, Options};
@@ -127,21 +127,14 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         ack_wait: Duration::from_secs(a.ack_wait.max(1)),
     };
     let inputs: Vec<Input> = a.files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
-    let releases: Vec<_> = inputs
-        .iter()
-        .map(|i| move |upto: u64| i.release_before(upto))
-        .collect();
-    let named: Vec<InputFile<'_>> = a
-        .files
-        .iter()
-        .zip(&inputs)
-        .zip(&releases)
-        .map(|((f, i), r)| InputFile {
-            name: f.display().to_string(),
-            data: i,
-            release: Some(r as &(dyn Fn(u64) + Sync)),
-        })
-        .collect();
+    let releases = super::releases(&inputs);
+    let named = super::named_inputs(
+        a.files
+            .iter()
+            .zip(&inputs)
+            .map(|(f, i)| (f.display().to_string(), &i[..])),
+        &releases,
+    );
     let on_listen = |at: std::net::SocketAddr| {
         eprintln!(
             "rdbkit serve: listening on {at} for {} replica(s): REPLICAOF {} {} with masterauth set",

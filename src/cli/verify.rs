@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rdbkit::input::Input;
-use rdbkit::restore::{InputFile, KeyOptions};
+use rdbkit::restore::KeyOptions;
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
 use super::{check_outputs, damage, exit, open, parse_db_map, parse_target, Common, Fail};
@@ -119,21 +119,14 @@ pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
         .collect::<Vec<_>>()
         .join(", ");
     let inputs: Vec<Input> = a.files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
-    let releases: Vec<_> = inputs
-        .iter()
-        .map(|i| move |upto: u64| i.release_before(upto))
-        .collect();
-    let named: Vec<InputFile<'_>> = a
-        .files
-        .iter()
-        .zip(&inputs)
-        .zip(&releases)
-        .map(|((f, i), r)| InputFile {
-            name: f.display().to_string(),
-            data: i,
-            release: Some(r as &(dyn Fn(u64) + Sync)),
-        })
-        .collect();
+    let releases = super::releases(&inputs);
+    let named = super::named_inputs(
+        a.files
+            .iter()
+            .zip(&inputs)
+            .map(|(f, i)| (f.display().to_string(), &i[..])),
+        &releases,
+    );
     let bar = (!a.common.quiet && io::stderr().is_terminal()).then(|| {
         let total = inputs.iter().map(|i| i.len() as u64).sum();
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(8));
