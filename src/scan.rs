@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, ErrorKind};
 use crate::filter::Filter;
 use crate::rdb::crc64;
+use crate::rdb::elem::RdbStr;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
 use crate::rdb::resync;
 use crate::rdb::value::{Discard, Scratch};
@@ -514,11 +515,39 @@ struct Chunker<'a> {
     /// Under `--skip-corrupt`: the last chunk cut, kept back one turn so
     /// that damage found just after its end can still take back its last
     /// records ([`resync::misaligned_since`]); how the pass ended, once it
-    /// has, to be told after that chunk; and the latest item starts
-    /// (offset, is a key).
+    /// has, to be told after that chunk; and the latest items.
     held: Option<Chunk<'a>>,
     finished: Option<Result<EofInfo, Error>>,
-    recent: std::collections::VecDeque<(usize, bool)>,
+    recent: Recent<'a>,
+}
+
+/// The latest item starts, with the database and key (as stored) of those
+/// that are keys.
+type Recent<'a> = std::collections::VecDeque<(usize, Option<(u64, RdbStr<'a>)>)>;
+
+/// The earliest start among `recent` of a key that the walk passed again
+/// later in the same database. A keyspace holds each key once, so when the
+/// walk then fails, it had left the record grid by the first of the two at
+/// the latest: both are bytes of the damaged region read as records (zero
+/// bytes read as `""` = `""` string records, over and over).
+///
+/// Likewise an empty key among the last [`resync::LOOK_BACK_RECORDS`]
+/// items: two or three small bytes of a damaged value read as a record with
+/// an empty key (rule 3 of [`resync`]'s doc), and the walk fails soon after.
+fn repeated_since(recent: &Recent<'_>) -> Option<usize> {
+    let keys: Vec<(usize, (u64, RdbStr<'_>))> =
+        recent.iter().filter_map(|&(p, k)| Some((p, k?))).collect();
+    let repeated = keys
+        .iter()
+        .enumerate()
+        .find(|(i, (_, k))| keys[i + 1..].iter().any(|(_, l)| l == k))
+        .map(|(_, &(p, _))| p);
+    let last = recent.len().saturating_sub(resync::LOOK_BACK_RECORDS);
+    let empty = recent
+        .range(last..)
+        .find(|(_, k)| k.is_some_and(|(_, key)| key.decoded_len() == 0))
+        .map(|&(p, _)| p);
+    repeated.into_iter().chain(empty).min()
 }
 
 /// Item starts kept for the look back after damage.
@@ -581,10 +610,10 @@ impl<'a> Chunker<'a> {
         end: &mut u64,
         keys: &mut u64,
     ) -> u64 {
-        let keys_from = |lo: u64, hi: u64, recent: &std::collections::VecDeque<(usize, bool)>| {
+        let keys_from = |lo: u64, hi: u64, recent: &Recent<'a>| {
             recent
                 .iter()
-                .filter(|&&(p, k)| k && (p as u64) >= lo && (p as u64) < hi)
+                .filter(|&&(p, k)| k.is_some() && (p as u64) >= lo && (p as u64) < hi)
                 .count() as u64
         };
         let from = from as u64;
@@ -605,6 +634,34 @@ impl<'a> Chunker<'a> {
             self.held = None;
         }
         from
+    }
+
+    /// A parser at `p`, a record start after damage, in database `db`.
+    /// When the look back moved `p` past `chosen`, the start
+    /// [`Self::resume_after`] chose, the items between are walked (not
+    /// delivered), so that the database and the segment counts are those in
+    /// force at `p`.
+    fn parser_at(&mut self, chosen: usize, p: usize, db: u64) -> Option<Parser<'a>> {
+        let opts = ParseOptions {
+            verify_checksum: false,
+        };
+        let from = chosen.min(p);
+        let mut parser = Parser::resume(
+            self.data,
+            self.parser.header(),
+            from,
+            self.data.len(),
+            db,
+            opts,
+        )
+        .ok()?;
+        while (parser.offset() as usize) < p {
+            match parser.next_item() {
+                Ok(Some(item)) => self.note(&item),
+                _ => return None,
+            }
+        }
+        Some(parser)
     }
 
     /// Follows the segment counts as items go by.
@@ -696,8 +753,11 @@ impl<'a> Chunker<'a> {
                     if self.recent.len() == RECENT_ITEMS {
                         self.recent.pop_front();
                     }
-                    let is_key = matches!(item, Item::Key(_));
-                    self.recent.push_back((item_start as usize, is_key));
+                    let key = match item {
+                        Item::Key(r) => Some((r.db, r.key)),
+                        _ => None,
+                    };
+                    self.recent.push_back((item_start as usize, key));
                 }
             }
             match next {
@@ -742,9 +802,20 @@ impl<'a> Chunker<'a> {
                             let at = item_start as usize;
                             let resume = self.resume_after(at, e.offset as usize, item_db);
                             let walked: Vec<usize> = self.recent.iter().map(|r| r.0).collect();
-                            let region = match resync::misaligned_since(
+                            let chosen = resume;
+                            let mut resume = resume;
+                            let look = resync::misaligned_since(
                                 self.data, header, item_db, &walked, at, resume,
-                            ) {
+                            );
+                            if let Some((_, joined)) = look {
+                                resume = resume.map(|p| p.max(joined));
+                            }
+                            let from = look
+                                .map(|l| l.0)
+                                .into_iter()
+                                .chain(repeated_since(&self.recent))
+                                .min();
+                            let region = match from {
                                 Some(from) => {
                                     self.take_back(from, at, start, &mut end_offset, &mut keys)
                                 }
@@ -760,19 +831,8 @@ impl<'a> Chunker<'a> {
                                 key: resync::key_at(self.data, header, region as usize),
                                 error: e,
                             });
-                            let next = resume.and_then(|p| {
-                                Parser::resume(
-                                    self.data,
-                                    header,
-                                    p,
-                                    self.data.len(),
-                                    item_db,
-                                    ParseOptions {
-                                        verify_checksum: false,
-                                    },
-                                )
-                                .ok()
-                            });
+                            let next = resume
+                                .and_then(|p| self.parser_at(chosen.unwrap_or(p), p, item_db));
                             match next {
                                 Some(p) => self.parser = p,
                                 None => end = Some(Ok(None)),

@@ -14,7 +14,10 @@
 //!    valid too. So every other candidate start inside the chain's first
 //!    item is walked as well; where two chains disagree about a region,
 //!    that region is left out, and reading resumes at the first offset that
-//!    every valid chain passes through.
+//!    every valid chain passes through. Two chains that do not meet within
+//!    [`CHAIN_ITEMS`] are followed on ([`meeting`]): the one that fails
+//!    first was no record start, and where both read on they resume
+//!    together where they meet.
 //!
 //! 3. *keys like a keyspace's*: a database holds each key once, so a
 //!    chain that passes the same key twice in one database is no evidence;
@@ -49,9 +52,12 @@ pub(crate) fn resync(data: &[u8], header: Header, from: usize, db: u64) -> Optio
     loop {
         let (p0, chain0) = first_chain(data, header, lo, db)?;
         match agreement(data, header, db, p0, &chain0) {
-            Some(at) => return Some(at),
+            Agreement::At(at) => return Some(at),
+            // A chain that began inside this one's first item read on
+            // cleanly where this one failed: this one was no record start.
+            Agreement::Refuted => lo = p0 + 1,
             // Two independent long chains: no way to tell which is real.
-            None => lo = chain0.get(1).copied().unwrap_or(data.len()) + 1,
+            Agreement::Ambiguous => lo = chain0.get(1).copied().unwrap_or(data.len()) + 1,
         }
     }
 }
@@ -65,11 +71,32 @@ fn first_chain(data: &[u8], header: Header, lo: usize, db: u64) -> Option<(usize
     })
 }
 
+/// How the chains starting within `chain0`'s first item compare with it.
+enum Agreement {
+    /// They all meet `chain0` (or fail): the first offset on `chain0` that
+    /// every one of them passes through.
+    At(usize),
+    /// One of them, followed further, outlives `chain0`.
+    Refuted,
+    /// One of them neither meets `chain0` nor fails.
+    Ambiguous,
+}
+
 /// The first offset on `chain0` that every valid chain starting within the
-/// lookahead passes through; `None` if some valid chain never meets it.
-fn agreement(data: &[u8], header: Header, db: u64, p0: usize, chain0: &[usize]) -> Option<usize> {
+/// lookahead passes through.
+///
+/// A chain that does not meet `chain0` within [`CHAIN_ITEMS`] items is
+/// followed further ([`meeting`]): bytes of a big value read as records
+/// (a hash's `ttl field value` triples are string records) make a long
+/// chain that fails, or rejoins the real records only at the value's end,
+/// while the real chain, started earlier, gets there record by record. The
+/// two agree from there on, and only from there.
+fn agreement(data: &[u8], header: Header, db: u64, p0: usize, chain0: &[usize]) -> Agreement {
     let on0: HashSet<usize> = chain0.iter().copied().collect();
-    let horizon = chain0.get(1).copied().unwrap_or(*chain0.last()?);
+    let Some(&last) = chain0.last() else {
+        return Agreement::Ambiguous;
+    };
+    let horizon = chain0.get(1).copied().unwrap_or(last);
     let mut resume = p0;
     for q in p0 + 1..horizon {
         if on0.contains(&q) {
@@ -77,11 +104,65 @@ fn agreement(data: &[u8], header: Header, db: u64, p0: usize, chain0: &[usize]) 
         }
         match walk(data, header, q, db, Some(&on0)) {
             Walk::Merged(m) => resume = resume.max(m),
-            Walk::Valid(_) => return None,
+            Walk::Valid(_) => match meeting(data, header, db, p0, q) {
+                Meeting::At(m) => resume = resume.max(m),
+                Meeting::FirstFails => return Agreement::Refuted,
+                Meeting::SecondFails => {}
+                Meeting::Undecided => return Agreement::Ambiguous,
+            },
             Walk::Invalid => {}
         }
     }
-    Some(resume)
+    Agreement::At(resume)
+}
+
+/// Items each of two chains may pass before [`meeting`] gives up.
+const MEETING_ITEMS: usize = 16 << 10;
+
+/// How two walks, followed on, compare.
+enum Meeting {
+    /// Both pass this item start.
+    At(usize),
+    /// The walk from the first start fails (or runs into the other's clean
+    /// end of file) before they meet.
+    FirstFails,
+    SecondFails,
+    /// Neither fails within [`MEETING_ITEMS`] items, or the data ends.
+    Undecided,
+}
+
+/// Advances whichever of the walks from `a` and from `b` is behind, until
+/// they meet or one of them fails.
+fn meeting(data: &[u8], header: Header, db: u64, a: usize, b: usize) -> Meeting {
+    let (Ok(mut pa), Ok(mut pb)) = (
+        parser_at(data, header, a, db),
+        parser_at(data, header, b, db),
+    ) else {
+        return Meeting::Undecided;
+    };
+    for _ in 0..2 * MEETING_ITEMS {
+        let (oa, ob) = (pa.offset(), pb.offset());
+        if oa == ob {
+            return Meeting::At(oa as usize);
+        }
+        let a_behind = oa < ob;
+        let (fails, other_fails) = match a_behind {
+            true => (Meeting::FirstFails, Meeting::SecondFails),
+            false => (Meeting::SecondFails, Meeting::FirstFails),
+        };
+        match if a_behind {
+            pa.next_item()
+        } else {
+            pb.next_item()
+        } {
+            // A clean end the other walk has already passed over.
+            Ok(Some(Item::Eof { trailing: 0, .. })) => return other_fails,
+            Ok(Some(Item::Eof { .. })) | Err(_) => return fails,
+            Ok(None) => return Meeting::Undecided,
+            Ok(Some(_)) => {}
+        }
+    }
+    Meeting::Undecided
 }
 
 /// Key starts kept by [`segment_keys`]; past this many the caller resumes
@@ -207,6 +288,13 @@ pub const LOOK_BACK_ITEMS: usize = 8;
 /// and the one it took failed: so the records from there on are as doubtful
 /// as the failed one and are left out with it.
 ///
+/// The second offset returned is where the last such reading joins the
+/// chain. Before it, the chain and that reading disagree about where
+/// records start (a damaged aux can swallow the records after it, and the
+/// chain then resumes inside one of them: a hash's `ttl field value`
+/// triples read as string records), so by rule 2 of the module doc the
+/// chain's items before it are left out too, and reading resumes there.
+///
 /// Readings that land on one of `walked` go on exactly as the walk did and
 /// fail the same way, so they are no alternative.
 pub fn misaligned_since(
@@ -216,7 +304,7 @@ pub fn misaligned_since(
     walked: &[usize],
     at: usize,
     resume: Option<usize>,
-) -> Option<usize> {
+) -> Option<(usize, usize)> {
     let resume = resume?;
     let Walk::Valid(chain) = walk_plain(data, header, resume, db) else {
         return None;
@@ -225,18 +313,20 @@ pub fn misaligned_since(
     let dead: HashSet<usize> = walked.iter().copied().chain([at]).collect();
     let lo = at.saturating_sub(LOOK_BACK_BYTES);
     let walked = &walked[walked.len().saturating_sub(LOOK_BACK_RECORDS)..];
+    let mut found: Option<(usize, usize)> = None;
     for (i, &w) in walked.iter().enumerate() {
         let end = walked.get(i + 1).copied().unwrap_or(at);
         if end <= lo {
             continue;
         }
         for q in (w + 1).max(lo)..end {
-            if let Walk::Merged(_) = walk_until(data, header, q, db, &meet, &dead) {
-                return Some(w);
+            if let Walk::Merged(m) = walk_until(data, header, q, db, &meet, &dead) {
+                let (from, joined) = found.unwrap_or((w, m));
+                found = Some((from, joined.max(m)));
             }
         }
     }
-    None
+    found
 }
 
 /// [`walk`] from a confirmed start, without the evidence rules.
