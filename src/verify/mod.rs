@@ -213,40 +213,16 @@ pub fn verify(
         true => Some(cluster::discover(&mut session.control, &opts.target.host)?),
         false => None,
     };
-    let diff_out = match &opts.diff_file {
-        Some(p) => Some(
-            AtomicFile::create(p).map_err(|e| VerifyError::Io(format!("{}: {e}", p.display())))?,
-        ),
-        None => None,
-    };
+    let diff_out = diff_file(opts)?;
     let mut summary = first_summary(opts, &session, node_cfg);
     let engine = EngineOptions {
         chunk_bytes: 256 << 10,
         ..opts.engine.clone()
     };
     let fast = FastStats::default();
-    let base = Shared {
-        node: node_cfg,
-        fast: &fast,
-        fast_path: opts.fast_path,
-        modules: session.modules,
-        file_dialect: Dialect::Redis,
-        target_valkey_types: session.target_valkey_types,
-        selection: None,
-        population: false,
-    };
-    let selections = match opts.sample {
-        Some(n) => Some(draw_sample(
-            files,
-            &configs,
-            &engine,
-            base,
-            opts,
-            n,
-            &mut summary,
-        )?),
-        None => None,
-    };
+    let base = shared(node_cfg, &fast, opts, &session);
+    let sample = |n| draw_sample(files, &configs, &engine, base, opts, n, &mut summary);
+    let selections = opts.sample.map(sample).transpose()?;
     let stop = AtomicBool::new(false);
     let inp = driver::Inputs {
         opts,
@@ -268,38 +244,96 @@ pub fn verify(
         diff_out,
         fatal: None,
     };
-    let end = std::thread::scope(|s| {
-        let (to_main, from) = channel();
-        let (big_tx, big_rx) = channel::<KeyCheck<'_>>();
-        let bt = big::BigTarget {
-            standalone: opts.target.addr(),
-            topology: topology.clone(),
-            auth: opts.target.auth.clone(),
-            connect: session.connect.clone(),
-        };
-        let to_big = to_main.clone();
-        s.spawn(move || big::run(big_rx, to_big, bt, node_cfg));
-        let tokens = feed::spawn(s, files, &configs, readers, &to_main);
-        let wires = driver::Wires {
-            scope: s,
-            to_main,
-            from,
-            big_tx,
-            tokens,
-        };
-        Driver::new(inp, wires, session, topology, end).run()
-    });
+    let run = Run {
+        inp,
+        readers,
+        configs: &configs,
+    };
+    let end = std::thread::scope(|s| drive(s, run, session, topology, end));
+    finish(end, started)
+}
+
+/// After the loop: the error that stopped the run, or the summary with the
+/// diff file committed (only a finished run's diff file takes its name,
+/// see `outpath`).
+fn finish(end: driver::Ended, started: Instant) -> Result<Summary, VerifyError> {
     let mut summary = end.summary;
     summary.duration = started.elapsed();
     if let Some(e) = end.fatal {
         return Err(e);
     }
-    // Only a finished run's diff file takes its name (see `outpath`).
     if let Some(w) = end.diff_out {
         w.commit()
             .map_err(|e| VerifyError::Io(format!("diff file: {e}")))?;
     }
     Ok(summary)
+}
+
+/// The workers' settings common to every file.
+fn shared<'s>(
+    node: NodeConfig,
+    fast: &'s FastStats,
+    opts: &VerifyOptions,
+    session: &Session,
+) -> Shared<'s> {
+    Shared {
+        node,
+        fast,
+        fast_path: opts.fast_path,
+        modules: session.modules,
+        file_dialect: Dialect::Redis,
+        target_valkey_types: session.target_valkey_types,
+        selection: None,
+        population: false,
+    }
+}
+
+/// What the event loop is started with.
+struct Run<'r, 'a> {
+    inp: driver::Inputs<'r, 'a>,
+    readers: feed::Readers<'r>,
+    configs: &'r [(WorkerConfig, Dialect)],
+}
+
+/// Starts the paged checker and the readers, and runs the driver within
+/// the thread scope `s`.
+fn drive<'s, 'env, 'a: 's>(
+    s: &'s std::thread::Scope<'s, 'env>,
+    run: Run<'s, 'a>,
+    session: Session,
+    topology: Option<cluster::Topology>,
+    end: driver::Ended,
+) -> driver::Ended {
+    let (to_main, from) = channel();
+    let (big_tx, big_rx) = channel::<KeyCheck<'a>>();
+    let target = &run.inp.opts.target;
+    let bt = big::BigTarget {
+        standalone: target.addr(),
+        topology: topology.clone(),
+        auth: target.auth.clone(),
+        connect: session.connect.clone(),
+    };
+    let (to_big, node_cfg) = (to_main.clone(), run.inp.node_cfg);
+    s.spawn(move || big::run(big_rx, to_big, bt, node_cfg));
+    let files = run.inp.files;
+    let tokens = feed::spawn(s, files, run.configs, run.readers, &to_main);
+    let wires = driver::Wires {
+        scope: s,
+        to_main,
+        from,
+        big_tx,
+        tokens,
+    };
+    Driver::new(run.inp, wires, session, topology, end).run()
+}
+
+/// `--diff`: the file, under a temporary name until the run finishes.
+fn diff_file(opts: &VerifyOptions) -> Result<Option<AtomicFile>, VerifyError> {
+    let Some(p) = &opts.diff_file else {
+        return Ok(None);
+    };
+    let f = AtomicFile::create(p).map_err(|e| VerifyError::Io(format!("{}: {e}", p.display())))?;
+    Ok(Some(f))
 }
 
 /// `load`'s key options, with one "now" for every decision (so that both
