@@ -740,7 +740,10 @@ fn serve_to_an_older_version_is_read_by_redis_7_0() {
     );
     assert_eq!(sum["served"].as_array().unwrap().len(), 1, "{sum}");
     assert_eq!(digest(&r), want, "the replica's content differs");
-    assert!(r.total_keys() > 0 && r.total_keys() == n(&sum, "keys"), "{sum}");
+    assert!(
+        r.total_keys() > 0 && r.total_keys() == n(&sum, "keys"),
+        "{sum}"
+    );
 }
 
 /// The stderr lines of a running child, as they come.
@@ -926,12 +929,33 @@ fn certificates(dir: &TempDir) {
         run(&a);
     }
     run(&[
-        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cert.key", "-out", "cert.csr",
-        "-subj", "/CN=127.0.0.1",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "cert.key",
+        "-out",
+        "cert.csr",
+        "-subj",
+        "/CN=127.0.0.1",
     ]);
     run(&[
-        "x509", "-req", "-in", "cert.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "cert.crt", "-extfile", "cert.ext", "-days", "2",
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.crt",
+        "-extfile",
+        "cert.ext",
+        "-days",
+        "2",
     ]);
 }
 
@@ -1018,7 +1042,14 @@ fn a_target_replicating_over_tls_loads_from_a_tls_listener() {
 
     // One signed by the target's CA: loaded over TLS.
     let (cert, key) = (p("cert.crt"), p("cert.key"));
-    let args = ["--tls-ca", &ca, "--listen-cert", &cert, "--listen-key", &key];
+    let args = [
+        "--tls-ca",
+        &ca,
+        "--listen-cert",
+        &cert,
+        "--listen-key",
+        &key,
+    ];
     let out = replicate(&[&f], &url, &args);
     out.expect_code(0);
     let sum = out.summary();
@@ -1035,7 +1066,11 @@ fn a_target_replicating_over_tls_loads_from_a_tls_listener() {
     let args = ["--listen-cert", &cert, "--listen-key", &key];
     let out = replicate(&[&f], &s.url(), &args);
     out.expect_code(0);
-    assert!(notes(&out.summary()).contains("over TLS"), "{}", out.describe());
+    assert!(
+        notes(&out.summary()).contains("over TLS"),
+        "{}",
+        out.describe()
+    );
     assert_eq!(digest(&s), want);
     assert_restored(&s, &before, "switched to TLS");
     assert_eq!(tls_replication_of(&s), "no");
@@ -1050,11 +1085,8 @@ fn serve_over_tls_feeds_a_replica_with_tls_replication() {
     let want = digest_of_file(None, &f);
     let secret = format!("tls-{}", std::process::id());
     let (cert, key) = (p("cert.crt"), p("cert.key"));
-    let (child, cmd, port) = spawn_serve(
-        &f,
-        &secret,
-        &["--listen-cert", &cert, "--listen-key", &key],
-    );
+    let (child, cmd, port) =
+        spawn_serve(&f, &secret, &["--listen-cert", &cert, "--listen-key", &key]);
     let ps = port.to_string();
     let (r, _) = tls_server(
         &dir,

@@ -99,9 +99,8 @@ impl Write for Link {
 /// The listener's TLS configuration from PEM files (`--listen-cert`, the
 /// certificate chain; `--listen-key`, its private key).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let bad = |what: &str, p: &Path, e: &dyn std::fmt::Display| {
-        format!("{what} {}: {e}", p.display())
-    };
+    let bad =
+        |what: &str, p: &Path, e: &dyn std::fmt::Display| format!("{what} {}: {e}", p.display());
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad("--listen-cert", cert, &e))?
         .collect::<Result<Vec<_>, _>>()

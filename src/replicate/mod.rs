@@ -164,7 +164,9 @@ fn pager(files: &[InputFile<'_>], done: &AtomicBool) {
 /// The listener's TLS configuration, when `--listen-cert/--listen-key` ask for one.
 fn listen_tls(opts: &Options) -> Result<Option<Arc<rustls::ServerConfig>>, LoadError> {
     match (&opts.listen_cert, &opts.listen_key) {
-        (Some(c), Some(k)) => link::server_config(c, k).map(Some).map_err(LoadError::Usage),
+        (Some(c), Some(k)) => link::server_config(c, k)
+            .map(Some)
+            .map_err(LoadError::Usage),
         (None, None) => Ok(None),
         _ => Err(LoadError::Usage(
             "--listen-cert and --listen-key go together".into(),
@@ -202,9 +204,8 @@ fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, L
     let peer = target_ip(&opts.target)?;
     let bind = addresses(opts, peer)?;
     let secret = random_hex();
-    let listener =
-        listener::Listener::open(bind, Some(peer.ip()), secret.clone(), tls_cfg.clone())
-            .map_err(|e| LoadError::Io(format!("cannot listen on {bind}: {e}")))?;
+    let listener = listener::Listener::open(bind, Some(peer.ip()), secret.clone(), tls_cfg.clone())
+        .map_err(|e| LoadError::Io(format!("cannot listen on {bind}: {e}")))?;
     let (host, port) = match &opts.advertise {
         Some(a) => split_host_port(a)?,
         // A wildcard bind (0.0.0.0, ::) is no address to connect to.

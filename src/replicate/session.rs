@@ -86,10 +86,7 @@ fn wait_loaded(sock: &Link, control: &mut Conn, master: &str) -> Result<Ended, L
             return Ok(Ended::Dropped(e.to_string()));
         }
         if last_ping.elapsed() >= Duration::from_secs(1) {
-            if let Err(e) = s
-                .write_all(b"*1\r\n$4\r\nPING\r\n")
-                .and_then(|_| s.flush())
-            {
+            if let Err(e) = s.write_all(b"*1\r\n$4\r\nPING\r\n").and_then(|_| s.flush()) {
                 return Ok(Ended::Dropped(e.to_string()));
             }
             last_ping = Instant::now();
