@@ -1074,6 +1074,20 @@ fn a_target_replicating_over_tls_loads_from_a_tls_listener() {
     assert_eq!(digest(&s), want);
     assert_restored(&s, &before, "switched to TLS");
     assert_eq!(tls_replication_of(&s), "no");
+
+    // A target without TLS set up cannot switch: refused, left as it was.
+    let s = debug_server(None, None, &[]);
+    let before = settings(&s);
+    let out = replicate(&[&f], &s.url(), &args);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("turning tls-replication on failed")
+            && out.stderr.contains("drop --listen-cert"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(s.total_keys(), 0);
+    assert_restored(&s, &before, "no TLS on the target");
 }
 
 #[test]

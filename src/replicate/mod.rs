@@ -190,7 +190,17 @@ fn match_tls(guard: &mut settings::Guard, tls: bool, addr: String) -> Result<(),
             addr,
             msg: "has no tls-replication setting (built without TLS): drop --listen-cert".into(),
         }),
-        (false, true) => guard.set("tls-replication", b"yes"),
+        // A server whose TLS is not set up refuses the switch.
+        (false, true) => guard
+            .set("tls-replication", b"yes")
+            .map_err(|e| LoadError::Target {
+                addr,
+                msg: format!(
+                "cannot replicate over TLS for --listen-cert: turning tls-replication on failed \
+                 ({e}); set up TLS on the target (tls-cert-file, tls-key-file, tls-ca-cert-file) \
+                 or drop --listen-cert"
+            ),
+            }),
         _ => Ok(()),
     }
 }
