@@ -570,57 +570,6 @@ fn a_restore_load_into_an_empty_target_points_to_this_mode() {
     assert!(!has_faster_hint(&sum), "non-empty target, hint: {sum}");
 }
 
-#[test]
-fn a_target_replicating_over_tls_is_refused_and_left_as_it_was() {
-    let tmp = TempDir::new("repl-tls");
-    let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
-        .args([
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .args(["-days", "2"])
-        .current_dir(tmp.path())
-        .output()
-        .expect("openssl");
-    assert!(st.status.success(), "openssl failed: {st:?}");
-    let p = |f: &str| tmp.join(f).display().to_string();
-    let s = debug_server(
-        None,
-        None,
-        &[
-            "--tls-port",
-            &free_port(false).to_string(),
-            "--tls-cert-file",
-            &p("c.pem"),
-            "--tls-key-file",
-            &p("k.pem"),
-            "--tls-ca-cert-file",
-            &p("c.pem"),
-            "--tls-auth-clients",
-            "no",
-            "--tls-replication",
-            "yes",
-        ],
-    );
-    let before = settings(&s);
-    let f = testdata("redis-7.0.15/default.rdb");
-    let out = replicate(&[&f], &s.url(), &[]);
-    assert_ne!(out.code, 0, "{}", out.describe());
-    let text = out.all_text();
-    assert!(
-        text.contains("tls-replication yes") && text.contains("--mode restore"),
-        "{}",
-        out.describe()
-    );
-    assert_eq!(s.total_keys(), 0);
-    assert_restored(&s, &before, "tls-replication target");
-}
-
 /// Waits until something listens on `port`.
 fn wait_listening(port: u16) {
     let t0 = Instant::now();
@@ -694,4 +643,474 @@ fn serve_gives_an_authenticated_replica_the_snapshot_and_a_stranger_nothing() {
     // a server that loaded the file at start-up.
     assert_eq!(digest(&r), want, "the replica's content differs");
     assert_eq!(r.total_keys(), n(&sum, "keys"), "{sum}");
+}
+
+/// `rdbkit serve FILE --listen 127.0.0.1:PORT --json EXTRA...` with the
+/// password in the environment; returns the child, its command line and
+/// the port (listening once this returns).
+fn spawn_serve(f: &Path, secret: &str, extra: &[&str]) -> (std::process::Child, String, u16) {
+    let port = free_port(false);
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "serve".to_string(),
+        f.display().to_string(),
+        "--listen".into(),
+        listen,
+        "--json".into(),
+        "--accept-wait".into(),
+        "60".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let child = support::run::rdbkit_command(&args, &[("RDBKIT_SERVE_PASSWORD", secret)])
+        .spawn()
+        .expect("rdbkit serve");
+    wait_listening(port);
+    (child, args.join(" "), port)
+}
+
+/// A Debian Redis 7.0 replica of rdbkit's listener at `port`.
+fn replica_of(port: u16, secret: Option<&str>, extra: &[&str]) -> Server {
+    let p = port.to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", &p];
+    if let Some(s) = secret {
+        args.extend(["--masterauth", s]);
+    }
+    args.extend(extra);
+    debug_server(None, None, &args)
+}
+
+#[test]
+fn serve_gives_two_replicas_each_the_whole_snapshot() {
+    let f = testdata("redis-7.0.15/default.rdb");
+    let want = digest_of_file(None, &f);
+    let secret = format!("two-{}", std::process::id());
+    let (child, cmd, port) = spawn_serve(&f, &secret, &["--replicas", "2"]);
+    let a = replica_of(port, Some(&secret), &[]);
+    let b = replica_of(port, Some(&secret), &[]);
+    let out = wait_child(child, cmd, Duration::from_secs(120));
+    out.expect_code(0);
+    let sum: serde_json::Value = serde_json::from_str(out.stdout_text().trim()).unwrap();
+    let served = sum["served"].as_array().unwrap();
+    assert_eq!(served.len(), 2, "{sum}");
+    let peers: std::collections::BTreeSet<String> = served
+        .iter()
+        .map(|s| s["replica"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(peers.len(), 2, "one replica counted twice: {sum}");
+    // Both streams were the whole file (the raw stream: its bytes up to
+    // the trailer, plus the reply and framing).
+    let size = std::fs::metadata(&f).unwrap().len();
+    for s in served {
+        assert!(n(s, "bytes") >= size - 8, "{sum}");
+    }
+    for (name, r) in [("first", &a), ("second", &b)] {
+        assert_eq!(digest(r), want, "the {name} replica's content differs");
+        assert_eq!(r.total_keys(), n(&sum, "keys"), "{name}: {sum}");
+    }
+}
+
+#[test]
+fn serve_to_an_older_version_is_read_by_redis_7_0() {
+    // An RDB 12 file (Redis 7.4) served as RDB 10 to Debian's Redis 7.0,
+    // which refuses RDB 12 outright.
+    let f = testdata("redis-7.4.1/default.rdb");
+    let dir = TempDir::new("serve-to");
+    let conv = dir.join("conv.rdb");
+    rdbkit(&[
+        "rdb",
+        f.to_str().unwrap(),
+        "-o",
+        conv.to_str().unwrap(),
+        "--to",
+        "redis-7.0",
+        "--lossy",
+        "-q",
+    ])
+    .expect_code(0);
+    let want = digest_of_file(None, &conv);
+    let secret = format!("to-{}", std::process::id());
+    let (child, cmd, port) = spawn_serve(&f, &secret, &["--to", "redis-7.0", "--lossy"]);
+    let r = replica_of(port, Some(&secret), &[]);
+    let out = wait_child(child, cmd, Duration::from_secs(120));
+    out.expect_code(0);
+    let sum: serde_json::Value = serde_json::from_str(out.stdout_text().trim()).unwrap();
+    assert!(
+        sum["stream"].as_str().unwrap().contains("as Redis RDB 10"),
+        "{sum}"
+    );
+    assert_eq!(sum["served"].as_array().unwrap().len(), 1, "{sum}");
+    assert_eq!(digest(&r), want, "the replica's content differs");
+    assert!(
+        r.total_keys() > 0 && r.total_keys() == n(&sum, "keys"),
+        "{sum}"
+    );
+}
+
+/// The stderr lines of a running child, as they come.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let se = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(se).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    rx
+}
+
+#[test]
+fn serve_generated_password_is_printed_once_and_admits_only_its_holders() {
+    let f = testdata("redis-7.0.15/default.rdb");
+    let want = digest_of_file(None, &f);
+    let port = free_port(false);
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "serve",
+        f.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--json",
+        "--accept-wait",
+        "60",
+    ];
+    let mut child = support::run::rdbkit_command(&args, &[])
+        .env_remove("RDBKIT_SERVE_PASSWORD")
+        .spawn()
+        .expect("rdbkit serve");
+    let lines = stderr_lines(&mut child);
+    let mut seen = Vec::new();
+    let secret = loop {
+        let l = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no password line on stderr");
+        seen.push(l.clone());
+        if let Some(p) = l.split("masterauth: ").nth(1) {
+            break p.trim().to_string();
+        }
+    };
+    assert!(secret.len() >= 32, "a weak generated password: {secret:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains(&secret),
+        "the password is in argv"
+    );
+    // Without the password, and with a wrong one: nothing.
+    let none = replica_of(port, None, &[]);
+    let wrong = replica_of(port, Some("not-the-password"), &[]);
+    sleep(Duration::from_secs(3));
+    // With it: the snapshot.
+    let good = replica_of(port, Some(&secret), &[]);
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "serve never ended");
+        sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    seen.extend(lines.try_iter());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let stderr = seen.join("\n");
+    assert_eq!(stderr.matches(&secret).count(), 1, "{stderr}");
+    assert!(!stdout.contains(&secret), "the password is in the summary");
+    let sum: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(sum["served"].as_array().unwrap().len(), 1, "{sum}");
+    let refused = sum["refused"].to_string();
+    assert!(
+        refused.contains("did not authenticate") && refused.contains("wrong password"),
+        "{sum}"
+    );
+    assert_eq!(digest(&good), want, "the replica with the password");
+    for (name, r) in [("no password", &none), ("wrong password", &wrong)] {
+        assert_eq!(r.total_keys(), 0, "{name}: got data");
+        let link = r.conn().info_field("replication", "master_link_status");
+        assert_eq!(link.as_deref(), Some("down"), "{name}");
+    }
+}
+
+/// Forwards connections from a new loopback port to `to` (a stand-in for
+/// NAT or a container's published port); counts the bytes sent through.
+fn forwarder(to: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for inbound in l.incoming().map_while(Result::ok) {
+            let Ok(outbound) = TcpStream::connect(("127.0.0.1", to)) else {
+                continue;
+            };
+            let pairs = [
+                (outbound.try_clone().unwrap(), inbound.try_clone().unwrap()),
+                (inbound, outbound),
+            ];
+            for (mut from, mut into) in pairs {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        if into.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        c.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    let _ = into.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn advertise_sends_the_target_to_another_address_that_reaches_the_listener() {
+    let f = testdata("redis-7.0.15/default.rdb");
+    let want = digest_of_file(None, &f);
+    let s = debug_server(None, None, &[]);
+    let before = settings(&s);
+    let listen_port = free_port(false);
+    let (fwd_port, through) = forwarder(listen_port);
+    let out = replicate(
+        &[&f],
+        &s.url(),
+        &[
+            "--listen",
+            &format!("0.0.0.0:{listen_port}"),
+            "--advertise",
+            &format!("127.0.0.1:{fwd_port}"),
+            "--connect-wait",
+            "20",
+        ],
+    );
+    out.expect_code(0);
+    assert_eq!(digest(&s), want);
+    let size = std::fs::metadata(&f).unwrap().len();
+    let went = through.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        went >= size - 8,
+        "the snapshot did not go through the advertised address ({went} bytes)"
+    );
+    assert_restored(&s, &before, "--advertise");
+}
+
+/// A CA and a certificate it signed (`cert.crt`, `cert.key`; for
+/// 127.0.0.1, usable by servers and clients), and a self-signed stranger
+/// (`other.crt`, `other.key`), made with the openssl command line.
+fn certificates(dir: &TempDir) {
+    let run = |args: &[&str]| {
+        let st = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl");
+        assert!(st.status.success(), "openssl {args:?}: {st:?}");
+    };
+    std::fs::write(
+        dir.join("cert.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    let new_key = ["-newkey", "rsa:2048", "-nodes", "-days", "2"];
+    for (name, cn) in [("ca", "rdbkit-test-ca"), ("other", "127.0.0.1")] {
+        let (key, crt, subj) = (
+            format!("{name}.key"),
+            format!("{name}.crt"),
+            format!("/CN={cn}"),
+        );
+        let mut a = vec!["req", "-x509"];
+        a.extend(new_key);
+        a.extend(["-keyout", &key, "-out", &crt, "-subj", &subj]);
+        run(&a);
+    }
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "cert.key",
+        "-out",
+        "cert.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.crt",
+        "-extfile",
+        "cert.ext",
+        "-days",
+        "2",
+    ]);
+}
+
+/// A Redis 7.0 with TLS set up (tls-auth-clients no) on a second port.
+fn tls_server(dir: &TempDir, tls_replication: &str, extra: &[&str]) -> (Server, u16) {
+    let p = |f: &str| dir.join(f).display().to_string();
+    let tls_port = free_port(false);
+    let mut args = vec![
+        "--tls-port".to_string(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        p("cert.crt"),
+        "--tls-key-file".into(),
+        p("cert.key"),
+        "--tls-ca-cert-file".into(),
+        p("ca.crt"),
+        "--tls-auth-clients".into(),
+        "no".into(),
+        "--tls-replication".into(),
+        tls_replication.into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    (debug_server(None, None, &a), tls_port)
+}
+
+fn tls_replication_of(s: &Server) -> String {
+    s.conn().must(["CONFIG", "GET", "tls-replication"]).array()[1].text()
+}
+
+fn notes(sum: &serde_json::Value) -> String {
+    sum["notes"].to_string()
+}
+
+#[test]
+fn a_target_replicating_over_tls_loads_from_a_tls_listener() {
+    let dir = TempDir::new("repl-tls");
+    certificates(&dir);
+    let p = |f: &str| dir.join(f).display().to_string();
+    let f = testdata("redis-7.0.15/default.rdb");
+    let want = digest_of_file(None, &f);
+    let (s, tls_port) = tls_server(&dir, "yes", &[]);
+    let before = settings(&s);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let ca = p("ca.crt");
+
+    // Without a certificate for the listener: refused, nothing changed.
+    let out = replicate(&[&f], &url, &["--tls-ca", &ca]);
+    out.expect_code(1);
+    let text = out.all_text();
+    assert!(
+        text.contains("tls-replication yes")
+            && text.contains("--listen-cert")
+            && text.contains("--mode restore"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(s.total_keys(), 0);
+    assert_restored(&s, &before, "refused");
+
+    // A certificate the target does not trust: its replica side ends the
+    // handshake; the error says so, and nothing changed.
+    let (cert, key) = (p("other.crt"), p("other.key"));
+    let args = [
+        "--tls-ca",
+        &ca,
+        "--listen-cert",
+        &cert,
+        "--listen-key",
+        &key,
+        "--connect-wait",
+        "5",
+    ];
+    let out = replicate(&[&f], &url, &args);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("TLS handshake failed")
+            && out.stderr.contains("holds nothing of this load"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(s.total_keys(), 0);
+    assert_restored(&s, &before, "untrusted certificate");
+
+    // One signed by the target's CA: loaded over TLS.
+    let (cert, key) = (p("cert.crt"), p("cert.key"));
+    let args = [
+        "--tls-ca",
+        &ca,
+        "--listen-cert",
+        &cert,
+        "--listen-key",
+        &key,
+    ];
+    let out = replicate(&[&f], &url, &args);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert!(notes(&sum).contains("over TLS"), "{sum}");
+    assert_eq!(digest(&s), want);
+    assert_eq!(n(&sum, "loaded"), s.total_keys(), "{sum}");
+    assert_restored(&s, &before, "over TLS");
+    assert_eq!(tls_replication_of(&s), "yes");
+
+    // A target replicating over plain TCP is switched to TLS for the load
+    // (over a plain control connection), and switched back.
+    let (s, _) = tls_server(&dir, "no", &[]);
+    let before = settings(&s);
+    let args = ["--listen-cert", &cert, "--listen-key", &key];
+    let out = replicate(&[&f], &s.url(), &args);
+    out.expect_code(0);
+    assert!(
+        notes(&out.summary()).contains("over TLS"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(digest(&s), want);
+    assert_restored(&s, &before, "switched to TLS");
+    assert_eq!(tls_replication_of(&s), "no");
+
+    // A target without TLS set up cannot switch: refused, left as it was.
+    let s = debug_server(None, None, &[]);
+    let before = settings(&s);
+    let out = replicate(&[&f], &s.url(), &args);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("turning tls-replication on failed")
+            && out.stderr.contains("drop --listen-cert"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(s.total_keys(), 0);
+    assert_restored(&s, &before, "no TLS on the target");
+}
+
+#[test]
+fn serve_over_tls_feeds_a_replica_with_tls_replication() {
+    let dir = TempDir::new("serve-tls");
+    certificates(&dir);
+    let p = |f: &str| dir.join(f).display().to_string();
+    let f = testdata("redis-7.0.15/default.rdb");
+    let want = digest_of_file(None, &f);
+    let secret = format!("tls-{}", std::process::id());
+    let (cert, key) = (p("cert.crt"), p("cert.key"));
+    let (child, cmd, port) =
+        spawn_serve(&f, &secret, &["--listen-cert", &cert, "--listen-key", &key]);
+    let ps = port.to_string();
+    let (r, _) = tls_server(
+        &dir,
+        "yes",
+        &["--replicaof", "127.0.0.1", &ps, "--masterauth", &secret],
+    );
+    let out = wait_child(child, cmd, Duration::from_secs(120));
+    out.expect_code(0);
+    let sum: serde_json::Value = serde_json::from_str(out.stdout_text().trim()).unwrap();
+    assert_eq!(sum["served"].as_array().unwrap().len(), 1, "{sum}");
+    assert!(out.stderr.contains("(TLS)"), "{}", out.describe());
+    assert_eq!(digest(&r), want, "the TLS replica's content differs");
 }

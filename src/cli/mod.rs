@@ -579,8 +579,9 @@ struct LoadArgs {
     no_preflight: bool,
     #[command(flatten)]
     keys: KeyArgs,
+    /// Boxed: it would make `Cmd::Load` too large a variant.
     #[command(flatten)]
-    replicate: replicate::ReplicateArgs,
+    replicate: Box<replicate::ReplicateArgs>,
 }
 
 /// The target URL, with the password from the URL, else `--password-file`

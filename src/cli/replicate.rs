@@ -25,6 +25,15 @@ pub struct ReplicateArgs {
     /// or a proxy puts the listener elsewhere for it).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// --mode replicate: the listener speaks TLS with this PEM certificate
+    /// chain, which the target must trust (signed by a CA of its
+    /// tls-ca-cert-file). Needed for a target with tls-replication yes;
+    /// for any other, tls-replication is turned on for the load.
+    #[arg(long, value_name = "FILE", requires = "listen_key")]
+    pub listen_cert: Option<PathBuf>,
+    /// --mode replicate: the private key (PEM) of --listen-cert.
+    #[arg(long, value_name = "FILE", requires = "listen_cert")]
+    pub listen_key: Option<PathBuf>,
     /// --mode replicate: load although the target holds keys. A full
     /// synchronisation replaces EVERYTHING the target holds (every
     /// database); --on-conflict does not apply in this mode.
@@ -55,6 +64,8 @@ pub fn run(
         io_timeout: rdbkit::redis::conn::io_timeout_secs(a.timeout),
         listen: r.listen.clone(),
         advertise: r.advertise.clone(),
+        listen_cert: r.listen_cert.clone(),
+        listen_key: r.listen_key.clone(),
         replace_all: r.replace_all,
         engine,
         keys: a.keys.options(),

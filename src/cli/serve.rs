@@ -30,6 +30,13 @@ pub struct ServeArgs {
     /// `masterauth` set to the password).
     #[arg(long, value_name = "ADDR:PORT")]
     listen: String,
+    /// Speak TLS to replicas (those with tls-replication yes) with this PEM
+    /// certificate chain, which they must trust (their tls-ca-cert-file).
+    #[arg(long, value_name = "FILE", requires = "listen_key")]
+    listen_cert: Option<PathBuf>,
+    /// The private key (PEM) of --listen-cert.
+    #[arg(long, value_name = "FILE", requires = "listen_cert")]
+    listen_key: Option<PathBuf>,
     /// Serve this many replicas (each acknowledges having loaded), then exit.
     #[arg(long, default_value_t = 1)]
     replicas: u32,
@@ -90,6 +97,10 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         Some(t) => Some(Format::for_server(t).map_err(Fail::Usage)?.0),
         None => None,
     };
+    let tls = match (&a.listen_cert, &a.listen_key) {
+        (Some(c), Some(k)) => Some(replicate::link::server_config(c, k).map_err(Fail::Usage)?),
+        _ => None,
+    };
     let (secret, generated) = password(&a)?;
     let label = a
         .files
@@ -110,6 +121,8 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         io_timeout: None,
         listen: None,
         advertise: None,
+        listen_cert: None,
+        listen_key: None,
         replace_all: true,
         engine,
         keys: a.keys.options(),
@@ -121,6 +134,7 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         base,
         listen,
         secret: secret.clone(),
+        tls,
         replicas: a.replicas.max(1),
         to,
         accept_wait: a.accept_wait.map(Duration::from_secs),
@@ -137,7 +151,8 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
     );
     let on_listen = |at: std::net::SocketAddr| {
         eprintln!(
-            "rdbkit serve: listening on {at} for {} replica(s): REPLICAOF {} {} with masterauth set",
+            "rdbkit serve: listening on {at}{} for {} replica(s): REPLICAOF {} {} with masterauth set",
+            if opts.tls.is_some() { " (TLS)" } else { "" },
             opts.replicas,
             at.ip(),
             at.port()

@@ -4,7 +4,9 @@
 //! closed, and nothing of the data; each refusal is recorded for the
 //! summary. The handshake a replica runs before `PSYNC` (PING, AUTH,
 //! REPLCONF listening-port / ip-address / capa ...) is answered here; the
-//! connection is handed over at `PSYNC`/`SYNC`.
+//! connection is handed over at `PSYNC`/`SYNC`. With a TLS configuration
+//! the handshake runs inside a TLS session ([`super::link`]), opened only
+//! for the admitted address.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -14,9 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use rustls::ServerConfig;
+
+use super::link::Link;
+
 /// An authenticated replica that asked for a synchronisation.
 pub struct Replica {
-    pub stream: TcpStream,
+    pub link: Link,
     pub peer: SocketAddr,
     /// It announced `capa eof`: the payload may end with a mark instead of
     /// having its length up front.
@@ -35,8 +41,13 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `bind` and starts admitting connections.
-    pub fn open(bind: SocketAddr, allowed: Option<IpAddr>, secret: String) -> io::Result<Listener> {
+    /// Binds `bind` and starts admitting connections (over TLS with `tls`).
+    pub fn open(
+        bind: SocketAddr,
+        allowed: Option<IpAddr>,
+        secret: String,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> io::Result<Listener> {
         let l = TcpListener::bind(bind)?;
         l.set_nonblocking(true)?;
         let local = l.local_addr()?;
@@ -46,6 +57,7 @@ impl Listener {
         let door = Door {
             allowed,
             secret: Arc::new(secret),
+            tls,
             tx,
             refused: Arc::clone(&refused),
         };
@@ -81,6 +93,7 @@ struct Door {
     /// The only address admitted (`None`: any, with the secret: `serve`).
     allowed: Option<IpAddr>,
     secret: Arc<String>,
+    tls: Option<Arc<ServerConfig>>,
     tx: Sender<Replica>,
     refused: Arc<Mutex<Vec<String>>>,
 }
@@ -118,17 +131,32 @@ fn admit(s: TcpStream, peer: SocketAddr, door: Door) {
     let _ = s.set_nonblocking(false);
     let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
-    let mut w = match s.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
     if door.allowed.is_some_and(|a| a != peer.ip()) {
-        let _ =
-            w.write_all(b"-ERR this rdbkit listener serves only the target it was opened for\r\n");
+        if door.tls.is_none() {
+            let _ = (&s).write_all(
+                b"-ERR this rdbkit listener serves only the target it was opened for\r\n",
+            );
+        }
         door.refuse(peer, "not the target's address");
         return;
     }
-    let mut r = BufReader::new(s);
+    let link = match &door.tls {
+        None => Link::plain(s),
+        Some(cfg) => match Link::tls(s, Arc::clone(cfg)) {
+            Ok(l) => l,
+            Err(e) => {
+                door.refuse(peer, &format!("TLS handshake failed: {e}"));
+                return;
+            }
+        },
+    };
+    handshake(link, peer, &door);
+}
+
+/// The replica's commands up to `PSYNC`/`SYNC`, which hands it over.
+fn handshake(link: Link, peer: SocketAddr, door: &Door) {
+    let mut w = link.clone();
+    let mut r = BufReader::new(link);
     let mut authed = false;
     let mut eof_capa = false;
     loop {
@@ -165,9 +193,8 @@ fn admit(s: TcpStream, peer: SocketAddr, door: Door) {
                 b"+OK\r\n"
             }
             b"PSYNC" | b"SYNC" => {
-                let stream = r.into_inner();
                 let _ = door.tx.send(Replica {
-                    stream,
+                    link: r.into_inner(),
                     peer,
                     eof_capa,
                     psync: name == b"PSYNC",
@@ -176,7 +203,7 @@ fn admit(s: TcpStream, peer: SocketAddr, door: Door) {
             }
             _ => b"-ERR unknown command\r\n",
         };
-        if w.write_all(reply).is_err() {
+        if w.write_all(reply).and_then(|_| w.flush()).is_err() {
             return;
         }
     }

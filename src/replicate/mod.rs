@@ -9,9 +9,17 @@
 //! serve the snapshot ([`stream`], [`session`]) and wait for the target's
 //! loader; then `REPLICAOF NO ONE`, put the settings back, and check the
 //! key counts per database against the census.
+//!
+//! A target with `tls-replication yes` connects to its master over TLS:
+//! the listener then speaks TLS ([`link`]) with `--listen-cert` /
+//! `--listen-key`, a certificate the target trusts (its
+//! `tls-ca-cert-file`). Given those for a target replicating over plain
+//! TCP, `tls-replication` is turned on for the load (and put back), so the
+//! snapshot never crosses the network in clear.
 
 pub mod census;
 pub mod control;
+pub mod link;
 pub mod listener;
 mod plan;
 pub mod serve;
@@ -43,6 +51,10 @@ pub struct Options {
     pub listen: Option<String>,
     /// HOST:PORT the target is told to connect to (default: the listener's).
     pub advertise: Option<String>,
+    /// `--listen-cert` / `--listen-key`: PEM certificate chain and key the
+    /// listener speaks TLS with (both or neither).
+    pub listen_cert: Option<std::path::PathBuf>,
+    pub listen_key: Option<std::path::PathBuf>,
     /// Load although the target holds keys (all of them are replaced).
     pub replace_all: bool,
     pub engine: EngineOptions,
@@ -149,30 +161,72 @@ fn pager(files: &[InputFile<'_>], done: &AtomicBool) {
     }
 }
 
+/// The listener's TLS configuration, when `--listen-cert/--listen-key` ask for one.
+fn listen_tls(opts: &Options) -> Result<Option<Arc<rustls::ServerConfig>>, LoadError> {
+    match (&opts.listen_cert, &opts.listen_key) {
+        (Some(c), Some(k)) => link::server_config(c, k)
+            .map(Some)
+            .map_err(LoadError::Usage),
+        (None, None) => Ok(None),
+        _ => Err(LoadError::Usage(
+            "--listen-cert and --listen-key go together".into(),
+        )),
+    }
+}
+
+/// Matches the listener to how the target replicates: a TLS target needs
+/// a TLS listener; a TLS listener turns the target's `tls-replication` on.
+fn match_tls(guard: &mut settings::Guard, tls: bool, addr: String) -> Result<(), LoadError> {
+    let on = guard.old("tls-replication") == Some(b"yes".as_slice());
+    match (on, tls) {
+        (true, false) => Err(LoadError::Target {
+            addr,
+            msg: "replicates over TLS (tls-replication yes): give rdbkit's listener a \
+                  certificate the target trusts (signed by a CA of its tls-ca-cert-file) with \
+                  --listen-cert FILE --listen-key FILE, or use --mode restore"
+                .into(),
+        }),
+        (false, true) if guard.old("tls-replication").is_none() => Err(LoadError::Target {
+            addr,
+            msg: "has no tls-replication setting (built without TLS): drop --listen-cert".into(),
+        }),
+        // A server whose TLS is not set up refuses the switch.
+        (false, true) => guard
+            .set("tls-replication", b"yes")
+            .map_err(|e| LoadError::Target {
+                addr,
+                msg: format!(
+                "cannot replicate over TLS for --listen-cert: turning tls-replication on failed \
+                 ({e}); set up TLS on the target (tls-cert-file, tls-key-file, tls-ca-cert-file) \
+                 or drop --listen-cert"
+            ),
+            }),
+        _ => Ok(()),
+    }
+}
+
 fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, LoadError> {
     let started = Instant::now();
+    let tls_cfg = listen_tls(opts)?;
     let (mut control, tls) = Conn::open_target(&opts.target, &opts.tls, opts.io_timeout)?;
     let facts = control::facts(&mut control)?;
     let plan = plan::make(files, opts, &facts)?;
     let peer = target_ip(&opts.target)?;
     let bind = addresses(opts, peer)?;
     let secret = random_hex();
-    let listener = listener::Listener::open(bind, Some(peer.ip()), secret.clone())
+    let listener = listener::Listener::open(bind, Some(peer.ip()), secret.clone(), tls_cfg.clone())
         .map_err(|e| LoadError::Io(format!("cannot listen on {bind}: {e}")))?;
     let (host, port) = match &opts.advertise {
         Some(a) => split_host_port(a)?,
+        // A wildcard bind (0.0.0.0, ::) is no address to connect to.
+        None if listener.local.ip().is_unspecified() => {
+            (local_ip_towards(peer).to_string(), listener.local.port())
+        }
         None => (listener.local.ip().to_string(), listener.local.port()),
     };
     let master = format!("{host}:{port}");
     let mut guard = settings::Guard::new(control, opts.target.clone(), tls)?;
-    if guard.old("tls-replication") == Some(b"yes".as_slice()) {
-        return Err(LoadError::Target {
-            addr: opts.target.addr(),
-            msg: "replicates over TLS (tls-replication yes), which rdbkit's listener does not \
-                  serve: use --mode restore"
-                .into(),
-        });
-    }
+    match_tls(&mut guard, tls_cfg.is_some(), opts.target.addr())?;
     guard.set("masterauth", secret.as_bytes())?;
     if guard.old("masteruser").is_some_and(|u| !u.is_empty()) {
         guard.set("masteruser", b"")?;
@@ -203,6 +257,11 @@ fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, L
         started.elapsed(),
     )?;
     summary.retries = drops_seen.len() as u64;
+    if tls_cfg.is_some() {
+        summary
+            .notes
+            .push("the snapshot went over TLS (tls-replication yes on the target)".into());
+    }
     for d in drops_seen {
         summary.notes.push(format!(
             "the replica dropped a synchronisation ({d}); it was served again"

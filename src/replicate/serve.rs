@@ -12,14 +12,15 @@
 //! alive (PINGs) until every replica has acknowledged, so that it does not
 //! reconnect and ask for a second synchronisation.
 
-use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufReader, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::control::TargetFacts;
+use super::link::Link;
 use super::listener::{read_command, Listener, Replica};
 use super::stream::{self, StreamError};
 use super::{plan, Options};
@@ -34,6 +35,9 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// The password replicas present (`masterauth`).
     pub secret: String,
+    /// Speak TLS to replicas (`--listen-cert`/`--listen-key`), for replicas
+    /// with `tls-replication yes`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Replicas to serve before exiting.
     pub replicas: u32,
     /// Write the stream in this format (`--to`), else the inputs' own.
@@ -154,7 +158,7 @@ pub fn serve(
         }
     }
     let plan = plan::make(files, &opts.base, &facts)?;
-    let listener = Listener::open(opts.listen, None, opts.secret.clone())
+    let listener = Listener::open(opts.listen, None, opts.secret.clone(), opts.tls.clone())
         .map_err(|e| LoadError::Io(format!("cannot listen on {}: {e}", opts.listen)))?;
     on_listen(listener.local);
     let c = &plan.census;
@@ -181,7 +185,7 @@ pub fn serve(
             let psync_id = super::random_hex();
             let psync = rep.psync.then_some(psync_id.as_str());
             let mark = super::random_hex();
-            match stream::send(&rep.stream, psync, rep.eof_capa, &mark, &plan.source, &sent) {
+            match stream::send(&rep.link, psync, rep.eof_capa, &mark, &plan.source, &sent) {
                 Ok(_) => {}
                 Err(StreamError::Replica(e)) => {
                     sum.dropped.push(format!("{}: {e}", rep.peer));
@@ -194,7 +198,7 @@ pub fn serve(
                     })
                 }
             }
-            match wait_ack(&rep.stream, opts.ack_wait) {
+            match wait_ack(&rep.link, opts.ack_wait) {
                 Ok(ack) => {
                     sum.served.push(Served {
                         peer: rep.peer,
@@ -232,13 +236,12 @@ fn next_replica(listener: &Listener, wait: Option<Duration>) -> Option<Replica> 
 
 /// The offset of the replica's first `REPLCONF ACK`, PINGing it every
 /// second meanwhile (a replica drops a silent master after `repl-timeout`).
-fn wait_ack(sock: &TcpStream, limit: Duration) -> Result<u64, String> {
+fn wait_ack(sock: &Link, limit: Duration) -> Result<u64, String> {
     let until = Instant::now() + limit;
-    let mut w = sock.try_clone().map_err(|e| e.to_string())?;
-    let r = sock.try_clone().map_err(|e| e.to_string())?;
-    r.set_read_timeout(Some(Duration::from_secs(1)))
+    let mut w = sock.clone();
+    sock.set_read_timeout(Some(Duration::from_secs(1)))
         .map_err(|e| e.to_string())?;
-    let mut r = BufReader::new(r);
+    let mut r = BufReader::new(sock.clone());
     while Instant::now() < until {
         match read_command(&mut r) {
             Ok(args) => {
@@ -259,6 +262,7 @@ fn wait_ack(sock: &TcpStream, limit: Duration) -> Result<u64, String> {
                 ) =>
             {
                 w.write_all(b"*1\r\n$4\r\nPING\r\n")
+                    .and_then(|_| w.flush())
                     .map_err(|e| e.to_string())?;
             }
             Err(e) => return Err(format!("closed before acknowledging ({e})")),
@@ -271,16 +275,17 @@ fn wait_ack(sock: &TcpStream, limit: Duration) -> Result<u64, String> {
 /// its ACKs, so that it stays linked (and does not ask for another sync).
 fn keep_alive(rep: Replica, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        let mut s = rep.stream;
+        let mut s = rep.link;
         let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
         let mut buf = [0u8; 4096];
         let mut last = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            if matches!(std::io::Read::read(&mut s, &mut buf), Ok(0)) {
+            if matches!(s.read(&mut buf), Ok(0)) {
                 return;
             }
             if last.elapsed() >= Duration::from_secs(1) {
-                if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+                let ping = s.write_all(b"*1\r\n$4\r\nPING\r\n").and_then(|_| s.flush());
+                if ping.is_err() {
                     return;
                 }
                 last = Instant::now();

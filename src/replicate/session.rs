@@ -6,13 +6,13 @@
 //! sync in progress.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::control::link_state;
+use super::link::Link;
 use super::listener::Replica;
 use super::stream::{self, Source, StreamError};
 use crate::load::conn::Conn;
@@ -41,7 +41,7 @@ pub fn run(
     let replid = super::random_hex();
     let mark = super::random_hex();
     let psync = rep.psync.then_some(replid.as_str());
-    let summary = match stream::send(&rep.stream, psync, rep.eof_capa, &mark, src, sent) {
+    let summary = match stream::send(&rep.link, psync, rep.eof_capa, &mark, src, sent) {
         Ok(s) => s,
         Err(StreamError::Replica(e)) => return Ok(Ended::Dropped(e)),
         Err(StreamError::Input(e)) => {
@@ -51,14 +51,14 @@ pub fn run(
             })
         }
     };
-    wait_loaded(&rep.stream, control, master).map(|e| match e {
+    wait_loaded(&rep.link, control, master).map(|e| match e {
         Ended::Loaded(_) => Ended::Loaded(summary),
         other => other,
     })
 }
 
 /// Reads whatever the replica sent; `Err` when it closed the connection.
-fn drain(s: &mut TcpStream) -> io::Result<()> {
+fn drain(s: &mut Link) -> io::Result<()> {
     s.set_nonblocking(true)?;
     let mut buf = [0u8; 4096];
     let r = loop {
@@ -78,17 +78,15 @@ fn drain(s: &mut TcpStream) -> io::Result<()> {
     r
 }
 
-fn wait_loaded(sock: &TcpStream, control: &mut Conn, master: &str) -> Result<Ended, LoadError> {
-    let mut s = sock
-        .try_clone()
-        .map_err(|e| LoadError::Io(format!("replica connection: {e}")))?;
+fn wait_loaded(sock: &Link, control: &mut Conn, master: &str) -> Result<Ended, LoadError> {
+    let mut s = sock.clone();
     let mut last_ping = Instant::now();
     loop {
         if let Err(e) = drain(&mut s) {
             return Ok(Ended::Dropped(e.to_string()));
         }
         if last_ping.elapsed() >= Duration::from_secs(1) {
-            if let Err(e) = s.write_all(b"*1\r\n$4\r\nPING\r\n") {
+            if let Err(e) = s.write_all(b"*1\r\n$4\r\nPING\r\n").and_then(|_| s.flush()) {
                 return Ok(Ended::Dropped(e.to_string()));
             }
             last_ping = Instant::now();

@@ -7,10 +7,10 @@
 //! version) written straight into the socket.
 
 use std::io::{self, BufWriter, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::link::Link;
 use crate::writer::{self, route::Route, Input, WriteError};
 
 /// What is streamed.
@@ -37,7 +37,7 @@ pub enum StreamError {
 /// A socket writer that counts what it sent and keeps its first error, so
 /// that a failure inside the RDB writer can be told apart from a bad input.
 struct Counted {
-    s: TcpStream,
+    s: Link,
     sent: Arc<AtomicU64>,
     err: Arc<Mutex<Option<String>>>,
 }
@@ -65,7 +65,7 @@ impl Write for Counted {
 /// Sends the reply to `PSYNC` and the whole payload. Returns the writer's
 /// summary when the payload was written on the fly. `sent` counts bytes.
 pub fn send(
-    sock: &TcpStream,
+    sock: &Link,
     psync: Option<&str>,
     eof_capa: bool,
     mark: &str,
@@ -74,9 +74,7 @@ pub fn send(
 ) -> Result<Option<writer::Summary>, StreamError> {
     let err = Arc::new(Mutex::new(None));
     let out = Counted {
-        s: sock
-            .try_clone()
-            .map_err(|e| StreamError::Replica(e.to_string()))?,
+        s: sock.clone(),
         sent: Arc::clone(sent),
         err: Arc::clone(&err),
     };
