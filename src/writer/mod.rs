@@ -14,8 +14,9 @@
 //!
 //! The second pass over an RDB input runs on the parallel engine
 //! ([`chunked`]): workers produce each chunk's output bytes, the calling
-//! thread appends them in file order. JSON Lines inputs and the first pass
-//! are still walked on one thread.
+//! thread appends them in file order. The first pass over an RDB input
+//! runs there too ([`plan_scan`]); JSON Lines inputs are walked on one
+//! thread.
 //!
 //! Keys are remembered (to resolve conflicts) only when there is more than
 //! one input, the input is JSON Lines, or `--db-map` merges databases; a
@@ -28,6 +29,7 @@ pub mod empty;
 mod keys;
 pub mod output;
 mod plan;
+mod plan_scan;
 pub mod route;
 pub mod source;
 pub mod split;
