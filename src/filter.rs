@@ -127,7 +127,7 @@ impl Tok {
 #[derive(Clone, Default)]
 struct Piece {
     toks: Vec<Tok>,
-    lit: Option<(Vec<u8>, memchr::memmem::Finder<'static>)>,
+    lit: Option<Box<(Vec<u8>, memchr::memmem::Finder<'static>)>>,
 }
 
 impl Piece {
@@ -141,7 +141,7 @@ impl Piece {
             .collect();
         let lit = bytes.map(|b| {
             let f = memchr::memmem::Finder::new(&b).into_owned();
-            (b, f)
+            Box::new((b, f))
         });
         Piece { toks, lit }
     }
@@ -153,7 +153,7 @@ impl Piece {
     /// Whether the piece matches `s` (exactly its length).
     #[inline]
     fn at(&self, s: &[u8]) -> bool {
-        match &self.lit {
+        match self.lit.as_deref() {
             Some((b, _)) => b == s,
             None => self.toks.iter().zip(s).all(|(t, &c)| t.hits(c)),
         }
@@ -162,7 +162,7 @@ impl Piece {
     /// The end of the leftmost match in `s`.
     fn find_end(&self, s: &[u8]) -> Option<usize> {
         let n = self.len();
-        if let Some((_, f)) = &self.lit {
+        if let Some((_, f)) = self.lit.as_deref() {
             return f.find(s).map(|i| i + n);
         }
         (0..=s.len().checked_sub(n)?)

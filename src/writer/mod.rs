@@ -266,6 +266,7 @@ pub fn write_all<W: Write>(
     let mut ems = Vec::with_capacity(route.outputs());
     for (i, counts) in plan.counts.iter().enumerate() {
         let mut em = Emitter::new(make(i)?, plan.fmt, counts.clone()).map_err(failed)?;
+        em.set_slot_info(slot_info(&plan, route, i));
         let mut s = Summary::default();
         preamble(&mut em, &plan, &mut s);
         if i == 0 {
@@ -293,6 +294,17 @@ pub fn write_all<W: Write>(
         outs.push((w, size, keys));
     }
     Ok((outs, summary))
+}
+
+/// The SLOT_INFO entries of output `i`: its slots that hold keys, in order.
+fn slot_info(plan: &plan::Plan, route: &Route, i: usize) -> Vec<(u16, u64, u64)> {
+    let (Some(owner), false) = (route.slot_owners(), plan.slot_counts.is_empty()) else {
+        return Vec::new();
+    };
+    (0..route::SLOTS)
+        .filter(|&s| owner[s] as usize == i && plan.slot_counts[s].0 > 0)
+        .map(|s| (s as u16, plan.slot_counts[s].0, plan.slot_counts[s].1))
+        .collect()
 }
 
 /// `Redis RDB 10`, `Valkey RDB 80`.

@@ -26,6 +26,9 @@ pub(crate) struct Plan {
     pub counts: Vec<DbCounts>,
     pub functions: Vec<Vec<u8>>,
     pub module_aux: Vec<Vec<u8>>,
+    /// Keys and expires per cluster slot, for `RDB_OPCODE_SLOT_INFO`
+    /// (empty unless a cluster layout is written at RDB 12+).
+    pub slot_counts: Vec<(u64, u64)>,
     pub version_text: String,
     pub valkey: bool,
     pub used_mem: u64,
@@ -44,6 +47,7 @@ impl Plan {
             counts: vec![DbCounts::new()],
             functions: Vec::new(),
             module_aux: Vec::new(),
+            slot_counts: Vec::new(),
             version_text: opts
                 .server_version
                 .clone()
@@ -168,6 +172,9 @@ pub(crate) fn plan(
 ) -> Result<Plan, WriteError> {
     let fmt = output_format(inputs, opts)?;
     let mut t = Tally::new(opts, needs_tracking(inputs, opts), route.outputs());
+    if route.slot_owners().is_some() && fmt.has_slot_info() {
+        t.slots = vec![(0, 0); super::route::SLOTS];
+    }
     for (i, input) in inputs.iter().enumerate() {
         let head =
             source::header_of(input.data).map_err(|e| failed(source::in_file(&input.name, e)))?;
@@ -203,7 +210,12 @@ pub(crate) struct Kept {
     pub offset: u64,
     pub expires: bool,
     pub out: usize,
+    /// Its cluster slot (a cluster layout).
+    pub slot: Option<u16>,
 }
+
+/// Of a winning key: whether it expires, its output, its slot.
+type Dest = (bool, usize, Option<u16>);
 
 /// What pass 1 has found so far.
 pub(crate) struct Tally<'o> {
@@ -211,9 +223,11 @@ pub(crate) struct Tally<'o> {
     /// Keys are remembered (see [`needs_tracking`]).
     pub track: bool,
     winners: Winners,
-    /// Of each winner: whether it expires, and its output.
-    dest: HashMap<(u64, Vec<u8>), (bool, usize)>,
+    /// Of each winner: whether it expires, its output and slot.
+    dest: HashMap<(u64, Vec<u8>), Dest>,
     pub counts: Vec<DbCounts>,
+    /// Keys and expires per slot, when SLOT_INFO is written (else empty).
+    pub slots: Vec<(u64, u64)>,
     functions: Vec<Vec<u8>>,
     module_aux: Vec<Vec<u8>>,
     first: FirstAux,
@@ -227,6 +241,7 @@ impl<'o> Tally<'o> {
             winners: Winners::new(),
             dest: HashMap::new(),
             counts: vec![DbCounts::new(); outputs],
+            slots: Vec::new(),
             functions: Vec::new(),
             module_aux: Vec::new(),
             first: FirstAux::default(),
@@ -245,6 +260,7 @@ impl<'o> Tally<'o> {
             let c = self.counts[k.out].entry(k.db).or_default();
             c.0 += 1;
             c.1 += k.expires as u64;
+            self.slot_key(k.slot, k.expires);
             return Ok(());
         }
         let id = (k.db, k.key);
@@ -267,9 +283,18 @@ impl<'o> Tally<'o> {
                 }
             }
         }
-        self.dest.insert(id.clone(), (k.expires, k.out));
+        self.dest.insert(id.clone(), (k.expires, k.out, k.slot));
         self.winners.insert(id, (at.i, k.offset));
         Ok(())
+    }
+
+    /// Counts a key of `slot` for SLOT_INFO.
+    pub fn slot_key(&mut self, slot: Option<u16>, expires: bool) {
+        if let (Some(s), false) = (slot, self.slots.is_empty()) {
+            let c = &mut self.slots[s as usize];
+            c.0 += 1;
+            c.1 += expires as u64;
+        }
     }
 
     pub fn opts(&self) -> &'o Options {
@@ -292,10 +317,12 @@ impl<'o> Tally<'o> {
     }
 
     fn into_plan(mut self, fmt: Format, opts: &Options) -> Plan {
-        for ((db, _), (e, out)) in &self.dest {
-            let c = self.counts[*out].entry(*db).or_default();
+        let dest = std::mem::take(&mut self.dest);
+        for ((db, _), (e, out, slot)) in dest {
+            let c = self.counts[out].entry(db).or_default();
             c.0 += 1;
-            c.1 += *e as u64;
+            c.1 += e as u64;
+            self.slot_key(slot, e);
         }
         let track = self.track;
         Plan {
@@ -303,6 +330,7 @@ impl<'o> Tally<'o> {
             counts: self.counts,
             functions: self.functions,
             module_aux: self.module_aux,
+            slot_counts: self.slots,
             ..Plan::bare(fmt, self.first, opts)
         }
     }
@@ -331,9 +359,9 @@ fn plan_json(
         let res = match e {
             Entry::Json(k) => match rules.admit_json(&k) {
                 None => Ok(()),
-                Some(db) => match route.route(db, &k.key) {
+                Some(db) => match route.route_slot(db, &k.key) {
                     Err(m) => Err(unrouted(at, db, &k.key, m)),
-                    Ok(out) => t.key(
+                    Ok((out, slot)) => t.key(
                         at,
                         Kept {
                             db,
@@ -341,6 +369,7 @@ fn plan_json(
                             offset: k.offset,
                             expires: k.expire_ms.is_some(),
                             out,
+                            slot,
                         },
                         summary,
                     ),

@@ -30,6 +30,8 @@ enum Found {
 pub(crate) struct PlanChunk {
     /// Untracked keys: counts per output database, per output.
     counts: Vec<DbCounts>,
+    /// Untracked keys, when SLOT_INFO is written: (slot, expires).
+    slots: Vec<(u16, bool)>,
     found: Vec<Found>,
 }
 
@@ -39,6 +41,8 @@ struct PlanWorker<'p> {
     route: &'p Route,
     at: &'p InputAt<'p>,
     track: bool,
+    /// Per-slot counts are wanted (SLOT_INFO).
+    slots: bool,
     outputs: usize,
     scratch: Vec<u8>,
 }
@@ -57,9 +61,9 @@ impl PlanWorker<'_> {
                 } else {
                     &[]
                 };
-                let out = self
+                let (out, slot) = self
                     .route
-                    .route(db, key)
+                    .route_slot(db, key)
                     .map_err(|m| Stop::Write(unrouted(self.at, db, key, m)))?;
                 let expires = rec.expire_ms.is_some();
                 if self.track {
@@ -69,11 +73,15 @@ impl PlanWorker<'_> {
                         offset: rec.offset,
                         expires,
                         out,
+                        slot,
                     }));
                 } else {
                     let c = pc.counts[out].entry(db).or_default();
                     c.0 += 1;
                     c.1 += expires as u64;
+                    if let (Some(s), true) = (slot, self.slots) {
+                        pc.slots.push((s, expires));
+                    }
                 }
             }
             Entry::Function(code) => pc.found.push(Found::Function(code)),
@@ -105,6 +113,7 @@ impl<'a> Worker<'a> for PlanWorker<'_> {
         let mut pc = PlanChunk {
             counts: vec![DbCounts::new(); if self.track { 0 } else { self.outputs }],
             found: Vec::new(),
+            slots: Vec::new(),
         };
         let mut stop = None;
         let r = chunk.parser().and_then(|mut p| {
@@ -141,6 +150,9 @@ fn fold(
             c.1 += e;
         }
     }
+    for (s, e) in pc.slots {
+        t.slot_key(Some(s), e);
+    }
     for f in pc.found {
         match f {
             Found::Key(k) => t.key(at, k, summary)?,
@@ -166,11 +178,13 @@ pub(crate) fn plan_input(
         ..Default::default()
     };
     let (opts, track, outputs) = (t.opts(), t.track, route.outputs());
+    let slots = !t.slots.is_empty();
     let make = || PlanWorker {
         opts,
         route,
         at,
         track,
+        slots,
         outputs,
         scratch: Vec::new(),
     };
