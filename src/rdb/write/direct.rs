@@ -15,8 +15,9 @@
 //! elements than the default thresholds), an empty one, or a zset whose
 //! listpack is not in (score, member) order gives `None`: the caller then
 //! takes the general path, which sorts, checks and chooses the encoding.
-//! (One difference: a ziplist is offered to LZF only when the listpack it
-//! comes from was stored compressed; see [`source_compressed`].)
+//! (One difference: a hash's or zset's ziplist is offered to LZF only when
+//! the listpack it comes from was stored compressed; see
+//! [`source_compressed`].)
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::consts::*;
@@ -68,7 +69,9 @@ pub fn listpack_to_ziplist(
     if b.entries == 0 {
         return Ok(None);
     }
-    let put = if source_compressed(rec) {
+    // Lists are cut into new nodes, which need not compress as the first
+    // source node did: they are always offered to LZF.
+    let put = if kind == Shape::List || source_compressed(rec) {
         put_raw_string
     } else {
         put_plain_string
@@ -88,7 +91,7 @@ pub fn listpack_to_ziplist(
     }))
 }
 
-/// Whether the value's (first) listpack is stored LZF-compressed. The
+/// Whether a hash's or zset's listpack is stored LZF-compressed. The
 /// ziplist of the same elements compresses about as well, so a listpack the
 /// source server could not compress is not offered to LZF again: that
 /// attempt would fail for nearly every such value, and it is most of the
@@ -96,12 +99,6 @@ pub fn listpack_to_ziplist(
 /// same uncompressed bytes).
 fn source_compressed(rec: &Record<'_>) -> bool {
     let mut c = Cursor::new(rec.value, rec.value_offset);
-    if rec.vtype == ValueType::ListQuicklist2
-        && (c.length("quicklist node count").is_err()
-            || c.length("quicklist node container").is_err())
-    {
-        return true;
-    }
     matches!(c.string("listpack"), Ok(RdbStr::Lzf { .. }))
 }
 
