@@ -52,8 +52,14 @@ if ! need redis-server || ! need redis-check-rdb || [ ! -x /usr/bin/time ]; then
   fi
 fi
 
-(cd "$ROOT" && cargo build --release --quiet)
-RDBKIT=$ROOT/target/release/rdbkit
+# RDBKIT_BIN=PATH times that binary instead of this tree's release build
+# (an A/B of two builds in one sitting).
+if [ -n "${RDBKIT_BIN:-}" ]; then
+  RDBKIT=$RDBKIT_BIN
+else
+  (cd "$ROOT" && cargo build --release --quiet)
+  RDBKIT=$ROOT/target/release/rdbkit
+fi
 mkdir -p "$DATA"
 
 for f in $FILES; do

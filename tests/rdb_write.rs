@@ -1171,3 +1171,183 @@ fn rdb_14_copies_at_its_version_and_drops_only_what_older_servers_lack() {
         expected(&src).len() as u64 + expired_keys(&src).len() as u64
     );
 }
+
+/// The items of an RDB file, as rdbkit's parser reads them.
+fn items_of(rdb: &Path, mut f: impl FnMut(rdbkit::rdb::records::Item<'_>)) {
+    use rdbkit::rdb::records::{ParseOptions, Parser};
+    let data = std::fs::read(rdb).unwrap();
+    let mut p = Parser::new(&data, ParseOptions::default()).unwrap();
+    while let Some(item) = p.next_item().unwrap() {
+        f(item);
+    }
+}
+
+/// `split --shards 3 --to redis-7.4` (RDB 12) gives each file the
+/// per-slot counts a Redis 7.4+ cluster node writes (`RDB_OPCODE_SLOT_INFO`
+/// after db 0's RESIZEDB): exactly the slots whose keys it holds, with
+/// their key and expire counts, ahead of every key. RDB 10 files have none.
+/// (Read back by rdbkit's parser: no Redis 7.4+ server is installed here.)
+#[test]
+fn split_writes_slot_info_where_the_version_has_it() {
+    use rdbkit::rdb::records::Item;
+    use std::collections::BTreeMap;
+    let dir = TempDir::new("rdbw");
+    let (src, _) = split_source(&dir, 3000);
+    for (to, want_info) in [("redis-7.4", true), ("redis-7.0", false)] {
+        let out = dir.join(&format!("split-{to}"));
+        let r = rdbkit(&[
+            "split",
+            &src.display().to_string(),
+            "--out-dir",
+            &out.display().to_string(),
+            "--shards",
+            "3",
+            "--to",
+            to,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.describe());
+        let mut total = 0;
+        for (file, ranges, _) in manifest_parts(&out) {
+            // slot -> (keys, expires): from SLOT_INFO, and counted from keys.
+            let mut info: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
+            let mut seen: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
+            let mut info_after_a_key = false;
+            items_of(&file, |item| match item {
+                Item::SlotInfo {
+                    slot,
+                    slot_size,
+                    expires_slot_size,
+                } => {
+                    info_after_a_key |= !seen.is_empty();
+                    let old = info.insert(slot as u16, (slot_size, expires_slot_size));
+                    assert!(old.is_none(), "slot {slot} twice");
+                }
+                Item::Key(rec) => {
+                    let key = rec.key.to_vec().unwrap();
+                    let c = seen.entry(key_slot(&key)).or_default();
+                    c.0 += 1;
+                    c.1 += rec.expire_ms.is_some() as u64;
+                }
+                _ => {}
+            });
+            assert!(!seen.is_empty(), "{}: no keys", file.display());
+            assert!(seen
+                .keys()
+                .all(|s| ranges.iter().any(|&(a, b)| a <= *s && *s <= b)));
+            if want_info {
+                assert!(
+                    !info_after_a_key,
+                    "{}: SLOT_INFO after a key",
+                    file.display()
+                );
+                assert_eq!(info, seen, "{}", file.display());
+                assert!(seen.values().any(|c| c.1 > 0), "no expires counted");
+            } else {
+                assert!(info.is_empty(), "{}: SLOT_INFO at RDB 10", file.display());
+            }
+            total += seen.values().map(|c| c.0).sum::<u64>();
+        }
+        assert_eq!(total, 3000);
+    }
+}
+
+/// Values written from JSON Lines are LZF-compressed as a server saves
+/// them (strings longer than 20 bytes, when that saves at least 4 bytes):
+/// long repetitive values are stored compressed, short or random ones not,
+/// and Redis 7.0 with `sanitize-dump-payload yes` loads exactly the data.
+#[test]
+fn reencoded_values_are_lzf_compressed_like_the_server() {
+    use serde_json::json;
+    let dir = TempDir::new("rdbw");
+    let long = |c: &str, n: usize| c.repeat(n);
+    let mut x: u32 = 12345;
+    let mut random = || -> String {
+        (0..40)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect()
+    };
+    let lines = vec![
+        json!({"db": 0, "key": "str", "type": "string", "value": long("abc", 200)}),
+        json!({"db": 0, "key": "short", "type": "string", "value": "twenty-one bytes long"}),
+        json!({"db": 0, "key": "noise", "type": "string", "value": random()}),
+        json!({"db": 0, "key": "bighash", "type": "hash",
+               "value": {"f1": long("x", 100), "f2": long("yz", 300), "f3": "v"}}),
+        json!({"db": 0, "key": "smallhash", "type": "hash",
+               "value": {"a": long("q", 30), "b": long("q", 30)}}),
+        json!({"db": 0, "key": "list", "type": "list",
+               "value": (0..200).map(|i| format!("item-{}", i % 7)).collect::<Vec<_>>()}),
+        json!({"db": 0, "key": "set", "type": "set",
+               "value": (0..300).map(|i| format!("member:{i:04}:{}", long("s", 20))).collect::<Vec<_>>()}),
+        json!({"db": 0, "key": "zset", "type": "zset",
+               "value": (0..200).map(|i| json!([long("m", 70) + &i.to_string(), format!("{i}.0")])).collect::<Vec<_>>()}),
+    ];
+    // In the truth's own shape, which is also what `rdbkit rdb` reads.
+    let lines: Vec<Value> = lines
+        .into_iter()
+        .map(|mut l| {
+            l["expire_ms"] = Value::Null;
+            l
+        })
+        .collect();
+    let jl = dir.join("in.jsonl");
+    write_jsonl(&jl, &lines);
+    let out = dir.join("out.rdb");
+    write(&[&jl.display().to_string(), "--to", "redis-7.0"], &out).unwrap();
+    let mut compressed = std::collections::BTreeMap::new();
+    items_of(&out, |item| {
+        if let rdbkit::rdb::records::Item::Key(rec) = item {
+            let key = String::from_utf8(rec.key.to_vec().unwrap()).unwrap();
+            compressed.insert(key, first_strings_lzf(rec.type_byte, rec.value));
+        }
+    });
+    let want: std::collections::BTreeMap<String, bool> = [
+        ("str", true),
+        ("short", false),
+        ("noise", false),
+        ("bighash", true),
+        ("smallhash", true),
+        ("list", true),
+        ("set", true),
+        ("zset", true),
+    ]
+    .iter()
+    .map(|(k, c)| (k.to_string(), *c))
+    .collect();
+    assert_eq!(compressed, want);
+    let raw: usize = lines.iter().map(|l| l.to_string().len()).sum();
+    let size = std::fs::metadata(&out).unwrap().len() as usize;
+    assert!(
+        size * 2 < raw,
+        "{size} bytes written for {raw} bytes of JSON"
+    );
+    assert_eq!(server_equals(&out, &lines), Ok(lines.len()));
+}
+
+/// Whether one of the first two strings of a value (after its counts) is
+/// stored LZF-compressed: a string, a blob, a plain collection's elements,
+/// a quicklist 2 node.
+fn first_strings_lzf(type_byte: u8, value: &[u8]) -> bool {
+    use rdbkit::rdb::cursor::Cursor;
+    use rdbkit::rdb::elem::RdbStr;
+    let mut c = Cursor::new(value, 0);
+    match type_byte {
+        1 | 2 | 4 | 5 | 14 => {
+            c.length("count").unwrap();
+        }
+        18 => {
+            c.length("nodes").unwrap();
+            c.length("container").unwrap();
+        }
+        _ => {}
+    }
+    let mut lzf = false;
+    for _ in 0..if matches!(type_byte, 1 | 2 | 4) { 2 } else { 1 } {
+        lzf |= matches!(c.string("s").unwrap(), RdbStr::Lzf { .. });
+    }
+    lzf
+}

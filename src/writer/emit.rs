@@ -35,6 +35,9 @@ pub struct Emitter<W: Write> {
     db: Option<u64>,
     announced: HashSet<u64>,
     counts: DbCounts,
+    /// Per slot of this output (Redis 7.4+ cluster files): (slot, keys,
+    /// expires), written after db 0's RESIZEDB.
+    slots: Vec<(u16, u64, u64)>,
     /// Keys written.
     pub keys: u64,
 }
@@ -48,8 +51,14 @@ impl<W: Write> Emitter<W> {
             db: None,
             announced: HashSet::new(),
             counts,
+            slots: Vec::new(),
             keys: 0,
         })
+    }
+
+    /// The per-slot counts to write (see [`put_slot_info`]).
+    pub fn set_slot_info(&mut self, slots: Vec<(u16, u64, u64)>) {
+        self.slots = slots;
     }
 
     fn flush_if_full(&mut self) -> io::Result<()> {
@@ -86,9 +95,18 @@ impl<W: Write> Emitter<W> {
             return;
         }
         put_select_db(&mut self.buf, db);
-        if self.announced.insert(db) && self.fmt.has_resize_db() {
+        let first = self.announced.insert(db);
+        if first && self.fmt.has_resize_db() {
             if let Some(&(n, e)) = self.counts.get(&db) {
                 put_resize_db(&mut self.buf, n, e);
+            }
+        }
+        // A server writes each slot's counts before that slot's keys (its
+        // keys are grouped by slot); all of them ahead of the keys sizes
+        // the same dictionaries before any key arrives.
+        if first && db == 0 {
+            for (slot, n, e) in std::mem::take(&mut self.slots) {
+                put_slot_info(&mut self.buf, slot, n, e);
             }
         }
         self.db = Some(db);

@@ -8,7 +8,7 @@ use std::io::Write;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::Record;
 use crate::rdb::value::{Dialect, Kind, Scratch};
-use crate::rdb::write::{encode, validate, Encoded, Format, Loss, Value};
+use crate::rdb::write::{direct, encode, validate, Encoded, Format, Loss, Value};
 use crate::restore::printable;
 
 use super::emit::Emitter;
@@ -195,8 +195,6 @@ impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
         if rec.vtype.kind() == Kind::Module {
             return self.accept(&Loss::Key("a module value (RDB 8, Redis 4.0+)".into()));
         }
-        let mut v = Value::empty(rec.vtype.kind());
-        rec.decode(&mut self.dec, &mut v)?;
         let at = KeyAt {
             db,
             key: &rec.key,
@@ -204,6 +202,13 @@ impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
             lru: (rec.idle, rec.freq),
             offset: rec.value_offset,
         };
+        if let Some(enc) = direct::listpack_to_ziplist(rec, self.fmt(), &mut self.dec)? {
+            self.ems.encoded(out, &at, &enc)?;
+            self.summary.reencoded += 1;
+            return Ok(());
+        }
+        let mut v = Value::empty(rec.vtype.kind());
+        rec.decode(&mut self.dec, &mut v)?;
         self.value(out, &at, v)
     }
 

@@ -14,8 +14,9 @@
 //!
 //! The second pass over an RDB input runs on the parallel engine
 //! ([`chunked`]): workers produce each chunk's output bytes, the calling
-//! thread appends them in file order. JSON Lines inputs and the first pass
-//! are still walked on one thread.
+//! thread appends them in file order. The first pass over an RDB input
+//! runs there too ([`plan_scan`]); JSON Lines inputs are walked on one
+//! thread.
 //!
 //! Keys are remembered (to resolve conflicts) only when there is more than
 //! one input, the input is JSON Lines, or `--db-map` merges databases; a
@@ -28,6 +29,7 @@ pub mod empty;
 mod keys;
 pub mod output;
 mod plan;
+mod plan_scan;
 pub mod route;
 pub mod source;
 pub mod split;
@@ -264,6 +266,7 @@ pub fn write_all<W: Write>(
     let mut ems = Vec::with_capacity(route.outputs());
     for (i, counts) in plan.counts.iter().enumerate() {
         let mut em = Emitter::new(make(i)?, plan.fmt, counts.clone()).map_err(failed)?;
+        em.set_slot_info(slot_info(&plan, route, i));
         let mut s = Summary::default();
         preamble(&mut em, &plan, &mut s);
         if i == 0 {
@@ -291,6 +294,17 @@ pub fn write_all<W: Write>(
         outs.push((w, size, keys));
     }
     Ok((outs, summary))
+}
+
+/// The SLOT_INFO entries of output `i`: its slots that hold keys, in order.
+fn slot_info(plan: &plan::Plan, route: &Route, i: usize) -> Vec<(u16, u64, u64)> {
+    let (Some(owner), false) = (route.slot_owners(), plan.slot_counts.is_empty()) else {
+        return Vec::new();
+    };
+    (0..route::SLOTS)
+        .filter(|&s| owner[s] as usize == i && plan.slot_counts[s].0 > 0)
+        .map(|s| (s as u16, plan.slot_counts[s].0, plan.slot_counts[s].1))
+        .collect()
 }
 
 /// `Redis RDB 10`, `Valkey RDB 80`.

@@ -26,6 +26,9 @@ pub(crate) struct Plan {
     pub counts: Vec<DbCounts>,
     pub functions: Vec<Vec<u8>>,
     pub module_aux: Vec<Vec<u8>>,
+    /// Keys and expires per cluster slot, for `RDB_OPCODE_SLOT_INFO`
+    /// (empty unless a cluster layout is written at RDB 12+).
+    pub slot_counts: Vec<(u64, u64)>,
     pub version_text: String,
     pub valkey: bool,
     pub used_mem: u64,
@@ -44,6 +47,7 @@ impl Plan {
             counts: vec![DbCounts::new()],
             functions: Vec::new(),
             module_aux: Vec::new(),
+            slot_counts: Vec::new(),
             version_text: opts
                 .server_version
                 .clone()
@@ -156,122 +160,239 @@ impl FirstAux {
     }
 }
 
-/// Pass 1 over every input; `route` sends each kept key to an output.
+/// Pass 1 over every input; `route` sends each kept key to an output. An
+/// RDB input is read on the parallel engine (workers filter, read keys and
+/// route them: [`super::plan_scan`]); JSON Lines on this thread. Both feed
+/// one [`Tally`] in file order, so the outcome does not depend on which.
 pub(crate) fn plan(
     inputs: &[Input<'_>],
     opts: &Options,
     route: &Route,
     summary: &mut Summary,
 ) -> Result<Plan, WriteError> {
-    let rules = Rules { opts };
     let fmt = output_format(inputs, opts)?;
-    let track = needs_tracking(inputs, opts);
-    let mut winners = Winners::new();
-    // Of each winner: whether it expires, and its output.
-    let mut dest: HashMap<(u64, Vec<u8>), (bool, usize)> = HashMap::new();
-    let mut counts = vec![DbCounts::new(); route.outputs()];
-    let mut functions: Vec<Vec<u8>> = Vec::new();
-    let mut module_aux = Vec::new();
-    let mut first = FirstAux::default();
-    let mut scratch = Vec::new();
+    let mut t = Tally::new(opts, needs_tracking(inputs, opts), route.outputs());
+    if route.slot_owners().is_some() && fmt.has_slot_info() {
+        t.slots = vec![(0, 0); super::route::SLOTS];
+    }
     for (i, input) in inputs.iter().enumerate() {
-        let in_fmt = source::header_of(input.data)
-            .map_err(|e| failed(source::in_file(&input.name, e)))?
-            .and_then(|h| Format::new(h.dialect, h.version).ok());
-        let mut stop: Option<Stop> = None;
-        let r = source::walk(input.data, opts.verify_checksum, |e| {
-            let (db, key, offset, expires) = match e {
-                Entry::Record(rec) => {
-                    let Some(db) = rules.admit_record(&rec, &mut scratch)? else {
-                        return Ok(());
-                    };
-                    let key = if track || route.needs_key() {
-                        rec.key.to_vec()?
-                    } else {
-                        Vec::new()
-                    };
-                    (db, key, rec.offset, rec.expire_ms.is_some())
-                }
-                Entry::Json(k) => {
-                    let Some(db) = rules.admit_json(&k) else {
-                        return Ok(());
-                    };
-                    (db, k.key, k.offset, k.expire_ms.is_some())
-                }
-                Entry::Function(code) => {
-                    return add_function(&mut functions, code, opts.on_conflict, &input.name)
-                        .map_err(|m| stop_err(&mut stop, WriteError::Conflict(m)));
-                }
-                Entry::ModuleAux(m) => {
-                    module_aux.push(m.raw.to_vec());
-                    return Ok(());
-                }
-                Entry::Aux(k, v) => {
-                    if i == 0 && in_fmt == Some(fmt) {
-                        first.note(&k, &v);
-                    }
-                    return Ok(());
-                }
-                Entry::ResizeDb { .. } => return Ok(()),
-            };
-            let out = route.route(db, &key).map_err(|m| {
-                stop_err(
-                    &mut stop,
-                    failed(format!(
-                        "{}: key {} (db {db}): {m}",
-                        input.name,
-                        printable(&key)
-                    )),
-                )
-            })?;
-            if !track {
-                let c = counts[out].entry(db).or_default();
-                c.0 += 1;
-                c.1 += expires as u64;
-                return Ok(());
-            }
-            let id = (db, key);
-            if winners.contains_key(&id) {
-                summary.conflicts += 1;
-                match opts.on_conflict {
-                    OnConflict::Panic => {
-                        let m = format!(
-                            "{}: key {} (db {}, byte offset {offset}) is also in an earlier input; --on-conflict rewrite (the later wins) or ignore (the first wins)",
-                            input.name,
-                            printable(&id.1),
-                            id.0
-                        );
-                        return Err(stop_err(&mut stop, WriteError::Conflict(m)));
-                    }
-                    OnConflict::Rewrite => summary.rewritten += 1,
-                    OnConflict::Ignore => {
-                        summary.ignored += 1;
-                        return Ok(());
-                    }
-                }
-            }
-            dest.insert(id.clone(), (expires, out));
-            winners.insert(id, (i as u32, offset));
-            Ok(())
-        });
-        match (r, stop) {
-            (_, Some(Stop(e))) => return Err(e),
-            (Err(e), None) => return Err(failed(source::in_file(&input.name, e))),
-            (Ok(()), None) => {}
+        let head =
+            source::header_of(input.data).map_err(|e| failed(source::in_file(&input.name, e)))?;
+        let in_fmt = head.and_then(|h| Format::new(h.dialect, h.version).ok());
+        let at = InputAt {
+            i: i as u32,
+            name: &input.name,
+            own_aux: i == 0 && in_fmt == Some(fmt),
+        };
+        if head.is_some() {
+            super::plan_scan::plan_input(&mut t, route, &at, input, summary)?;
+        } else {
+            plan_json(&mut t, route, &at, input, summary)?;
         }
     }
-    for ((db, _), (e, out)) in &dest {
-        let c = counts[*out].entry(*db).or_default();
-        c.0 += 1;
-        c.1 += *e as u64;
+    Ok(t.into_plan(fmt, opts))
+}
+
+/// Which input is being read.
+pub(crate) struct InputAt<'n> {
+    pub i: u32,
+    pub name: &'n str,
+    /// Its aux fields give the version text (the first input, when it has
+    /// the output's format).
+    pub own_aux: bool,
+}
+
+/// A key kept by the filters, routed to its output.
+pub(crate) struct Kept {
+    pub db: u64,
+    /// Its bytes, when keys are tracked (empty otherwise).
+    pub key: Vec<u8>,
+    pub offset: u64,
+    pub expires: bool,
+    pub out: usize,
+    /// Its cluster slot (a cluster layout).
+    pub slot: Option<u16>,
+}
+
+/// Of a winning key: whether it expires, its output, its slot.
+type Dest = (bool, usize, Option<u16>);
+
+/// What pass 1 has found so far.
+pub(crate) struct Tally<'o> {
+    opts: &'o Options,
+    /// Keys are remembered (see [`needs_tracking`]).
+    pub track: bool,
+    winners: Winners,
+    /// Of each winner: whether it expires, its output and slot.
+    dest: HashMap<(u64, Vec<u8>), Dest>,
+    pub counts: Vec<DbCounts>,
+    /// Keys and expires per slot, when SLOT_INFO is written (else empty).
+    pub slots: Vec<(u64, u64)>,
+    functions: Vec<Vec<u8>>,
+    module_aux: Vec<Vec<u8>>,
+    first: FirstAux,
+}
+
+impl<'o> Tally<'o> {
+    fn new(opts: &'o Options, track: bool, outputs: usize) -> Self {
+        Tally {
+            opts,
+            track,
+            winners: Winners::new(),
+            dest: HashMap::new(),
+            counts: vec![DbCounts::new(); outputs],
+            slots: Vec::new(),
+            functions: Vec::new(),
+            module_aux: Vec::new(),
+            first: FirstAux::default(),
+        }
     }
-    Ok(Plan {
-        winners: track.then_some(winners),
-        counts,
-        functions,
-        module_aux,
-        ..Plan::bare(fmt, first, opts)
-    })
+
+    /// A kept key, in file order: counted, or (tracked) its winner decided
+    /// by `--on-conflict`.
+    pub fn key(
+        &mut self,
+        at: &InputAt<'_>,
+        k: Kept,
+        summary: &mut Summary,
+    ) -> Result<(), WriteError> {
+        if !self.track {
+            let c = self.counts[k.out].entry(k.db).or_default();
+            c.0 += 1;
+            c.1 += k.expires as u64;
+            self.slot_key(k.slot, k.expires);
+            return Ok(());
+        }
+        let id = (k.db, k.key);
+        if self.winners.contains_key(&id) {
+            summary.conflicts += 1;
+            match self.opts.on_conflict {
+                OnConflict::Panic => {
+                    return Err(WriteError::Conflict(format!(
+                        "{}: key {} (db {}, byte offset {}) is also in an earlier input; --on-conflict rewrite (the later wins) or ignore (the first wins)",
+                        at.name,
+                        printable(&id.1),
+                        id.0,
+                        k.offset
+                    )));
+                }
+                OnConflict::Rewrite => summary.rewritten += 1,
+                OnConflict::Ignore => {
+                    summary.ignored += 1;
+                    return Ok(());
+                }
+            }
+        }
+        self.dest.insert(id.clone(), (k.expires, k.out, k.slot));
+        self.winners.insert(id, (at.i, k.offset));
+        Ok(())
+    }
+
+    /// Counts a key of `slot` for SLOT_INFO.
+    pub fn slot_key(&mut self, slot: Option<u16>, expires: bool) {
+        if let (Some(s), false) = (slot, self.slots.is_empty()) {
+            let c = &mut self.slots[s as usize];
+            c.0 += 1;
+            c.1 += expires as u64;
+        }
+    }
+
+    pub fn opts(&self) -> &'o Options {
+        self.opts
+    }
+
+    pub fn function(&mut self, at: &InputAt<'_>, code: Vec<u8>) -> Result<(), WriteError> {
+        add_function(&mut self.functions, code, self.opts.on_conflict, at.name)
+            .map_err(WriteError::Conflict)
+    }
+
+    pub fn module_aux(&mut self, raw: Vec<u8>) {
+        self.module_aux.push(raw);
+    }
+
+    pub fn aux(&mut self, at: &InputAt<'_>, k: &[u8], v: &[u8]) {
+        if at.own_aux {
+            self.first.note(k, v);
+        }
+    }
+
+    fn into_plan(mut self, fmt: Format, opts: &Options) -> Plan {
+        let dest = std::mem::take(&mut self.dest);
+        for ((db, _), (e, out, slot)) in dest {
+            let c = self.counts[out].entry(db).or_default();
+            c.0 += 1;
+            c.1 += e as u64;
+            self.slot_key(slot, e);
+        }
+        let track = self.track;
+        Plan {
+            winners: track.then_some(self.winners),
+            counts: self.counts,
+            functions: self.functions,
+            module_aux: self.module_aux,
+            slot_counts: self.slots,
+            ..Plan::bare(fmt, self.first, opts)
+        }
+    }
+}
+
+/// The message of a key that has no output.
+pub(crate) fn unrouted(at: &InputAt<'_>, db: u64, key: &[u8], why: String) -> WriteError {
+    failed(format!(
+        "{}: key {} (db {db}): {why}",
+        at.name,
+        printable(key)
+    ))
+}
+
+/// Pass 1 over a JSON Lines input, on this thread.
+fn plan_json(
+    t: &mut Tally<'_>,
+    route: &Route,
+    at: &InputAt<'_>,
+    input: &Input<'_>,
+    summary: &mut Summary,
+) -> Result<(), WriteError> {
+    let rules = Rules { opts: t.opts };
+    let mut stop: Option<Stop> = None;
+    let r = source::walk(input.data, t.opts.verify_checksum, |e| {
+        let res = match e {
+            Entry::Json(k) => match rules.admit_json(&k) {
+                None => Ok(()),
+                Some(db) => match route.route_slot(db, &k.key) {
+                    Err(m) => Err(unrouted(at, db, &k.key, m)),
+                    Ok((out, slot)) => t.key(
+                        at,
+                        Kept {
+                            db,
+                            key: k.key,
+                            offset: k.offset,
+                            expires: k.expire_ms.is_some(),
+                            out,
+                            slot,
+                        },
+                        summary,
+                    ),
+                },
+            },
+            Entry::Function(code) => t.function(at, code),
+            Entry::ModuleAux(m) => {
+                t.module_aux(m.raw.to_vec());
+                Ok(())
+            }
+            Entry::Aux(k, v) => {
+                t.aux(at, &k, &v);
+                Ok(())
+            }
+            Entry::Record(_) | Entry::ResizeDb { .. } => Ok(()),
+        };
+        res.map_err(|e| stop_err(&mut stop, e))
+    });
+    match (r, stop) {
+        (_, Some(Stop(e))) => Err(e),
+        (Err(e), None) => Err(failed(source::in_file(at.name, e))),
+        (Ok(()), None) => Ok(()),
+    }
 }
 
 /// Whether keys must be remembered because they can meet: several inputs,

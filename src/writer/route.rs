@@ -44,8 +44,13 @@ impl Route {
 
     /// The output of key `key` of output database `db`.
     pub fn route(&self, db: u64, key: &[u8]) -> Result<usize, String> {
+        self.route_slot(db, key).map(|(out, _)| out)
+    }
+
+    /// The output of a key and, for a cluster layout, its slot.
+    pub fn route_slot(&self, db: u64, key: &[u8]) -> Result<(usize, Option<u16>), String> {
         match self {
-            Route::One => Ok(0),
+            Route::One => Ok((0, None)),
             Route::Slots(owner) => {
                 if db != 0 {
                     return Err(format!(
@@ -55,13 +60,22 @@ impl Route {
                 let slot = key_slot(key);
                 match owner[slot as usize] {
                     u16::MAX => Err(format!("slot {slot} has no master in the given layout")),
-                    o => Ok(o as usize),
+                    o => Ok((o as usize, Some(slot))),
                 }
             }
             Route::Dbs(dbs) => dbs
                 .iter()
                 .position(|&d| d == db)
+                .map(|o| (o, None))
                 .ok_or_else(|| format!("db {db} has no output")),
+        }
+    }
+
+    /// Per slot, its output (a cluster layout).
+    pub fn slot_owners(&self) -> Option<&[u16]> {
+        match self {
+            Route::Slots(owner) => Some(owner),
+            _ => None,
         }
     }
 }

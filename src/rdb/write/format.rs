@@ -149,6 +149,12 @@ impl Format {
     pub fn has_field_ttl(self) -> bool {
         self.dialect == Dialect::Valkey || self.version >= 12
     }
+    /// `RDB_OPCODE_SLOT_INFO` (Redis 7.4, RDB 12): a cluster node's
+    /// per-slot key and expire counts, which its loader sizes each slot's
+    /// dictionaries by. (Valkey files are not given it.)
+    pub fn has_slot_info(self) -> bool {
+        self.dialect == Dialect::Redis && self.version >= 12
+    }
     pub fn has_key_meta(self) -> bool {
         self.dialect == Dialect::Redis && self.version >= 13
     }

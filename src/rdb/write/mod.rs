@@ -3,15 +3,19 @@
 //!
 //! - [`prim`]: lengths, strings, doubles, header and file-level opcodes;
 //! - [`listpack`], [`ziplist`], [`intset`]: the compact blobs;
+//! - [`lzf`]: LZF compression of long strings, as servers save them;
 //! - [`value`]: values as owned elements and their encoding by output format;
+//! - [`direct`]: listpacks re-encoded as ziplists without owned elements;
 //! - [`stream`]: stream nodes and metadata;
 //! - [`format`]: what an output version/dialect can hold;
 //! - [`file`]: a whole file with its running CRC-64.
 
+pub mod direct;
 pub mod file;
 pub mod format;
 pub mod intset;
 pub mod listpack;
+pub mod lzf;
 pub mod prim;
 pub mod stream;
 pub mod value;

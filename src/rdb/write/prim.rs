@@ -107,12 +107,48 @@ pub fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
-/// Appends a string as length and bytes, never integer-encoded: for
-/// blobs (listpacks, ziplists, intsets), whose bytes are not text.
+/// Appends a string never integer-encoded (blobs: listpacks, ziplists,
+/// intsets, whose bytes are not text): LZF-compressed when longer than 20
+/// bytes and the compressed form saves at least 4 (`rdbSaveRawString` and
+/// `rdbSaveLzfStringObject` with the default `rdbcompression yes`), else
+/// length and bytes.
 #[inline]
 pub fn put_raw_string(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() > super::lzf::MIN_LEN && put_lzf(out, s) {
+        return;
+    }
+    put_plain_string(out, s);
+}
+
+/// Appends a string as length and bytes, uncompressed.
+#[inline]
+pub fn put_plain_string(out: &mut Vec<u8>, s: &[u8]) {
     put_len(out, s.len() as u64);
     out.extend_from_slice(s);
+}
+
+/// `RDB_ENC_LZF <compressed length> <length> <data>`, when the data fits
+/// in `len - 4` bytes: compressed at the end of `out`, then the header is
+/// put in front of it.
+fn put_lzf(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    let at = out.len();
+    let Some(n) = super::lzf::compress_into(s, out, s.len() - 4) else {
+        return false;
+    };
+    let mut head = [0u8; 19];
+    head[0] = RDB_ENC_LZF;
+    let a = 1 + len_form(n as u64, &mut head[1..]);
+    let b = a + len_form(s.len() as u64, &mut head[a..]);
+    out.splice(at..at, head[..b].iter().copied());
+    true
+}
+
+/// The bytes of [`put_len`] into `buf`; returns how many.
+fn len_form(n: u64, buf: &mut [u8]) -> usize {
+    let mut v = Vec::with_capacity(9);
+    put_len(&mut v, n);
+    buf[..v.len()].copy_from_slice(&v);
+    v.len()
 }
 
 /// Appends a string exactly as it was stored in a file: the same integer
@@ -121,9 +157,9 @@ pub fn put_raw_string(out: &mut Vec<u8>, s: &[u8]) {
 #[inline]
 pub fn put_rdbstr(out: &mut Vec<u8>, s: &RdbStr<'_>) {
     match *s {
-        RdbStr::Raw(b) => put_raw_string(out, b),
+        RdbStr::Raw(b) => put_plain_string(out, b),
         RdbStr::Int(i) if i32::try_from(i).is_ok() => put_int_string(out, i),
-        RdbStr::Int(i) => put_raw_string(out, itoa::Buffer::new().format(i).as_bytes()),
+        RdbStr::Int(i) => put_plain_string(out, itoa::Buffer::new().format(i).as_bytes()),
         RdbStr::Lzf { data, len, .. } => {
             out.push(RDB_ENC_LZF);
             put_len(out, data.len() as u64);
@@ -189,6 +225,15 @@ pub fn put_resize_db(out: &mut Vec<u8>, db_size: u64, expires_size: u64) {
     out.push(RDB_OPCODE_RESIZEDB);
     put_len(out, db_size);
     put_len(out, expires_size);
+}
+
+/// Appends a slot's counts (`RDB_OPCODE_SLOT_INFO`, Redis 7.4+: slot,
+/// keys, keys with an expiry; `rdbSaveDb` in cluster mode).
+pub fn put_slot_info(out: &mut Vec<u8>, slot: u16, keys: u64, expires: u64) {
+    out.push(RDB_OPCODE_SLOT_INFO);
+    put_len(out, slot as u64);
+    put_len(out, keys);
+    put_len(out, expires);
 }
 
 /// Appends the opcodes that precede a key's type byte, in the order
