@@ -581,6 +581,8 @@ struct LoadArgs {
     keys: KeyArgs,
     #[command(flatten)]
     replicate: replicate::ReplicateArgs,
+    #[command(flatten)]
+    aof: aof::AofArgs,
 }
 
 /// The target URL, with the password from the URL, else `--password-file`
@@ -908,7 +910,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     aof::open_load_input(f, || fetch::open_or_fetch(f, tls.clone(), common.quiet))
                 })
                 .collect::<Result<_, _>>()?;
-            let replay = aof::prepare_replay(&opened, &opts)?;
+            let replay = aof::prepare_replay(&opened, &opts, &load.aof)?;
             let bases: Vec<(&str, &Input, &[u8])> = files
                 .iter()
                 .zip(&opened)
@@ -936,7 +938,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
                 Err(e) => return Err(e.to_string().into()),
             };
-            let replayed = aof::run_replay(&opened, replay, &opts, &summary)?;
+            let replayed = aof::run_replay(&opened, replay, &opts, &load.aof, &summary);
             summary.next_step = next_step(&summary, &load);
             if was_empty && summary.ending == Ending::Completed && summary.loaded > 0 {
                 summary.notes.push(replicate::FASTER_HINT.into());
@@ -949,7 +951,13 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     eprint!("{}", r.to_text());
                 }
             }
+            let replay_stop = replayed.as_ref().and_then(|r| r.stopped.as_ref());
             let code = match &summary.ending {
+                Ending::Completed if !opts.dry_run && replay_stop.is_some() => {
+                    let why = replay_stop.map_or("", |s| s.reason.as_str());
+                    eprintln!("rdbkit: the AOF replay stopped part-way: {why} (see the summary)");
+                    exit::FAILURE
+                }
                 Ending::Completed if replayed.as_ref().is_some_and(|r| r.failed > 0) => {
                     eprintln!("rdbkit: AOF commands failed (see the summary)");
                     exit::FAILED_KEYS
