@@ -101,6 +101,8 @@ pub fn replay(
             }));
         }
         Err(WalkError::Stop(m)) => {
+            // Units already queued (before the one that failed) still go.
+            r.flush().ok();
             r.stopped = r.stopped.take().or(Some(Stop {
                 reason: m,
                 at: None,
@@ -288,7 +290,7 @@ impl<'a> Replayer<'a, '_> {
             for (c, r) in p.cmds.iter().zip(replies) {
                 t.add(&Sent::of(c), r, &self.names);
             }
-            if worst.as_ref().map_or(true, |w| t.failed > w.failed) {
+            if worst.as_ref().is_none_or(|w| t.failed > w.failed) {
                 worst = Some(t);
             }
         }

@@ -197,7 +197,7 @@ pub fn replay(
             ..Read::default()
         });
         let mut t = r.tally;
-        st.unanswered = out.counted - (t.ok + t.failed);
+        st.unanswered = out.counted.saturating_sub(t.ok + t.failed);
         (st.replayed, st.failed, st.errors) = (t.ok, t.failed, std::mem::take(&mut t.errors));
         let at = |(seg, off): (usize, u64)| (names[seg].clone(), off);
         st.stopped = match (walked, r.io) {

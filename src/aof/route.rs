@@ -226,10 +226,9 @@ fn transaction<'a, E: From<String>>(
     let (mut kept, mut filtered, mut slot) = (Vec::new(), 0u64, None::<u16>);
     let mut cross = false;
     for c in all {
-        let marker = c.is(b"MULTI") || c.is(b"EXEC");
         match classify(&c, file, rules, keys.as_deref_mut())? {
-            Verdict::Filtered if !marker => filtered += 1,
-            Verdict::Filtered => kept.push((c, None)),
+            // (`--db` leaves out the markers with the rest.)
+            Verdict::Filtered => filtered += 1,
             Verdict::Keep { slot: s } => {
                 if let (Some(a), Some(b)) = (slot, s) {
                     cross |= a != b;

@@ -8,7 +8,7 @@ use rdbkit::aof::cluster::{self as aof_cluster, Access};
 use rdbkit::aof::replay::{self, ReplaySummary};
 use rdbkit::aof::route::{self, KeyFinder, Rules};
 use rdbkit::aof::source::{self, Aof, Opened};
-use rdbkit::aof::walk::Walked;
+use rdbkit::aof::walk::{WalkError, Walked};
 use rdbkit::input::Input;
 use rdbkit::load::{self, LoadOptions};
 use rdbkit::redis::Conn;
@@ -176,7 +176,10 @@ pub fn prepare_replay(
             plan.finder = Some(KeyFinder::fetch(c)?);
         }
         for a in opened.iter().filter_map(|o| o.aof()) {
-            route::check(a, rules, plan.finder.as_mut()).map_err(super::Fail::Usage)?;
+            route::check(a, rules, plan.finder.as_mut()).map_err(|e| match e {
+                WalkError::Bad(m) => super::Fail::Runtime(m),
+                WalkError::Stop(m) => super::Fail::Usage(m),
+            })?;
         }
         Ok::<(), super::Fail>(())
     })?;

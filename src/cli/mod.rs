@@ -288,7 +288,9 @@ enum Cmd {
         /// An AOF (a file, a manifest, or an `appendonlydir/`) is recognised
         /// by content: its base's keys load as an RDB's, under the conflict
         /// policy; its commands are edits, replayed as they are after the
-        /// base (no policy applies to them; standalone targets only).
+        /// base (no policy applies to them), each to the node owning its
+        /// keys' slot in a cluster; key filters keep or drop a command by
+        /// all its keys (one with keys on both sides is refused).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -724,8 +726,18 @@ fn shell_word(x: &str) -> String {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let cli = match parsed {
+        Ok((c, m)) => {
+            progress::set_quiet(
+                m.subcommand()
+                    .is_some_and(|(_, s)| matches!(s.try_get_one::<bool>("quiet"), Ok(Some(true)))),
+            );
+            c
+        }
         Err(e) => {
             let code = if e.use_stderr() {
                 exit::USAGE
@@ -784,8 +796,10 @@ fn open(file: &Path) -> Result<Input, String> {
     // A compressed input shows a bar while it is decompressed.
     let bar = std::sync::OnceLock::<progress::Bar>::new();
     let cb = |done: u64, total: u64| {
-        bar.get_or_init(|| progress::Bar::new(!io::stderr().is_terminal(), total))
-            .set(done, "decompressing");
+        bar.get_or_init(|| {
+            progress::Bar::new(progress::quiet() || !io::stderr().is_terminal(), total)
+        })
+        .set(done, "decompressing");
     };
     let r = Input::open_with(file, Some(&cb));
     if let Some(b) = bar.get() {
