@@ -277,17 +277,17 @@ pub struct Checked {
 
 /// Walks every command and applies the rules, without sending anything:
 /// the first command the replay would refuse is reported with its offset
-/// before the base is loaded.
+/// before the base is loaded (`WalkError::Stop`), and so is damage in the
+/// AOF (`WalkError::Bad`).
 pub fn check(
     aof: &Aof,
     rules: &Rules<'_>,
     keys: Option<&mut KeyFinder>,
-) -> Result<Checked, String> {
+) -> Result<Checked, WalkError<String>> {
     let mut split = 0;
     let walked = units::<String>(aof, rules, keys, |u| {
         split += u64::from(u.split);
         Ok(())
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     Ok(Checked { walked, split })
 }
