@@ -319,7 +319,7 @@ fn replay_cut_short_by_the_target_still_reports_every_command() {
     assert_eq!(a["failed"], 0, "{a}");
     let after = a["unanswered"].as_u64().unwrap() + a["not_sent"].as_u64().unwrap();
     assert_eq!(after, 5000, "{a}");
-    assert!(a["stopped"]["reason"].as_str().unwrap().len() > 0, "{a}");
+    assert!(!a["stopped"]["reason"].as_str().unwrap().is_empty(), "{a}");
     // Where it stopped: the first command after the kill, unanswered.
     let kill_len = support::resp::encode(kill).len() as u64;
     assert_eq!(a["stopped"]["at"]["offset"], cut_at + kill_len, "{a}");
