@@ -20,7 +20,7 @@
 use std::sync::mpsc;
 
 use super::convert::select;
-use super::route::{units, KeyFinder, Rules};
+use super::route::{classify, KeyFinder, Rules, Verdict};
 use super::source::Aof;
 use super::walk::{walk, Cmd, WalkError, Walked};
 use crate::redis::resp::{read_reply, Reply};
@@ -259,22 +259,30 @@ fn send_all(
             buf.clear();
             Ok(())
         };
-    let walked = units(aof, rules, keys, |u| {
-        st.filtered += u.filtered;
-        for c in &u.cmds {
-            let db = (rules.map)(c.db);
-            if selected != Some(db) {
-                select(&mut buf, db);
-                sent.push(Sent {
-                    seg: c.seg,
-                    offset: c.offset,
-                    role: Role::Ours,
-                });
-                selected = Some(db);
-            }
-            buf.extend_from_slice(c.raw);
-            sent.push(Sent::of(c));
+    let names: Vec<&str> = aof.segments.iter().map(|s| s.name.as_str()).collect();
+    let mut keys = keys;
+    // Command by command (no transaction grouping on one connection): the
+    // walk's own borrowed command, nothing copied.
+    let walked = walk(aof, |c| {
+        if c.is(b"SELECT") {
+            return Ok(());
         }
+        if classify(c, names[c.seg], rules, keys.as_deref_mut())? == Verdict::Filtered {
+            st.filtered += 1;
+            return Ok(());
+        }
+        let db = (rules.map)(c.db);
+        if selected != Some(db) {
+            select(&mut buf, db);
+            sent.push(Sent {
+                seg: c.seg,
+                offset: c.offset,
+                role: Role::Ours,
+            });
+            selected = Some(db);
+        }
+        buf.extend_from_slice(c.raw);
+        sent.push(Sent::of(c));
         if buf.len() >= FLUSH_BYTES {
             flush(&mut buf, &mut sent, out)?;
         }

@@ -175,7 +175,9 @@ pub fn prepare_replay(
         if rules.needs_keys() {
             plan.finder = Some(KeyFinder::fetch(c)?);
         }
-        for a in opened.iter().filter_map(|o| o.aof()) {
+        // Standalone without key filters nothing can be refused: no walk.
+        let needed = rules.needs_keys();
+        for a in opened.iter().filter_map(|o| o.aof()).filter(|_| needed) {
             route::check(a, rules, plan.finder.as_mut()).map_err(|e| match e {
                 WalkError::Bad(m) => super::Fail::Runtime(m),
                 WalkError::Stop(m) => super::Fail::Usage(m),
