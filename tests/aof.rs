@@ -270,12 +270,322 @@ fn db_filter_and_map_apply_to_commands() {
     assert_eq!(dst.total_keys(), 1);
 }
 
+/// The `"aof"` counts of a summary always add up to its commands.
+fn assert_accounted(sum: &serde_json::Value) {
+    let a = &sum["aof"];
+    let n = |k: &str| a[k].as_u64().unwrap_or_else(|| panic!("{k} in {a}"));
+    assert_eq!(
+        n("replayed") + n("filtered") + n("failed") + n("unanswered") + n("not_sent"),
+        n("commands"),
+        "{a}"
+    );
+}
+
+/// A RESP AOF of `before` SETs, then `cut` (a command the server answers
+/// and then closes our connection on, or one that fails), then `after` SETs.
+fn crafted_aof(dir: &TempDir, before: u64, cut: &[&str], after: u64) -> (PathBuf, u64) {
+    let mut data = Vec::new();
+    for i in 0..before {
+        data.extend(support::resp::encode(["SET", &format!("k{i}"), "v"]));
+    }
+    let cut_at = data.len() as u64;
+    data.extend(support::resp::encode(cut));
+    for i in 0..after {
+        data.extend(support::resp::encode(["SET", &format!("late{i}"), "v"]));
+    }
+    let file = dir.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    (file, cut_at)
+}
+
+/// The target closes the connection part-way (`CLIENT KILL ... SKIPME no`
+/// in the stream: the server answers it, then drops us and discards what
+/// follows): the summary still accounts for every command, names where the
+/// replay stopped, and the exit code says it did not finish.
 #[test]
-fn cluster_target_is_refused_before_writing() {
-    let src = aof_server(true);
-    populate(&src);
+fn replay_cut_short_by_the_target_still_reports_every_command() {
+    let tmp = TempDir::new("aofcut");
+    let kill = ["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "no"];
+    let (file, cut_at) = crafted_aof(&tmp, 1000, &kill, 5000);
     let dst = plain_server();
-    let out = load(&aof_dir(&src), &dst.url(), &["--cluster"]);
+    let out = load(&file, &dst.url(), &[]);
+    out.expect_code(1);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 1000 + 1 + 5000, "{a}");
+    // Every SET before the kill, and the kill itself, were answered.
+    assert_eq!(a["replayed"], 1001, "{a}");
+    assert_eq!(a["failed"], 0, "{a}");
+    let after = a["unanswered"].as_u64().unwrap() + a["not_sent"].as_u64().unwrap();
+    assert_eq!(after, 5000, "{a}");
+    assert!(!a["stopped"]["reason"].as_str().unwrap().is_empty(), "{a}");
+    // Where it stopped: the first command after the kill, unanswered.
+    let kill_len = support::resp::encode(kill).len() as u64;
+    assert_eq!(a["stopped"]["at"]["offset"], cut_at + kill_len, "{a}");
+    // The server holds exactly what was answered.
+    assert_eq!(dst.total_keys(), 1000);
+
+    // The text summary says the same.
+    let dst = plain_server();
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--target", &dst.url()]);
+    out.expect_code(1);
+    let text = out.all_text();
+    assert!(text.contains("6001 in all: 1001 replayed"), "{text}");
+    assert!(text.contains("the replay stopped"), "{text}");
+    assert!(
+        text.contains(&format!("byte offset {}", cut_at + kill_len)),
+        "{text}"
+    );
+}
+
+/// A target over `maxmemory` (noeviction) refuses writes: those commands
+/// count as failed, with their offsets, and the exit code is 4.
+#[test]
+fn replay_into_a_full_target_counts_failures() {
+    let tmp = TempDir::new("aofoom");
+    let mut data = Vec::new();
+    let big = "x".repeat(4096);
+    for i in 0..2000 {
+        data.extend(support::resp::encode(["SET", &format!("k{i}"), &big]));
+    }
+    let file = tmp.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    let dst = plain_server();
+    let mut c = dst.conn();
+    c.ok(["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    let used: u64 = c
+        .info_field("memory", "used_memory")
+        .unwrap()
+        .parse()
+        .unwrap();
+    c.ok([
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        &(used + (2 << 20)).to_string(),
+    ]);
+    let out = load(&file, &dst.url(), &[]);
+    out.expect_code(4);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    let (ok, failed) = (
+        a["replayed"].as_u64().unwrap(),
+        a["failed"].as_u64().unwrap(),
+    );
+    assert_eq!(ok + failed, 2000, "{a}");
+    assert!(failed > 0 && ok > 0, "{a}");
+    assert_eq!(a["stopped"], serde_json::Value::Null, "{a}");
+    let first = a["errors"][0].as_str().unwrap();
+    assert!(
+        first.contains("byte offset") && first.contains("OOM"),
+        "{first}"
+    );
+    assert_eq!(dst.total_keys(), ok);
+}
+
+/// Key filters apply to commands by their keys (positions from the
+/// target's COMMAND table): a command is dropped when none of its keys
+/// pass, and one whose keys fall on both sides is refused before writing.
+#[test]
+fn key_filters_apply_to_commands() {
+    let src = aof_server(true);
+    let cmds = populate(&src);
+    let mut c = src.conn();
+    c.ok(["MSET", "m1", "1", "m2", "2"]);
+    c.cmd(["ZADD", "m1z", "1", "x"]);
+    c.cmd(["ZUNIONSTORE", "mz", "2", "m1z", "m2z"]);
+    let dir = aof_dir(&src);
+
+    // m1 passes, m2 does not: the MSET is refused, nothing is written.
+    let dst = plain_server();
+    let out = load(&dir, &dst.url(), &["--not-key", "m2"]);
     out.expect_code(2);
+    assert!(out.all_text().contains("byte offset"), "{}", out.describe());
     assert_eq!(dst.total_keys(), 0);
+
+    // Neither passes: the MSET, the ZADD and the ZUNIONSTORE (keys found
+    // through its numkeys argument) are left out; the rest equals the source.
+    let out = load(&dir, &dst.url(), &["--not-key", "m*"]);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    assert_eq!(sum["aof"]["filtered"], 3, "{sum}");
+    assert_eq!(sum["aof"]["replayed"], cmds, "{sum}");
+    c.cmd(["DEL", "m1", "m2", "m1z", "mz"]);
+    assert_eq!(digest(&dst), digest(&src));
+}
+
+fn slot_of(cl: &Cluster, key: &str) -> i64 {
+    cl.nodes[0].conn().int(["CLUSTER", "KEYSLOT", key])
+}
+
+/// Every key of every db of `src` is on the owner of its slot in `cl`
+/// (all in db 0), with the same value (`DEBUG DIGEST-VALUE`) and an expiry
+/// where it had one, and
+/// the cluster has no other key.
+fn assert_cluster_equals(src: &Server, cl: &Cluster, dbs: &[u64]) {
+    let mut total = 0;
+    let mut s = src.conn();
+    for db in dbs {
+        s.ok(["SELECT", &db.to_string()]);
+        let keys = s.cmd(["KEYS", "*"]);
+        for k in keys.array() {
+            let k = k.text();
+            total += 1;
+            let mut owner = cl.owner_of(slot_of(cl, &k)).conn();
+            // DIGEST-VALUE, not DUMP: a hash table set's order differs
+            // from one process to the next.
+            let digest = |c: &mut Conn| c.cmd(["DEBUG", "DIGEST-VALUE", &k]).array()[0].text();
+            let want = digest(&mut s);
+            assert_ne!(want, "0".repeat(40), "key {k} exists in the source");
+            assert_eq!(digest(&mut owner), want, "key {k} (db {db})");
+            let ttl = s.int(["PTTL", &k]);
+            assert_eq!(owner.int(["PTTL", &k]) > 0, ttl > 0, "key {k}");
+        }
+    }
+    assert_eq!(cl.total_keys(), total);
+}
+
+/// A multi-db AOF into a real 3-master cluster: dbs other than 0 need
+/// `--db-map`; the cross-slot MULTI of `populate` (INCR counter, LPUSH l)
+/// is refused unless split; a single-slot one goes whole to its owner, and
+/// a keyless FUNCTION LOAD to every master.
+#[test]
+fn cluster_replay_of_a_multi_db_aof() {
+    let src = aof_server(true);
+    let cmds = populate(&src);
+    let mut c = src.conn();
+    c.ok(["MULTI"]);
+    c.cmd(["SET", "{t}a", "1"]);
+    c.cmd(["INCR", "{t}b"]);
+    c.cmd(["EXEC"]);
+    let lib =
+        "#!lua name=aoflib\nredis.register_function('aoff', function(keys, args) return 1 end)";
+    c.cmd(["FUNCTION", "LOAD", lib]);
+    let cmds = cmds + 5;
+    let dir = aof_dir(&src);
+    let cl = Cluster::start_with(3, 0, &["--enable-debug-command", "yes"]);
+    let url = cl.nodes[0].url();
+    assert_ne!(slot_of(&cl, "counter"), slot_of(&cl, "l"));
+
+    // db 3 without a mapping: refused with the offset, nothing written.
+    let out = load(&dir, &url, &["--split-cross-slot-multi"]);
+    out.expect_code(2);
+    let text = out.all_text();
+    assert!(
+        text.contains("byte offset") && text.contains("only db 0"),
+        "{text}"
+    );
+    assert_eq!(cl.total_keys(), 0);
+
+    // Mapped, but the cross-slot transaction is refused.
+    let map = ["--db-map", "2=0", "--db-map", "3=0"];
+    let out = load(&dir, &url, &map);
+    out.expect_code(2);
+    let text = out.all_text();
+    assert!(
+        text.contains("MULTI") && text.contains("byte offset"),
+        "{text}"
+    );
+    assert_eq!(cl.total_keys(), 0);
+
+    // Split: everything lands, each key on its slot's owner.
+    let mut args = map.to_vec();
+    args.push("--split-cross-slot-multi");
+    let out = load(&dir, &url, &args);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["split_transactions"], 1, "{a}");
+    assert_eq!(a["filtered"], 2, "{a}");
+    assert_eq!(a["replayed"], cmds - 2, "{a}");
+    assert_eq!(a["failed"], 0, "{a}");
+    assert_cluster_equals(&src, &cl, &[0, 2, 3]);
+    // The {t} transaction ran as one on its owner; no other MULTI was sent.
+    let owner_port = cl.owner_of(slot_of(&cl, "{t}a")).port;
+    for n in &cl.nodes {
+        let multis = n
+            .conn()
+            .info_field("commandstats", "cmdstat_multi")
+            .unwrap_or_default();
+        assert_eq!(
+            multis.starts_with("calls=1,"),
+            n.port == owner_port,
+            "node {}: {multis}",
+            n.port
+        );
+        let f = n.conn().cmd(["FCALL", "aoff", "0"]);
+        assert_eq!(f.int(), 1, "FUNCTION LOAD reached node {}", n.port);
+    }
+}
+
+/// The key positions read from a real server's `COMMAND` table (key specs)
+/// name the same keys as the server's own `COMMAND GETKEYS`, for the
+/// commands an AOF holds (where the table cannot say, the replay asks
+/// `COMMAND GETKEYS` itself).
+#[test]
+fn key_positions_match_command_getkeys() {
+    use rdbkit::aof::keys::{KeyTable, Positions};
+    use rdbkit::redis::{Auth, Conn as RConn, ConnectOptions, Reply};
+    let s = plain_server();
+    let opts = ConnectOptions::default();
+    let mut c = RConn::open(&s.addr(), &Auth::default(), &opts).unwrap();
+    let table = KeyTable::from_reply(&c.call_ok(&[b"COMMAND"]).unwrap()).unwrap();
+    let cases: &[&[&str]] = &[
+        &["SET", "k", "v", "PXAT", "123"],
+        &["MSET", "a", "1", "b", "2", "c", "3"],
+        &["DEL", "a", "b", "c"],
+        &["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"],
+        &["ZINTERSTORE", "d", "3", "a", "b", "c"],
+        &["EVAL", "return 1", "2", "k1", "k2", "arg"],
+        &[
+            "EVALSHA",
+            "0123456789012345678901234567890123456789",
+            "1",
+            "k1",
+        ],
+        &["FCALL", "f", "2", "k1", "k2", "arg"],
+        &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"],
+        &["XADD", "s", "*", "f", "v"],
+        &["XCLAIM", "s", "g", "c", "0", "1-1"],
+        &["SORT", "k", "BY", "w_*", "STORE", "d"],
+        &["LMOVE", "a", "b", "LEFT", "RIGHT"],
+        &["BITOP", "AND", "d", "a", "b"],
+        &["RENAME", "a", "b"],
+        &["SMOVE", "a", "b", "m"],
+        &["PFMERGE", "d", "a", "b"],
+        &["GEOADD", "g", "0", "0", "m"],
+        &["RESTORE", "k", "0", "payload", "REPLACE"],
+        &["PEXPIREAT", "k", "1"],
+        &["HSET", "h", "f", "v", "g", "w"],
+        &["COPY", "a", "b", "REPLACE"],
+        &["LMPOP", "2", "a", "b", "LEFT"],
+        &["FLUSHALL"],
+        &["MULTI"],
+    ];
+    let mut asked = Vec::new();
+    for case in cases {
+        let args: Vec<&[u8]> = case.iter().map(|a| a.as_bytes()).collect();
+        let mut ask: Vec<&[u8]> = vec![b"COMMAND", b"GETKEYS"];
+        ask.extend(&args);
+        let mut want: Vec<Vec<u8>> = match c.call(&ask).unwrap() {
+            Reply::Array(Some(k)) => k.iter().map(|x| x.as_bytes().unwrap().to_vec()).collect(),
+            _ => Vec::new(), // "The command has no key arguments"
+        };
+        match table.positions(&args) {
+            Positions::Known(p) => {
+                let mut got: Vec<Vec<u8>> = p.iter().map(|&i| args[i].to_vec()).collect();
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "{case:?}");
+            }
+            Positions::AskServer => asked.push(case[0]),
+            Positions::Unknown => panic!("{case:?}: unknown to the table"),
+        }
+    }
+    // Only SORT's STORE is beyond the key specs (flagged INCOMPLETE).
+    assert_eq!(asked, ["SORT"]);
 }

@@ -197,3 +197,46 @@ fn truncated_compressed_input_is_an_error_with_its_offset() {
         assert!(!out_path.exists(), "{tool}: an output was left");
     }
 }
+
+/// `-q` hides the decompression bar too (issue 17): run in a pseudo
+/// terminal (`script`), where bars are drawn, a compressed input shows
+/// "decompressing" without `-q` and nothing with it.
+#[test]
+fn quiet_hides_the_decompression_bar() {
+    if !have("script") || !have("gzip") {
+        eprintln!("skipped: script(1) or gzip not installed");
+        return;
+    }
+    let tmp = TempDir::new("quietbar");
+    let mut aof = Vec::new();
+    for i in 0..300_000 {
+        let k = format!("key:{i}");
+        aof.extend(format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n$5\r\nvalue\r\n", k.len()).bytes());
+    }
+    let plain = tmp.join("appendonly.aof");
+    std::fs::write(&plain, &aof).unwrap();
+    let gz = tmp.join("appendonly.aof.gz");
+    compress("gzip", &["-c", "-1"], &plain, &gz);
+    let run = |quiet: bool| {
+        let cmd = format!(
+            "{BIN} stats {} {}",
+            gz.display(),
+            if quiet { "-q" } else { "" }
+        );
+        let out = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = run(false);
+    assert!(
+        shown.contains("decompressing"),
+        "no bar without -q: {shown}"
+    );
+    let hidden = run(true);
+    assert!(!hidden.contains("decompressing"), "a bar with -q: {hidden}");
+    assert!(hidden.contains("SET"), "stats printed: {hidden}");
+}

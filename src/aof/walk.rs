@@ -11,6 +11,7 @@ use super::command::{Commands, Next};
 use super::source::Aof;
 
 /// One command, as the walk hands it on.
+#[derive(Clone)]
 pub struct Cmd<'a> {
     /// Index of the segment (file) in [`Aof::segments`].
     pub seg: usize,

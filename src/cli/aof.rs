@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
-use rdbkit::aof::replay::{self, DbRules, ReplaySummary};
-use rdbkit::aof::source::{self, Opened};
-use rdbkit::aof::walk::Walked;
+use rdbkit::aof::cluster::{self as aof_cluster, Access};
+use rdbkit::aof::replay::{self, ReplaySummary};
+use rdbkit::aof::route::{self, KeyFinder, Rules};
+use rdbkit::aof::source::{self, Aof, Opened};
+use rdbkit::aof::walk::{WalkError, Walked};
 use rdbkit::input::Input;
 use rdbkit::load::{self, LoadOptions};
 use rdbkit::redis::Conn;
@@ -91,20 +93,69 @@ pub fn open_load_input(
     Ok(source::from_input(file, input, &part)?)
 }
 
-/// Checks, before anything is written, that the AOF commands among the
-/// inputs can be replayed as asked: key filters and cluster targets are
-/// not supported for them yet, so they are refused here rather than after
-/// the base was loaded.
-pub fn prepare_replay(opened: &[Opened], opts: &LoadOptions) -> Result<bool, super::Fail> {
-    if !opened.iter().any(|o| o.aof().is_some()) {
-        return Ok(false);
+/// `load` options for the AOF commands.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AofArgs {
+    /// AOF into a cluster: send the commands of a MULTI ... EXEC whose keys
+    /// are in several slots one by one, without MULTI/EXEC (losing its
+    /// atomicity); without it such a transaction is refused, with its
+    /// offset, before anything is written.
+    #[arg(long)]
+    pub split_cross_slot_multi: bool,
+}
+
+/// What the check before the first write decided for the AOF commands.
+pub struct Plan {
+    cluster: bool,
+    /// Commands' key positions (cluster, or key filters).
+    finder: Option<KeyFinder>,
+}
+
+/// The db map the base's keys follow (`--target-db`, the URL's db,
+/// `--db-map`), for the commands.
+fn db_map(opts: &LoadOptions) -> impl Fn(u64) -> u64 + '_ {
+    let keys = &opts.keys;
+    let target_db = keys.db.or(opts.target.db);
+    move |db: u64| {
+        target_db.unwrap_or_else(|| {
+            keys.db_map
+                .iter()
+                .find(|(f, _)| *f == db)
+                .map_or(db, |(_, t)| *t)
+        })
     }
-    if let Some(f) = &opts.engine.filter {
-        if !f.keys.is_empty() || !f.not_keys.is_empty() {
-            return Err(super::Fail::Usage(
-                "--key/--key-regex/--not-key with an AOF input: its commands cannot be filtered by key yet (only --db applies to them)".into(),
-            ));
-        }
+}
+
+/// Calls `f` with the replay rules of `opts`.
+fn with_rules<R>(
+    opts: &LoadOptions,
+    args: &AofArgs,
+    cluster: bool,
+    f: impl FnOnce(&Rules<'_>) -> R,
+) -> R {
+    let map = db_map(opts);
+    let filter = opts.engine.filter.as_deref();
+    let rules = Rules {
+        dbs: filter.map_or(&[][..], |f| &f.dbs[..]),
+        map: &map,
+        filter: filter.filter(|f| !f.keys.is_empty() || !f.not_keys.is_empty()),
+        cluster,
+        split_multi: args.split_cross_slot_multi,
+    };
+    f(&rules)
+}
+
+/// Checks, before anything is written, that the AOF commands among the
+/// inputs can be replayed as asked (`route::check`: dbs in a cluster,
+/// cross-slot transactions, commands half kept by the key filters), with
+/// the target's command table fetched once for their keys.
+pub fn prepare_replay(
+    opened: &[Opened],
+    opts: &LoadOptions,
+    args: &AofArgs,
+) -> Result<Option<Plan>, super::Fail> {
+    if !opened.iter().any(|o| o.aof().is_some()) {
+        return Ok(None);
     }
     let (mut c, _) =
         Conn::open_target(&opts.target, &opts.tls, opts.io_timeout).map_err(|e| e.to_string())?;
@@ -116,62 +167,98 @@ pub fn prepare_replay(opened: &[Opened], opts: &LoadOptions) -> Result<bool, sup
             .iter()
             .any(|(k, v)| k == "cluster_enabled" && v == "1"),
     };
-    if cluster {
-        return Err(super::Fail::Usage(
-            "replaying AOF commands into a Redis Cluster is not implemented yet: load the AOF into a standalone server, then `rdbkit fetch` a snapshot from it and load that into the cluster".into(),
-        ));
-    }
-    Ok(true)
+    let mut plan = Plan {
+        cluster,
+        finder: None,
+    };
+    with_rules(opts, args, cluster, |rules| {
+        if rules.needs_keys() {
+            plan.finder = Some(KeyFinder::fetch(c)?);
+        }
+        // Standalone without key filters nothing can be refused: no walk.
+        let needed = rules.needs_keys();
+        for a in opened.iter().filter_map(|o| o.aof()).filter(|_| needed) {
+            route::check(a, rules, plan.finder.as_mut()).map_err(|e| match e {
+                WalkError::Bad(m) => super::Fail::Runtime(m),
+                WalkError::Stop(m) => super::Fail::Usage(m),
+            })?;
+        }
+        Ok::<(), super::Fail>(())
+    })?;
+    Ok(Some(plan))
 }
 
 /// Replays the commands of every AOF input after a base load that
-/// completed (a load that stopped leaves them unsent, and says so).
+/// completed. Always returns a summary accounting for every command: a
+/// load that stopped, `--dry-run`, or a replay that stopped part-way
+/// leave commands unsent, and the summary says so and where.
 pub fn run_replay(
     opened: &[Opened],
-    wanted: bool,
+    plan: Option<Plan>,
     opts: &LoadOptions,
+    args: &AofArgs,
     base: &load::Summary,
-) -> Result<Option<ReplaySummary>, super::Fail> {
-    if !wanted {
-        return Ok(None);
-    }
-    if opts.dry_run || base.ending != load::Ending::Completed {
-        eprintln!(
-            "rdbkit: the AOF commands were not replayed ({})",
-            if opts.dry_run {
-                "--dry-run"
-            } else {
-                "the base load did not complete"
-            }
-        );
-        return Ok(None);
-    }
-    let keys = &opts.keys;
-    let target_db = keys.db.or(opts.target.db);
-    let map = |db: u64| {
-        target_db.unwrap_or_else(|| {
-            keys.db_map
-                .iter()
-                .find(|(f, _)| *f == db)
-                .map_or(db, |(_, t)| *t)
-        })
-    };
-    let dbs = opts.engine.filter.as_ref().map_or(&[][..], |f| &f.dbs[..]);
-    let rules = DbRules { dbs, map: &map };
+) -> Option<ReplaySummary> {
+    let mut plan = plan?;
+    let aofs: Vec<&Aof> = opened.iter().filter_map(|o| o.aof()).collect();
     let mut total = ReplaySummary::default();
-    for a in opened.iter().filter_map(|o| o.aof()) {
-        let (c, _) = Conn::open_target(&opts.target, &opts.tls, opts.io_timeout)
-            .map_err(|e| e.to_string())?;
-        let r = replay::replay(a, c, &rules)?;
-        total.replayed += r.replayed;
-        total.filtered += r.filtered;
-        total.failed += r.failed;
-        total.walked.commands += r.walked.commands;
-        total.walked.truncated = total.walked.truncated.or(r.walked.truncated);
-        total.errors.extend(r.errors);
+    let skip = if opts.dry_run {
+        Some("--dry-run: the AOF commands were not sent")
+    } else if base.ending != load::Ending::Completed {
+        Some("the base load did not complete: the AOF commands were not sent")
+    } else {
+        None
+    };
+    for a in aofs {
+        let r = match skip {
+            Some(why) => ReplaySummary::unsent(a, why),
+            None if total.stopped.is_some() => {
+                ReplaySummary::unsent(a, "an earlier input's replay stopped")
+            }
+            None => with_rules(opts, args, plan.cluster, |rules| {
+                replay_one(a, rules, opts, plan.finder.as_mut())
+            }),
+        };
+        total.merge(r);
     }
-    total.errors.truncate(replay::SHOWN_ERRORS);
-    Ok(Some(total))
+    Some(total)
+}
+
+/// One AOF into the target (standalone or cluster).
+fn replay_one(
+    a: &Aof,
+    rules: &Rules<'_>,
+    opts: &LoadOptions,
+    finder: Option<&mut KeyFinder>,
+) -> ReplaySummary {
+    let opened = Conn::open_target(&opts.target, &opts.tls, opts.io_timeout);
+    let (mut c, connect) = match opened {
+        Ok(x) => x,
+        Err(e) => return ReplaySummary::unsent(a, &e.to_string()),
+    };
+    if !rules.cluster {
+        return replay::replay(a, c, rules, finder);
+    }
+    let host = opts.target.host.clone();
+    let topo = match rdbkit::redis::cluster::discover(&mut c, &host) {
+        Ok(t) => t,
+        Err(e) => return ReplaySummary::unsent(a, &e.to_string()),
+    };
+    let auth = &opts.target.auth;
+    let open = |addr: &str| Conn::open(addr, auth, &connect).map_err(|e| e.to_string());
+    let control = std::cell::RefCell::new(c);
+    let discover = || {
+        rdbkit::redis::cluster::discover(&mut control.borrow_mut(), &host)
+            .map_err(|e| e.to_string())
+    };
+    let access = Access {
+        open: &open,
+        discover: &discover,
+    };
+    let Some(finder) = finder else {
+        return ReplaySummary::unsent(a, "no command table (internal error)");
+    };
+    aof_cluster::replay(a, rules, finder, topo, &access)
 }
 
 /// The load summary's JSON object with the AOF member added.

@@ -288,7 +288,9 @@ enum Cmd {
         /// An AOF (a file, a manifest, or an `appendonlydir/`) is recognised
         /// by content: its base's keys load as an RDB's, under the conflict
         /// policy; its commands are edits, replayed as they are after the
-        /// base (no policy applies to them; standalone targets only).
+        /// base (no policy applies to them), each to the node owning its
+        /// keys' slot in a cluster; key filters keep or drop a command by
+        /// all its keys (one with keys on both sides is refused).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -582,6 +584,8 @@ struct LoadArgs {
     /// Boxed: it would make `Cmd::Load` too large a variant.
     #[command(flatten)]
     replicate: Box<replicate::ReplicateArgs>,
+    #[command(flatten)]
+    aof: aof::AofArgs,
 }
 
 /// The target URL, with the password from the URL, else `--password-file`
@@ -723,8 +727,18 @@ fn shell_word(x: &str) -> String {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let cli = match parsed {
+        Ok((c, m)) => {
+            progress::set_quiet(
+                m.subcommand()
+                    .is_some_and(|(_, s)| matches!(s.try_get_one::<bool>("quiet"), Ok(Some(true)))),
+            );
+            c
+        }
         Err(e) => {
             let code = if e.use_stderr() {
                 exit::USAGE
@@ -783,8 +797,10 @@ fn open(file: &Path) -> Result<Input, String> {
     // A compressed input shows a bar while it is decompressed.
     let bar = std::sync::OnceLock::<progress::Bar>::new();
     let cb = |done: u64, total: u64| {
-        bar.get_or_init(|| progress::Bar::new(!io::stderr().is_terminal(), total))
-            .set(done, "decompressing");
+        bar.get_or_init(|| {
+            progress::Bar::new(progress::quiet() || !io::stderr().is_terminal(), total)
+        })
+        .set(done, "decompressing");
     };
     let r = Input::open_with(file, Some(&cb));
     if let Some(b) = bar.get() {
@@ -909,7 +925,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     aof::open_load_input(f, || fetch::open_or_fetch(f, tls.clone(), common.quiet))
                 })
                 .collect::<Result<_, _>>()?;
-            let replay = aof::prepare_replay(&opened, &opts)?;
+            let replay = aof::prepare_replay(&opened, &opts, &load.aof)?;
             let bases: Vec<(&str, &Input, &[u8])> = files
                 .iter()
                 .zip(&opened)
@@ -937,7 +953,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
                 Err(e) => return Err(e.to_string().into()),
             };
-            let replayed = aof::run_replay(&opened, replay, &opts, &summary)?;
+            let replayed = aof::run_replay(&opened, replay, &opts, &load.aof, &summary);
             summary.next_step = next_step(&summary, &load);
             if was_empty && summary.ending == Ending::Completed && summary.loaded > 0 {
                 summary.notes.push(replicate::FASTER_HINT.into());
@@ -950,7 +966,13 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     eprint!("{}", r.to_text());
                 }
             }
+            let replay_stop = replayed.as_ref().and_then(|r| r.stopped.as_ref());
             let code = match &summary.ending {
+                Ending::Completed if !opts.dry_run && replay_stop.is_some() => {
+                    let why = replay_stop.map_or("", |s| s.reason.as_str());
+                    eprintln!("rdbkit: the AOF replay stopped part-way: {why} (see the summary)");
+                    exit::FAILURE
+                }
                 Ending::Completed if replayed.as_ref().is_some_and(|r| r.failed > 0) => {
                     eprintln!("rdbkit: AOF commands failed (see the summary)");
                     exit::FAILED_KEYS

@@ -4,6 +4,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rdbkit::input::Input;
 
+/// `--quiet` of the command being run, for bars drawn where the command's
+/// options are not at hand (decompressing an input while it is opened).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct Bar {
     bar: Option<ProgressBar>,
 }
