@@ -531,10 +531,12 @@ type Recent<'a> = std::collections::VecDeque<(usize, Option<(u64, RdbStr<'a>)>)>
 /// the latest: both are bytes of the damaged region read as records (zero
 /// bytes read as `""` = `""` string records, over and over).
 ///
-/// Likewise an empty key among the last [`resync::LOOK_BACK_RECORDS`]
-/// items: two or three small bytes of a damaged value read as a record with
-/// an empty key (rule 3 of [`resync`]'s doc), and the walk fails soon after.
-fn repeated_since(recent: &Recent<'_>) -> Option<usize> {
+/// Likewise a tiny record with an empty key among the last
+/// [`resync::LOOK_BACK_RECORDS`] items before the failure at `at`: two or
+/// three small bytes of a damaged value read as a record with an empty key
+/// (rule 3 of [`resync`]'s doc: type, length 0, length or count 0), and the
+/// walk fails soon after. A real empty key with a value is kept.
+fn repeated_since(recent: &Recent<'_>, at: usize) -> Option<usize> {
     let keys: Vec<(usize, (u64, RdbStr<'_>))> =
         recent.iter().filter_map(|&(p, k)| Some((p, k?))).collect();
     let repeated = keys
@@ -543,12 +545,22 @@ fn repeated_since(recent: &Recent<'_>) -> Option<usize> {
         .find(|(i, (_, k))| keys[i + 1..].iter().any(|(_, l)| l == k))
         .map(|(_, &(p, _))| p);
     let last = recent.len().saturating_sub(resync::LOOK_BACK_RECORDS);
+    let ends = recent.iter().skip(1).map(|r| r.0).chain([at]);
     let empty = recent
-        .range(last..)
-        .find(|(_, k)| k.is_some_and(|(_, key)| key.decoded_len() == 0))
-        .map(|&(p, _)| p);
+        .iter()
+        .zip(ends)
+        .skip(last)
+        .find(|((p, k), end)| {
+            end - p <= TINY_RECORD && k.is_some_and(|(_, key)| key.decoded_len() == 0)
+        })
+        .map(|((p, _), _)| *p);
     repeated.into_iter().chain(empty).min()
 }
+
+/// The most bytes a record read out of a few small bytes of a damaged
+/// value takes: type, empty key, an empty value or a count of 0, and a
+/// spare byte.
+const TINY_RECORD: usize = 4;
 
 /// Item starts kept for the look back after damage.
 const RECENT_ITEMS: usize = 64;
@@ -813,7 +825,7 @@ impl<'a> Chunker<'a> {
                             let from = look
                                 .map(|l| l.0)
                                 .into_iter()
-                                .chain(repeated_since(&self.recent))
+                                .chain(repeated_since(&self.recent, at))
                                 .min();
                             let region = match from {
                                 Some(from) => {
