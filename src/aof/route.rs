@@ -166,7 +166,9 @@ pub struct Unit<'a> {
 
 /// Hands on every command of `aof` as units: into a cluster a transaction
 /// is one unit (or, split, one per command); otherwise each command is one.
-/// `SELECT`s are left out (`Cmd::db` says where each command runs).
+/// `SELECT`s are left out (`Cmd::db` says where each command runs). A
+/// `MULTI` with no `EXEC` before the end is left out and counted as
+/// filtered, as a server's own AOF load reverts an incomplete transaction.
 pub fn units<'a, E: From<String>>(
     aof: &'a Aof,
     rules: &Rules<'_>,
@@ -175,7 +177,7 @@ pub fn units<'a, E: From<String>>(
 ) -> Result<Walked, WalkError<E>> {
     let names: Vec<&str> = aof.segments.iter().map(|s| s.name.as_str()).collect();
     let mut multi: Option<Vec<Cmd<'a>>> = None;
-    walk(aof, |c| {
+    let walked = walk(aof, |c| {
         if c.is(b"SELECT") {
             return Ok(());
         }
@@ -212,7 +214,17 @@ pub fn units<'a, E: From<String>>(
                 split: false,
             },
         })
-    })
+    })?;
+    if let Some(unfinished) = multi {
+        f(Unit {
+            cmds: Vec::new(),
+            slot: None,
+            filtered: unfinished.len() as u64,
+            split: false,
+        })
+        .map_err(WalkError::Stop)?;
+    }
+    Ok(walked)
 }
 
 /// A whole `MULTI ... EXEC`, as one unit or (split) one per command.
