@@ -376,11 +376,15 @@ fn newest_into_redis_7_0_lossy_drops_and_counts_exactly_the_new_state() {
 fn newest_stats_memory_filters_and_resp_know_the_new_types() {
     let rdb = common::testdata_dir().join("newest/redis-unstable-more.rdb");
     let f = rdb.display().to_string();
-    let truth = expected(&rdb);
-    let (arrays, nacks) = new_state(&truth);
+    // `stats`, `json` and `memory` show every record in the file, including
+    // keys whose TTL has run out since it was written; `resp` (for a live
+    // server) leaves those out, so it is checked against what is live now.
+    let truth = common::read_jsonl(&common::sibling(&rdb, ".expected.jsonl"));
+    let (arrays, _) = new_state(&truth);
+    let (live_arrays, nacks) = new_state(&expected(&rdb));
     assert!(
-        arrays >= 15 && nacks >= 160,
-        "fixture holds {arrays} arrays, {nacks} NACKs"
+        live_arrays >= 15 && nacks >= 160,
+        "fixture holds {live_arrays} live arrays, {nacks} NACKs"
     );
 
     let s: Value = serde_json::from_str(&rdbkit(&["stats", &f, "--json"]).stdout_text()).unwrap();
@@ -435,7 +439,7 @@ fn newest_stats_memory_filters_and_resp_know_the_new_types() {
         "/dev/null",
     ]);
     r.expect_code(0);
-    let want = format!("--lossy left out {arrays} arrays and {nacks} NACKed stream entries");
+    let want = format!("--lossy left out {live_arrays} arrays and {nacks} NACKed stream entries");
     assert!(r.all_text().contains(&want), "{}", r.all_text());
 }
 
