@@ -535,7 +535,11 @@ type Recent<'a> = std::collections::VecDeque<(usize, Option<(u64, RdbStr<'a>)>)>
 /// [`resync::LOOK_BACK_RECORDS`] items before the failure at `at`: two or
 /// three small bytes of a damaged value read as a record with an empty key
 /// (rule 3 of [`resync`]'s doc: type, length 0, length or count 0), and the
-/// walk fails soon after. A real empty key with a value is kept.
+/// walk fails soon after; and an empty key of any size just before the
+/// failure (a misread value ends off the record grid, and the next bytes
+/// read as `""` with a value made of the following record's bytes). A real
+/// empty key with a value is kept unless it is the record just before a
+/// damaged one, where it is left out with the region and reported.
 fn repeated_since(recent: &Recent<'_>, at: usize) -> Option<usize> {
     let keys: Vec<(usize, (u64, RdbStr<'_>))> =
         recent.iter().filter_map(|&(p, k)| Some((p, k?))).collect();
@@ -546,15 +550,29 @@ fn repeated_since(recent: &Recent<'_>, at: usize) -> Option<usize> {
         .map(|(_, &(p, _))| p);
     let last = recent.len().saturating_sub(resync::LOOK_BACK_RECORDS);
     let ends = recent.iter().skip(1).map(|r| r.0).chain([at]);
+    let n = recent.len();
     let empty = recent
         .iter()
         .zip(ends)
+        .enumerate()
         .skip(last)
-        .find(|((p, k), end)| {
-            end - p <= TINY_RECORD && k.is_some_and(|(_, key)| key.decoded_len() == 0)
+        .find(|(i, ((p, k), end))| {
+            let tiny = end - p <= TINY_RECORD || i + 1 == n;
+            tiny && k.is_some_and(|(_, key)| key.decoded_len() == 0)
         })
-        .map(|((p, _), _)| *p);
+        .map(|(_, ((p, _), _))| *p);
     repeated.into_iter().chain(empty).min()
+}
+
+/// Whether the record from `start` to `end` is the three bytes `00 00 00`:
+/// a string with an empty key and an empty value. That is what zero-filled
+/// damage (a lost page, a hole in a copied file) reads as, three bytes at
+/// a time, and a flip can leave such bytes on the record grid with every
+/// length still readable, so under `--skip-corrupt` it counts as damage:
+/// left out and reported. (A real `SET "" ""` is written so too; it is
+/// left out only under `--skip-corrupt`, and reported.)
+fn zero_record(data: &[u8], start: u64, end: u64) -> bool {
+    end == start + 3 && data.get(start as usize..end as usize) == Some(&[0u8, 0, 0][..])
 }
 
 /// The most bytes a record read out of a few small bytes of a damaged
@@ -759,6 +777,20 @@ impl<'a> Chunker<'a> {
             let item_start = self.parser.offset();
             let item_db = self.parser.db();
             let next = self.parser.next_item();
+            let next = match next {
+                Ok(Some(Item::Key(_)))
+                    if self.skip.is_some()
+                        && zero_record(self.data, item_start, self.parser.offset()) =>
+                {
+                    Err(Error::invalid(
+                        item_start,
+                        "record",
+                        "three zero bytes read as a string with an empty key and value \
+                         (zero-filled damage)",
+                    ))
+                }
+                next => next,
+            };
             if let Ok(Some(item)) = &next {
                 self.note(item);
                 if self.skip.is_some() {
@@ -821,6 +853,15 @@ impl<'a> Chunker<'a> {
                             );
                             if let Some((_, joined)) = look {
                                 resume = resume.map(|p| p.max(joined));
+                            }
+                            if let Some(p) = resume {
+                                let error_at = e.offset as usize;
+                                let rejoined = resync::rejoined_after(
+                                    self.data, header, item_db, at, error_at, p,
+                                );
+                                let p = rejoined.map_or(p, |r| r.max(p));
+                                resume =
+                                    Some(resync::past_empty_keys(self.data, header, item_db, p));
                             }
                             let from = look
                                 .map(|l| l.0)

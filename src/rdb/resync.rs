@@ -297,6 +297,11 @@ pub const LOOK_BACK_ITEMS: usize = 8;
 ///
 /// Readings that land on one of `walked` go on exactly as the walk did and
 /// fail the same way, so they are no alternative.
+///
+/// The window is the last [`LOOK_BACK_RECORDS`] items, widened back over
+/// the aux fields just before them: a damaged aux length swallows the
+/// SELECTDB, RESIZEDB and first records that follow it, and the walk then
+/// passes a record or two made of their bytes before it fails.
 pub fn misaligned_since(
     data: &[u8],
     header: Header,
@@ -306,13 +311,17 @@ pub fn misaligned_since(
     resume: Option<usize>,
 ) -> Option<(usize, usize)> {
     let resume = resume?;
-    let Walk::Valid(chain) = walk_plain(data, header, resume, db) else {
-        return None;
-    };
-    let meet: HashSet<usize> = chain.into_iter().collect();
+    let meet = chain_set(data, header, db, resume)?;
     let dead: HashSet<usize> = walked.iter().copied().chain([at]).collect();
     let lo = at.saturating_sub(LOOK_BACK_BYTES);
-    let walked = &walked[walked.len().saturating_sub(LOOK_BACK_RECORDS)..];
+    let mut first = walked.len().saturating_sub(LOOK_BACK_RECORDS);
+    while first > 0
+        && walked.len() - first < LOOK_BACK_RECORDS + MAX_AUX_BACK
+        && data[walked[first - 1]] == RDB_OPCODE_AUX
+    {
+        first -= 1;
+    }
+    let walked = &walked[first..];
     let mut found: Option<(usize, usize)> = None;
     for (i, &w) in walked.iter().enumerate() {
         let end = walked.get(i + 1).copied().unwrap_or(at);
@@ -327,6 +336,48 @@ pub fn misaligned_since(
         }
     }
     found
+}
+
+/// Aux fields [`misaligned_since`] may widen its window by.
+const MAX_AUX_BACK: usize = 16;
+
+/// The item starts of the chain from `resume` (a confirmed start).
+fn chain_set(data: &[u8], header: Header, db: u64, resume: usize) -> Option<HashSet<usize>> {
+    match walk_plain(data, header, resume, db) {
+        Walk::Valid(chain) => Some(chain.into_iter().collect()),
+        _ => None,
+    }
+}
+
+/// Where reading resumes after the damaged record at `at` that the walk
+/// read up to `error_at`, given the chain found from `resume` (at or after
+/// `error_at`): the last point where a reading that starts inside the
+/// damaged record's extent joins that chain, if later than `resume`.
+///
+/// The damaged length swallowed the records that follow it, and the
+/// search for a record start begins only where the walk failed, so the
+/// first chain found there can open inside the next real value (a module
+/// value's bytes read as a small set). The real records, read from inside
+/// the swallowed extent, join the chain only where it is back on the
+/// record grid: the chain's items before that are as doubtful as the
+/// damaged record, and are left out with it.
+pub(crate) fn rejoined_after(
+    data: &[u8],
+    header: Header,
+    db: u64,
+    at: usize,
+    error_at: usize,
+    resume: usize,
+) -> Option<usize> {
+    let meet = chain_set(data, header, db, resume)?;
+    let dead: HashSet<usize> = [at].into();
+    let lo = (at + 1).max(error_at.saturating_sub(LOOK_BACK_BYTES));
+    (lo..error_at.min(resume))
+        .filter_map(|q| match walk_until(data, header, q, db, &meet, &dead) {
+            Walk::Merged(m) if m > resume => Some(m),
+            _ => None,
+        })
+        .max()
 }
 
 /// [`walk`] from a confirmed start, without the evidence rules.
@@ -379,6 +430,28 @@ fn walk_until(
         }
     }
     Walk::Invalid
+}
+
+/// `p`, or the first item after the empty-key records that open there.
+///
+/// Reading resumes on a record start that the evidence confirmed, but the
+/// confirmation is of the chain, and a join point can fall on the two or
+/// three small bytes of a damaged value that read as an empty key (rule 3
+/// of the module doc); such a record is left in the damaged region.
+pub(crate) fn past_empty_keys(data: &[u8], header: Header, db: u64, mut p: usize) -> usize {
+    for _ in 0..CHAIN_ITEMS {
+        if key_at(data, header, p).is_none_or(|k| !k.is_empty()) {
+            break;
+        }
+        let Ok(mut parser) = parser_at(data, header, p, db) else {
+            break;
+        };
+        match parser.next_item() {
+            Ok(Some(Item::Key(_))) => p = parser.offset() as usize,
+            _ => break,
+        }
+    }
+    p
 }
 
 /// A walk from `p` to the end of the file (the checksum is the engine's job).
