@@ -3,11 +3,11 @@
 #
 # On a fresh Debian/Ubuntu machine, run as root: installs what the tests need
 # (redis-server, redis-tools, openssl, chromium) if missing. Extra arguments go to `cargo test`,
-# e.g. `scripts/test.sh --test golden` or `scripts/test.sh -- --nocapture`.
+# e.g. `scripts/test.sh --test it -- golden::` or `scripts/test.sh -- --nocapture`.
 # Environment: RDBKIT_EXHAUSTIVE=1 runs the long robustness sweep,
 # RDBKIT_FIXTURE=<substring> limits the golden test to matching fixtures,
 # RDBKIT_REDIS_UNSTABLE=<redis-server built from skaslev/redis e58041978>
-# runs the Redis 8.8 (RDB 14) load tests of tests/newest.rs (skipped without it).
+# runs the Redis 8.8 (RDB 14) load tests of tests/it/newest.rs (skipped without it).
 # After `cargo test`, the Python package (python/) is built as a wheel with
 # maturin into a venv under target/pyenv (maturin, pytest, pyarrow, duckdb
 # from PyPI) and its pytest suite runs; RDBKIT_NO_PYTHON=1 skips that step.
@@ -22,11 +22,11 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # TLS test certificates
-command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel) # tests/fetch.rs
-for z in zstd lz4 bzip2; do                                  # tests/compressed.rs
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel) # tests/it/fetch.rs
+for z in zstd lz4 bzip2; do                                  # tests/it/compressed.rs
     command -v "$z" >/dev/null 2>&1 || missing+=("$z")
 done
-[[ -x /usr/bin/chromium ]] || missing+=(chromium)          # tests/html.rs (headless rendering)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)          # tests/it/html.rs (headless rendering)
 if [[ -z ${RDBKIT_NO_PYTHON:-} ]]; then                    # python/ tests: a venv with pip
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
 fi
@@ -43,7 +43,7 @@ if ((${#missing[@]} > 0)); then
     fi
 fi
 
-# valkey-server 8.0 for tests/rdb_write.rs (files written --to valkey-8.0):
+# valkey-server 8.0 for tests/it/rdb_write.rs (files written --to valkey-8.0):
 # Debian 12 ships it in bookworm-backports only, so that suite is added on
 # the mirror the machine already uses.
 if ! command -v valkey-server >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] \

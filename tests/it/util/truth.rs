@@ -1,6 +1,6 @@
 //! Reading a live server's content back in the truth format of
 //! `testdata/README.md` ("Truth format"), and comparing it with a fixture's
-//! `.expected.jsonl` through the comparator of `tests/common`.
+//! `.expected.jsonl` through the comparator of `super::common`.
 //!
 //! What the server reports is read: hash field TTLs (`HPEXPIRETIME`) where
 //! the server has them (7.4+), arrays and NACKed stream entries on Redis
@@ -12,8 +12,8 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use super::common;
 use super::resp::{Conn, Reply};
-use crate::common;
 
 // ---------------------------------------------------------------------------
 // Byte strings and maps in the truth format

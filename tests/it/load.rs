@@ -6,8 +6,8 @@
 //! Only fixtures Redis 7.0 accepts as RESTORE payloads are used (RDB
 //! version <= 10, see `support::run::eligible_fixtures`).
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

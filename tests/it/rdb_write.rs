@@ -5,8 +5,8 @@
 //! (`--to redis-7.0`), merges under each conflict policy, JSON Lines → RDB
 //! → JSON Lines round trips, and damaged JSON Lines input.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -198,11 +198,6 @@ impl Conn {
         r
     }
 
-    /// A command given as one space-separated string (no binary args).
-    pub fn q(&mut self, line: &str) -> Reply {
-        self.must(line.split_whitespace())
-    }
-
     /// A command that must answer `+OK`.
     pub fn ok<I, T>(&mut self, args: I)
     where

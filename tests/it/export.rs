@@ -3,9 +3,9 @@
 //! `rdbkit memory --format json` says (key table), for every fixture.
 #![cfg(feature = "parquet")]
 
-mod common;
-mod export_support;
-mod support;
+use crate::util as support;
+use crate::util::common;
+use crate::util::export as export_support;
 
 use std::path::{Path, PathBuf};
 

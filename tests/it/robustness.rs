@@ -9,7 +9,7 @@
 //! `RDBKIT_ROBUST_TRACE=1` prints each case before running it (to find the
 //! case when the process dies, e.g. on an allocation failure).
 
-mod common;
+use crate::util::common;
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! exactly as from the undamaged file; without the flag the first damage
 //! is an error. Checked on real fixtures with damage put in by the test.
 
-mod common;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -15,8 +15,8 @@
 //! used here) go the same way, and the stream, replayed with
 //! `redis-cli --pipe`, rebuilds the server's content exactly.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::Path;
 

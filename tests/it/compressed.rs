@@ -5,8 +5,8 @@
 //! tool decompresses to the same output; a truncated compressed file is an
 //! error naming the compressed byte offset and leaves no output file.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -11,8 +11,8 @@
 //! `RDBKIT_VALKEY_UNSTABLE` (and `/usr/bin/valkey-server` when present);
 //! the tests say which they skip.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! Set `RDBKIT_FIXTURE=<substring>` to run only the fixtures whose path
 //! (relative to `testdata/`) contains that substring.
 
-mod common;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

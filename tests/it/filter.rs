@@ -5,7 +5,7 @@
 //! computed here independently from the JSON lines; and a dropped value is
 //! never decoded.
 
-mod common;
+use crate::util::common;
 
 use std::process::Command;
 use std::sync::Arc;

@@ -12,8 +12,8 @@
 //! Debian links the system jemalloc (quantum 16) and the server is 7.0, so
 //! the model runs with `--server 7.0 --jemalloc-quantum 16`.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::Path;
 

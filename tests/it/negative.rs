@@ -2,7 +2,7 @@
 //! gets the treatment its section of NEGATIVE.md asks for. Plus a few inputs
 //! that are not RDB files at all.
 
-mod common;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 

@@ -11,8 +11,6 @@
 //! differing element (a path such as `value.groups[1].pending[0] consumer`)
 //! and both sides; callers prefix the fixture, DB and key.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

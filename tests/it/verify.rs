@@ -8,8 +8,8 @@
 //! reproducibly from its seed; database mapping, expired keys, passwords and
 //! exit codes.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

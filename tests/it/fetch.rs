@@ -4,8 +4,8 @@
 //! and diskless transfers, a password, TLS, a replica found through a real
 //! sentinel, and a server killed mid-fetch leaving no file.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -3,8 +3,8 @@
 //! truth; plus REPLACE under `--replace`, expired keys, `--db` /
 //! `--db-map` and LRU/LFU arguments.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

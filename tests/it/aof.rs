@@ -9,8 +9,7 @@
 //! here from the real base RDB and the real incremental commands the server
 //! wrote, concatenated as Redis 6 would have written them after a rewrite.
 
-mod common;
-mod support;
+use crate::util as support;
 
 use std::path::{Path, PathBuf};
 use std::thread::sleep;

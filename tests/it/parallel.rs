@@ -4,7 +4,7 @@
 //! of their own) produces identical bytes, and a failing file fails with
 //! the same error after the same output prefix.
 
-mod common;
+use crate::util::common;
 
 use rdbkit::scan::EngineOptions;
 use rdbkit::sink::json::{write_parallel, JsonOptions};

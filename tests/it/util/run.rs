@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::common;
 use super::server::REDIS_CLI;
-use crate::common;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
 

@@ -15,8 +15,8 @@
 //! `RDBKIT_WRITE_TRUTH=1` (with the 8.8 binary) rewrites the
 //! `.expected.jsonl` files from the live server instead of comparing.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 

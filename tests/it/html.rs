@@ -7,8 +7,8 @@
 //! When it is missing the test tries `apt-get install -y chromium` (as root)
 //! and skips, saying why, only if that fails.
 
-mod common;
-mod support;
+use crate::util as support;
+use crate::util::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
