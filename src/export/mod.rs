@@ -156,7 +156,12 @@ pub const NO_PARQUET: &str =
 impl ExportWorker<'_> {
     /// The rows of a chunk's kept records, and the number of keys read.
     fn rows(&mut self, chunk: &Chunk<'_>) -> Result<(Rows, u64), SinkError> {
-        let mut rows = Rows::default();
+        // A row is large: growing the vector by doubling copied every row
+        // a few times (a chunk's key count is known, and bounded by its size).
+        let mut rows = Rows {
+            rows: Vec::with_capacity(chunk.keys.min(chunk.end - chunk.start) as usize),
+            keys: Vec::new(),
+        };
         let mut keys_read = 0;
         let mut parser = chunk.parser()?;
         while let Some(item) = parser.next_item()? {
