@@ -70,11 +70,11 @@ impl Collector {
         Ok(v.value)
     }
 
-    /// Appends a string value's bytes to `out` (other types append
-    /// nothing): for consumers that keep many values in one buffer, without
-    /// the `Vec` of a [`Value::String`] made and dropped per key.
-    pub fn string_into(&mut self, rec: &Record<'_>, out: &mut Vec<u8>) -> Result<()> {
-        rec.decode(&mut self.scratch, &mut AppendString(out))
+    /// Decodes `rec`'s value into a visitor of the caller's, with this
+    /// collector's scratch buffers: for consumers that keep values their
+    /// own way (the Python package keeps a chunk's bytes in one buffer).
+    pub fn visit(&mut self, rec: &Record<'_>, v: &mut impl ValueVisitor) -> Result<()> {
+        rec.decode(&mut self.scratch, v)
     }
 
     /// Module and array values: reuse the JSON encoder and cut out `value`.
@@ -84,16 +84,6 @@ impl Collector {
         let parsed: serde_json::Value = serde_json::from_slice(&self.line).unwrap_or_default();
         let value = parsed.get("value").cloned().unwrap_or_default();
         Ok(Value::Json(value.to_string()))
-    }
-}
-
-/// Appends a string value's bytes to a buffer.
-struct AppendString<'o>(&'o mut Vec<u8>);
-
-impl ValueVisitor for AppendString<'_> {
-    fn string(&mut self, e: Elem<'_>) -> Result<()> {
-        e.write_to(self.0);
-        Ok(())
     }
 }
 
