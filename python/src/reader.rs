@@ -9,11 +9,13 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PySet, PyTuple};
 
 use rdbkit::export::value::{Collector, Value};
 use rdbkit::input::Input;
-use rdbkit::rdb::records::Item;
+use rdbkit::rdb::elem::Elem;
+use rdbkit::rdb::records::{Item, Record as RdbRecord};
+use rdbkit::rdb::value::{Kind, ValueVisitor};
 use rdbkit::scan::{self, Admit, Chunk, EngineOptions, Worker};
 use rdbkit::sink::SinkError;
 
@@ -35,10 +37,71 @@ pub struct Owned {
     value: Val,
 }
 
-/// A value: a string's bytes in the arena, or any other value.
+/// A value whose bytes are ranges of the chunk's arena (strings and the
+/// plain collections: one vector a key at most, not one a member), or a
+/// stream or module value as its own [`Value`].
 enum Val {
     Bytes(Range<usize>),
+    List(Vec<Range<usize>>),
+    Set(Vec<Range<usize>>),
+    ZSet(Vec<(Range<usize>, f64)>),
+    /// Field, value and the field's TTL (Unix ms).
+    Hash(Vec<(Range<usize>, Range<usize>, Option<i64>)>),
     Other(Value),
+}
+
+/// Decodes a value into the arena.
+struct ArenaVisit<'o> {
+    arena: &'o mut Vec<u8>,
+    val: Val,
+}
+
+impl ArenaVisit<'_> {
+    fn put(&mut self, e: Elem<'_>) -> Range<usize> {
+        let start = self.arena.len();
+        e.write_to(self.arena);
+        start..self.arena.len()
+    }
+}
+
+impl ValueVisitor for ArenaVisit<'_> {
+    fn string(&mut self, e: Elem<'_>) -> rdbkit::error::Result<()> {
+        self.val = Val::Bytes(self.put(e));
+        Ok(())
+    }
+    fn list_item(&mut self, e: Elem<'_>) -> rdbkit::error::Result<()> {
+        let r = self.put(e);
+        if let Val::List(l) = &mut self.val {
+            l.push(r);
+        }
+        Ok(())
+    }
+    fn set_member(&mut self, e: Elem<'_>) -> rdbkit::error::Result<()> {
+        let r = self.put(e);
+        if let Val::Set(l) = &mut self.val {
+            l.push(r);
+        }
+        Ok(())
+    }
+    fn zset_member(&mut self, m: Elem<'_>, score: f64) -> rdbkit::error::Result<()> {
+        let r = self.put(m);
+        if let Val::ZSet(l) = &mut self.val {
+            l.push((r, score));
+        }
+        Ok(())
+    }
+    fn hash_field(
+        &mut self,
+        f: Elem<'_>,
+        v: Elem<'_>,
+        expire_ms: Option<i64>,
+    ) -> rdbkit::error::Result<()> {
+        let (f, v) = (self.put(f), self.put(v));
+        if let Val::Hash(l) = &mut self.val {
+            l.push((f, v, expire_ms));
+        }
+        Ok(())
+    }
 }
 
 /// A chunk's records and the arena their bytes live in.
@@ -69,16 +132,21 @@ impl<'a> Worker<'a> for PyWorker {
     type Error = SinkError;
 
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Batch, SinkError> {
-        let mut out = Batch::default();
+        // Sized from the chunk up front: growing the arena by doubling
+        // copied it and faulted in fresh pages a few times a chunk.
+        let bytes = (chunk.end - chunk.start).min(ARENA_MAX) as usize;
+        let mut out = Batch {
+            arena: Vec::with_capacity(bytes),
+            recs: Vec::with_capacity(chunk.keys.min(bytes as u64) as usize),
+        };
         let mut p = chunk.parser()?;
         while let Some(item) = p.next_item()? {
             let Item::Key(rec) = item else { continue };
             if chunk.admit(&rec, &mut self.key)? != Admit::Keep {
                 continue;
             }
-            let value = match self.collector.collect(&rec) {
-                Ok(Value::String(s)) => Val::Bytes(out.put(&s)),
-                Ok(v) => Val::Other(v),
+            let value = match self.value(&rec, &mut out.arena) {
+                Ok(v) => v,
                 Err(e) => {
                     chunk.value_error(&rec, e)?;
                     continue;
@@ -98,6 +166,31 @@ impl<'a> Worker<'a> for PyWorker {
             });
         }
         Ok(out)
+    }
+}
+
+/// The arena's first reservation at most (a chunk's size otherwise).
+const ARENA_MAX: u64 = 16 << 20;
+
+impl PyWorker {
+    /// A record's value; strings' and plain collections' bytes go
+    /// straight into the arena (on an error it is left as it was).
+    fn value(&mut self, rec: &RdbRecord<'_>, arena: &mut Vec<u8>) -> rdbkit::error::Result<Val> {
+        let val = match rec.vtype.kind() {
+            Kind::String => Val::Bytes(0..0),
+            Kind::List => Val::List(Vec::new()),
+            Kind::Set => Val::Set(Vec::new()),
+            Kind::ZSet => Val::ZSet(Vec::new()),
+            Kind::Hash => Val::Hash(Vec::new()),
+            _ => return self.collector.collect(rec).map(Val::Other),
+        };
+        let start = arena.len();
+        let mut v = ArenaVisit { arena, val };
+        let r = self.collector.visit(rec, &mut v);
+        if r.is_err() {
+            v.arena.truncate(start);
+        }
+        r.map(|()| v.val)
     }
 }
 
@@ -139,7 +232,9 @@ fn produce(path: String, engine: EngineOptions, tx: SyncSender<Msg>) {
 }
 
 /// A key of the snapshot with its value as Python objects.
-#[pyclass(frozen, module = "rdbkit")]
+// A free list keeps spent objects for reuse: one is made per key, and
+// allocating them was a visible share of the iteration's time.
+#[pyclass(frozen, freelist = 256, module = "rdbkit")]
 pub struct Record {
     #[pyo3(get)]
     db: u64,
@@ -175,11 +270,8 @@ impl Record {
 
 fn record(py: Python<'_>, arena: &[u8], o: &Owned) -> PyResult<Record> {
     let (value, fexp) = match &o.value {
-        Val::Bytes(r) => (
-            PyBytes::new(py, &arena[r.clone()]).into_any().unbind(),
-            None,
-        ),
         Val::Other(v) => topy::value(py, v)?,
+        v => arena_value(py, arena, v)?,
     };
     Ok(Record {
         db: o.db,
@@ -193,6 +285,38 @@ fn record(py: Python<'_>, arena: &[u8], o: &Owned) -> PyResult<Record> {
         value,
         field_expire_ms: fexp,
     })
+}
+
+/// An arena value as Python objects (as [`topy::value`] makes them), and
+/// for hashes with field TTLs `{field: unix_ms}`.
+fn arena_value(py: Python<'_>, arena: &[u8], v: &Val) -> PyResult<(PyObject, Option<Py<PyDict>>)> {
+    let b = |r: &Range<usize>| PyBytes::new(py, &arena[r.clone()]);
+    let mut fexp = None;
+    let obj = match v {
+        Val::Bytes(r) => b(r).into_any(),
+        Val::List(l) => PyList::new(py, l.iter().map(b))?.into_any(),
+        Val::Set(l) => PySet::new(py, l.iter().map(b))?.into_any(),
+        Val::ZSet(z) => {
+            let items = z
+                .iter()
+                .map(|(m, s)| PyTuple::new(py, [b(m).into_any(), PyFloat::new(py, *s).into_any()]));
+            PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)?.into_any()
+        }
+        Val::Hash(h) => {
+            let d = PyDict::new(py);
+            for (f, v, ms) in h {
+                let field = b(f);
+                if let Some(ms) = ms {
+                    let fd = fexp.get_or_insert_with(|| PyDict::new(py));
+                    fd.set_item(&field, ms)?;
+                }
+                d.set_item(field, b(v))?;
+            }
+            d.into_any()
+        }
+        Val::Other(v) => return topy::value(py, v),
+    };
+    Ok((obj.unbind(), fexp.map(|d| d.unbind())))
 }
 
 /// The batch being handed out and the index of its next record.

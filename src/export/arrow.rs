@@ -26,7 +26,7 @@ use arrow_array::{
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
-use super::row::Row;
+use super::row::{Row, Rows};
 use super::stream_cols::StreamCols;
 use super::value::Value;
 
@@ -92,13 +92,17 @@ fn hash_type() -> DataType {
 
 pub use super::stream_cols::stream_type;
 
-/// Turns a chunk's rows into one batch.
-pub fn batch(rows: &[Row], file: &str, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+/// Turns a chunk's rows into one batch; their key buffer becomes the key
+/// column's values.
+pub fn batch(all: Rows, file: &str, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let rows = &all.rows[..];
     let n = rows.len();
+    let key_offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.key.len()));
+    let keys = BinaryArray::try_new(key_offsets, Buffer::from_vec(all.keys), None)?;
     let mut cols: Vec<ArrayRef> = vec![
         repeated(file, n),
         int64(rows, |r| r.db as i64),
-        Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| &r.key))),
+        Arc::new(keys),
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.kind.name()),
         )),

@@ -3,13 +3,14 @@
 
 use crate::inspect::report::write_csv_key;
 
-use super::row::Row;
+use super::row::Rows;
 
 /// The header line.
 pub const HEADER: &str = "file,db,key,type,encoding,rdb_encoding,expire_ms,idle,freq,serialized_bytes,num_elements,len_largest_element,memory,offset\n";
 
 /// CSV lines of `rows`.
-pub fn rows(rows: &[Row], file: &str) -> Vec<u8> {
+pub fn rows(all: &Rows, file: &str) -> Vec<u8> {
+    let rows = &all.rows;
     let mut out = Vec::with_capacity(rows.len() * 96);
     let mut name = Vec::new();
     write_csv_key(&mut name, file.as_bytes());
@@ -19,7 +20,7 @@ pub fn rows(rows: &[Row], file: &str) -> Vec<u8> {
         out.push(b',');
         out.extend_from_slice(n.format(r.db).as_bytes());
         out.push(b',');
-        write_csv_key(&mut out, &r.key);
+        write_csv_key(&mut out, all.key(r));
         for s in [r.kind.name(), r.encoding, r.rdb_encoding] {
             out.push(b',');
             out.extend_from_slice(s.as_bytes());

@@ -27,7 +27,7 @@ use crate::rdb::records::Item;
 use crate::scan::{self, Admit, Chunk, EngineOptions, Progress, Worker};
 use crate::sink::SinkError;
 
-use row::{Row, RowMaker};
+use row::{RowMaker, Rows};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,12 +130,12 @@ impl<'a> Worker<'a> for ExportWorker<'_> {
 
     fn process(&mut self, chunk: &Chunk<'a>) -> Result<Out, SinkError> {
         let (rows, keys_read) = self.rows(chunk)?;
-        let n = rows.len() as u64;
+        let n = rows.rows.len() as u64;
         let piece = match self.opts.format {
             Format::Csv => Piece::Csv(csv::rows(&rows, self.file)),
             #[cfg(feature = "parquet")]
             _ => Piece::Batch(
-                arrow::batch(&rows, self.file, self.schema)
+                arrow::batch(rows, self.file, self.schema)
                     .map_err(|e| SinkError::Abort(format!("building a record batch: {e}")))?,
             ),
             #[cfg(not(feature = "parquet"))]
@@ -155,8 +155,13 @@ pub const NO_PARQUET: &str =
 
 impl ExportWorker<'_> {
     /// The rows of a chunk's kept records, and the number of keys read.
-    fn rows(&mut self, chunk: &Chunk<'_>) -> Result<(Vec<Row>, u64), SinkError> {
-        let mut rows = Vec::new();
+    fn rows(&mut self, chunk: &Chunk<'_>) -> Result<(Rows, u64), SinkError> {
+        // A row is large: growing the vector by doubling copied every row
+        // a few times (a chunk's key count is known, and bounded by its size).
+        let mut rows = Rows {
+            rows: Vec::with_capacity(chunk.keys.min(chunk.end - chunk.start) as usize),
+            keys: Vec::new(),
+        };
         let mut keys_read = 0;
         let mut parser = chunk.parser()?;
         while let Some(item) = parser.next_item()? {
@@ -169,9 +174,11 @@ impl ExportWorker<'_> {
                 }
                 Admit::Keep => keys_read += 1,
             }
-            match self.maker.row(self.model, &rec, self.opts.values) {
-                Ok(r) => rows.push(r),
-                Err(e) => chunk.value_error(&rec, e)?,
+            if let Err(e) = self
+                .maker
+                .push(&mut rows, self.model, &rec, self.opts.values)
+            {
+                chunk.value_error(&rec, e)?;
             }
         }
         Ok((rows, keys_read))

@@ -2,6 +2,8 @@
 //! (from [`Model::estimate`], not recomputed here) plus what the record
 //! itself says (TTL, LRU/LFU, offset), and optionally the value.
 
+use std::ops::Range;
+
 use crate::error::Result;
 use crate::inspect::memory::{Buffers, Model};
 use crate::rdb::records::Record;
@@ -13,7 +15,8 @@ use super::value::{Collector, Value};
 #[derive(Debug, Clone)]
 pub struct Row {
     pub db: u64,
-    pub key: Vec<u8>,
+    /// The key's bytes in [`Rows::keys`].
+    pub key: Range<usize>,
     pub kind: Kind,
     /// The encoding the modelled server would use (as in `rdbkit memory`).
     pub encoding: &'static str,
@@ -34,6 +37,21 @@ pub struct Row {
     pub value: Option<Value>,
 }
 
+/// A chunk's rows and the one buffer their keys live in, in row order:
+/// it becomes the key column as it is (no allocation and copy a key).
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    pub rows: Vec<Row>,
+    pub keys: Vec<u8>,
+}
+
+impl Rows {
+    /// The key of `r`, one of these rows.
+    pub fn key(&self, r: &Row) -> &[u8] {
+        &self.keys[r.key.clone()]
+    }
+}
+
 /// Per-thread buffers to make rows.
 #[derive(Default)]
 pub struct RowMaker {
@@ -43,17 +61,26 @@ pub struct RowMaker {
 }
 
 impl RowMaker {
-    /// The row of `rec`; decodes the value a second time when `values`.
-    pub fn row(&mut self, model: &Model, rec: &Record<'_>, values: bool) -> Result<Row> {
+    /// Adds the row of `rec` to `rows`; decodes the value a second time
+    /// when `values`. On an error `rows` is as it was.
+    pub fn push(
+        &mut self,
+        rows: &mut Rows,
+        model: &Model,
+        rec: &Record<'_>,
+        values: bool,
+    ) -> Result<()> {
         let m = model.estimate(rec, &mut self.bufs)?;
         let value = if values {
             Some(self.collector.collect(rec)?)
         } else {
             None
         };
-        Ok(Row {
+        let start = rows.keys.len();
+        rows.keys.extend_from_slice(rec.key.bytes(&mut self.key)?);
+        rows.rows.push(Row {
             db: rec.db,
-            key: rec.key.bytes(&mut self.key)?.to_vec(),
+            key: start..rows.keys.len(),
             kind: rec.vtype.kind(),
             encoding: m.encoding,
             rdb_encoding: rec.vtype.encoding(),
@@ -66,6 +93,7 @@ impl RowMaker {
             len_largest_element: m.len_largest_element,
             offset: rec.offset,
             value,
-        })
+        });
+        Ok(())
     }
 }

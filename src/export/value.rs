@@ -70,6 +70,13 @@ impl Collector {
         Ok(v.value)
     }
 
+    /// Decodes `rec`'s value into a visitor of the caller's, with this
+    /// collector's scratch buffers: for consumers that keep values their
+    /// own way (the Python package keeps a chunk's bytes in one buffer).
+    pub fn visit(&mut self, rec: &Record<'_>, v: &mut impl ValueVisitor) -> Result<()> {
+        rec.decode(&mut self.scratch, v)
+    }
+
     /// Module and array values: reuse the JSON encoder and cut out `value`.
     fn json_value(&mut self, rec: &Record<'_>) -> Result<Value> {
         self.line.clear();

@@ -275,3 +275,37 @@ fn export_refuses_to_overwrite_an_input() {
     assert_eq!(read(&copy), read(&src));
     std::fs::remove_file(&copy).unwrap();
 }
+
+/// The writer's choices per column, which only the file's metadata shows:
+/// sizes and offsets delta-encoded (not eight plain bytes each for zstd),
+/// no min/max for the key column (a comparison or two per key, pruning
+/// nothing), min/max kept for the low-cardinality columns.
+#[test]
+fn export_parquet_column_encodings_and_statistics() {
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let a = fixture_path("redis-7.4.1/default.rdb");
+    let out = temp_path("encodings.parquet");
+    export_cmd(&[a.as_os_str(), "-o".as_ref(), out.as_os_str(), "-q".as_ref()]).expect_code(0);
+    let reader = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let meta = reader.metadata();
+    assert!(meta.num_row_groups() > 0);
+    for rg in meta.row_groups() {
+        let col = |name: &str| {
+            (0..rg.num_columns())
+                .map(|i| rg.column(i))
+                .find(|c| c.column_path().string() == name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+        };
+        for name in ["offset", "memory", "serialized_bytes", "num_elements"] {
+            let encodings: Vec<Encoding> = col(name).encodings().collect();
+            assert!(
+                encodings.contains(&Encoding::DELTA_BINARY_PACKED),
+                "{name}: {encodings:?}"
+            );
+        }
+        assert!(col("key").statistics().is_none());
+        assert!(col("type").statistics().is_some());
+    }
+    std::fs::remove_file(&out).unwrap();
+}
