@@ -27,6 +27,30 @@ use crate::redis::{Conn, ServerError};
 /// How often one unit may be redirected before it counts as failed.
 const MAX_REDIRECTS: usize = 5;
 
+/// How often a unit refused with `-TRYAGAIN`/`-CLUSTERDOWN` is sent again
+/// before it counts as failed: with [`backoff`], about 3 s of waiting.
+const MAX_TRANSIENT: u32 = 6;
+
+/// The wait before the `n`th resend (from 0): 50 ms, doubling, at most 2 s,
+/// as the load path waits (`src/load/retry.rs`).
+fn backoff(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((50u64 << n.min(6)).min(2000))
+}
+
+/// `-TRYAGAIN` (a multi-key command whose keys a slot migration has split)
+/// and `-CLUSTERDOWN` (the slot is served by no one for the moment, e.g.
+/// during a failover or while coverage is incomplete) both mean the
+/// command did not run, and may succeed a little later.
+fn is_transient(r: &Reply) -> bool {
+    match r {
+        Reply::Error(e) => matches!(
+            ServerError::parse(e),
+            ServerError::TryAgain(_) | ServerError::ClusterDown(_)
+        ),
+        _ => false,
+    }
+}
+
 /// What the cluster replay needs from outside: connections and the map.
 pub struct Access<'a> {
     /// Opens an authenticated connection to a node (`host:port`).
@@ -203,6 +227,7 @@ impl<'a> Replayer<'a, '_> {
                 continue;
             }
             self.redirect(&mut p);
+            self.retry_transient(&mut p);
             self.count(&p);
         }
         match lost {
@@ -250,6 +275,41 @@ impl<'a> Replayer<'a, '_> {
                     return;
                 }
             }
+        }
+    }
+
+    /// Sends `p` again, after a back-off, while a node answers it with
+    /// `-TRYAGAIN` or `-CLUSTERDOWN`; after [`MAX_TRANSIENT`] attempts it
+    /// counts as failed with the last error. Neither error ran anything (in
+    /// a transaction the refused command makes `EXEC` answer `EXECABORT`),
+    /// so sending the whole unit again neither doubles nor loses a write.
+    /// The slot map is read again first: the slot may have moved.
+    fn retry_transient(&mut self, p: &mut Pending<'a>) {
+        for n in 0..MAX_TRANSIENT {
+            if !p.targets.iter().any(|(_, rs)| rs.iter().any(is_transient)) {
+                return;
+            }
+            std::thread::sleep(backoff(n));
+            if let Ok(t) = (self.access.discover)() {
+                self.topo = t;
+            }
+            for i in 0..p.targets.len() {
+                if !p.targets[i].1.iter().any(is_transient) {
+                    continue;
+                }
+                let owner = p.slot.and_then(|s| self.topo.node_of(s));
+                let to = owner.unwrap_or(&p.targets[i].0).to_string();
+                match self.send_now(&p.cmds, &to, false) {
+                    Ok(replies) => p.targets[i] = (to, replies),
+                    Err(e) => {
+                        if self.tally.errors.len() < super::replay::SHOWN_ERRORS {
+                            self.tally.errors.push(e);
+                        }
+                        return;
+                    }
+                }
+            }
+            self.redirect(p);
         }
     }
 
