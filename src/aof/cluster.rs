@@ -213,6 +213,7 @@ impl<'a> Replayer<'a, '_> {
             }
         }
         self.bytes = 0;
+        let mut answered = Vec::new();
         for mut p in std::mem::take(&mut self.window) {
             let complete = p.targets.iter().all(|(_, r)| r.len() == p.cmds.len());
             if !complete {
@@ -227,8 +228,11 @@ impl<'a> Replayer<'a, '_> {
                 continue;
             }
             self.redirect(&mut p);
-            self.retry_transient(&mut p);
-            self.count(&p);
+            answered.push(p);
+        }
+        self.retry_transient(&mut answered);
+        for p in &answered {
+            self.count(p);
         }
         match lost {
             Some(e) => {
@@ -278,39 +282,50 @@ impl<'a> Replayer<'a, '_> {
         }
     }
 
-    /// Sends `p` again, after a back-off, while a node answers it with
-    /// `-TRYAGAIN` or `-CLUSTERDOWN`; after [`MAX_TRANSIENT`] attempts it
-    /// counts as failed with the last error. Neither error ran anything (in
-    /// a transaction the refused command makes `EXEC` answer `EXECABORT`),
-    /// so sending the whole unit again neither doubles nor loses a write.
-    /// The slot map is read again first: the slot may have moved.
-    fn retry_transient(&mut self, p: &mut Pending<'a>) {
+    /// Sends the units of a window again, after a back-off, while a node
+    /// answers them with `-TRYAGAIN` or `-CLUSTERDOWN`; after
+    /// [`MAX_TRANSIENT`] rounds they count as failed with the last error.
+    /// Neither error ran anything (in a transaction the refused command
+    /// makes `EXEC` answer `EXECABORT`), so sending a whole unit again
+    /// neither doubles nor loses a write. One wait per round, not per unit:
+    /// a cluster that is down refuses the whole window at once.
+    fn retry_transient(&mut self, ps: &mut [Pending<'a>]) {
+        let refused = |p: &Pending<'a>| p.targets.iter().any(|(_, rs)| rs.iter().any(is_transient));
         for n in 0..MAX_TRANSIENT {
-            if !p.targets.iter().any(|(_, rs)| rs.iter().any(is_transient)) {
+            let waiting: Vec<usize> = (0..ps.len()).filter(|&i| refused(&ps[i])).collect();
+            if waiting.is_empty() {
                 return;
             }
             std::thread::sleep(backoff(n));
+            // The slot may have moved (a failover, a finished migration).
             if let Ok(t) = (self.access.discover)() {
                 self.topo = t;
             }
-            for i in 0..p.targets.len() {
-                if !p.targets[i].1.iter().any(is_transient) {
-                    continue;
-                }
-                let owner = p.slot.and_then(|s| self.topo.node_of(s));
-                let to = owner.unwrap_or(&p.targets[i].0).to_string();
-                match self.send_now(&p.cmds, &to, false) {
-                    Ok(replies) => p.targets[i] = (to, replies),
-                    Err(e) => {
-                        if self.tally.errors.len() < super::replay::SHOWN_ERRORS {
-                            self.tally.errors.push(e);
-                        }
-                        return;
+            for i in waiting {
+                if let Err(e) = self.resend(&mut ps[i]) {
+                    if self.tally.errors.len() < super::replay::SHOWN_ERRORS {
+                        self.tally.errors.push(e);
                     }
+                    return;
                 }
             }
-            self.redirect(p);
         }
+    }
+
+    /// Sends `p` again to its slot's owner (or, keyless or unmapped, to
+    /// the node that refused it), wherever it was refused for now.
+    fn resend(&mut self, p: &mut Pending<'a>) -> Result<(), String> {
+        for i in 0..p.targets.len() {
+            if !p.targets[i].1.iter().any(is_transient) {
+                continue;
+            }
+            let owner = p.slot.and_then(|s| self.topo.node_of(s));
+            let to = owner.unwrap_or(&p.targets[i].0).to_string();
+            let replies = self.send_now(&p.cmds, &to, false)?;
+            p.targets[i] = (to, replies);
+        }
+        self.redirect(p);
+        Ok(())
     }
 
     /// Sends `cmds` to `addr` and waits for their replies (without the
