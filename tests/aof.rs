@@ -589,3 +589,75 @@ fn key_positions_match_command_getkeys() {
     // Only SORT's STORE is beyond the key specs (flagged INCOMPLETE).
     assert_eq!(asked, ["SORT"]);
 }
+
+/// A RESP AOF of `n` SETs of keys that all hash to the slot of `{d}`.
+fn one_slot_aof(dir: &TempDir, n: u64) -> PathBuf {
+    let mut data = Vec::new();
+    for i in 0..n {
+        data.extend(support::resp::encode(["SET", &format!("{{d}}{i}"), "v"]));
+    }
+    let file = dir.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    file
+}
+
+/// A master that has dropped one of its slots (`CLUSTER DELSLOTS`) sees
+/// the cluster as down and answers every keyed command with
+/// `-CLUSTERDOWN`, while the other masters still map the slot to it. The
+/// replay sends the refused units again with a back-off: when the slot
+/// never comes back, they count as failed (with the server's error and
+/// their offsets, exit code 4, nothing written); when it comes back a few
+/// hundred milliseconds in, everything lands.
+#[test]
+fn cluster_replay_retries_clusterdown() {
+    let cl = Cluster::start(3);
+    let slot = slot_of(&cl, "{d}");
+    let owner = cl.owner_of(slot);
+    let seed = cl.nodes.iter().find(|n| n.port != owner.port).unwrap();
+    let tmp = TempDir::new("aofdown");
+    let file = one_slot_aof(&tmp, 1000);
+    let drop_slot = || {
+        owner.conn().ok(["CLUSTER", "DELSLOTS", &slot.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !owner.conn().cmd(["GET", "{d}probe"]).is_error() {
+            assert!(Instant::now() < deadline, "owner never went down");
+            sleep(Duration::from_millis(20));
+        }
+    };
+
+    // The slot never comes back: bounded attempts, then failed.
+    drop_slot();
+    let out = load(&file, &seed.url(), &[]);
+    out.expect_code(4);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 1000, "{a}");
+    assert_eq!(a["failed"], 1000, "{a}");
+    assert_eq!(a["replayed"], 0, "{a}");
+    let first = a["errors"][0].as_str().unwrap();
+    assert!(
+        first.contains("byte offset 0:") && first.contains("CLUSTERDOWN"),
+        "{first}"
+    );
+    assert_eq!(cl.total_keys(), 0);
+
+    // The slot comes back while the replay waits: everything lands.
+    let back = std::thread::scope(|s| {
+        s.spawn(|| {
+            sleep(Duration::from_millis(400));
+            owner.conn().ok(["CLUSTER", "ADDSLOTS", &slot.to_string()]);
+        });
+        load(&file, &seed.url(), &[])
+    });
+    back.expect_code(0);
+    let sum = back.summary();
+    assert_accounted(&sum);
+    assert_eq!(sum["aof"]["replayed"], 1000, "{sum}");
+    assert_eq!(sum["aof"]["failed"], 0, "{sum}");
+    let mut c = owner.conn();
+    for i in [0, 499, 999] {
+        assert_eq!(c.bulk(["GET", &format!("{{d}}{i}")]), Some(b"v".to_vec()));
+    }
+    assert_eq!(cl.total_keys(), 1000);
+}
