@@ -661,3 +661,95 @@ fn cluster_replay_retries_clusterdown() {
     }
     assert_eq!(cl.total_keys(), 1000);
 }
+
+/// An AOF of `n` SETs, then `MULTI` and two SETs with no `EXEC` (a server
+/// killed mid-transaction writes that).
+fn open_multi_aof(dir: &TempDir, n: u64, key: &str) -> PathBuf {
+    let mut data = Vec::new();
+    for i in 0..n {
+        data.extend(support::resp::encode(["SET", &format!("{key}{i}"), "v"]));
+    }
+    data.extend(support::resp::encode(["MULTI"]));
+    data.extend(support::resp::encode(["SET", &format!("{key}open1"), "v"]));
+    data.extend(support::resp::encode(["SET", &format!("{key}open2"), "v"]));
+    let file = dir.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    file
+}
+
+/// A trailing `MULTI` without `EXEC` is not applied, as a server's own
+/// AOF load reverts it, and its three commands are still accounted for:
+/// into a standalone server and into a cluster.
+#[test]
+fn trailing_multi_without_exec_is_not_applied() {
+    let tmp = TempDir::new("aofopen");
+    let file = open_multi_aof(&tmp, 100, "k");
+    let dst = plain_server();
+    let out = load(&file, &dst.url(), &[]);
+    let sum = out.summary();
+    eprintln!("standalone: {sum}");
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 103, "{a}");
+    assert_eq!(a["replayed"], 100, "{a}");
+    assert_eq!(a["failed"], 0, "{a}");
+    assert_eq!(dst.total_keys(), 100);
+    assert!(dst.conn().bulk(["GET", "kopen1"]).is_none());
+
+    let file = open_multi_aof(&tmp, 100, "{c}");
+    let cl = Cluster::start(3);
+    let out = load(&file, &cl.nodes[0].url(), &[]);
+    let sum = out.summary();
+    eprintln!("cluster: {sum}");
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 103, "{a}");
+    assert_eq!(a["replayed"], 100, "{a}");
+    assert_eq!(a["filtered"], 3, "{a}");
+    assert_eq!(a["failed"], 0, "{a}");
+    out.expect_code(0);
+    assert_eq!(cl.total_keys(), 100);
+    let owner = cl.owner_of(slot_of(&cl, "{c}"));
+    assert!(owner.conn().bulk(["GET", "{c}open1"]).is_none());
+}
+
+/// The target is killed (SIGKILL) mid-replay: the replay ends with exit
+/// code 1, no panic, and a summary that accounts for every command.
+#[test]
+fn target_killed_mid_replay_is_reported() {
+    let tmp = TempDir::new("aofkill9");
+    let mut data = Vec::new();
+    let n = 400_000u64;
+    for i in 0..n {
+        data.extend(support::resp::encode(["SET", &format!("k{i}"), "v"]));
+    }
+    let file = tmp.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    let mut dst = plain_server();
+    let url = dst.url();
+    let args = [
+        "load",
+        file.to_str().unwrap(),
+        "--target",
+        &url,
+        "--json",
+        "-q",
+    ];
+    let (child, cmdline) = spawn_rdbkit(&args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dst.total_keys() < 1000 {
+        assert!(Instant::now() < deadline, "the replay never started");
+        sleep(Duration::from_millis(5));
+    }
+    dst.kill();
+    let out = wait_child(child, cmdline, Duration::from_secs(120));
+    out.expect_code(1);
+    let text = out.all_text();
+    assert!(!text.contains("panicked"), "{text}");
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], n, "{a}");
+    assert!(a["replayed"].as_u64().unwrap() >= 1000, "{a}");
+    assert!(!a["stopped"]["reason"].as_str().unwrap().is_empty(), "{a}");
+}
