@@ -719,7 +719,7 @@ fn trailing_multi_without_exec_is_not_applied() {
 fn target_killed_mid_replay_is_reported() {
     let tmp = TempDir::new("aofkill9");
     let mut data = Vec::new();
-    let n = 400_000u64;
+    let n = 1_500_000u64;
     for i in 0..n {
         data.extend(support::resp::encode(["SET", &format!("k{i}"), "v"]));
     }
