@@ -315,14 +315,13 @@ impl<'a> Replayer<'a, '_> {
     /// Sends `p` again to its slot's owner (or, keyless or unmapped, to
     /// the node that refused it), wherever it was refused for now.
     fn resend(&mut self, p: &mut Pending<'a>) -> Result<(), String> {
-        for i in 0..p.targets.len() {
-            if !p.targets[i].1.iter().any(is_transient) {
+        for t in p.targets.iter_mut() {
+            if !t.1.iter().any(is_transient) {
                 continue;
             }
             let owner = p.slot.and_then(|s| self.topo.node_of(s));
-            let to = owner.unwrap_or(&p.targets[i].0).to_string();
-            let replies = self.send_now(&p.cmds, &to, false)?;
-            p.targets[i] = (to, replies);
+            let to = owner.unwrap_or(&t.0).to_string();
+            *t = (to.clone(), self.send_now(&p.cmds, &to, false)?);
         }
         self.redirect(p);
         Ok(())
