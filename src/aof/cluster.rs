@@ -27,6 +27,30 @@ use crate::redis::{Conn, ServerError};
 /// How often one unit may be redirected before it counts as failed.
 const MAX_REDIRECTS: usize = 5;
 
+/// How often a unit refused with `-TRYAGAIN`/`-CLUSTERDOWN` is sent again
+/// before it counts as failed: with [`backoff`], about 3 s of waiting.
+const MAX_TRANSIENT: u32 = 6;
+
+/// The wait before the `n`th resend (from 0): 50 ms, doubling, at most 2 s,
+/// as the load path waits (`src/load/retry.rs`).
+fn backoff(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((50u64 << n.min(6)).min(2000))
+}
+
+/// `-TRYAGAIN` (a multi-key command whose keys a slot migration has split)
+/// and `-CLUSTERDOWN` (the slot is served by no one for the moment, e.g.
+/// during a failover or while coverage is incomplete) both mean the
+/// command did not run, and may succeed a little later.
+fn is_transient(r: &Reply) -> bool {
+    match r {
+        Reply::Error(e) => matches!(
+            ServerError::parse(e),
+            ServerError::TryAgain(_) | ServerError::ClusterDown(_)
+        ),
+        _ => false,
+    }
+}
+
 /// What the cluster replay needs from outside: connections and the map.
 pub struct Access<'a> {
     /// Opens an authenticated connection to a node (`host:port`).
@@ -189,6 +213,7 @@ impl<'a> Replayer<'a, '_> {
             }
         }
         self.bytes = 0;
+        let mut answered = Vec::new();
         for mut p in std::mem::take(&mut self.window) {
             let complete = p.targets.iter().all(|(_, r)| r.len() == p.cmds.len());
             if !complete {
@@ -203,7 +228,11 @@ impl<'a> Replayer<'a, '_> {
                 continue;
             }
             self.redirect(&mut p);
-            self.count(&p);
+            answered.push(p);
+        }
+        self.retry_transient(&mut answered);
+        for p in &answered {
+            self.count(p);
         }
         match lost {
             Some(e) => {
@@ -251,6 +280,51 @@ impl<'a> Replayer<'a, '_> {
                 }
             }
         }
+    }
+
+    /// Sends the units of a window again, after a back-off, while a node
+    /// answers them with `-TRYAGAIN` or `-CLUSTERDOWN`; after
+    /// [`MAX_TRANSIENT`] rounds they count as failed with the last error.
+    /// Neither error ran anything (in a transaction the refused command
+    /// makes `EXEC` answer `EXECABORT`), so sending a whole unit again
+    /// neither doubles nor loses a write. One wait per round, not per unit:
+    /// a cluster that is down refuses the whole window at once.
+    fn retry_transient(&mut self, ps: &mut [Pending<'a>]) {
+        let refused = |p: &Pending<'a>| p.targets.iter().any(|(_, rs)| rs.iter().any(is_transient));
+        for n in 0..MAX_TRANSIENT {
+            let waiting: Vec<usize> = (0..ps.len()).filter(|&i| refused(&ps[i])).collect();
+            if waiting.is_empty() {
+                return;
+            }
+            std::thread::sleep(backoff(n));
+            // The slot may have moved (a failover, a finished migration).
+            if let Ok(t) = (self.access.discover)() {
+                self.topo = t;
+            }
+            for i in waiting {
+                if let Err(e) = self.resend(&mut ps[i]) {
+                    if self.tally.errors.len() < super::replay::SHOWN_ERRORS {
+                        self.tally.errors.push(e);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends `p` again to its slot's owner (or, keyless or unmapped, to
+    /// the node that refused it), wherever it was refused for now.
+    fn resend(&mut self, p: &mut Pending<'a>) -> Result<(), String> {
+        for t in p.targets.iter_mut() {
+            if !t.1.iter().any(is_transient) {
+                continue;
+            }
+            let owner = p.slot.and_then(|s| self.topo.node_of(s));
+            let to = owner.unwrap_or(&t.0).to_string();
+            *t = (to.clone(), self.send_now(&p.cmds, &to, false)?);
+        }
+        self.redirect(p);
+        Ok(())
     }
 
     /// Sends `cmds` to `addr` and waits for their replies (without the

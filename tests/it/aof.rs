@@ -588,3 +588,181 @@ fn key_positions_match_command_getkeys() {
     // Only SORT's STORE is beyond the key specs (flagged INCOMPLETE).
     assert_eq!(asked, ["SORT"]);
 }
+
+/// A RESP AOF of `n` SETs of keys that all hash to the slot of `{d}`.
+fn one_slot_aof(dir: &TempDir, n: u64) -> PathBuf {
+    let mut data = Vec::new();
+    for i in 0..n {
+        data.extend(support::resp::encode(["SET", &format!("{{d}}{i}"), "v"]));
+    }
+    let file = dir.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    file
+}
+
+/// A master that has dropped one of its slots (`CLUSTER DELSLOTS`) sees
+/// the cluster as down and answers every keyed command with
+/// `-CLUSTERDOWN`, while the other masters still map the slot to it. The
+/// replay sends the refused units again with a back-off: when the slot
+/// never comes back, they count as failed (with the server's error and
+/// their offsets, exit code 4, nothing written); when it comes back a few
+/// hundred milliseconds in, everything lands.
+#[test]
+fn cluster_replay_retries_clusterdown() {
+    let cl = Cluster::start(3);
+    let slot = slot_of(&cl, "{d}");
+    let owner = cl.owner_of(slot);
+    let seed = cl.nodes.iter().find(|n| n.port != owner.port).unwrap();
+    let tmp = TempDir::new("aofdown");
+    let file = one_slot_aof(&tmp, 1000);
+    let drop_slot = || {
+        owner.conn().ok(["CLUSTER", "DELSLOTS", &slot.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !owner.conn().cmd(["GET", "{d}probe"]).is_error() {
+            assert!(Instant::now() < deadline, "owner never went down");
+            sleep(Duration::from_millis(20));
+        }
+    };
+
+    // The slot never comes back: bounded attempts, then failed.
+    drop_slot();
+    let out = load(&file, &seed.url(), &[]);
+    out.expect_code(4);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 1000, "{a}");
+    assert_eq!(a["failed"], 1000, "{a}");
+    assert_eq!(a["replayed"], 0, "{a}");
+    let first = a["errors"][0].as_str().unwrap();
+    assert!(
+        first.contains("byte offset 0:") && first.contains("CLUSTERDOWN"),
+        "{first}"
+    );
+    assert_eq!(cl.total_keys(), 0);
+
+    // The slot comes back while the replay waits: everything lands.
+    let back = std::thread::scope(|s| {
+        s.spawn(|| {
+            sleep(Duration::from_millis(400));
+            owner.conn().ok(["CLUSTER", "ADDSLOTS", &slot.to_string()]);
+        });
+        load(&file, &seed.url(), &[])
+    });
+    back.expect_code(0);
+    let sum = back.summary();
+    assert_accounted(&sum);
+    assert_eq!(sum["aof"]["replayed"], 1000, "{sum}");
+    assert_eq!(sum["aof"]["failed"], 0, "{sum}");
+    let mut c = owner.conn();
+    for i in [0, 499, 999] {
+        assert_eq!(c.bulk(["GET", &format!("{{d}}{i}")]), Some(b"v".to_vec()));
+    }
+    assert_eq!(cl.total_keys(), 1000);
+}
+
+/// An AOF of `n` SETs, then `MULTI` and two SETs with no `EXEC` (a server
+/// killed mid-transaction writes that).
+fn open_multi_aof(dir: &TempDir, n: u64, key: &str) -> PathBuf {
+    let mut data = Vec::new();
+    for i in 0..n {
+        data.extend(support::resp::encode(["SET", &format!("{key}{i}"), "v"]));
+    }
+    data.extend(support::resp::encode(["MULTI"]));
+    data.extend(support::resp::encode(["SET", &format!("{key}open1"), "v"]));
+    data.extend(support::resp::encode(["SET", &format!("{key}open2"), "v"]));
+    let file = dir.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    file
+}
+
+/// A trailing `MULTI` without `EXEC` is not applied, as a server's own
+/// AOF load reverts it, and its three commands are still accounted for:
+/// into a standalone server and into a cluster.
+#[test]
+fn trailing_multi_without_exec_is_not_applied() {
+    let tmp = TempDir::new("aofopen");
+    let file = open_multi_aof(&tmp, 100, "k");
+    let dst = plain_server();
+    let out = load(&file, &dst.url(), &[]);
+    let sum = out.summary();
+    eprintln!("standalone: {sum}");
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 103, "{a}");
+    assert_eq!(a["failed"], 0, "{a}");
+    assert_eq!(dst.total_keys(), 100);
+    assert!(dst.conn().bulk(["GET", "kopen1"]).is_none());
+
+    let file = open_multi_aof(&tmp, 100, "{c}");
+    let cl = Cluster::start(3);
+    let out = load(&file, &cl.nodes[0].url(), &[]);
+    let sum = out.summary();
+    eprintln!("cluster: {sum}");
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 103, "{a}");
+    assert_eq!(a["replayed"], 100, "{a}");
+    assert_eq!(a["filtered"], 3, "{a}");
+    assert_eq!(a["failed"], 0, "{a}");
+    out.expect_code(0);
+    assert_eq!(cl.total_keys(), 100);
+    let owner = cl.owner_of(slot_of(&cl, "{c}"));
+    assert!(owner.conn().bulk(["GET", "{c}open1"]).is_none());
+}
+
+/// The target is killed (SIGKILL) mid-replay: the replay ends with exit
+/// code 1, no panic, and a summary that accounts for every command.
+#[test]
+fn target_killed_mid_replay_is_reported() {
+    let tmp = TempDir::new("aofkill9");
+    let mut data = Vec::new();
+    let n = 1_500_000u64;
+    for i in 0..n {
+        data.extend(support::resp::encode(["SET", &format!("k{i}"), "v"]));
+    }
+    let file = tmp.join("appendonly.aof");
+    std::fs::write(&file, &data).unwrap();
+    let mut dst = plain_server();
+    let url = dst.url();
+    let args = [
+        "load",
+        file.to_str().unwrap(),
+        "--target",
+        &url,
+        "--json",
+        "-q",
+    ];
+    let (child, cmdline) = spawn_rdbkit(&args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dst.total_keys() < 1000 {
+        assert!(Instant::now() < deadline, "the replay never started");
+        sleep(Duration::from_millis(5));
+    }
+    dst.kill();
+    let out = wait_child(child, cmdline, Duration::from_secs(120));
+    out.expect_code(1);
+    let text = out.all_text();
+    assert!(!text.contains("panicked"), "{text}");
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], n, "{a}");
+    assert!(a["replayed"].as_u64().unwrap() >= 1000, "{a}");
+    assert!(!a["stopped"]["reason"].as_str().unwrap().is_empty(), "{a}");
+}
+
+/// Known bug (found by this test): into a standalone server the open
+/// transaction's `MULTI` and queued commands are counted as replayed (their
+/// `+OK`/`+QUEUED` replies), though the server discards them when the
+/// connection closes; they should count as filtered, as in a cluster.
+#[test]
+#[ignore = "known bug: a trailing MULTI without EXEC counts as replayed into a standalone server"]
+fn trailing_multi_without_exec_counts_as_filtered_standalone() {
+    let tmp = TempDir::new("aofopen1");
+    let file = open_multi_aof(&tmp, 100, "k");
+    let dst = plain_server();
+    let sum = load(&file, &dst.url(), &[]).summary();
+    assert_eq!(sum["aof"]["replayed"], 100, "{sum}");
+    assert_eq!(sum["aof"]["filtered"], 3, "{sum}");
+}
