@@ -197,7 +197,8 @@ pub fn replay(
             ..Read::default()
         });
         let mut t = r.tally;
-        st.unanswered = out.counted.saturating_sub(t.ok + t.failed);
+        st.filtered += r.open_multi;
+        st.unanswered = out.counted.saturating_sub(t.ok + t.failed + r.open_multi);
         (st.replayed, st.failed, st.errors) = (t.ok, t.failed, std::mem::take(&mut t.errors));
         let at = |(seg, off): (usize, u64)| (names[seg].clone(), off);
         st.stopped = match (walked, r.io) {
@@ -299,6 +300,11 @@ struct Read {
     io: Option<String>,
     /// The command whose reply was awaited when the connection failed.
     waiting: Option<(usize, u64)>,
+    /// Commands of a `MULTI` left open at the end of the file (the `MULTI`
+    /// included): the server discards them when the connection closes, as
+    /// its own AOF load reverts an incomplete transaction, so they count as
+    /// filtered out, as in a cluster replay.
+    open_multi: u64,
 }
 
 /// Reads one reply per sent command.
@@ -321,6 +327,7 @@ fn read_replies(
             }
         }
     }
+    out.open_multi = out.tally.cut();
     out
 }
 
