@@ -22,6 +22,8 @@ pub fn check_outputs(inputs: &[PathBuf], outputs: &[(&str, Option<&PathBuf>)]) -
     Ok(outpath::check(&ins, &outs)?)
 }
 
+/// A reader that went away (`rdbkit json f.rdb | head`): a normal end,
+/// not a failure.
 pub fn is_broken_pipe(e: &SinkError) -> bool {
     matches!(e, SinkError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
@@ -84,6 +86,8 @@ pub fn output(path: &Option<PathBuf>) -> Result<Output, String> {
     })
 }
 
+/// The end of a run that wrote to an output: a closed pipe is fine, any
+/// other error names the input it came from.
 pub fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), String> {
     match r {
         Ok(_) => Ok(()),

@@ -43,6 +43,7 @@ impl ConflictArg {
     }
 }
 
+/// `--db-map FROM=TO`, checked at parse time (a bad one is a usage error).
 pub fn parse_db_map(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once('=').ok_or("expected FROM=TO, e.g. 3=0")?;
     Ok((
