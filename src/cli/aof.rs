@@ -16,7 +16,7 @@ use rdbkit::redis::Conn;
 /// Opens `file` as an RDB or an AOF, recognised by content.
 pub fn open_any(file: &Path) -> Result<Opened, String> {
     let part = |p: &Path| Input::open_with(p, None).map_err(|e| format!("{}: {e}", p.display()));
-    source::open(file, &super::open, &part)
+    source::open(file, &super::files::open, &part)
 }
 
 /// Says on stderr that a truncated last command was left out.

@@ -9,7 +9,9 @@ use clap::Args;
 use rdbkit::export::{self, table, ExportOptions, Format, TableSink};
 use rdbkit::inspect::memory::ModelConfig;
 
-use super::{check_outputs, damage, exit, open, progress, Common, Fail};
+use super::common::{damage, Common};
+use super::files::{check_outputs, open};
+use super::{exit, progress, Fail};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum FormatArg {

@@ -135,7 +135,7 @@ impl TlsArgs {
 /// the source too).
 pub fn open_or_fetch(file: &Path, tls: TlsFiles, quiet: bool) -> Result<Input, Fail> {
     let Some(url) = file.to_str().filter(|s| Source::parse(s).is_some()) else {
-        return Ok(super::open(file)?);
+        return Ok(super::files::open(file)?);
     };
     let src = source(url, None)?;
     let opts = FetchOptions {

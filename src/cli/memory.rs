@@ -23,7 +23,9 @@ use rdbkit::inspect::report::{self, Format, MemoryOptions};
 use rdbkit::outpath::AtomicFile;
 use rdbkit::sink::SinkError;
 
-use super::{check_outputs, damage, exit, finish, open, output, progress, Common, Fail};
+use super::common::{damage, Common};
+use super::files::{check_outputs, finish, open, output};
+use super::{exit, progress, Fail};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum FormatArg {

@@ -10,7 +10,10 @@ use rdbkit::rdb::write::Format;
 use rdbkit::writer::split::{self, Layout};
 use rdbkit::writer::{self, output, Input, Options, WriteError};
 
-use super::{exit, open, parse_db_map, ConflictArg, FilterArgs};
+use super::common::FilterArgs;
+use super::exit;
+use super::files::open;
+use super::target::{parse_db_map, ConflictArg};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum DialectArg {

@@ -11,7 +11,9 @@ use rdbkit::load::{self, Ending};
 use rdbkit::replicate::{self, Options};
 use rdbkit::scan::EngineOptions;
 
-use super::{exit, parse_target, Fail, LoadArgs};
+use super::load::LoadFlags;
+use super::target::parse_target;
+use super::{exit, Fail};
 
 /// Flags of `--mode replicate` only.
 #[derive(Args, Debug, Clone)]
@@ -47,7 +49,7 @@ pub struct ReplicateArgs {
 pub fn run(
     files: &[PathBuf],
     inputs: &[Input],
-    a: &LoadArgs,
+    a: &LoadFlags,
     engine: EngineOptions,
     json: bool,
     quiet: bool,
@@ -73,8 +75,8 @@ pub fn run(
         connect_wait: Duration::from_secs(r.connect_wait.max(1)),
         attempts: 3,
     };
-    let releases = super::releases(inputs);
-    let named = super::named_inputs(
+    let releases = super::files::releases(inputs);
+    let named = super::files::named_inputs(
         files
             .iter()
             .zip(inputs)

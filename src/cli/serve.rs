@@ -16,7 +16,10 @@ use rdbkit::rdb::write::Format;
 use rdbkit::replicate::serve::{serve, ServeOptions};
 use rdbkit::replicate::{self, Options};
 
-use super::{exit, open, Common, Fail, KeyArgs};
+use super::common::Common;
+use super::files::open;
+use super::target::KeyArgs;
+use super::{exit, Fail};
 
 /// The environment variable holding the serve password.
 pub const PASSWORD_ENV: &str = "RDBKIT_SERVE_PASSWORD";
@@ -141,8 +144,8 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         ack_wait: Duration::from_secs(a.ack_wait.max(1)),
     };
     let inputs: Vec<Input> = a.files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
-    let releases = super::releases(&inputs);
-    let named = super::named_inputs(
+    let releases = super::files::releases(&inputs);
+    let named = super::files::named_inputs(
         a.files
             .iter()
             .zip(&inputs)

@@ -10,7 +10,10 @@ use rdbkit::input::Input;
 use rdbkit::restore::KeyOptions;
 use rdbkit::verify::{self, Summary, VerifyOptions};
 
-use super::{check_outputs, damage, exit, open, parse_db_map, parse_target, Common, Fail};
+use super::common::{damage, Common};
+use super::files::{check_outputs, open};
+use super::target::{parse_db_map, parse_target};
+use super::{exit, Fail};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -119,8 +122,8 @@ pub fn run(a: VerifyArgs) -> Result<u8, Fail> {
         .collect::<Vec<_>>()
         .join(", ");
     let inputs: Vec<Input> = a.files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
-    let releases = super::releases(&inputs);
-    let named = super::named_inputs(
+    let releases = super::files::releases(&inputs);
+    let named = super::files::named_inputs(
         a.files
             .iter()
             .zip(&inputs)
