@@ -122,7 +122,12 @@ fn decode_frame(
                     done,
                 )
             } else {
-                error(io::ErrorKind::UnexpectedEof, "unexpected end of file".into(), read, done)
+                error(
+                    io::ErrorKind::UnexpectedEof,
+                    "unexpected end of file".into(),
+                    read,
+                    done,
+                )
             });
         }
         let upto = done / RELEASE * RELEASE;
@@ -131,7 +136,11 @@ fn decode_frame(
             // entries only; the written bytes stay in the file's pages and
             // a later access faults them back in.
             let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, released, upto - released)
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    released,
+                    upto - released,
+                )
             };
             released = upto;
         }
@@ -149,7 +158,10 @@ fn reserve(out: &File, len: u64, path: &Path) -> io::Result<bool> {
         return Ok(true);
     }
     let e = io::Error::last_os_error();
-    if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)) {
+    if matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+    ) {
         return Ok(false);
     }
     Err(io::Error::new(
