@@ -20,9 +20,6 @@ use std::sync::Arc;
 
 use crate::outpath::AtomicFile;
 
-#[cfg(target_os = "linux")]
-pub(crate) mod zstd_map;
-
 /// A compression format rdbkit reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -134,51 +131,25 @@ pub fn decompress_to_temp(
     total: u64,
     progress: Option<Progress<'_>>,
 ) -> io::Result<File> {
-    let (mut file, path) = temp_file("decompress")?;
-    let (out, read) = decompress_into(fmt, src, &mut file, &path, (0, 0), total, progress)?;
-    if out == 0 && read == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!(
-                "{} input: unexpected end of file (at compressed byte offset 0, after 0 \
-                 decompressed bytes)",
-                fmt.name()
-            ),
-        ));
-    }
-    Ok(file)
-}
-
-/// Decompresses `src` into `file` (at its cursor), counting from `start`
-/// (decompressed, compressed bytes already done before `src`, for the
-/// messages and the progress). Returns the totals reached.
-fn decompress_into(
-    fmt: Format,
-    src: &mut dyn Read,
-    file: &mut File,
-    path: &Path,
-    start: (u64, u64),
-    total: u64,
-    progress: Option<Progress<'_>>,
-) -> io::Result<(u64, u64)> {
     let read = Arc::new(AtomicU64::new(0));
     let counted = Counted {
         inner: src,
         read: Arc::clone(&read),
     };
     let mut dec = decoder(fmt, BufReader::with_capacity(1 << 16, counted))?;
+    let (mut file, path) = temp_file("decompress")?;
     let at = |e: io::Error, out: u64| {
         io::Error::new(
             e.kind(),
             format!(
                 "{} input: {e} (at compressed byte offset {}, after {out} decompressed bytes)",
                 fmt.name(),
-                start.1 + read.load(Ordering::Relaxed)
+                read.load(Ordering::Relaxed)
             ),
         )
     };
     let mut buf = vec![0u8; 1 << 20];
-    let mut out = start.0;
+    let mut out = 0u64;
     loop {
         let n = match dec.read(&mut buf) {
             Ok(0) => break,
@@ -186,26 +157,25 @@ fn decompress_into(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(at(e, out)),
         };
-        file.write_all(&buf[..n])
-            .map_err(|e| no_room(e, path, &format!("{out} bytes so far")))?;
+        file.write_all(&buf[..n]).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "writing the decompressed input to {} ({out} bytes so far; set TMPDIR \
+                     to a directory with room for the whole decompressed file): {e}",
+                    path.parent().unwrap_or(&path).display()
+                ),
+            )
+        })?;
         out += n as u64;
         if let Some(p) = progress {
-            p(start.1 + read.load(Ordering::Relaxed), total);
+            p(read.load(Ordering::Relaxed), total);
         }
     }
-    Ok((out, start.1 + read.load(Ordering::Relaxed)))
-}
-
-/// A write to the temporary file failed: say where, and what to do.
-fn no_room(e: io::Error, path: &Path, what: &str) -> io::Error {
-    io::Error::new(
-        e.kind(),
-        format!(
-            "writing the decompressed input to {} ({what}; set TMPDIR to a directory with \
-             room for the whole decompressed file): {e}",
-            path.parent().unwrap_or(path).display()
-        ),
-    )
+    if out == 0 && read.load(Ordering::Relaxed) == 0 {
+        return Err(at(io::ErrorKind::UnexpectedEof.into(), 0));
+    }
+    Ok(file)
 }
 
 /// A new temporary file under `$TMPDIR`, unlinked at once: it disappears

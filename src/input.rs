@@ -37,12 +37,6 @@ impl Input {
             return Input::spool(&mut &file);
         }
         if let Some(fmt) = crate::compress::sniff_file(&file)? {
-            #[cfg(target_os = "linux")]
-            if fmt == crate::compress::Format::Zstd {
-                if let Some(input) = crate::compress::zstd_map::open(&file, meta.len(), progress)? {
-                    return Ok(input);
-                }
-            }
             let out = crate::compress::decompress_to_temp(fmt, &mut file, meta.len(), progress)?;
             return Input::map_spooled(&out);
         }
@@ -151,9 +145,8 @@ impl Input {
                     .compare_exchange(from, upto, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
-                // SAFETY: the map is read-only (private, or shared over a
-                // decompressed temporary file whose bytes are all written),
-                // so MADV_DONTNEED only drops page-table entries: a later access to
+                // SAFETY: the map is read-only and private (never written), so
+                // MADV_DONTNEED only drops page-table entries: a later access to
                 // the range faults the same file bytes back in. No data is lost
                 // and no reference into the map becomes invalid.
                 let _ = unsafe {

@@ -242,10 +242,9 @@ fn quiet_hides_the_decompression_bar() {
 }
 
 /// `zstd FILE` (not a pipe) writes the decompressed size in the frame
-/// header, and rdbkit then decompresses straight into a map of the
-/// temporary file (`compress::zstd_map`): every fixture so compressed
-/// converts like the plain file, and so does a file of two such frames
-/// (each half of a fixture), where the frames after the first are streamed.
+/// header (the `zstd -c` of the test above does not): every fixture so
+/// compressed converts like the plain file, and so does a file of two such
+/// frames (each half of a fixture).
 #[test]
 fn zstd_with_declared_size_converts_like_the_plain_file() {
     if !have("zstd") {
