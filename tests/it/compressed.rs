@@ -240,3 +240,140 @@ fn quiet_hides_the_decompression_bar() {
     assert!(!hidden.contains("decompressing"), "a bar with -q: {hidden}");
     assert!(hidden.contains("SET"), "stats printed: {hidden}");
 }
+
+/// `zstd FILE` (not a pipe) writes the decompressed size in the frame
+/// header (the `zstd -c` of the test above does not): every fixture so
+/// compressed converts like the plain file, and so does a file of two such
+/// frames (each half of a fixture).
+#[test]
+fn zstd_with_declared_size_converts_like_the_plain_file() {
+    if !have("zstd") {
+        eprintln!("skipped: zstd not installed");
+        return;
+    }
+    let tmp = TempDir::new("zstd-sized");
+    for (i, f) in common::all_rdb_files().iter().enumerate() {
+        let plain = json_of(f);
+        let c = tmp.join(&format!("{i}.rdb.zst"));
+        zstd_file(f, &c);
+        assert!(declared_size(&std::fs::read(&c).unwrap()).is_some());
+        let got = json_of(&c);
+        assert_eq!(
+            (got.code, &got.stdout),
+            (plain.code, &plain.stdout),
+            "{} compressed with zstd FILE: {}",
+            common::rel(f),
+            got.stderr
+        );
+    }
+    let f = sample();
+    let bytes = std::fs::read(&f).unwrap();
+    let (a, b) = bytes.split_at(bytes.len() / 2);
+    let mut two = Vec::new();
+    for (n, half) in [a, b].iter().enumerate() {
+        let p = tmp.join(&format!("half{n}"));
+        std::fs::write(&p, half).unwrap();
+        zstd_file(&p, &tmp.join("h.zst"));
+        two.extend(std::fs::read(tmp.join("h.zst")).unwrap());
+        std::fs::remove_file(tmp.join("h.zst")).unwrap();
+    }
+    let c = tmp.join("two.rdb.zst");
+    std::fs::write(&c, &two).unwrap();
+    let got = json_of(&c);
+    let plain = json_of(&f);
+    assert_eq!(
+        (got.code, &got.stdout),
+        (plain.code, &plain.stdout),
+        "{}",
+        got.stderr
+    );
+}
+
+/// A truncated `.zst` with a declared size, a frame declaring more bytes
+/// than it holds and one declaring fewer: each is an error naming the
+/// compressed offset, with no output and nothing left in `$TMPDIR`.
+#[test]
+fn zstd_shorter_or_longer_than_declared_is_an_error() {
+    if !have("zstd") {
+        eprintln!("skipped: zstd not installed");
+        return;
+    }
+    let tmp = TempDir::new("zstd-declared");
+    let f = sample();
+    let c = tmp.join("x.rdb.zst");
+    zstd_file(&f, &c);
+    let good = std::fs::read(&c).unwrap();
+    let (at, width) = declared_size(&good).expect("zstd FILE declares the size");
+    let with_size = |delta: i64| {
+        let mut v = good.clone();
+        let mut field = [0u8; 8];
+        field[..width].copy_from_slice(&v[at..at + width]);
+        let n = (u64::from_le_bytes(field) as i64 + delta) as u64;
+        assert!(
+            width == 8 || n >> (8 * width) == 0,
+            "the new size fits its field"
+        );
+        v[at..at + width].copy_from_slice(&n.to_le_bytes()[..width]);
+        v
+    };
+    let cases = [
+        ("truncated", good[..good.len() * 2 / 3].to_vec()),
+        ("declares more", with_size(1000)),
+        ("declares fewer", with_size(-1000)),
+    ];
+    let tmpdir = tmp.join("tmpdir");
+    std::fs::create_dir(&tmpdir).unwrap();
+    for (what, bytes) in cases {
+        std::fs::write(&c, &bytes).unwrap();
+        let out_path = tmp.join("out.jsonl");
+        let r = rdbkit_env(
+            &[
+                "json".as_ref(),
+                c.as_os_str(),
+                "--quiet".as_ref(),
+                "-o".as_ref(),
+                out_path.as_os_str(),
+            ],
+            &[("TMPDIR", tmpdir.to_str().unwrap())],
+        );
+        assert_eq!(r.code, 1, "{what}: {}", r.describe());
+        assert!(
+            r.stderr.contains("compressed byte offset"),
+            "{what}: {}",
+            r.stderr
+        );
+        assert!(!out_path.exists(), "{what}: an output was left");
+        let left: Vec<_> = std::fs::read_dir(&tmpdir).unwrap().collect();
+        assert!(left.is_empty(), "{what}: left in TMPDIR: {left:?}");
+    }
+}
+
+/// `zstd -q -3 SRC -o DST`: compressed from a file, so the frame header
+/// carries the decompressed size.
+fn zstd_file(src: &Path, dst: &Path) {
+    let st = Command::new("zstd")
+        .args(["-q", "-f", "-3"])
+        .arg(src)
+        .arg("-o")
+        .arg(dst)
+        .status()
+        .unwrap();
+    assert!(st.success(), "zstd {}", src.display());
+}
+
+/// Where the first frame's `Frame_Content_Size` field is and its width
+/// (RFC 8878 §3.1.1.1), if the header has one.
+fn declared_size(f: &[u8]) -> Option<(usize, usize)> {
+    assert_eq!(&f[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+    let fhd = f[4];
+    let single = fhd & 0x20 != 0;
+    let dict = [0, 1, 2, 4][(fhd & 3) as usize];
+    let width = match fhd >> 6 {
+        0 if single => 1,
+        0 => return None,
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    Some((5 + usize::from(!single) + dict, width))
+}
