@@ -564,6 +564,18 @@ fn repeated_since(recent: &Recent<'_>, at: usize) -> Option<usize> {
     repeated.into_iter().chain(empty).min()
 }
 
+/// What [`Chunker::damaged`] decided after a damaged record.
+struct Damaged {
+    /// The start the resynchronisation found; the parser walks from there
+    /// (delivering nothing) so that the segment's key count stays right.
+    chosen: Option<usize>,
+    /// Where records are delivered again; `None`: nothing after the damage
+    /// is readable.
+    resume: Option<usize>,
+    /// The first record before the damaged one that is left out with it.
+    from: Option<usize>,
+}
+
 /// Whether the record from `start` to `end` is the three bytes `00 00 00`:
 /// a string with an empty key and an empty value. That is what zero-filled
 /// damage (a lost page, a hole in a copied file) reads as, three bytes at
@@ -743,6 +755,53 @@ impl<'a> Chunker<'a> {
         })
     }
 
+    /// The parser's next item; under `--skip-corrupt` a [`zero_record`] is
+    /// an error at its start, so that it is left out like other damage.
+    fn next_item_checked(&mut self, item_start: u64) -> Result<Option<Item<'a>>, Error> {
+        match self.parser.next_item() {
+            Ok(Some(Item::Key(_)))
+                if self.skip.is_some()
+                    && zero_record(self.data, item_start, self.parser.offset()) =>
+            {
+                Err(Error::invalid(
+                    item_start,
+                    "record",
+                    "three zero bytes read as a string with an empty key and value \
+                     (zero-filled damage)",
+                ))
+            }
+            next => next,
+        }
+    }
+
+    /// Where reading goes on after the damaged record at `at` that the walk
+    /// read up to `error_at`: the resynchronised start ([`Self::resume_after`]),
+    /// moved on to where the look back ([`resync::misaligned_since`]) and
+    /// the damaged record's own extent ([`resync::rejoined_after`]) join
+    /// it and past empty keys ([`resync::past_empty_keys`]); and the first
+    /// record before `at` taken back into the region, if any.
+    fn damaged(&mut self, at: usize, error_at: usize, db: u64) -> Damaged {
+        let header = self.parser.header();
+        let chosen = self.resume_after(at, error_at, db);
+        let walked: Vec<usize> = self.recent.iter().map(|r| r.0).collect();
+        let look = resync::misaligned_since(self.data, header, db, &walked, at, chosen);
+        let resume = chosen.map(|p| {
+            let p = look.map_or(p, |(_, joined)| p.max(joined));
+            let p = resync::rejoined_after(self.data, header, db, at, error_at, p).unwrap_or(p);
+            resync::past_empty_keys(self.data, header, db, p)
+        });
+        let from = look
+            .map(|l| l.0)
+            .into_iter()
+            .chain(repeated_since(&self.recent, at))
+            .min();
+        Damaged {
+            chosen,
+            resume,
+            from,
+        }
+    }
+
     /// The next chunk (if it holds any item) and, once the pass is over,
     /// how it ended: EOF info or the error that stopped the walk.
     #[allow(clippy::type_complexity)]
@@ -776,21 +835,7 @@ impl<'a> Chunker<'a> {
         loop {
             let item_start = self.parser.offset();
             let item_db = self.parser.db();
-            let next = self.parser.next_item();
-            let next = match next {
-                Ok(Some(Item::Key(_)))
-                    if self.skip.is_some()
-                        && zero_record(self.data, item_start, self.parser.offset()) =>
-                {
-                    Err(Error::invalid(
-                        item_start,
-                        "record",
-                        "three zero bytes read as a string with an empty key and value \
-                         (zero-filled damage)",
-                    ))
-                }
-                next => next,
-            };
+            let next = self.next_item_checked(item_start);
             if let Ok(Some(item)) = &next {
                 self.note(item);
                 if self.skip.is_some() {
@@ -844,30 +889,11 @@ impl<'a> Chunker<'a> {
                             // one; the chunk so far ends before it.
                             let header = self.parser.header();
                             let at = item_start as usize;
-                            let resume = self.resume_after(at, e.offset as usize, item_db);
-                            let walked: Vec<usize> = self.recent.iter().map(|r| r.0).collect();
-                            let chosen = resume;
-                            let mut resume = resume;
-                            let look = resync::misaligned_since(
-                                self.data, header, item_db, &walked, at, resume,
-                            );
-                            if let Some((_, joined)) = look {
-                                resume = resume.map(|p| p.max(joined));
-                            }
-                            if let Some(p) = resume {
-                                let error_at = e.offset as usize;
-                                let rejoined = resync::rejoined_after(
-                                    self.data, header, item_db, at, error_at, p,
-                                );
-                                let p = rejoined.map_or(p, |r| r.max(p));
-                                resume =
-                                    Some(resync::past_empty_keys(self.data, header, item_db, p));
-                            }
-                            let from = look
-                                .map(|l| l.0)
-                                .into_iter()
-                                .chain(repeated_since(&self.recent, at))
-                                .min();
+                            let Damaged {
+                                chosen,
+                                resume,
+                                from,
+                            } = self.damaged(at, e.offset as usize, item_db);
                             let region = match from {
                                 Some(from) => {
                                     self.take_back(from, at, start, &mut end_offset, &mut keys)

@@ -21,6 +21,7 @@ use super::route::{units, KeyFinder, Rules, Unit};
 use super::source::Aof;
 use super::walk::{Cmd, WalkError};
 use crate::redis::cluster::Topology;
+use crate::redis::error::backoff;
 use crate::redis::resp::{read_reply, Reply};
 use crate::redis::{Conn, ServerError};
 
@@ -30,12 +31,6 @@ const MAX_REDIRECTS: usize = 5;
 /// How often a unit refused with `-TRYAGAIN`/`-CLUSTERDOWN` is sent again
 /// before it counts as failed: with [`backoff`], about 3 s of waiting.
 const MAX_TRANSIENT: u32 = 6;
-
-/// The wait before the `n`th resend (from 0): 50 ms, doubling, at most 2 s,
-/// as the load path waits (`src/load/retry.rs`).
-fn backoff(n: u32) -> std::time::Duration {
-    std::time::Duration::from_millis((50u64 << n.min(6)).min(2000))
-}
 
 /// `-TRYAGAIN` (a multi-key command whose keys a slot migration has split)
 /// and `-CLUSTERDOWN` (the slot is served by no one for the moment, e.g.

@@ -4,15 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::redis::error::backoff;
 use crate::restore::{Op, OpKind};
 
 use super::reports::ReportFile;
 use super::Summary;
-
-/// The wait before the `n`th retry (from 0): 50 ms, doubling, at most 2 s.
-pub(super) fn backoff(n: u32) -> Duration {
-    Duration::from_millis((50u64 << n.min(6)).min(2000))
-}
 
 /// Schedules an op again after a transient failure (`why`), after a
 /// back-off; it fails with `why` once `retry_for` has passed since its

@@ -10,10 +10,10 @@ use std::sync::mpsc::{Sender, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::node::{self, NodeMsg};
-use super::retry::backoff;
 use super::{summary, LoadError, LoadOptions, Msg};
 use crate::redis::cluster::{self, Topology};
 use crate::redis::conn::{Conn, ConnectOptions};
+use crate::redis::error::backoff;
 use crate::redis::target::Target;
 use crate::redis::ClientError;
 use crate::restore::commands::TargetFeatures;

@@ -122,6 +122,13 @@ impl ServerError {
     }
 }
 
+/// The wait before the `n`th resend (from 0) of a command refused with a
+/// [transient](ServerError::is_transient) error: 50 ms, doubling, at most
+/// 2 s. The load path and the AOF replay pace their retries alike.
+pub fn backoff(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((50u64 << n.min(6)).min(2000))
+}
+
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.text())
