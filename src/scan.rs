@@ -807,21 +807,7 @@ impl<'a> Chunker<'a> {
     #[allow(clippy::type_complexity)]
     fn cut(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
         if let Some((start, db, end)) = self.pending.take() {
-            let c = Chunk {
-                seq: self.seq,
-                data: self.data,
-                header: self.parser.header(),
-                start,
-                end,
-                db,
-                keys: 1,
-                eof_at: None,
-                filter: self.filter.clone(),
-                skip: self.skip.clone(),
-                doubt_until: Default::default(),
-            };
-            self.seq += 1;
-            return (Some(c), None);
+            return (Some(self.chunk(start, end, db, 1, None)), None);
         }
         if self.done {
             return (None, Some(Ok(None)));
@@ -838,16 +824,7 @@ impl<'a> Chunker<'a> {
             let next = self.next_item_checked(item_start);
             if let Ok(Some(item)) = &next {
                 self.note(item);
-                if self.skip.is_some() {
-                    if self.recent.len() == RECENT_ITEMS {
-                        self.recent.pop_front();
-                    }
-                    let key = match item {
-                        Item::Key(r) => Some((r.db, r.key)),
-                        _ => None,
-                    };
-                    self.recent.push_back((item_start as usize, key));
-                }
+                self.remember(item_start, item);
             }
             match next {
                 Ok(Some(Item::Key(_)))
@@ -882,41 +859,17 @@ impl<'a> Chunker<'a> {
                     break;
                 }
                 Err(e) => {
-                    match self.skip.clone() {
-                        None => end = Some(Err(e)),
-                        Some(policy) => {
-                            // Leave the damaged record out and find the next
-                            // one; the chunk so far ends before it.
-                            let header = self.parser.header();
-                            let at = item_start as usize;
-                            let Damaged {
-                                chosen,
-                                resume,
-                                from,
-                            } = self.damaged(at, e.offset as usize, item_db);
-                            let region = match from {
-                                Some(from) => {
-                                    self.take_back(from, at, start, &mut end_offset, &mut keys)
-                                }
-                                None => item_start,
-                            };
-                            self.recent.clear();
-                            policy
-                                .regions
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            policy.report(&Corrupt {
-                                start: region,
-                                resume: resume.map(|p| p as u64),
-                                key: resync::key_at(self.data, header, region as usize),
-                                error: e,
-                            });
-                            let next = resume
-                                .and_then(|p| self.parser_at(chosen.unwrap_or(p), p, item_db));
-                            match next {
-                                Some(p) => self.parser = p,
-                                None => end = Some(Ok(None)),
-                            }
-                        }
+                    let Some(policy) = self.skip.clone() else {
+                        end = Some(Err(e));
+                        break;
+                    };
+                    let so_far = ChunkSoFar {
+                        start,
+                        end: &mut end_offset,
+                        keys: &mut keys,
+                    };
+                    if !self.skip_damage(&policy, e, item_start, item_db, so_far) {
+                        end = Some(Ok(None));
                     }
                     break;
                 }
@@ -925,25 +878,101 @@ impl<'a> Chunker<'a> {
         if end.is_some() {
             self.done = true;
         }
-        let chunk = (end_offset > start).then(|| {
-            let c = Chunk {
-                seq: self.seq,
-                data: self.data,
-                header: self.parser.header(),
-                start,
-                end: end_offset,
-                db,
-                keys,
-                eof_at,
-                filter: self.filter.clone(),
-                skip: self.skip.clone(),
-                doubt_until: Default::default(),
-            };
-            self.seq += 1;
-            c
-        });
+        let chunk = (end_offset > start).then(|| self.chunk(start, end_offset, db, keys, eof_at));
         (chunk, end)
     }
+
+    /// Under `--skip-corrupt`, keeps the latest items for the look back
+    /// after a failure ([`repeated_since`], [`resync::misaligned_since`]).
+    fn remember(&mut self, item_start: u64, item: &Item<'a>) {
+        if self.skip.is_none() {
+            return;
+        }
+        if self.recent.len() == RECENT_ITEMS {
+            self.recent.pop_front();
+        }
+        let key = match item {
+            Item::Key(r) => Some((r.db, r.key)),
+            _ => None,
+        };
+        self.recent.push_back((item_start as usize, key));
+    }
+
+    /// Leaves the record at `item_start` that failed with `e` out (with any
+    /// records before it that the look back takes back from the chunk so
+    /// far), reports the region, and moves the walk to where reading
+    /// resumes. `false` when nothing after it can be read.
+    fn skip_damage(
+        &mut self,
+        policy: &CorruptPolicy,
+        e: Error,
+        item_start: u64,
+        item_db: u64,
+        so_far: ChunkSoFar<'_>,
+    ) -> bool {
+        let header = self.parser.header();
+        let at = item_start as usize;
+        let Damaged {
+            chosen,
+            resume,
+            from,
+        } = self.damaged(at, e.offset as usize, item_db);
+        let region = match from {
+            Some(from) => self.take_back(from, at, so_far.start, so_far.end, so_far.keys),
+            None => item_start,
+        };
+        self.recent.clear();
+        policy
+            .regions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        policy.report(&Corrupt {
+            start: region,
+            resume: resume.map(|p| p as u64),
+            key: resync::key_at(self.data, header, region as usize),
+            error: e,
+        });
+        match resume.and_then(|p| self.parser_at(chosen.unwrap_or(p), p, item_db)) {
+            Some(p) => {
+                self.parser = p;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next chunk, `start..end` of the file, opening in database `db`.
+    fn chunk(
+        &mut self,
+        start: u64,
+        end: u64,
+        db: u64,
+        keys: u64,
+        eof_at: Option<u64>,
+    ) -> Chunk<'a> {
+        let c = Chunk {
+            seq: self.seq,
+            data: self.data,
+            header: self.parser.header(),
+            start,
+            end,
+            db,
+            keys,
+            eof_at,
+            filter: self.filter.clone(),
+            skip: self.skip.clone(),
+            doubt_until: Default::default(),
+        };
+        self.seq += 1;
+        c
+    }
+}
+
+/// The chunk [`Chunker::cut`] is cutting: where it starts, and its end and
+/// key count so far, which a look back after damage may take records from.
+struct ChunkSoFar<'x> {
+    start: u64,
+    end: &'x mut u64,
+    keys: &'x mut u64,
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -8,7 +8,12 @@
 //!
 //! 1. a *chain*: from the candidate, the walk must reach a well-formed end
 //!    of file, or pass [`CHAIN_ITEMS`] items in a row. A truncated file has
-//!    no such chain after the cut, so nothing after it is guessed at.
+//!    no such chain after the cut, so nothing after it is guessed at; but
+//!    its last 9 bytes read as an end of file whenever the byte before them
+//!    is 0xFF, and a value's bytes just before that read as a key or two
+//!    often enough (LZF output, a stream's listpack): so where the chain
+//!    reaches the end of file within fewer than [`MIN_KEYS_TO_EOF`] keys,
+//!    reading resumes at that end, and those keys are left out.
 //! 2. *agreement*: bytes of a damaged value can still read as a record
 //!    that happens to end on a real record boundary, whose chain is then
 //!    valid too. So every other candidate start inside the chain's first
@@ -43,6 +48,15 @@ use super::records::{Header, Item, ParseOptions, Parser};
 /// its start to count as a record start.
 pub(crate) const CHAIN_ITEMS: usize = 64;
 
+/// Keys a resumed chain must pass before the end of the file for them to be
+/// read (rule 1 of the module doc); fewer are left out, and reading resumes
+/// at the end of file. The chain still counts as a chain, so that it
+/// disputes a longer reading that starts inside it (a hash's `ttl field
+/// value` triples read as string records). The price: damage among the
+/// last few records of a file leaves the keys after it out, reported with
+/// the damaged region.
+pub(crate) const MIN_KEYS_TO_EOF: usize = 4;
+
 /// The first offset in `from..` where parsing can resume with strong
 /// evidence (see the module doc), with the database to assume there (`db`,
 /// the one selected before the damage). `None` if there is none: the rest of
@@ -52,7 +66,7 @@ pub(crate) fn resync(data: &[u8], header: Header, from: usize, db: u64) -> Optio
     loop {
         let (p0, chain0) = first_chain(data, header, lo, db)?;
         match agreement(data, header, db, p0, &chain0) {
-            Agreement::At(at) => return Some(at),
+            Agreement::At(at) => return Some(past_short_tail(data, header, at, db)),
             // A chain that began inside this one's first item read on
             // cleanly where this one failed: this one was no record start.
             Agreement::Refuted => lo = p0 + 1,
@@ -60,6 +74,25 @@ pub(crate) fn resync(data: &[u8], header: Header, from: usize, db: u64) -> Optio
             Agreement::Ambiguous => lo = chain0.get(1).copied().unwrap_or(data.len()) + 1,
         }
     }
+}
+
+/// `at`, or the end of file when the walk from `at` reaches a clean one
+/// after fewer than [`MIN_KEYS_TO_EOF`] keys.
+fn past_short_tail(data: &[u8], header: Header, at: usize, db: u64) -> usize {
+    let Ok(mut parser) = parser_at(data, header, at, db) else {
+        return at;
+    };
+    let mut keys = 0;
+    while keys < MIN_KEYS_TO_EOF {
+        let item_at = parser.offset() as usize;
+        match parser.next_item() {
+            Ok(Some(Item::Key(_))) => keys += 1,
+            Ok(Some(Item::Eof { trailing: 0, .. })) => return item_at,
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    at
 }
 
 /// The first candidate in `lo..` with a valid chain, and that chain's item
@@ -548,11 +581,14 @@ mod tests {
 
     #[test]
     fn near_the_end_the_eof_decides() {
-        let f = file(3);
+        let f = file(6);
         let h = header(&f);
-        let last = 11 + 2 * 9;
-        // One key, then EOF with exactly its 8-byte trailer: accepted.
-        assert_eq!(resync(&f, h, last, 0), Some(last));
+        let (first, last, eof) = (11 + 2 * 9, 11 + 5 * 9, 11 + 6 * 9);
+        // Four keys, then EOF with exactly its 8-byte trailer: accepted.
+        assert_eq!(resync(&f, h, first, 0), Some(first));
+        // One key before the EOF is too little to tell from a value's bytes
+        // in a cut file: the resume is the EOF itself.
+        assert_eq!(resync(&f, h, last, 0), Some(eof));
         // No plausible start in pure noise.
         let mut g = f[..11].to_vec();
         g.extend((0..2000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 0x80));

@@ -322,39 +322,57 @@ fn random_damage_never_invents_keys() {
 /// damaged record's own extent was read again, and `00 00 00` or an empty
 /// key just before a failure counted as damage. Each leaves at most the
 /// flipped record itself different, and reports the damage.
+///
+/// And the cuts that did at 3,000 offsets per fixture (4 of 309,710 cases)
+/// before a chain ending on an end of file had to pass a few keys: the last
+/// 9 bytes of a cut file read as an end of file after a 0xFF, and an LZF
+/// string's or a stream's bytes before them as a key. A cut invents
+/// nothing at all.
 #[test]
-fn hard_flips_found_by_sampling_invent_nothing() {
-    let cases: [(&str, usize, u8); 7] = [
+fn hard_damage_found_by_sampling_invents_nothing() {
+    let cases: [(&str, usize, Option<u8>); 11] = [
         (
             "newest/redis-unstable-20260609-no-stream-no-array.rdb",
             68982,
-            0x37,
+            Some(0x37),
         ),
         (
             "newest/redis-unstable-20260609-no-stream-no-array.rdb",
             75226,
-            0x33,
+            Some(0x33),
         ),
-        ("newest/redis-unstable-20260609.rdb", 83499, 0x10),
-        ("public/redis/corrupt_empty_keys.rdb", 186, 0x2a),
-        ("public/redis-rdb-cli/filter.rdb", 87685, 0x01),
-        ("redis-8.0-m01/expanded.rdb", 321691, 0xab),
-        ("valkey-9.1.0/expired.rdb", 69, 0x34),
+        ("newest/redis-unstable-20260609.rdb", 83499, Some(0x10)),
+        ("public/redis/corrupt_empty_keys.rdb", 186, Some(0x2a)),
+        ("public/redis-rdb-cli/filter.rdb", 87685, Some(0x01)),
+        ("redis-8.0-m01/expanded.rdb", 321691, Some(0xab)),
+        ("valkey-9.1.0/expired.rdb", 69, Some(0x34)),
+        ("redis-4.0.14/default.rdb", 71681, None),
+        ("valkey-8.1.7/default.rdb", 201683, None),
+        ("valkey-9.1.0/compact.rdb", 201337, None),
+        ("valkey-9.1.0/compact.rdb", 4441, None),
     ];
     for (file, at, flip) in cases {
         let data = common::read(&common::testdata_dir().join(file));
         let good = salvage(&data).expect("clean fixture");
-        let mut bad = data.clone();
-        bad[at] ^= flip;
+        let bad = match flip {
+            Some(x) => {
+                let mut b = data.clone();
+                b[at] ^= x;
+                b
+            }
+            None => data[..at].to_vec(),
+        };
         let s = salvage(&bad).expect("header intact");
         let foreign: Vec<&String> = s.lines.iter().filter(|l| !good.lines.contains(l)).collect();
+        let what = flip.map_or("cut".to_string(), |x| format!("^{x:#x}"));
         assert!(
             s.mismatch || s.damaged > 0,
-            "{file} ^{flip:#x} at {at}: not reported"
+            "{file} {what} at {at}: not reported"
         );
+        let allowed = usize::from(flip.is_some());
         assert!(
-            foreign.len() <= 1,
-            "{file} ^{flip:#x} at {at}: {} foreign lines: {foreign:?}",
+            foreign.len() <= allowed,
+            "{file} {what} at {at}: {} foreign lines: {foreign:?}",
             foreign.len()
         );
     }
