@@ -144,7 +144,7 @@ pub fn write_resp<W: Write>(
                 return Ok(());
             }
         }
-        buf.extend_from_slice(c.raw);
+        buf.extend_from_slice(&c.raw);
         if buf.len() >= 1 << 16 {
             w.write_all(&buf)?;
             buf.clear();

@@ -55,7 +55,20 @@ pub struct KeyTable {
     rules: HashMap<Vec<u8>, Rule>,
     /// Containers: commands whose key rules are per subcommand.
     containers: std::collections::HashSet<Vec<u8>>,
+    /// Commands a cluster client may cut into one command per slot.
+    per_slot: std::collections::HashSet<Vec<u8>>,
 }
+
+/// Commands whose keys a cluster client may send as one command per slot,
+/// for servers older than Redis 7 (whose `COMMAND` has no tips): the ones
+/// Redis 7 tags `request_policy:multi_shard`.
+const MULTI_SHARD_BEFORE_TIPS: [&[u8]; 6] =
+    [b"mset", b"del", b"unlink", b"touch", b"exists", b"mget"];
+
+/// Tagged `multi_shard` by Redis 7.0 but not splittable: `MSETNX` sets no
+/// key when any exists, which one command per slot would not keep (Redis
+/// 7.2 dropped the tag, redis/redis#12417).
+const NEVER_SPLIT: &[u8] = b"msetnx";
 
 /// The answer for one command.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,6 +91,13 @@ impl KeyTable {
         for e in entries {
             t.add(e)?;
         }
+        let tips = entries
+            .iter()
+            .any(|e| matches!(e, Reply::Array(Some(f)) if f.len() > 7));
+        if !tips {
+            t.per_slot = MULTI_SHARD_BEFORE_TIPS.iter().map(|n| n.to_vec()).collect();
+        }
+        t.per_slot.remove(NEVER_SPLIT);
         Ok(t)
     }
 
@@ -91,6 +111,15 @@ impl KeyTable {
             .ok_or("COMMAND: an entry without a name")?
             .to_ascii_lowercase();
         let int = |i: usize| f.get(i).and_then(|x| x.as_int()).unwrap_or(0);
+        // Element 7 (Redis 7+): the command tips.
+        if let Some(Reply::Array(Some(tips))) = f.get(7) {
+            if tips
+                .iter()
+                .any(|t| t.as_bytes() == Some(b"request_policy:multi_shard"))
+            {
+                self.per_slot.insert(name.clone());
+            }
+        }
         let movable = matches!(f.get(2), Some(Reply::Array(Some(fl)))
             if fl.iter().any(|x| x.as_bytes() == Some(b"movablekeys")));
         let specs = match f.get(8) {
@@ -120,6 +149,14 @@ impl KeyTable {
         }
         self.rules.insert(name, rule);
         Ok(())
+    }
+
+    /// Whether a command whose keys are in several slots may be sent as one
+    /// command per slot: the server itself says so (`request_policy:
+    /// multi_shard`, Redis' own cluster clients split these), and the result
+    /// of one command per slot, run in order, is the same data.
+    pub fn per_slot(&self, name: &[u8]) -> bool {
+        self.per_slot.contains(&name.to_ascii_lowercase())
     }
 
     /// The key positions of `args` (`args[0]` is the command name).

@@ -58,6 +58,8 @@ pub struct ReplaySummary {
     pub not_sent: u64,
     /// Cross-slot transactions sent as separate commands.
     pub split: u64,
+    /// Cross-slot commands (MSET, DEL...) sent as one command per slot.
+    pub per_slot: u64,
     pub walked: Walked,
     /// The first few errors: `FILE: byte offset N: error`.
     pub errors: Vec<String>,
@@ -268,7 +270,10 @@ fn send_all(
         if c.is(b"SELECT") {
             return Ok(());
         }
-        if classify(c, names[c.seg], rules, keys.as_deref_mut())? == Verdict::Filtered {
+        if matches!(
+            classify(c, names[c.seg], rules, keys.as_deref_mut())?,
+            Verdict::Filtered
+        ) {
             st.filtered += 1;
             return Ok(());
         }
@@ -282,7 +287,7 @@ fn send_all(
             });
             selected = Some(db);
         }
-        buf.extend_from_slice(c.raw);
+        buf.extend_from_slice(&c.raw);
         sent.push(Sent::of(c));
         if buf.len() >= FLUSH_BYTES {
             flush(&mut buf, &mut sent, out)?;
@@ -376,6 +381,7 @@ impl ReplaySummary {
         self.unanswered += r.unanswered;
         self.not_sent += r.not_sent;
         self.split += r.split;
+        self.per_slot += r.per_slot;
         self.walked.commands += r.walked.commands;
         self.walked.truncated = self.walked.truncated.take().or(r.walked.truncated);
         self.errors.extend(r.errors);
@@ -399,6 +405,12 @@ impl ReplaySummary {
             s.push_str(&format!(
                 "  {} cross-slot MULTI ... EXEC sent as separate commands (--split-cross-slot-multi; their MULTI/EXEC counted as filtered out)\n",
                 self.split
+            ));
+        }
+        if self.per_slot > 0 {
+            s.push_str(&format!(
+                "  {} cross-slot commands (MSET, DEL...) sent as one command per slot, as a cluster client does\n",
+                self.per_slot
             ));
         }
         for e in &self.errors {
@@ -433,7 +445,7 @@ impl ReplaySummary {
         };
         let errors: Vec<String> = self.errors.iter().map(|e| esc(e)).collect();
         format!(
-            "\"aof\":{{\"commands\":{},\"replayed\":{},\"filtered\":{},\"failed\":{},\"unanswered\":{},\"not_sent\":{},\"split_transactions\":{},\"truncated\":{},\"stopped\":{stopped},\"errors\":[{}]}}",
+            "\"aof\":{{\"commands\":{},\"replayed\":{},\"filtered\":{},\"failed\":{},\"unanswered\":{},\"not_sent\":{},\"split_transactions\":{},\"per_slot_commands\":{},\"truncated\":{},\"stopped\":{stopped},\"errors\":[{}]}}",
             self.commands,
             self.replayed,
             self.filtered,
@@ -441,6 +453,7 @@ impl ReplaySummary {
             self.unanswered,
             self.not_sent,
             self.split,
+            self.per_slot,
             place(&self.walked.truncated),
             errors.join(",")
         )

@@ -7,19 +7,22 @@
 //! `aof-load-truncated yes` tolerates: it is reported, not run. Cut short
 //! anywhere else, it is damage (Redis refuses to start on it too).
 
+use std::borrow::Cow;
+
 use super::command::{Commands, Next};
 use super::source::Aof;
 
 /// One command, as the walk hands it on.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Cmd<'a> {
     /// Index of the segment (file) in [`Aof::segments`].
     pub seg: usize,
     /// Byte offset of the command in its file.
     pub offset: u64,
     pub args: Vec<&'a [u8]>,
-    /// The command exactly as the file holds it (RESP).
-    pub raw: &'a [u8],
+    /// The command exactly as the file holds it (RESP); owned only for a
+    /// command cut into one per slot ([`super::route`]).
+    pub raw: Cow<'a, [u8]>,
     /// The database the command runs in (for `SELECT`: the new one).
     pub db: u64,
 }
@@ -92,7 +95,7 @@ pub fn walk<'a, E>(
                 }
                 Next::Command { offset, args } => (offset, args),
             };
-            let raw = &data[(offset - base) as usize..cmds.position()];
+            let raw = Cow::Borrowed(&data[(offset - base) as usize..cmds.position()]);
             let mut c = Cmd {
                 seg,
                 offset,

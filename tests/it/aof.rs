@@ -661,6 +661,101 @@ fn cluster_replay_retries_clusterdown() {
     assert_eq!(cl.total_keys(), 1000);
 }
 
+/// A standalone server's AOF holds multi-key commands across slots
+/// (`MSET a 1 b 2 ...`, `DEL a c`, `UNLINK b zz`): into a 3-master cluster
+/// each goes as one command per slot (the target tags them
+/// `request_policy:multi_shard`), and the cluster ends up with the
+/// source's content. `MSETNX` across slots cannot be cut (it sets nothing
+/// when any key exists): refused with its offset, before anything is
+/// written.
+#[test]
+fn cluster_replay_cuts_cross_slot_commands_per_slot() {
+    let src = aof_server(true);
+    let mut c = src.conn();
+    c.ok(["SET", "base", "0"]);
+    c.cmd(["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    c.ok([
+        "MSET", "a", "1", "b", "2", "c", "3", "d", "4", "{t}x", "5", "a", "6",
+    ]);
+    c.int(["DEL", "a", "c"]);
+    c.int(["UNLINK", "b", "zz"]);
+    c.ok(["MSET", "e", "7", "{t}y", "8", "f", "9"]);
+    c.ok(["MSET", "{t}x", "10", "{t}z", "11"]); // one slot: sent as it is
+    c.ok(["SET", "e", "12"]);
+    let cl = Cluster::start_with(3, 0, &["--enable-debug-command", "yes"]);
+    let url = cl.nodes[0].url();
+    let slots: std::collections::HashSet<i64> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|k| slot_of(&cl, k))
+        .collect();
+    assert_eq!(slots.len(), 4);
+
+    let dir = aof_dir(&src);
+    let out = load(&dir, &url, &[]);
+    out.expect_code(0);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(a["commands"], 6, "{a}");
+    assert_eq!(a["replayed"], 6, "{a}");
+    assert_eq!(a["failed"], 0, "{a}");
+    assert_eq!(a["per_slot_commands"], 4, "{a}");
+    assert_cluster_equals(&src, &cl, &[0]);
+    assert_eq!(
+        cl.owner_of(slot_of(&cl, "e")).conn().bulk(["GET", "e"]),
+        Some(b"12".to_vec())
+    );
+
+    // MSETNX across slots: refused, the cluster is left as it was.
+    c.int(["MSETNX", "p", "1", "q", "2"]);
+    assert_ne!(slot_of(&cl, "p"), slot_of(&cl, "q"));
+    let keys = cl.total_keys();
+    let out = load(&dir, &url, &["--on-conflict", "rewrite"]);
+    out.expect_code(2);
+    let text = out.all_text();
+    assert!(
+        text.contains("MSETNX") && text.contains("byte offset") && text.contains("CROSSSLOT"),
+        "{text}"
+    );
+    assert_eq!(cl.total_keys(), keys);
+}
+
+/// A master busy with a long script answers every command with `-BUSY`
+/// until the script ends: the replay sends the refused commands again with
+/// its back-off, and everything lands once the script is over.
+#[test]
+fn cluster_replay_waits_out_a_busy_script() {
+    let cl = Cluster::start_with(3, 0, &["--busy-reply-threshold", "100"]);
+    let owner = cl.owner_of(slot_of(&cl, "{d}"));
+    let seed = cl.nodes.iter().find(|n| n.port != owner.port).unwrap();
+    let tmp = TempDir::new("aofbusy");
+    let file = one_slot_aof(&tmp, 200);
+    let spin = "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] \
+                while true do local n = redis.call('TIME') \
+                if n[1] * 1000000 + n[2] - s > 1000000 then break end end return 1";
+    let out = std::thread::scope(|s| {
+        let script = s.spawn(|| owner.conn().int(["EVAL", spin, "0"]));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !owner.conn().cmd(["PING"]).is_error() {
+            assert!(
+                Instant::now() < deadline,
+                "the script never made the node busy"
+            );
+            sleep(Duration::from_millis(10));
+        }
+        let out = load(&file, &seed.url(), &[]);
+        assert_eq!(script.join().unwrap(), 1);
+        out
+    });
+    out.expect_code(0);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    assert_eq!(sum["aof"]["replayed"], 200, "{sum}");
+    assert_eq!(sum["aof"]["failed"], 0, "{sum}");
+    assert_eq!(cl.total_keys(), 200);
+}
+
 /// An AOF of `n` SETs, then `MULTI` and two SETs with no `EXEC` (a server
 /// killed mid-transaction writes that).
 fn open_multi_aof(dir: &TempDir, n: u64, key: &str) -> PathBuf {
