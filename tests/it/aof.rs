@@ -756,6 +756,130 @@ fn cluster_replay_waits_out_a_busy_script() {
     assert_eq!(cl.total_keys(), 200);
 }
 
+/// Starts moving `slot` from `from` to `to` (`IMPORTING`/`MIGRATING`, no
+/// key moved yet): `from` answers `-ASK` for a key it does not hold and
+/// `-TRYAGAIN` for a multi-key command whose keys are on both sides.
+fn begin_migration(slot: i64, from: &Server, to: &Server) -> (String, String) {
+    let id = |s: &Server| s.conn().cmd(["CLUSTER", "MYID"]).text();
+    let (fid, tid) = (id(from), id(to));
+    let slot = slot.to_string();
+    to.conn()
+        .ok(["CLUSTER", "SETSLOT", &slot, "IMPORTING", &fid]);
+    from.conn()
+        .ok(["CLUSTER", "SETSLOT", &slot, "MIGRATING", &tid]);
+    (fid, tid)
+}
+
+/// The count of `-TRYAGAIN` replies `s` has sent (`INFO errorstats`).
+fn tryagains(s: &Server) -> i64 {
+    let v = s.conn().info_field("errorstats", "errorstat_TRYAGAIN");
+    v.and_then(|v| v.strip_prefix("count=")?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A replay while a slot is being moved between two masters: a command
+/// whose key the old owner no longer holds follows `-ASK` to the new one;
+/// an `MSET` whose keys are on both sides gets `-TRYAGAIN` and is sent
+/// again with the back-off, and once the move is over (`-MOVED`) it lands
+/// on the new owner. When a later command of the same slot has already run
+/// by then, the refused `MSET` is not sent after it (that would change the
+/// file's order): it counts as failed, with its offset and why.
+#[test]
+fn cluster_replay_through_a_slot_migration() {
+    let cl = Cluster::start(3);
+    let slot = slot_of(&cl, "{m}");
+    let from = cl.owner_of(slot);
+    let to = cl.nodes.iter().find(|n| n.port != from.port).unwrap();
+    let tmp = TempDir::new("aofmove");
+    let aof = |name: &str, cmds: &[&[&str]]| {
+        let mut data = Vec::new();
+        for c in cmds {
+            data.extend(support::resp::encode(c.iter().copied()));
+        }
+        let file = tmp.join(name);
+        std::fs::write(&file, &data).unwrap();
+        file
+    };
+    from.conn().ok(["SET", "{m}a", "old"]);
+    let (_, tid) = begin_migration(slot, from, to);
+    let file = aof(
+        "move.aof",
+        &[
+            &["SET", "{m}a", "A"],
+            &["SET", "{m}n", "N"],
+            &["MSET", "{m}a", "1", "{m}n", "2"],
+        ],
+    );
+    let out = std::thread::scope(|s| {
+        let mover = s.spawn(|| {
+            // Once the MSET was refused, finish the move.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while tryagains(from) == 0 {
+                assert!(Instant::now() < deadline, "no TRYAGAIN was sent");
+                sleep(Duration::from_millis(5));
+            }
+            let port = to.port.to_string();
+            let moved = from.conn().cmd([
+                "MIGRATE",
+                "127.0.0.1",
+                &port,
+                "",
+                "0",
+                "5000",
+                "KEYS",
+                "{m}a",
+            ]);
+            assert!(!moved.is_error(), "{moved:?}");
+            for n in [to, from] {
+                n.conn()
+                    .ok(["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", &tid]);
+            }
+        });
+        let out = load(&file, &from.url(), &[]);
+        mover.join().unwrap();
+        out
+    });
+    out.expect_code(0);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    assert_eq!(sum["aof"]["replayed"], 3, "{sum}");
+    let mut c = to.conn();
+    assert_eq!(c.bulk(["GET", "{m}a"]), Some(b"1".to_vec()));
+    assert_eq!(c.bulk(["GET", "{m}n"]), Some(b"2".to_vec()));
+
+    // The refused MSET is overtaken by a later SET of its slot.
+    let slot = slot_of(&cl, "{q}");
+    let from = cl.owner_of(slot);
+    let to = cl.nodes.iter().find(|n| n.port != from.port).unwrap();
+    from.conn().ok(["SET", "{q}a", "old"]);
+    begin_migration(slot, from, to);
+    let file = aof(
+        "overtaken.aof",
+        &[&["MSET", "{q}a", "1", "{q}n", "2"], &["SET", "{q}z", "3"]],
+    );
+    let out = load(&file, &from.url(), &[]);
+    out.expect_code(4);
+    let sum = out.summary();
+    assert_accounted(&sum);
+    let a = &sum["aof"];
+    assert_eq!(
+        (a["replayed"].as_u64(), a["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{a}"
+    );
+    let e = a["errors"][0].as_str().unwrap();
+    assert!(
+        e.contains("byte offset 0:") && e.contains("TRYAGAIN") && e.contains("not sent again"),
+        "{e}"
+    );
+    assert_eq!(from.conn().bulk(["GET", "{q}a"]), Some(b"old".to_vec()));
+    let mut c = to.conn();
+    c.ok(["ASKING"]);
+    assert_eq!(c.bulk(["GET", "{q}z"]), Some(b"3".to_vec()));
+    c.ok(["ASKING"]);
+    assert_eq!(c.bulk(["GET", "{q}n"]), None);
+}
+
 /// An AOF of `n` SETs, then `MULTI` and two SETs with no `EXEC` (a server
 /// killed mid-transaction writes that).
 fn open_multi_aof(dir: &TempDir, n: u64, key: &str) -> PathBuf {
