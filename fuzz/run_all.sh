@@ -21,7 +21,7 @@ budget=${1:-240}
 slice=${2:-300}
 [ $# -gt 0 ] && shift
 [ $# -gt 0 ] && shift
-targets=${*:-"whole_file restore_payload listpack ziplist intset zipmap lzf stream array"}
+targets=${*:-"whole_file restore_payload listpack ziplist intset zipmap lzf lzf_compress stream array jsonl_write"}
 mkdir -p logs
 nice cargo +nightly fuzz build -a >/dev/null 2>&1 || { echo "build failed"; exit 1; }
 for t in $targets; do

@@ -8,7 +8,8 @@
 //!   in any fixture (values, quicklist nodes, stream nodes, hashes with
 //!   field TTLs), decompressed when stored LZF-compressed;
 //! - `lzf`: every LZF-compressed string (u32 LE uncompressed length, then
-//!   the compressed bytes);
+//!   the compressed bytes); `lzf_compress`: the same strings decompressed
+//!   (a slack byte of 4, then the bytes), what a server chose to compress;
 //! - `stream`: every stream value (a layout byte 0..=3, then the value).
 //!
 //! File names are a hash of the content, so reruns are idempotent and
@@ -62,10 +63,15 @@ impl Seeds {
     }
 
     fn add_lzf(&mut self, data: &[u8], len: u64) {
-        let Ok(len) = u32::try_from(len) else { return };
-        let mut v = len.to_le_bytes().to_vec();
+        let Ok(n) = u32::try_from(len) else { return };
+        let mut v = n.to_le_bytes().to_vec();
         v.extend_from_slice(data);
         self.add("lzf", v);
+        let mut plain = Vec::new();
+        if decompress(data, len, 0, &mut plain).is_ok() {
+            plain.insert(0, 4);
+            self.add("lzf_compress", plain);
+        }
     }
 }
 
