@@ -366,7 +366,8 @@ pub const LOOK_BACK_BYTES: usize = 256 << 10;
 /// for a record or two (the bytes it lands on are soon not a record); the
 /// bounds keep chance readings out of a long stretch of good records, which
 /// would otherwise, among thousands of start offsets, find one that lands
-/// on the chain by luck.
+/// on the chain by luck. Past these bounds a reading must also pass the
+/// records the misread length swallowed (`Follow::wide`).
 pub const LOOK_BACK_RECORDS: usize = 2;
 pub const LOOK_BACK_ITEMS: usize = 8;
 
@@ -393,7 +394,7 @@ pub const LOOK_BACK_ITEMS: usize = 8;
 /// the aux fields just before them: a damaged aux length swallows the
 /// SELECTDB, RESIZEDB and first records that follow it, and the walk then
 /// passes a record or two made of their bytes before it fails. When that
-/// finds nothing, the wide look back ([`Follow::wide`]) tries every
+/// finds nothing, the wide look back (`Follow::wide`) tries every
 /// record the walk passed within [`LOOK_BACK_BYTES`].
 pub fn misaligned_since(
     data: &[u8],
@@ -473,7 +474,7 @@ const LOOK_BACK_WIDE_ITEMS: usize = 1024;
 
 /// Item starts before the failure that a reading of the wide look back
 /// ([`Follow::wide`]) must pass.
-pub const LOOK_BACK_SWALLOWED: usize = 4;
+const LOOK_BACK_SWALLOWED: usize = 4;
 
 /// The item starts a reading of [`misaligned_since`] joins, or must not
 /// pass.
