@@ -735,6 +735,38 @@ mod tests {
         assert_eq!(resync(&f, h, rec3 + 1, 0), Some(rec3 + 9));
     }
 
+    /// Four bytes `01 01 ff 00` (an empty list under key "\xff") are no
+    /// evidence; a list with one element, a string, or an empty string are
+    /// no empty collection.
+    #[test]
+    fn empty_collections_are_no_evidence() {
+        let mut f = b"REDIS0009".to_vec();
+        f.extend_from_slice(&[0xFE, 0x00]);
+        let mut records: Vec<Vec<u8>> = vec![
+            vec![1, 1, 0xFF, 0],          // list "\xff" = []
+            vec![1, 1, b'l', 1, 1, b'a'], // list "l" = ["a"]
+            vec![0, 1, b'e', 0],          // string "e" = ""
+        ];
+        records.extend((0..4u8).map(|i| vec![0, 1, b'0' + i, 1, b'v'])); // strings
+        let mut starts = Vec::new();
+        for r in &records {
+            starts.push(f.len());
+            f.extend_from_slice(r);
+        }
+        f.push(0xFF);
+        f.extend_from_slice(&[0; 8]);
+        let h = header(&f);
+        let empty: Vec<bool> = starts
+            .iter()
+            .map(|&p| empty_collection_at(&f, h, p))
+            .collect();
+        assert_eq!(empty, [true, false, false, false, false, false, false]);
+        // The chain from the empty list is refused; the next record starts
+        // one, and reading resumes past the empty list.
+        assert_eq!(resync(&f, h, starts[0], 0), Some(starts[1]));
+        assert_eq!(past_empty_keys(&f, h, 0, starts[0]), starts[1]);
+    }
+
     #[test]
     fn near_the_end_the_eof_decides() {
         let f = file(6);
