@@ -540,7 +540,11 @@ type Recent<'a> = std::collections::VecDeque<(usize, Option<(u64, RdbStr<'a>)>)>
 /// read as `""` with a value made of the following record's bytes). A real
 /// empty key with a value is kept unless it is the record just before a
 /// damaged one, where it is left out with the region and reported.
-fn repeated_since(recent: &Recent<'_>, at: usize) -> Option<usize> {
+///
+/// And an empty list, set, sorted set or hash among those last items: no
+/// server saves one, and four small bytes of a damaged value read as one
+/// ([`resync::empty_collection`]).
+fn repeated_since(data: &[u8], header: Header, recent: &Recent<'_>, at: usize) -> Option<usize> {
     let keys: Vec<(usize, (u64, RdbStr<'_>))> =
         recent.iter().filter_map(|&(p, k)| Some((p, k?))).collect();
     let repeated = keys
@@ -558,7 +562,8 @@ fn repeated_since(recent: &Recent<'_>, at: usize) -> Option<usize> {
         .skip(last)
         .find(|(i, ((p, k), end))| {
             let tiny = end - p <= TINY_RECORD || i + 1 == n;
-            tiny && k.is_some_and(|(_, key)| key.decoded_len() == 0)
+            let empty_key = tiny && k.is_some_and(|(_, key)| key.decoded_len() == 0);
+            empty_key || (k.is_some() && resync::empty_collection_at(data, header, *p))
         })
         .map(|(_, ((p, _), _))| *p);
     repeated.into_iter().chain(empty).min()
@@ -793,7 +798,7 @@ impl<'a> Chunker<'a> {
         let from = look
             .map(|l| l.0)
             .into_iter()
-            .chain(repeated_since(&self.recent, at))
+            .chain(repeated_since(self.data, header, &self.recent, at))
             .min();
         Damaged {
             chosen,

@@ -28,8 +28,10 @@
 //!    chain that passes the same key twice in one database is no evidence;
 //!    nor is one that opens on an empty key, which is what two or three
 //!    small bytes of a damaged value read as (type 0 or a tiny list/zset,
-//!    length 0, length 0). At worst a real empty key just after damage is
-//!    left out with its region, and reported.
+//!    length 0, length 0); nor one that passes an empty list, set, sorted
+//!    set or hash, which no server saves ([`empty_collection`]). At worst
+//!    a real empty key just after damage is left out with its region, and
+//!    reported.
 //!
 //! The caller adds a fourth check where the file gives one: the key count a
 //! RESIZEDB or SLOT_INFO declares for its segment ([`segment_keys`]); and a
@@ -41,8 +43,9 @@ use std::collections::HashSet;
 
 use super::consts::*;
 use super::cursor::Cursor;
-use super::elem::RdbStr;
-use super::records::{Header, Item, ParseOptions, Parser};
+use super::elem::{Elem, RdbStr};
+use super::records::{Header, Item, ParseOptions, Parser, Record};
+use super::value::{Kind, Scratch, ValueVisitor};
 
 /// Items a chain must pass, when it does not reach the end of the file, for
 /// its start to count as a record start.
@@ -287,15 +290,70 @@ struct Keys<'a>(Vec<(u64, RdbStr<'a>)>);
 
 impl<'a> Keys<'a> {
     /// Whether `r`, the next key of the walk, makes it no evidence: the
-    /// walk's first key and empty, or a key already passed in the same
+    /// walk's first key and empty, a key already passed in the same
     /// database (a keyspace holds each key once; garbage repeats itself,
-    /// zero bytes most of all). Keys are compared as stored, which is
+    /// zero bytes most of all), or an empty collection anywhere
+    /// ([`empty_collection`]). Keys are compared as stored, which is
     /// enough to catch repeated bytes.
-    fn doubtful(&mut self, r: &super::records::Record<'a>) -> bool {
+    fn doubtful(&mut self, r: &Record<'a>) -> bool {
         let repeated = self.0.iter().any(|&(db, k)| db == r.db && k == r.key);
         let empty_first = self.0.is_empty() && r.key.decoded_len() == 0;
         self.0.push((r.db, r.key));
-        repeated || empty_first
+        repeated || empty_first || empty_collection(r)
+    }
+}
+
+/// Whether `r` is a list, set, sorted set or hash with no element.
+///
+/// A server deletes a collection with its last element, so it never saves
+/// an empty one; Redis 7 and later even skip one on load as an "empty key"
+/// (files written by the few old bugs that left one behind). But four small
+/// bytes of a damaged value read as one very often: a type byte 1 to 4, a
+/// one-byte key, a count of 0 (`01 01 ff 00` closes a listpack followed by
+/// a string record). So such a record is no evidence of a record start,
+/// and one just before a failure is left out with the damage
+/// (`scan::repeated_since`), as an empty key is. Streams, module values and
+/// arrays can be empty, and strings are no collection: they do not count.
+/// A value that does not decode is not "empty" here (it is damage anyway).
+pub(crate) fn empty_collection(r: &Record<'_>) -> bool {
+    if !matches!(
+        r.vtype.kind(),
+        Kind::List | Kind::Set | Kind::ZSet | Kind::Hash
+    ) {
+        return false;
+    }
+    EMPTY_SCRATCH.with(|s| r.decode(&mut s.borrow_mut(), &mut FirstElement).is_ok())
+}
+
+/// Whether the item at `p` (an item start) is an [`empty_collection`].
+pub(crate) fn empty_collection_at(data: &[u8], header: Header, p: usize) -> bool {
+    let Ok(mut parser) = parser_at(data, header, p, 0) else {
+        return false;
+    };
+    matches!(parser.next_item(), Ok(Some(Item::Key(r))) if empty_collection(&r))
+}
+
+thread_local! {
+    /// Decoder scratch of [`empty_collection`].
+    static EMPTY_SCRATCH: std::cell::RefCell<Scratch> = Default::default();
+}
+
+/// A visitor that stops at the first element of a collection: decoding with
+/// it succeeds only when there is none.
+struct FirstElement;
+
+impl ValueVisitor for FirstElement {
+    fn list_item(&mut self, _: Elem<'_>) -> crate::Result<()> {
+        Err(crate::Error::stop())
+    }
+    fn set_member(&mut self, _: Elem<'_>) -> crate::Result<()> {
+        Err(crate::Error::stop())
+    }
+    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> crate::Result<()> {
+        Err(crate::Error::stop())
+    }
+    fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> crate::Result<()> {
+        Err(crate::Error::stop())
     }
 }
 
@@ -308,7 +366,8 @@ pub const LOOK_BACK_BYTES: usize = 256 << 10;
 /// for a record or two (the bytes it lands on are soon not a record); the
 /// bounds keep chance readings out of a long stretch of good records, which
 /// would otherwise, among thousands of start offsets, find one that lands
-/// on the chain by luck.
+/// on the chain by luck. Past these bounds a reading must also pass the
+/// records the misread length swallowed (`Follow::wide`).
 pub const LOOK_BACK_RECORDS: usize = 2;
 pub const LOOK_BACK_ITEMS: usize = 8;
 
@@ -334,7 +393,9 @@ pub const LOOK_BACK_ITEMS: usize = 8;
 /// The window is the last [`LOOK_BACK_RECORDS`] items, widened back over
 /// the aux fields just before them: a damaged aux length swallows the
 /// SELECTDB, RESIZEDB and first records that follow it, and the walk then
-/// passes a record or two made of their bytes before it fails.
+/// passes a record or two made of their bytes before it fails. When that
+/// finds nothing, the wide look back (`Follow::wide`) tries every
+/// record the walk passed within [`LOOK_BACK_BYTES`].
 pub fn misaligned_since(
     data: &[u8],
     header: Header,
@@ -346,7 +407,6 @@ pub fn misaligned_since(
     let resume = resume?;
     let meet = chain_set(data, header, db, resume)?;
     let dead: HashSet<usize> = walked.iter().copied().chain([at]).collect();
-    let lo = at.saturating_sub(LOOK_BACK_BYTES);
     let mut first = walked.len().saturating_sub(LOOK_BACK_RECORDS);
     while first > 0
         && walked.len() - first < LOOK_BACK_RECORDS + MAX_AUX_BACK
@@ -354,15 +414,96 @@ pub fn misaligned_since(
     {
         first -= 1;
     }
-    let walked = &walked[first..];
+    let ends = Ends {
+        meet: &meet,
+        dead: &dead,
+    };
+    let narrow = Follow {
+        items: LOOK_BACK_ITEMS,
+        at,
+        swallowed: 0,
+    };
+    joins_from(data, header, db, &walked[first..], at, &ends, narrow)
+        .or_else(|| joins_from(data, header, db, walked, at, &ends, Follow::wide(at)))
+}
+
+/// How far [`walk_until`] follows a reading, and what it must pass.
+#[derive(Clone, Copy)]
+struct Follow {
+    /// Items it may take before it joins.
+    items: usize,
+    /// The failed record's start, and how many item starts before it the
+    /// reading must pass (the records the misread length swallowed).
+    at: usize,
+    swallowed: usize,
+}
+
+impl Follow {
+    /// The wide look back of [`misaligned_since`]: a reading from inside
+    /// any record the walk passed (within [`LOOK_BACK_BYTES`]) that joins
+    /// the chain within [`LOOK_BACK_WIDE_ITEMS`] items, after it passed at
+    /// least [`LOOK_BACK_SWALLOWED`] item starts before the failed record
+    /// at `at`.
+    ///
+    /// A damaged length (a set member's, a hash field's) that still reads
+    /// as a well-formed string swallows the records after it, and the walk
+    /// then reads on through their bytes as records of their own (tiny sets
+    /// out of a list's integers, a string out of a sorted set's members)
+    /// for a dozen records before it fails; the real records, read from
+    /// just after the damaged value's true end, rejoin the chain after the
+    /// damage only after as many items again. The swallowed records are the
+    /// evidence: a chance reading from inside a good record either lands on
+    /// the record grid before the failure, where the walk has been (and is
+    /// no alternative), or jumps over the failure at once; it does not pass
+    /// several records in a row that the walk never saw. The price, when a
+    /// chance reading does: the good records from where it starts are left
+    /// out with the damage, and reported.
+    fn wide(at: usize) -> Follow {
+        Follow {
+            items: LOOK_BACK_WIDE_ITEMS,
+            at,
+            swallowed: LOOK_BACK_SWALLOWED,
+        }
+    }
+}
+
+/// Items a reading of the wide look back ([`Follow::wide`]) may take to
+/// join the chain: the records a damaged length swallowed (a few hundred
+/// small ones in 256 KiB), and the chain's own start.
+const LOOK_BACK_WIDE_ITEMS: usize = 1024;
+
+/// Item starts before the failure that a reading of the wide look back
+/// ([`Follow::wide`]) must pass.
+const LOOK_BACK_SWALLOWED: usize = 4;
+
+/// The item starts a reading of [`misaligned_since`] joins, or must not
+/// pass.
+struct Ends<'x> {
+    meet: &'x HashSet<usize>,
+    dead: &'x HashSet<usize>,
+}
+
+/// The earliest of `window` (item starts, ascending, the last one ending at
+/// `at`) with a reading from inside it that joins `ends.meet` as `follow`
+/// says, and the latest join of those readings.
+fn joins_from(
+    data: &[u8],
+    header: Header,
+    db: u64,
+    window: &[usize],
+    at: usize,
+    ends: &Ends<'_>,
+    follow: Follow,
+) -> Option<(usize, usize)> {
+    let lo = at.saturating_sub(LOOK_BACK_BYTES);
     let mut found: Option<(usize, usize)> = None;
-    for (i, &w) in walked.iter().enumerate() {
-        let end = walked.get(i + 1).copied().unwrap_or(at);
+    for (i, &w) in window.iter().enumerate() {
+        let end = window.get(i + 1).copied().unwrap_or(at);
         if end <= lo {
             continue;
         }
         for q in (w + 1).max(lo)..end {
-            if let Walk::Merged(m) = walk_until(data, header, q, db, &meet, &dead) {
+            if let Walk::Merged(m) = walk_until(data, header, q, db, ends, follow) {
                 let (from, joined) = found.unwrap_or((w, m));
                 found = Some((from, joined.max(m)));
             }
@@ -404,9 +545,18 @@ pub(crate) fn rejoined_after(
 ) -> Option<usize> {
     let meet = chain_set(data, header, db, resume)?;
     let dead: HashSet<usize> = [at].into();
+    let ends = Ends {
+        meet: &meet,
+        dead: &dead,
+    };
+    let follow = Follow {
+        items: LOOK_BACK_ITEMS,
+        at,
+        swallowed: 0,
+    };
     let lo = (at + 1).max(error_at.saturating_sub(LOOK_BACK_BYTES));
     (lo..error_at.min(resume))
-        .filter_map(|q| match walk_until(data, header, q, db, &meet, &dead) {
+        .filter_map(|q| match walk_until(data, header, q, db, &ends, follow) {
             Walk::Merged(m) if m > resume => Some(m),
             _ => None,
         })
@@ -430,16 +580,17 @@ fn walk_plain(data: &[u8], header: Header, p: usize, db: u64) -> Walk {
     Walk::Valid(starts)
 }
 
-/// A walk from `q` that counts only if it reaches `meet` without passing
-/// an item start in `dead`, and without the empty keys that [`walk`] also
-/// refuses.
+/// A walk from `q` that counts only if it reaches `ends.meet` within
+/// `follow.items` items, without passing an item start in `ends.dead`,
+/// without the empty keys that [`walk`] also refuses, and after passing
+/// `follow.swallowed` item starts before `follow.at`.
 fn walk_until(
     data: &[u8],
     header: Header,
     q: usize,
     db: u64,
-    meet: &HashSet<usize>,
-    dead: &HashSet<usize>,
+    ends: &Ends<'_>,
+    follow: Follow,
 ) -> Walk {
     if !opens_item(data[q], header) || data[q..].starts_with(&[0, 0, 0]) {
         return Walk::Invalid;
@@ -447,15 +598,19 @@ fn walk_until(
     let Ok(mut parser) = parser_at(data, header, q, db) else {
         return Walk::Invalid;
     };
-    let mut keys = Keys::default();
-    for _ in 0..LOOK_BACK_ITEMS {
+    let (mut keys, mut before) = (Keys::default(), 0);
+    for _ in 0..follow.items {
         let at = parser.offset() as usize;
-        if meet.contains(&at) {
-            return Walk::Merged(at);
+        if ends.meet.contains(&at) {
+            return match before >= follow.swallowed {
+                true => Walk::Merged(at),
+                false => Walk::Invalid,
+            };
         }
-        if dead.contains(&at) {
+        if ends.dead.contains(&at) {
             return Walk::Invalid;
         }
+        before += usize::from(at < follow.at);
         match parser.next_item() {
             Ok(Some(Item::Key(r))) if keys.doubtful(&r) => return Walk::Invalid,
             Ok(Some(Item::Eof { .. })) | Ok(None) | Err(_) => return Walk::Invalid,
@@ -465,22 +620,23 @@ fn walk_until(
     Walk::Invalid
 }
 
-/// `p`, or the first item after the empty-key records that open there.
+/// `p`, or the first item after the empty-key records and empty
+/// collections ([`empty_collection`]) that open there.
 ///
 /// Reading resumes on a record start that the evidence confirmed, but the
 /// confirmation is of the chain, and a join point can fall on the two or
 /// three small bytes of a damaged value that read as an empty key (rule 3
-/// of the module doc); such a record is left in the damaged region.
+/// of the module doc), or the four that read as an empty list; such a
+/// record is left in the damaged region.
 pub(crate) fn past_empty_keys(data: &[u8], header: Header, db: u64, mut p: usize) -> usize {
     for _ in 0..CHAIN_ITEMS {
-        if key_at(data, header, p).is_none_or(|k| !k.is_empty()) {
-            break;
-        }
         let Ok(mut parser) = parser_at(data, header, p, db) else {
             break;
         };
         match parser.next_item() {
-            Ok(Some(Item::Key(_))) => p = parser.offset() as usize,
+            Ok(Some(Item::Key(r))) if r.key.decoded_len() == 0 || empty_collection(&r) => {
+                p = parser.offset() as usize
+            }
             _ => break,
         }
     }
@@ -577,6 +733,38 @@ mod tests {
         assert_eq!(key_at(&f, h, rec3).as_deref(), Some(&b"k03"[..]));
         f[rec3 + 1] = 0x3F; // key length 63: swallows the following records
         assert_eq!(resync(&f, h, rec3 + 1, 0), Some(rec3 + 9));
+    }
+
+    /// Four bytes `01 01 ff 00` (an empty list under key "\xff") are no
+    /// evidence; a list with one element, a string, or an empty string are
+    /// no empty collection.
+    #[test]
+    fn empty_collections_are_no_evidence() {
+        let mut f = b"REDIS0009".to_vec();
+        f.extend_from_slice(&[0xFE, 0x00]);
+        let mut records: Vec<Vec<u8>> = vec![
+            vec![1, 1, 0xFF, 0],          // list "\xff" = []
+            vec![1, 1, b'l', 1, 1, b'a'], // list "l" = ["a"]
+            vec![0, 1, b'e', 0],          // string "e" = ""
+        ];
+        records.extend((0..4u8).map(|i| vec![0, 1, b'0' + i, 1, b'v'])); // strings
+        let mut starts = Vec::new();
+        for r in &records {
+            starts.push(f.len());
+            f.extend_from_slice(r);
+        }
+        f.push(0xFF);
+        f.extend_from_slice(&[0; 8]);
+        let h = header(&f);
+        let empty: Vec<bool> = starts
+            .iter()
+            .map(|&p| empty_collection_at(&f, h, p))
+            .collect();
+        assert_eq!(empty, [true, false, false, false, false, false, false]);
+        // The chain from the empty list is refused; the next record starts
+        // one, and reading resumes past the empty list.
+        assert_eq!(resync(&f, h, starts[0], 0), Some(starts[1]));
+        assert_eq!(past_empty_keys(&f, h, 0, starts[0]), starts[1]);
     }
 
     #[test]
