@@ -13,6 +13,9 @@
 #   Rows of issue 16: --file small-keys, --file big-keys, REPL_ARGS with a
 #   filter keeping half the keys ("--key '*[02468]'"), and REPL_RDB.
 #
+#   RDBKIT_BIN=PATH times that binary instead of this tree's release build
+#   (an A/B of two builds in one sitting: run the script once per binary).
+#
 #   scripts/bench_load.sh [--runs N] [--data DIR] [--file small-keys]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,8 +32,12 @@ while [ $# -gt 0 ]; do
 done
 RDB=$DATA/$FILE.rdb
 [ -s "$RDB" ] || python3 "$ROOT/scripts/make_rdb.py" --only small --out "$DATA"
-(cd "$ROOT" && cargo build --release --quiet)
-RDBKIT=$ROOT/target/release/rdbkit
+if [ -n "${RDBKIT_BIN:-}" ]; then
+  RDBKIT=$RDBKIT_BIN
+else
+  (cd "$ROOT" && cargo build --release --quiet)
+  RDBKIT=$ROOT/target/release/rdbkit
+fi
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
