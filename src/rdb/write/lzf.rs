@@ -39,6 +39,35 @@ pub fn compress_into(s: &[u8], out: &mut Vec<u8>, max: usize) -> Option<usize> {
     })
 }
 
+/// Three bytes at `p` (and the byte after them, masked off): one load.
+fn load3(s: &[u8], p: usize) -> u32 {
+    u32::from_le_bytes([s[p], s[p + 1], s[p + 2], s[p + 3]]) & 0x00FF_FFFF
+}
+
+/// How many bytes `s[a..]` and `s[b..]` have in common, at most `most`:
+/// eight at a time, the first difference found by the XOR's low zero bits.
+fn common(s: &[u8], a: usize, b: usize, most: usize) -> usize {
+    let word = |p: usize| u64::from_le_bytes(s[p..p + 8].try_into().unwrap_or([0; 8]));
+    let mut len = 0;
+    while len + 8 <= most {
+        let x = word(a + len) ^ word(b + len);
+        if x != 0 {
+            return len + (x.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    while len < most && s[a + len] == s[b + len] {
+        len += 1;
+    }
+    len
+}
+
+/// The greedy match search of liblzf's format: a hash of the next 3
+/// bytes names the last position they were seen at. After 32 misses in
+/// a row the search steps over more bytes each time (as LZ4 does): random
+/// bytes (most values) rarely hold a match, and probing each position
+/// cost most of the time; a match resets the step. The last 3 bytes are
+/// never a match start (4-byte loads); they go out as literals.
 fn compress_with(
     s: &[u8],
     out: &mut Vec<u8>,
@@ -48,22 +77,17 @@ fn compress_with(
 ) -> Option<usize> {
     let start = out.len();
     let limit = start + max;
-    let hash = |p: usize| {
-        let v = u32::from_le_bytes([s[p], s[p + 1], s[p + 2], 0]);
-        (v.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize
-    };
-    let (mut lit, mut i) = (0usize, 0usize);
-    while i + 2 < s.len() {
-        let h = hash(i);
+    out.reserve(max.min(s.len() + s.len() / MAX_LIT + 1) + 3);
+    let (mut lit, mut i, mut misses) = (0usize, 0usize, 0usize);
+    while i + 4 <= s.len() {
+        let v = load3(s, i);
+        let h = (v.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize;
         let cand = table[h] as usize;
         table[h] = (i + 1) as u32;
-        if cand > 0 && i - (cand - 1) <= WINDOW && s[cand - 1..cand + 2] == s[i..i + 3] {
+        if cand > 0 && i - (cand - 1) <= WINDOW && load3(s, cand - 1) == v {
             let c = cand - 1;
             let most = (s.len() - i).min(MAX_REF);
-            let mut len = 3;
-            while len < most && s[c + len] == s[i + len] {
-                len += 1;
-            }
+            let len = 3 + common(s, c + 3, i + 3, most - 3);
             put_literals(out, &s[lit..i]);
             put_ref(out, len, i - c);
             if out.len() > limit {
@@ -72,9 +96,11 @@ fn compress_with(
             }
             i += len;
             lit = i;
+            misses = 0;
             continue;
         }
-        i += 1;
+        misses += 1;
+        i += 1 + (misses >> 5);
     }
     put_literals(out, &s[lit..]);
     if out.len() > limit {
