@@ -9,22 +9,23 @@
 //! ```
 //!
 //! The bounded in-flight queue is the pipeline window: the writer stops when
-//! that many commands await replies.
+//! that many commands await replies. The thread loop, the writes and the
+//! reading of replies are [`crate::redis::pipeline`]'s; what is here is
+//! what a load sends (probes, `WAIT`, streamed keys and their undoing) and
+//! what its replies mean.
 
-use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 
 use super::Msg;
-use crate::redis::conn::{self, Conn, ReadHalf, WriteHalf};
+use crate::redis::conn::{self, Conn};
+use crate::redis::pipeline::{self, Replies, Written, FLUSH_BYTES};
 use crate::redis::resp::{self, Reply};
 use crate::restore::commands::{BatchLimits, Spill, TargetFeatures};
 use crate::restore::op::{EncodeCtx, Op, OpKind};
 
 /// Commands awaiting a reply on one connection.
 pub const WINDOW: usize = 4096;
-/// Write when the buffer holds this much.
-const FLUSH_BYTES: usize = 256 << 10;
 
 /// What the writer tells the reader to expect.
 #[allow(clippy::large_enum_variant)] // ops are the common case; boxing them would cost an allocation each
@@ -149,8 +150,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let (tx, rx) = sync_channel::<NodeMsg<'a>>(2);
     let (ptx, prx) = sync_channel::<Pending<'a>>(WINDOW);
     let addr: std::sync::Arc<str> = conn.addr.as_str().into();
-    let reader = conn.reader;
-    let stream = conn.writer;
+    let reader = Replies::new(conn.reader);
     let to_main2 = to_main.clone();
     let addr2 = addr.clone();
     let gen = cfg.gen;
@@ -158,9 +158,7 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
     let replicas2 = replicas.clone();
     s.spawn(move || read_loop(reader, prx, to_main2, addr2, gen, replicas2));
     let w = Wire {
-        stream,
-        staged: Vec::new(),
-        broken: None,
+        pipe: pipeline::Wire::new(conn.writer),
         ptx,
         to_main,
         addr,
@@ -171,7 +169,18 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
         replicas,
         short_since: None,
     };
-    s.spawn(move || write_loop(w, rx, cfg, stop));
+    let writer = Writer {
+        w,
+        buf: Vec::with_capacity(FLUSH_BYTES * 2),
+        ctx: EncodeCtx {
+            limits: cfg.limits,
+            features: cfg.features,
+            scratch: Default::default(),
+        },
+        rdb_version: cfg.rdb_version,
+        stop,
+    };
+    s.spawn(move || pipeline::run_writer(writer, rx));
     tx
 }
 
@@ -196,14 +205,10 @@ impl WaitState {
     }
 }
 
-/// The writing end of a node connection: the socket, the ops whose
-/// commands are in the buffer but not yet on the wire, and how to report.
+/// The writing end of a node connection: the shared pipeline half (socket,
+/// staged entries, broken state), and how to report.
 struct Wire<'a> {
-    stream: WriteHalf,
-    /// Ops whose command is in the buffer but not yet on the wire.
-    staged: Vec<Pending<'a>>,
-    /// Set once a write failed: the [`Fate::Lost`] of what was on the wire.
-    broken: Option<Fate>,
+    pipe: pipeline::Wire<Pending<'a>, Fate>,
     ptx: SyncSender<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
@@ -234,50 +239,19 @@ impl<'a> Wire<'a> {
     /// `Some(force)` allows one (when due, or always with `force`), `None`
     /// not (in the middle of a key being streamed).
     fn flush_with(&mut self, buf: &mut Vec<u8>, wait: Option<bool>) {
-        if let (Some((n, ms)), Some(force)) = (self.wait, wait) {
-            if self
-                .staged
-                .iter()
-                .any(|p| matches!(p, Pending::Op(..) | Pending::Failed(..)))
-            {
-                self.unwaited = true;
-            }
-            let busy = WaitState::in_flight(&self.replicas);
-            if self.broken.is_none()
-                && self.unwaited
-                && (force || (!busy && self.last_wait.elapsed() >= WAIT_EVERY))
-            {
-                self.unwaited = false;
-                if let Some(w) = &self.replicas {
-                    w.in_flight.store(true, Ordering::Release);
-                }
-                self.last_wait = std::time::Instant::now();
-                resp::command(
-                    buf,
-                    &[
-                        b"WAIT",
-                        itoa::Buffer::new().format(n).as_bytes(),
-                        itoa::Buffer::new().format(ms).as_bytes(),
-                    ],
-                );
-                self.staged.push(Pending::Wait(n));
-            }
+        if let Some(force) = wait {
+            self.stage_wait(buf, force);
         }
-        // Broken before this write: none of the buffer goes out.
-        let unsent = self
-            .broken
-            .as_ref()
-            .map(|b| Fate::Unsent(format!("{UNSENT} before ({b})")));
-        if self.broken.is_none() && !buf.is_empty() {
-            if let Err(e) = self.stream.write_all_timed(buf) {
-                self.broken = Some(Fate::Lost(format!(
-                    "{LOST} while writing, reply unknown: {e}"
-                )));
-            }
-        }
-        buf.clear();
-        for p in self.staged.drain(..) {
-            if let Some(err) = unsent.as_ref().or(self.broken.as_ref()) {
+        let lost =
+            |e: std::io::Error| Fate::Lost(format!("{LOST} while writing, reply unknown: {e}"));
+        let fail = match self.pipe.write_out(buf, lost) {
+            Written::Sent => None,
+            Written::Lost(b) => Some(b),
+            // Broken before this write: none of the buffer went out.
+            Written::Unsent(b) => Some(Fate::Unsent(format!("{UNSENT} before ({b})"))),
+        };
+        for p in self.pipe.staged.drain(..) {
+            if let Some(err) = &fail {
                 if let Pending::Op(op, _) | Pending::Failed(op, _, _) = p {
                     let _ = self.to_main.send(Msg::Outcome(Outcome {
                         op,
@@ -293,6 +267,40 @@ impl<'a> Wire<'a> {
         }
     }
 
+    /// With `--wait-replicas`, buffers a `WAIT` after the staged ops when
+    /// one is due (or always with `force`) and none is in flight.
+    fn stage_wait(&mut self, buf: &mut Vec<u8>, force: bool) {
+        let Some((n, ms)) = self.wait else { return };
+        if self
+            .pipe
+            .staged
+            .iter()
+            .any(|p| matches!(p, Pending::Op(..) | Pending::Failed(..)))
+        {
+            self.unwaited = true;
+        }
+        let busy = WaitState::in_flight(&self.replicas);
+        if self.pipe.broken().is_none()
+            && self.unwaited
+            && (force || (!busy && self.last_wait.elapsed() >= WAIT_EVERY))
+        {
+            self.unwaited = false;
+            if let Some(w) = &self.replicas {
+                w.in_flight.store(true, Ordering::Release);
+            }
+            self.last_wait = std::time::Instant::now();
+            resp::command(
+                buf,
+                &[
+                    b"WAIT",
+                    itoa::Buffer::new().format(n).as_bytes(),
+                    itoa::Buffer::new().format(ms).as_bytes(),
+                ],
+            );
+            self.pipe.staged.push(Pending::Wait(n));
+        }
+    }
+
     fn report(&self, op: Op<'a>, fate: Fate) {
         let _ = self.to_main.send(Msg::Outcome(Outcome {
             op,
@@ -301,6 +309,27 @@ impl<'a> Wire<'a> {
             existed: None,
             gen: self.gen,
         }));
+    }
+
+    /// After a short `WAIT`, ops are handed back unsent for a second; then
+    /// the next `WAIT` tells whether the replicas are back.
+    fn replicas_short(&mut self) -> bool {
+        if !self
+            .replicas
+            .as_ref()
+            .is_some_and(|s| s.short.load(Ordering::Acquire))
+        {
+            return false;
+        }
+        let since = *self.short_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < std::time::Duration::from_secs(1) {
+            return true;
+        }
+        if let Some(s) = &self.replicas {
+            s.short.store(false, Ordering::Release);
+        }
+        self.short_since = None;
+        false
     }
 }
 
@@ -314,13 +343,23 @@ struct Streaming<'w, 'a> {
     sent: usize,
 }
 
+impl Streaming<'_, '_> {
+    /// Writes a full buffer; a broken connection stops the encoding.
+    fn spill(&mut self, out: &mut Vec<u8>) -> crate::Result<bool> {
+        if out.len() < FLUSH_BYTES {
+            return Ok(false);
+        }
+        self.wire.flush_with(out, None);
+        if let Some(b) = self.wire.pipe.broken() {
+            return Err(crate::Error::invalid(0, "connection", b.to_string()));
+        }
+        Ok(true)
+    }
+}
+
 impl Spill for Streaming<'_, '_> {
     fn after_command(&mut self, out: &mut Vec<u8>, count: usize) -> crate::Result<()> {
-        if out.len() >= FLUSH_BYTES {
-            self.wire.flush_with(out, None);
-            if let Some(b) = &self.wire.broken {
-                return Err(crate::Error::invalid(0, "connection", b.to_string()));
-            }
+        if self.spill(out)? {
             self.sent = count;
         }
         Ok(())
@@ -329,201 +368,207 @@ impl Spill for Streaming<'_, '_> {
     /// Part of one long command goes out: a RESTORE payload or a long
     /// string is written as it is encoded, never held whole.
     fn mid_command(&mut self, out: &mut Vec<u8>) -> crate::Result<()> {
-        if out.len() >= FLUSH_BYTES {
-            self.wire.flush_with(out, None);
-            if let Some(b) = &self.wire.broken {
-                return Err(crate::Error::invalid(0, "connection", b.to_string()));
-            }
-        }
-        Ok(())
+        self.spill(out).map(|_| ())
     }
 }
 
-fn write_loop<'a>(mut w: Wire<'a>, rx: Receiver<NodeMsg<'a>>, cfg: NodeConfig, stop: &AtomicBool) {
-    let mut ctx = EncodeCtx {
-        limits: cfg.limits,
-        features: cfg.features,
-        scratch: Default::default(),
-    };
-    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
-    let mut db = 0u64;
-    loop {
-        // Block for the next batch only when nothing is staged.
-        let msg = if w.staged.is_empty() {
-            if w.unwaited && WaitState::in_flight(&w.replicas) {
-                // Ops await a WAIT, and one is in flight: look again soon
-                // (a second WAIT would only queue behind the first).
-                match rx.recv_timeout(std::time::Duration::from_millis(5)) {
-                    Ok(m) => m,
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(_) => break,
-                }
-            } else {
-                if w.unwaited {
-                    // Idle from here: confirm what was written.
-                    w.flush_with(&mut buf, Some(true));
-                }
-                match rx.recv() {
-                    Ok(m) => m,
-                    Err(_) => break,
-                }
-            }
-        } else {
-            match rx.try_recv() {
-                Ok(m) => m,
-                Err(_) => {
-                    w.flush(&mut buf);
-                    continue;
-                }
-            }
-        };
-        let NodeMsg::Batch(ops) = msg;
+/// A node's writer thread: encodes each op of a batch into the buffer
+/// (with the `SELECT`, `ASKING` and `EXISTS` it needs) and stages what the
+/// reader must expect of it.
+struct Writer<'a, 's> {
+    w: Wire<'a>,
+    buf: Vec<u8>,
+    ctx: EncodeCtx,
+    rdb_version: u32,
+    stop: &'s AtomicBool,
+}
+
+impl<'a> pipeline::Feeder for Writer<'a, '_> {
+    type Batch = NodeMsg<'a>;
+
+    fn has_staged(&self) -> bool {
+        !self.w.pipe.staged.is_empty()
+    }
+
+    fn flush(&mut self) {
+        self.w.flush(&mut self.buf)
+    }
+
+    fn idle(&mut self) -> Option<std::time::Duration> {
+        if self.w.unwaited && WaitState::in_flight(&self.w.replicas) {
+            // Ops await a WAIT, and one is in flight: look again soon (a
+            // second WAIT would only queue behind the first).
+            return Some(std::time::Duration::from_millis(5));
+        }
+        if self.w.unwaited {
+            // Idle from here: confirm what was written.
+            self.w.flush_with(&mut self.buf, Some(true));
+        }
+        None
+    }
+
+    fn feed(&mut self, NodeMsg::Batch(ops): NodeMsg<'a>) {
         for op in ops {
-            // After a stop (conflict under `panic`, too many errors) nothing
-            // further is sent; the op goes back as not attempted.
-            if stop.load(Ordering::Relaxed) {
-                w.report(op, Fate::Stopped);
-                continue;
+            self.op(op);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.w.flush_with(&mut self.buf, Some(true));
+        self.w.pipe.shutdown();
+    }
+}
+
+impl<'a> Writer<'a, '_> {
+    /// Encodes one op, or reports at once why it is not sent.
+    fn op(&mut self, op: Op<'a>) {
+        // After a stop (conflict under `panic`, too many errors) nothing
+        // further is sent; the op goes back as not attempted.
+        if self.stop.load(Ordering::Relaxed) {
+            return self.w.report(op, Fate::Stopped);
+        }
+        if self.w.replicas_short() {
+            let why = format!("{UNSENT}: replicas did not confirm earlier writes");
+            return self.w.report(op, Fate::Unsent(why));
+        }
+        let (w, buf) = (&mut self.w, &mut self.buf);
+        w.pipe.select(buf, op.db, || Pending::Control("SELECT"));
+        let mark = (buf.len(), w.pipe.staged.len());
+        let replace = replaces(&op.kind);
+        if replace {
+            // The probe goes first, with its own ASKING if redirected.
+            if op.ask.is_some() {
+                resp::command(buf, &[b"ASKING"]);
+                w.pipe.staged.push(Pending::Control("ASKING"));
             }
-            if w.replicas
-                .as_ref()
-                .is_some_and(|s| s.short.load(Ordering::Acquire))
-            {
-                let since = *w.short_since.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() < std::time::Duration::from_secs(1) {
-                    w.report(
-                        op,
-                        Fate::Unsent(format!("{UNSENT}: replicas did not confirm earlier writes")),
-                    );
-                    continue;
-                }
-                // Try again: the next WAIT tells whether the replicas are back.
-                if let Some(s) = &w.replicas {
-                    s.short.store(false, Ordering::Release);
-                }
-                w.short_since = None;
-            }
-            if op.db != db {
-                resp::command(
-                    &mut buf,
-                    &[b"SELECT", itoa::Buffer::new().format(op.db).as_bytes()],
-                );
-                w.staged.push(Pending::Control("SELECT"));
-                db = op.db;
-            }
-            let (mark, staged_mark) = (buf.len(), w.staged.len());
-            let replace = match &op.kind {
-                OpKind::Restore { args, .. }
-                | OpKind::Commands {
-                    args, check: false, ..
-                } => args.replace,
-                OpKind::Encoded {
-                    replace,
-                    check: false,
-                    ..
-                } => *replace,
-                _ => false,
-            };
-            if replace {
-                // The probe goes first, with its own ASKING if redirected.
-                if op.ask.is_some() {
-                    resp::command(&mut buf, &[b"ASKING"]);
-                    w.staged.push(Pending::Control("ASKING"));
-                }
-                resp::command(&mut buf, &[b"EXISTS", &op.key]);
-                w.staged.push(Pending::Probe);
-            }
-            // A key that cannot be written as commands is refused before any
-            // of it is sent (it could only show once streaming had begun).
-            if let OpKind::Commands {
-                rec, check: false, ..
-            } = &op.kind
-            {
-                let why =
-                    match crate::restore::commands::unwritable(rec, ctx.features, &mut ctx.scratch)
-                    {
-                        Ok(false) => None,
-                        Ok(true) => Some(UNWRITABLE_TTL.to_string()),
-                        Err(e) => Some(e.kind.to_string()),
-                    };
-                if let Some(why) = why {
-                    buf.truncate(mark);
-                    w.staged.truncate(staged_mark);
-                    w.report(op, Fate::NotWritable(why));
-                    continue;
-                }
-            }
-            let mut st = Streaming {
-                wire: &mut w,
-                sent: 0,
-            };
-            let r = op.encode(&mut buf, cfg.rdb_version, &mut ctx, Some(&mut st));
-            let sent = st.sent;
-            match r {
-                Ok(0) => {
-                    // Nothing to write (a hash whose fields have all expired).
-                    buf.truncate(mark);
-                    w.staged.truncate(staged_mark);
-                    w.report(op, Fate::NothingLeft);
-                }
-                Ok(n) => w.staged.push(Pending::Op(op, n)),
-                Err(_) if w.broken.is_some() => {
-                    // The connection broke while the key was streamed: part
-                    // of it may be on the target.
-                    buf.clear();
-                    let b = w.broken.clone().unwrap_or(Fate::Lost(LOST.into()));
-                    w.report(op, b);
-                    continue;
-                }
-                Err(e) if sent == 0 => {
-                    // Cannot be written as commands (e.g. a corrupt value):
-                    // fails here, nothing was sent for it. Take back the
-                    // probe/ASKING written just for this op.
-                    buf.truncate(mark);
-                    w.staged.truncate(staged_mark);
-                    w.report(op, Fate::NotWritable(e.kind.to_string()));
-                }
-                Err(e) => {
-                    // Part of the key is on the wire. Whatever of it is left
-                    // in the buffer is dropped, and a DEL of the name being
-                    // written undoes the part sent: the target is as before
-                    // (under `rewrite` that name is the temporary key).
-                    buf.clear();
-                    let name = if replace && op.ask.is_none() {
-                        crate::restore::commands::temp_key(&op.key)
-                    } else {
-                        op.key.to_vec()
-                    };
-                    let mut n = sent + 1;
-                    if op.ask.is_some() {
-                        resp::command(&mut buf, &[b"ASKING"]);
-                        n += 1;
-                    }
-                    resp::command(&mut buf, &[b"DEL", &name]);
-                    let why = format!(
-                        "{} (the {sent} commands already sent were undone with DEL)",
-                        e.kind
-                    );
-                    w.staged
-                        .push(Pending::Failed(op, n, Fate::NotWritable(why)));
-                }
-            }
+            resp::command(buf, &[b"EXISTS", &op.key]);
+            w.pipe.staged.push(Pending::Probe);
+        }
+        // A key that cannot be written as commands is refused before any
+        // of it is sent (it could only show once streaming had begun).
+        if let Some(why) = unwritable(&op.kind, &mut self.ctx) {
+            self.take_back(mark);
+            return self.w.report(op, Fate::NotWritable(why));
+        }
+        if self.encode(op, replace, mark) {
             // Hand staged entries to the reader in window-sized steps, so
             // the in-flight queue (not this buffer) bounds memory.
-            if buf.len() >= FLUSH_BYTES || w.staged.len() >= WINDOW / 2 {
-                w.flush(&mut buf);
+            if self.buf.len() >= FLUSH_BYTES || self.w.pipe.staged.len() >= WINDOW / 2 {
+                self.w.flush(&mut self.buf);
             }
         }
     }
-    w.flush_with(&mut buf, Some(true));
-    w.stream.shutdown_write();
+
+    /// Drops what was buffered and staged for an op since `mark`.
+    fn take_back(&mut self, (buf, staged): (usize, usize)) {
+        self.buf.truncate(buf);
+        self.w.pipe.staged.truncate(staged);
+    }
+
+    /// Encodes the op's commands and stages it (or reports it). Returns
+    /// false when the connection broke while the key was streamed.
+    fn encode(&mut self, op: Op<'a>, replace: bool, mark: (usize, usize)) -> bool {
+        let mut st = Streaming {
+            wire: &mut self.w,
+            sent: 0,
+        };
+        let r = op.encode(
+            &mut self.buf,
+            self.rdb_version,
+            &mut self.ctx,
+            Some(&mut st),
+        );
+        let sent = st.sent;
+        match r {
+            Ok(0) => {
+                // Nothing to write (a hash whose fields have all expired).
+                self.take_back(mark);
+                self.w.report(op, Fate::NothingLeft);
+            }
+            Ok(n) => self.w.pipe.staged.push(Pending::Op(op, n)),
+            Err(_) if self.w.pipe.broken().is_some() => {
+                // The connection broke while the key was streamed: part
+                // of it may be on the target.
+                self.buf.clear();
+                let b = self.w.pipe.broken().cloned();
+                self.w.report(op, b.unwrap_or(Fate::Lost(LOST.into())));
+                return false;
+            }
+            Err(e) if sent == 0 => {
+                // Cannot be written as commands (e.g. a corrupt value):
+                // fails here, nothing was sent for it. Take back the
+                // probe/ASKING written just for this op.
+                self.take_back(mark);
+                self.w.report(op, Fate::NotWritable(e.kind.to_string()));
+            }
+            Err(e) => self.undo(op, replace, sent, e.kind.to_string()),
+        }
+        true
+    }
+
+    /// Part of the key is on the wire. Whatever of it is left in the buffer
+    /// is dropped, and a DEL of the name being written undoes the part
+    /// sent: the target is as before (under `rewrite` that name is the
+    /// temporary key).
+    fn undo(&mut self, op: Op<'a>, replace: bool, sent: usize, kind: String) {
+        let buf = &mut self.buf;
+        buf.clear();
+        let name = if replace && op.ask.is_none() {
+            crate::restore::commands::temp_key(&op.key)
+        } else {
+            op.key.to_vec()
+        };
+        let mut n = sent + 1;
+        if op.ask.is_some() {
+            resp::command(buf, &[b"ASKING"]);
+            n += 1;
+        }
+        resp::command(buf, &[b"DEL", &name]);
+        let why = format!("{kind} (the {sent} commands already sent were undone with DEL)");
+        self.w
+            .pipe
+            .staged
+            .push(Pending::Failed(op, n, Fate::NotWritable(why)));
+    }
+}
+
+/// Whether an op is written with `REPLACE` (and so gets an `EXISTS`
+/// probe first, to tell a rewrite of an existing key).
+fn replaces(kind: &OpKind<'_>) -> bool {
+    match kind {
+        OpKind::Restore { args, .. }
+        | OpKind::Commands {
+            args, check: false, ..
+        } => args.replace,
+        OpKind::Encoded {
+            replace,
+            check: false,
+            ..
+        } => *replace,
+        _ => false,
+    }
+}
+
+/// Why a command-mode key cannot be written to this target, if it cannot.
+fn unwritable(kind: &OpKind<'_>, ctx: &mut EncodeCtx) -> Option<String> {
+    let OpKind::Commands {
+        rec, check: false, ..
+    } = kind
+    else {
+        return None;
+    };
+    match crate::restore::commands::unwritable(rec, ctx.features, &mut ctx.scratch) {
+        Ok(false) => None,
+        Ok(true) => Some(UNWRITABLE_TTL.to_string()),
+        Err(e) => Some(e.kind.to_string()),
+    }
 }
 
 /// Why a hash with field TTLs is refused by a target without them.
 const UNWRITABLE_TTL: &str = "the hash has field TTLs, which the target does not support (use --lossy to load it without them)";
 
 fn read_loop<'a>(
-    mut reader: BufReader<ReadHalf>,
+    mut replies: Replies<Fate>,
     prx: Receiver<Pending<'a>>,
     to_main: Sender<Msg<'a>>,
     addr: std::sync::Arc<str>,
@@ -531,7 +576,6 @@ fn read_loop<'a>(
     replicas: Option<std::sync::Arc<WaitState>>,
 ) {
     let wait = replicas.is_some();
-    let mut broken: Option<Fate> = None;
     let mut existed = None;
     // With `--wait-replicas`: outcomes held until the next WAIT's reply.
     let mut held: Vec<Outcome<'a>> = Vec::new();
@@ -559,18 +603,11 @@ fn read_loop<'a>(
         true
     };
     for p in prx.iter() {
-        let replies = match &p {
+        let n = match &p {
             Pending::Op(_, n) | Pending::Failed(_, n, _) => *n,
             _ => 1,
         };
-        let reply = match &broken {
-            Some(e) => Err(e.clone()),
-            None => read_replies(&mut reader, replies).map_err(|e| {
-                let lost = Fate::Lost(format!("{LOST}, reply unknown: {}", conn::describe_io(&e)));
-                broken = Some(lost.clone());
-                lost
-            }),
-        };
+        let reply = read_decisive(&mut replies, n);
         match p {
             Pending::Probe => existed = reply.ok().and_then(|r| r.as_int()).map(|n| n > 0),
             Pending::Failed(op, _, why) => {
@@ -604,24 +641,7 @@ fn read_loop<'a>(
                 }
             }
             Pending::Wait(needed) => {
-                if let Some(w) = &replicas {
-                    w.in_flight.store(false, Ordering::Release);
-                }
-                let unconfirmed = match reply {
-                    Ok(Reply::Int(k)) if k >= needed as i64 => None,
-                    Ok(Reply::Int(k)) => Some(Fate::Unreplicated(format!(
-                        "{UNREPLICATED}: {k} of {needed} replica(s) within the WAIT timeout"
-                    ))),
-                    Ok(other) => Some(Fate::Unreplicated(format!(
-                        "{UNREPLICATED}: WAIT answered {other:?}"
-                    ))),
-                    // The connection broke: whether the replicas (or a
-                    // promoted one) have these writes is unknown.
-                    Err(e) => Some(e),
-                };
-                if let (Some(s), Some(Fate::Unreplicated(_))) = (&replicas, &unconfirmed) {
-                    s.short.store(true, Ordering::Release);
-                }
+                let unconfirmed = wait_reply(reply, needed, replicas.as_deref());
                 if !release(&mut held, unconfirmed.as_ref()) {
                     return;
                 }
@@ -630,24 +650,50 @@ fn read_loop<'a>(
                 if let Ok(Reply::Error(e)) = reply {
                     // A failed SELECT would send the following keys to the
                     // wrong db: treat the connection as broken from here.
-                    broken = Some(Fate::Refused(format!("{what} failed: {e}")));
+                    replies.refuse(Fate::Refused(format!("{what} failed: {e}")));
                 }
             }
         }
     }
     // Outcomes no WAIT confirmed (the connection broke first).
-    let why = broken.map(|b| Fate::Lost(format!("{LOST}, replication unknown: {b}")));
+    let why = replies
+        .broken()
+        .map(|b| Fate::Lost(format!("{LOST}, replication unknown: {b}")));
     release(&mut held, why.as_ref());
+}
+
+/// What a `WAIT`'s reply means for the ops before it: `None` when enough
+/// replicas have them, else the fate of those that succeeded. A short one
+/// makes the writer hand ops back for a while.
+fn wait_reply(reply: Result<Reply, Fate>, needed: u32, state: Option<&WaitState>) -> Option<Fate> {
+    if let Some(w) = state {
+        w.in_flight.store(false, Ordering::Release);
+    }
+    let unconfirmed = match reply {
+        Ok(Reply::Int(k)) if k >= needed as i64 => None,
+        Ok(Reply::Int(k)) => Some(Fate::Unreplicated(format!(
+            "{UNREPLICATED}: {k} of {needed} replica(s) within the WAIT timeout"
+        ))),
+        Ok(other) => Some(Fate::Unreplicated(format!(
+            "{UNREPLICATED}: WAIT answered {other:?}"
+        ))),
+        // The connection broke: whether the replicas (or a
+        // promoted one) have these writes is unknown.
+        Err(e) => Some(e),
+    };
+    if let (Some(s), Some(Fate::Unreplicated(_))) = (state, &unconfirmed) {
+        s.short.store(true, Ordering::Release);
+    }
+    unconfirmed
 }
 
 /// Reads the `n` replies of one op's commands and returns the one that
 /// decides its fate: the first error (also inside an `EXEC` result), else
-/// the last reply.
-fn read_replies(reader: &mut BufReader<ReadHalf>, n: usize) -> std::io::Result<Reply> {
+/// the last reply. Replies are judged as they are parsed, not kept.
+fn read_decisive(replies: &mut Replies<Fate>, n: usize) -> Result<Reply, Fate> {
     let mut decisive: Option<Reply> = None;
     let mut last = Reply::Status("OK".into());
-    for _ in 0..n.max(1) {
-        let r = resp::read_reply(reader)?;
+    let each = |r: Reply| {
         if decisive.is_none() {
             match &r {
                 Reply::Error(_) => decisive = Some(r.clone()),
@@ -660,7 +706,10 @@ fn read_replies(reader: &mut BufReader<ReadHalf>, n: usize) -> std::io::Result<R
             }
         }
         last = r;
-    }
+    };
+    let lost =
+        |e: std::io::Error| Fate::Lost(format!("{LOST}, reply unknown: {}", conn::describe_io(&e)));
+    replies.read(n.max(1), each, lost)?;
     Ok(decisive.unwrap_or(last))
 }
 

@@ -5,6 +5,7 @@
 
 use super::{LoadError, LoadOptions};
 use crate::redis::conn::{Conn, ConnectOptions};
+use crate::redis::session::Handshake;
 use crate::restore::commands::TargetFeatures;
 use crate::restore::{now_ms, target_features, target_rdb_version};
 
@@ -26,30 +27,12 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// Connects, asks `INFO`, and refuses a database other than 0 on a cluster.
+    /// The shared handshake, then what a load needs of the server; refuses
+    /// a database other than 0 on a cluster.
     pub fn open(opts: &LoadOptions) -> Result<Session, LoadError> {
         let target = &opts.target;
-        let (mut control, connect) = Conn::open_target(target, &opts.tls, opts.io_timeout)?;
-        let info = control.server_info()?;
-        let server_version = info.name();
-        let redis_version = info.redis_version.unwrap_or_default();
-        let valkey = info.valkey_version.as_deref();
-        let (target_max, target_valkey) = target_rdb_version(&redis_version, valkey);
-        let mut features = target_features(&redis_version, valkey);
-        features.lossy = opts.lossy;
-        features.now_ms = if opts.keys.keep_expired {
-            0
-        } else {
-            opts.keys.now_ms.unwrap_or_else(now_ms)
-        };
-        let cluster = match opts.cluster {
-            Some(c) => c,
-            None => control
-                .info("cluster")?
-                .iter()
-                .any(|(k, v)| k == "cluster_enabled" && v == "1"),
-        };
-        if cluster && (target.db.unwrap_or(0) != 0 || opts.keys.db.unwrap_or(0) != 0) {
+        let hs = Handshake::open(target, &opts.tls, opts.io_timeout, opts.cluster)?;
+        if hs.db_beyond_cluster(target.db, opts.keys.db) {
             return Err(LoadError::Usage(format!(
                 "the target is a Redis Cluster, which has only database 0, but {} asks for database {}",
                 if opts.keys.db.unwrap_or(0) != 0 {
@@ -60,14 +43,24 @@ impl Session {
                 opts.keys.db.or(target.db).unwrap_or(0)
             )));
         }
+        let redis_version = hs.info.redis_version.as_deref().unwrap_or_default();
+        let valkey = hs.info.valkey_version.as_deref();
+        let (target_max, target_valkey) = target_rdb_version(redis_version, valkey);
+        let mut features = target_features(redis_version, valkey);
+        features.lossy = opts.lossy;
+        features.now_ms = if opts.keys.keep_expired {
+            0
+        } else {
+            opts.keys.now_ms.unwrap_or_else(now_ms)
+        };
         Ok(Session {
-            control,
-            connect,
-            server_version,
+            server_version: hs.info.name(),
+            control: hs.control,
+            connect: hs.connect,
             target_max,
             target_valkey,
             features,
-            cluster,
+            cluster: hs.cluster,
         })
     }
 

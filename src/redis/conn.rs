@@ -2,7 +2,7 @@
 //! it, pipelined RESTOREs stall on delayed ACKs), optionally TLS (rustls),
 //! authenticate, and run commands. The pipelined load path splits the
 //! connection into a [`ReadHalf`] and a [`WriteHalf`] used by two threads
-//! (see `node.rs`); [`Conn::call`] serves set-up and control commands.
+//! (see [`super::pipeline`]); [`Conn::call`] serves set-up and control commands.
 //!
 //! A TLS session is one state machine, so its two halves share it behind a
 //! mutex. The socket gets a short read timeout: a reader waiting for bytes

@@ -9,13 +9,15 @@
 //! threads hand each other whole groups of keys (a flush's worth), and the
 //! reader sends verdicts to the main thread in groups too: with millions of
 //! small keys, a wake-up per key would cost more than the checking.
+//! The thread loop, the writes and the reading of replies are
+//! [`crate::redis::pipeline`]'s.
 
-use std::io::{BufReader, Write};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::rdb::value::Scratch;
-use crate::redis::conn::{Conn, ReadHalf, WriteHalf};
+use crate::redis::conn::Conn;
+use crate::redis::pipeline::{self, Replies, Written, FLUSH_BYTES};
 use crate::redis::resp::{self, Reply};
 
 use super::eval::{Evaluator, Verdict};
@@ -26,8 +28,7 @@ use super::{KeyCheck, Method, Msg, Outcome};
 pub const WINDOW: usize = 4096;
 /// Bytes of probes in flight on one connection.
 pub const BUDGET_BYTES: usize = 64 << 20;
-/// Write when the buffer holds this much, or this many keys.
-const FLUSH_BYTES: usize = 256 << 10;
+/// Write when the buffer holds [`FLUSH_BYTES`], or this many keys.
 const FLUSH_KEYS: usize = 512;
 
 /// What a node needs to build and judge probes.
@@ -98,10 +99,21 @@ pub fn spawn<'scope, 'env, 'a: 'scope>(
         freed: Condvar::new(),
     });
     let addr: Arc<str> = conn.addr.as_str().into();
-    let (reader, writer) = (conn.reader, conn.writer);
+    let replies = Replies::new(conn.reader);
     let (to_main2, budget2, addr2) = (to_main.clone(), budget.clone(), addr.clone());
-    s.spawn(move || read_loop(reader, prx, to_main2, budget2, cfg, addr2));
-    s.spawn(move || write_loop(writer, rx, ptx, to_main, budget, cfg, addr));
+    s.spawn(move || read_loop(replies, prx, to_main2, budget2, cfg, addr2));
+    let writer = Writer {
+        wire: pipeline::Wire::new(conn.writer),
+        buf: Vec::with_capacity(FLUSH_BYTES * 2),
+        ptx,
+        to_main,
+        budget,
+        cfg,
+        addr,
+        scratch: Scratch::default(),
+        direct: Vec::new(),
+    };
+    s.spawn(move || pipeline::run_writer(writer, rx));
     tx
 }
 
@@ -153,178 +165,152 @@ pub fn ensure_probes(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_loop<'a>(
-    mut stream: WriteHalf,
-    rx: Receiver<Vec<KeyCheck<'a>>>,
+/// A node's writer thread: builds each key's probes if needed, buffers
+/// them (with `SELECT` and `ASKING`) under the budget, and hands the reader
+/// whole groups of keys.
+struct Writer<'a> {
+    wire: pipeline::Wire<Pending<'a>, String>,
+    buf: Vec<u8>,
     ptx: SyncSender<Vec<Pending<'a>>>,
     to_main: Sender<Msg<'a>>,
     budget: Arc<Budget>,
     cfg: NodeConfig,
     addr: Arc<str>,
-) {
-    let mut scratch = Scratch::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES * 2);
-    let mut db = 0u64;
-    let mut broken: Option<String> = None;
-    let mut staged: Vec<Pending<'a>> = Vec::new();
-    let mut direct: Vec<Outcome<'a>> = Vec::new();
-    let flush = |stream: &mut WriteHalf,
-                 buf: &mut Vec<u8>,
-                 staged: &mut Vec<Pending<'a>>,
-                 broken: &mut Option<String>| {
-        if broken.is_none() && !buf.is_empty() {
-            if let Err(e) = stream.write_all(buf) {
-                *broken = Some(format!("{addr}: write failed: {e}"));
-            }
-        }
-        buf.clear();
-        if staged.is_empty() {
+    scratch: Scratch,
+    /// Verdicts reached without the target, sent after each batch.
+    direct: Vec<Outcome<'a>>,
+}
+
+impl<'a> pipeline::Feeder for Writer<'a> {
+    type Batch = Vec<KeyCheck<'a>>;
+
+    fn has_staged(&self) -> bool {
+        !self.wire.staged.is_empty()
+    }
+
+    /// Writes the buffer and hands the staged group to the reader; on a
+    /// broken connection its keys fail with the reason instead.
+    fn flush(&mut self) {
+        let addr = &self.addr;
+        let lost = |e: std::io::Error| format!("{addr}: write failed: {e}");
+        let fail = match self.wire.write_out(&mut self.buf, lost) {
+            Written::Sent => None,
+            Written::Lost(b) | Written::Unsent(b) => Some(b),
+        };
+        if self.wire.staged.is_empty() {
             return;
         }
-        match broken.as_ref() {
-            None => {
-                // A stopped reader reports nothing more; the main thread
-                // then sees the writer's channel closed.
-                let _ = ptx.send(std::mem::take(staged));
-            }
-            Some(err) => {
-                let mut out = Vec::new();
-                for p in staged.drain(..) {
-                    if let Pending::Key(mut check, _, mem) = p {
-                        budget.give(1, mem);
-                        check.probes = None;
-                        out.push(Outcome {
-                            check,
-                            verdict: Verdict::Error(err.clone()),
-                        });
-                    }
-                }
-                let _ = to_main.send(Msg::Outcomes(out));
-            }
-        }
-    };
-    loop {
-        let batch = if staged.is_empty() {
-            match rx.recv() {
-                Ok(b) => b,
-                Err(_) => break,
-            }
-        } else {
-            match rx.try_recv() {
-                Ok(b) => b,
-                Err(_) => {
-                    flush(&mut stream, &mut buf, &mut staged, &mut broken);
-                    continue;
-                }
-            }
-        };
-        for mut check in batch {
-            if let Err(verdict) = ensure_probes(&mut check, &cfg, &mut scratch) {
-                direct.push(Outcome { check, verdict });
-                continue;
-            }
-            let p = check.probes.as_deref().expect("probes were just built");
-            let mem = p.mem() + 256;
-            if budget.full(mem) {
-                // Hand over what is staged before waiting for replies.
-                flush(&mut stream, &mut buf, &mut staged, &mut broken);
-            }
-            budget.take(mem);
-            if check.db != db {
-                resp::command(
-                    &mut buf,
-                    &[b"SELECT", itoa::Buffer::new().format(check.db).as_bytes()],
-                );
-                staged.push(Pending::Select);
-                db = check.db;
-            }
-            let replies = if check.ask.is_some() {
-                // ASKING applies to the next command only.
-                for i in 0..p.starts.len() {
-                    resp::command(&mut buf, &[b"ASKING"]);
-                    buf.extend_from_slice(p.command(i));
-                }
-                2 * p.starts.len()
-            } else {
-                buf.extend_from_slice(&p.cmds);
-                p.starts.len()
-            };
-            staged.push(Pending::Key(check, replies, mem));
-            if buf.len() >= FLUSH_BYTES || staged.len() >= FLUSH_KEYS {
-                flush(&mut stream, &mut buf, &mut staged, &mut broken);
-            }
-        }
-        if !direct.is_empty() {
-            let _ = to_main.send(Msg::Outcomes(std::mem::take(&mut direct)));
+        let staged = std::mem::take(&mut self.wire.staged);
+        match fail {
+            // A stopped reader reports nothing more; the main thread then
+            // sees the writer's channel closed.
+            None => _ = self.ptx.send(staged),
+            Some(err) => self.fail(staged, &err),
         }
     }
-    flush(&mut stream, &mut buf, &mut staged, &mut broken);
-    stream.shutdown_write();
+
+    fn feed(&mut self, batch: Vec<KeyCheck<'a>>) {
+        for check in batch {
+            self.key(check);
+        }
+        if !self.direct.is_empty() {
+            let _ = self
+                .to_main
+                .send(Msg::Outcomes(std::mem::take(&mut self.direct)));
+        }
+    }
+
+    fn finish(&mut self) {
+        self.flush();
+        self.wire.shutdown();
+    }
+}
+
+impl<'a> Writer<'a> {
+    /// Buffers one key's probes, or sets its verdict aside when it has
+    /// one without the target.
+    fn key(&mut self, mut check: KeyCheck<'a>) {
+        if let Err(verdict) = ensure_probes(&mut check, &self.cfg, &mut self.scratch) {
+            return self.direct.push(Outcome { check, verdict });
+        }
+        let p = check.probes.as_deref().expect("probes were just built");
+        let mem = p.mem() + 256;
+        if self.budget.full(mem) {
+            // Hand over what is staged before waiting for replies.
+            pipeline::Feeder::flush(self);
+        }
+        self.budget.take(mem);
+        let buf = &mut self.buf;
+        self.wire.select(buf, check.db, || Pending::Select);
+        let replies = if check.ask.is_some() {
+            // ASKING applies to the next command only.
+            for i in 0..p.starts.len() {
+                resp::command(buf, &[b"ASKING"]);
+                buf.extend_from_slice(p.command(i));
+            }
+            2 * p.starts.len()
+        } else {
+            buf.extend_from_slice(&p.cmds);
+            p.starts.len()
+        };
+        self.wire.staged.push(Pending::Key(check, replies, mem));
+        if self.buf.len() >= FLUSH_BYTES || self.wire.staged.len() >= FLUSH_KEYS {
+            pipeline::Feeder::flush(self);
+        }
+    }
+
+    /// Fails the keys of a group that cannot go out, with `err`.
+    fn fail(&mut self, staged: Vec<Pending<'a>>, err: &str) {
+        let mut out = Vec::new();
+        for p in staged {
+            if let Pending::Key(mut check, _, mem) = p {
+                self.budget.give(1, mem);
+                check.probes = None;
+                out.push(Outcome {
+                    check,
+                    verdict: Verdict::Error(err.to_string()),
+                });
+            }
+        }
+        let _ = self.to_main.send(Msg::Outcomes(out));
+    }
 }
 
 fn read_loop<'a>(
-    mut reader: BufReader<ReadHalf>,
+    mut replies: Replies<String>,
     prx: Receiver<Vec<Pending<'a>>>,
     to_main: Sender<Msg<'a>>,
     budget: Arc<Budget>,
     cfg: NodeConfig,
     addr: Arc<str>,
 ) {
-    let mut broken: Option<String> = None;
-    let mut replies: Vec<Reply> = Vec::new();
+    let mut got: Vec<Reply> = Vec::new();
+    let lost = |e: std::io::Error| format!("{addr}: connection lost: {e}");
     for group in prx.iter() {
         let mut out = Vec::with_capacity(group.len());
         let (mut keys, mut bytes) = (0, 0);
         for p in group {
             match p {
                 Pending::Select => {
-                    if broken.is_none() {
-                        match resp::read_reply(&mut reader) {
-                            Ok(Reply::Error(e)) => {
-                                // Keys after a failed SELECT would be read in
-                                // the wrong db: nothing further here counts.
-                                broken = Some(format!("{addr}: SELECT failed: {e}"));
-                            }
-                            Ok(_) => {}
-                            Err(e) => broken = Some(format!("{addr}: connection lost: {e}")),
+                    let mut refused = None;
+                    let each = |r| {
+                        if let Reply::Error(e) = r {
+                            refused = Some(e);
+                        }
+                    };
+                    if replies.read(1, each, lost).is_ok() {
+                        if let Some(e) = refused {
+                            // Keys after a failed SELECT would be read in
+                            // the wrong db: nothing further here counts.
+                            replies.refuse(format!("{addr}: SELECT failed: {e}"));
                         }
                     }
                 }
                 Pending::Key(mut check, n, mem) => {
-                    replies.clear();
-                    if broken.is_none() {
-                        for _ in 0..n {
-                            match resp::read_reply(&mut reader) {
-                                Ok(r) => replies.push(r),
-                                Err(e) => {
-                                    broken = Some(format!("{addr}: connection lost: {e}"));
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    let verdict = match &broken {
-                        Some(e) => Verdict::Error(e.clone()),
-                        None => {
-                            if check.ask.is_some() {
-                                // Drop the ASKING replies.
-                                let mut i = 0;
-                                replies.retain(|_| {
-                                    i += 1;
-                                    i % 2 == 0
-                                });
-                            }
-                            let p = check.probes.as_deref().expect("a sent key has probes");
-                            let mut ev = Evaluator::new(
-                                &check.rec,
-                                check.expire_ms,
-                                cfg.build.features.pexpiretime,
-                                cfg.build.tolerance_ms,
-                            );
-                            ev.feed(p, &replies);
-                            ev.finish()
-                        }
+                    got.clear();
+                    let verdict = match replies.read(n, |r| got.push(r), lost) {
+                        Err(e) => Verdict::Error(e),
+                        Ok(()) => judge(&check, &mut got, &cfg),
                     };
                     keys += 1;
                     bytes += mem;
@@ -340,4 +326,25 @@ fn read_loop<'a>(
             return;
         }
     }
+}
+
+/// The verdict on a key from its probes' replies (`ASKING`'s included).
+fn judge(check: &KeyCheck<'_>, replies: &mut Vec<Reply>, cfg: &NodeConfig) -> Verdict {
+    if check.ask.is_some() {
+        // Drop the ASKING replies.
+        let mut i = 0;
+        replies.retain(|_| {
+            i += 1;
+            i % 2 == 0
+        });
+    }
+    let p = check.probes.as_deref().expect("a sent key has probes");
+    let mut ev = Evaluator::new(
+        &check.rec,
+        check.expire_ms,
+        cfg.build.features.pexpiretime,
+        cfg.build.tolerance_ms,
+    );
+    ev.feed(p, replies);
+    ev.finish()
 }

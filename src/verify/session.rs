@@ -6,6 +6,7 @@
 use super::{major_minor, target_features, VerifyError, VerifyOptions};
 use crate::redis::conn::{Conn, ConnectOptions};
 use crate::redis::resp::Reply;
+use crate::redis::session::Handshake;
 use crate::verify::probe::Features;
 
 /// What the handshake learned of the target.
@@ -25,40 +26,30 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// Connects, asks `INFO` and `MODULE LIST`, and refuses a database
-    /// other than 0 on a cluster.
+    /// The shared handshake, then `MODULE LIST`; refuses a database other
+    /// than 0 on a cluster.
     pub fn open(opts: &VerifyOptions) -> Result<Session, VerifyError> {
-        let target = &opts.target;
-        let (mut control, connect) = Conn::open_target(target, &opts.tls, opts.io_timeout)?;
-        let info = control.server_info()?;
-        let target_name = info.name();
-        let redis_version = info.redis_version.unwrap_or_default();
-        let valkey_version = info.valkey_version.as_deref();
-        let features = target_features(&redis_version, valkey_version);
-        let target_valkey_types = valkey_version.is_some_and(|v| major_minor(v).0 >= 9);
-        let cluster = match opts.cluster {
-            Some(c) => c,
-            None => control
-                .info("cluster")?
-                .iter()
-                .any(|(k, v)| k == "cluster_enabled" && v == "1"),
-        };
-        if cluster && (target.db.unwrap_or(0) != 0 || opts.keys.db.unwrap_or(0) != 0) {
+        let mut hs = Handshake::open(&opts.target, &opts.tls, opts.io_timeout, opts.cluster)?;
+        if hs.db_beyond_cluster(opts.target.db, opts.keys.db) {
             return Err(VerifyError::Usage(
                 "a Redis Cluster has only database 0".into(),
             ));
         }
+        let redis_version = hs.info.redis_version.as_deref().unwrap_or_default();
+        let valkey_version = hs.info.valkey_version.as_deref();
+        let features = target_features(redis_version, valkey_version);
+        let target_valkey_types = valkey_version.is_some_and(|v| major_minor(v).0 >= 9);
         let modules = matches!(
-            control.call(&[b"MODULE", b"LIST"])?,
+            hs.control.call(&[b"MODULE", b"LIST"])?,
             Reply::Array(Some(m)) if !m.is_empty()
         );
         Ok(Session {
-            control,
-            connect,
-            target_name,
+            target_name: hs.info.name(),
+            control: hs.control,
+            connect: hs.connect,
             features,
             target_valkey_types,
-            cluster,
+            cluster: hs.cluster,
             modules,
         })
     }
