@@ -312,7 +312,7 @@ impl<'a> Keys<'a> {
 /// one-byte key, a count of 0 (`01 01 ff 00` closes a listpack followed by
 /// a string record). So such a record is no evidence of a record start,
 /// and one just before a failure is left out with the damage
-/// (`scan::repeated_since`), as an empty key is. Streams, module values and
+/// (`scan::chunker::damage::repeated_since`), as an empty key is. Streams, module values and
 /// arrays can be empty, and strings are no collection: they do not count.
 /// A value that does not decode is not "empty" here (it is damage anyway).
 pub(crate) fn empty_collection(r: &Record<'_>) -> bool {
