@@ -27,7 +27,7 @@ use crate::scan::corrupt::{Corrupt, CorruptPolicy};
 ///
 /// And an empty list, set, sorted set or hash among those last items: no
 /// server saves one, and four small bytes of a damaged value read as one
-/// ([`resync::empty_collection`]).
+/// ([`crate::rdb::empty`]).
 fn repeated_since(data: &[u8], header: Header, recent: &Recent<'_>, at: usize) -> Option<usize> {
     let keys: Vec<(usize, (u64, RdbStr<'_>))> =
         recent.iter().filter_map(|&(p, k)| Some((p, k?))).collect();
