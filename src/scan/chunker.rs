@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::filter::Filter;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::{Item, Parser};
-use damage::zero_record;
+use damage::{empty_nothing, zero_record};
 
 pub(super) type EofInfo = Option<(Option<u64>, u64, usize)>;
 
@@ -114,23 +114,26 @@ impl<'a> Chunker<'a> {
         }
     }
 
-    /// The parser's next item; under `--skip-corrupt` a [`zero_record`] is
-    /// an error at its start, so that it is left out like other damage.
+    /// The parser's next item; under `--skip-corrupt` a [`zero_record`] or
+    /// an [`empty_nothing`] is an error at its start, so that it is left
+    /// out like other damage.
     fn next_item_checked(&mut self, item_start: u64) -> Result<Option<Item<'a>>, Error> {
-        match self.parser.next_item() {
-            Ok(Some(Item::Key(_)))
-                if self.skip.is_some()
-                    && zero_record(self.data, item_start, self.parser.offset()) =>
-            {
-                Err(Error::invalid(
-                    item_start,
-                    "record",
-                    "three zero bytes read as a string with an empty key and value \
-                     (zero-filled damage)",
-                ))
-            }
-            next => next,
+        let next = self.parser.next_item();
+        if self.skip.is_none() {
+            return next;
         }
+        let Ok(Some(Item::Key(rec))) = &next else {
+            return next;
+        };
+        let detail = if zero_record(self.data, item_start, self.parser.offset()) {
+            "three zero bytes read as a string with an empty key and value \
+             (zero-filled damage)"
+        } else if empty_nothing(rec) {
+            "an empty collection under an empty key (a flip's small bytes)"
+        } else {
+            return next;
+        };
+        Err(Error::invalid(item_start, "record", detail))
     }
 
     /// The next chunk (if it holds any item) and, once the pass is over,

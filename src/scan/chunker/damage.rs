@@ -5,7 +5,8 @@
 use super::{ChunkSoFar, Chunker, Recent};
 use crate::error::Error;
 use crate::rdb::elem::RdbStr;
-use crate::rdb::records::{Header, ParseOptions, Parser};
+use crate::rdb::empty::is_empty_collection;
+use crate::rdb::records::{Header, ParseOptions, Parser, Record};
 use crate::rdb::resync;
 use crate::scan::corrupt::{Corrupt, CorruptPolicy};
 
@@ -74,6 +75,16 @@ struct Damaged {
 /// left out only under `--skip-corrupt`, and reported.)
 pub(super) fn zero_record(data: &[u8], start: u64, end: u64) -> bool {
     end == start + 3 && data.get(start as usize..end as usize) == Some(&[0u8, 0, 0][..])
+}
+
+/// Whether `rec` is an empty list, set, sorted set or hash under an empty
+/// key (`01 00 00`: type, key length 0, count 0, and the like). No server
+/// saves an empty collection ([`crate::rdb::empty`]), and three small
+/// bytes a flip left on the record grid read as one with every length
+/// readable, the walk going on without an error; so under
+/// `--skip-corrupt` it counts as damage, like a [`zero_record`].
+pub(super) fn empty_nothing(rec: &Record<'_>) -> bool {
+    rec.key.decoded_len() == 0 && is_empty_collection(rec.vtype, rec.value)
 }
 
 /// The most bytes a record read out of a few small bytes of a damaged
