@@ -6,6 +6,7 @@ pub mod consts;
 pub mod crc64;
 pub mod cursor;
 pub mod elem;
+pub mod empty;
 pub mod hfe;
 pub mod intset;
 pub mod listpack;

@@ -43,9 +43,9 @@ use std::collections::HashSet;
 
 use super::consts::*;
 use super::cursor::Cursor;
-use super::elem::{Elem, RdbStr};
+use super::elem::RdbStr;
+use super::empty::is_empty_collection;
 use super::records::{Header, Item, ParseOptions, Parser, Record};
-use super::value::{Kind, Scratch, ValueVisitor};
 
 /// Items a chain must pass, when it does not reach the end of the file, for
 /// its start to count as a record start.
@@ -303,58 +303,23 @@ impl<'a> Keys<'a> {
     }
 }
 
-/// Whether `r` is a list, set, sorted set or hash with no element.
-///
-/// A server deletes a collection with its last element, so it never saves
-/// an empty one; Redis 7 and later even skip one on load as an "empty key"
-/// (files written by the few old bugs that left one behind). But four small
-/// bytes of a damaged value read as one very often: a type byte 1 to 4, a
-/// one-byte key, a count of 0 (`01 01 ff 00` closes a listpack followed by
-/// a string record). So such a record is no evidence of a record start,
-/// and one just before a failure is left out with the damage
-/// (`scan::repeated_since`), as an empty key is. Streams, module values and
-/// arrays can be empty, and strings are no collection: they do not count.
-/// A value that does not decode is not "empty" here (it is damage anyway).
-pub(crate) fn empty_collection(r: &Record<'_>) -> bool {
-    if !matches!(
-        r.vtype.kind(),
-        Kind::List | Kind::Set | Kind::ZSet | Kind::Hash
-    ) {
-        return false;
-    }
-    EMPTY_SCRATCH.with(|s| r.decode(&mut s.borrow_mut(), &mut FirstElement).is_ok())
+/// Whether `r` is a list, set, sorted set or hash with no element
+/// ([`is_empty_collection`]): no server saves one, but four small bytes of
+/// a damaged value read as one very often: a type byte 1 to 4, a one-byte
+/// key, a count of 0 (`01 01 ff 00` closes a listpack followed by a string
+/// record). So such a record is no evidence of a record start, and one
+/// just before a failure is left out with the damage
+/// (`scan::chunker::damage::repeated_since`), as an empty key is.
+fn empty_collection(r: &Record<'_>) -> bool {
+    is_empty_collection(r.vtype, r.value)
 }
 
-/// Whether the item at `p` (an item start) is an [`empty_collection`].
+/// Whether the item at `p` (an item start) is an empty collection.
 pub(crate) fn empty_collection_at(data: &[u8], header: Header, p: usize) -> bool {
     let Ok(mut parser) = parser_at(data, header, p, 0) else {
         return false;
     };
     matches!(parser.next_item(), Ok(Some(Item::Key(r))) if empty_collection(&r))
-}
-
-thread_local! {
-    /// Decoder scratch of [`empty_collection`].
-    static EMPTY_SCRATCH: std::cell::RefCell<Scratch> = Default::default();
-}
-
-/// A visitor that stops at the first element of a collection: decoding with
-/// it succeeds only when there is none.
-struct FirstElement;
-
-impl ValueVisitor for FirstElement {
-    fn list_item(&mut self, _: Elem<'_>) -> crate::Result<()> {
-        Err(crate::Error::stop())
-    }
-    fn set_member(&mut self, _: Elem<'_>) -> crate::Result<()> {
-        Err(crate::Error::stop())
-    }
-    fn zset_member(&mut self, _: Elem<'_>, _: f64) -> crate::Result<()> {
-        Err(crate::Error::stop())
-    }
-    fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> crate::Result<()> {
-        Err(crate::Error::stop())
-    }
 }
 
 /// Bytes before a failure that [`misaligned_since`] looks into.

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use crate::filter::Filter;
 use crate::load::{InputFile, LoadError};
+use crate::rdb::empty::is_empty_collection;
 use crate::rdb::records::Item;
 use crate::scan::{self, Chunk, EngineOptions, Worker};
 use crate::sink::SinkError;
-use crate::writer::empty::is_empty;
 
 /// What the inputs hold, as the target will see it.
 #[derive(Debug, Clone, Default)]
@@ -75,7 +75,7 @@ impl<'a> Worker<'a> for Counter {
             }
             match (rec.expire_ms, self.now_ms) {
                 (Some(e), Some(now)) if e <= now => c.expired += 1,
-                _ if is_empty(&rec) => c.empty += 1,
+                _ if is_empty_collection(rec.vtype, rec.value) => c.empty += 1,
                 (e, _) => {
                     c.volatile += u64::from(e.is_some());
                     *c.per_db.entry(rec.db).or_default() += 1;

@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use crate::rdb::elem::RdbStr;
+use crate::rdb::empty::is_empty_collection;
 use crate::rdb::records::Record;
 use crate::rdb::value::{Dialect, Kind, Scratch};
 use crate::rdb::write::{direct, encode, validate, Encoded, Format, Loss, Value};
@@ -15,7 +16,7 @@ use super::emit::Emitter;
 use super::plan::{Plan, Rules};
 use super::route::Route;
 use super::source::{self, Entry, JsonKey};
-use super::{empty, failed, format_name, Input, Options, Summary, WriteError};
+use super::{failed, format_name, Input, Options, Summary, WriteError};
 
 /// Why a key was not written.
 enum Refusal {
@@ -184,7 +185,7 @@ impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
             self.summary.dropped_key_meta += 1;
         }
         if self.fmt().accepts_type(rec.type_byte, self.dialect) {
-            if empty::is_empty(rec) {
+            if is_empty_collection(rec.vtype, rec.value) {
                 self.summary.skipped_empty += 1;
                 return Ok(());
             }

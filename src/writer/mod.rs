@@ -25,7 +25,6 @@
 
 mod chunked;
 pub mod emit;
-pub mod empty;
 mod keys;
 pub mod output;
 mod plan;

@@ -1,0 +1,268 @@
+//! The sequential boundary pass: walks the item stream and cuts it into
+//! chunks of whole records (what happens at damage is in `damage`).
+
+mod damage;
+
+use std::sync::Arc;
+
+use super::chunk::Chunk;
+use super::corrupt::CorruptPolicy;
+use super::EngineOptions;
+use crate::error::Error;
+use crate::filter::Filter;
+use crate::rdb::elem::RdbStr;
+use crate::rdb::records::{Item, Parser};
+use damage::{empty_nothing, zero_record};
+
+pub(super) type EofInfo = Option<(Option<u64>, u64, usize)>;
+
+/// Cuts the item stream into chunks of about `target` input bytes.
+pub(super) struct Chunker<'a> {
+    data: &'a [u8],
+    parser: Parser<'a>,
+    target: usize,
+    seq: u64,
+    done: bool,
+    /// A big record already walked that forms the next chunk by itself:
+    /// (start, db, end).
+    pending: Option<(u64, u64, u64)>,
+    filter: Option<Arc<Filter>>,
+    skip: Option<Arc<CorruptPolicy>>,
+    /// The key count the current segment declares (RESIZEDB or SLOT_INFO),
+    /// and the keys accounted for in it so far (read, or lost to damage):
+    /// the evidence a resynchronisation is checked against.
+    segment: Option<u64>,
+    segment_keys: u64,
+    /// Under `--skip-corrupt`: the last chunk cut, kept back one turn so
+    /// that damage found just after its end can still take back its last
+    /// records ([`crate::rdb::resync::misaligned_since`]); how the pass ended, once it
+    /// has, to be told after that chunk; and the latest items.
+    held: Option<Chunk<'a>>,
+    finished: Option<Result<EofInfo, Error>>,
+    recent: Recent<'a>,
+}
+
+/// The latest item starts, with the database and key (as stored) of those
+/// that are keys.
+type Recent<'a> = std::collections::VecDeque<(usize, Option<(u64, RdbStr<'a>)>)>;
+
+/// Item starts kept for the look back after damage.
+const RECENT_ITEMS: usize = 64;
+
+impl<'a> Chunker<'a> {
+    pub(super) fn new(
+        data: &'a [u8],
+        parser: Parser<'a>,
+        target: usize,
+        opts: &EngineOptions,
+    ) -> Self {
+        Chunker {
+            filter: opts.filter.clone(),
+            skip: opts.skip_corrupt.clone(),
+            data,
+            parser,
+            target: target.max(1),
+            seq: 0,
+            done: false,
+            pending: None,
+            segment: None,
+            segment_keys: 0,
+            held: None,
+            finished: None,
+            recent: Default::default(),
+        }
+    }
+
+    /// The next chunk (if any) and, once the pass is over, how it ended.
+    /// Under `--skip-corrupt` each chunk is handed out one turn late (see
+    /// `held`).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+        if self.skip.is_none() {
+            return self.cut();
+        }
+        loop {
+            if let Some(end) = self.finished.take() {
+                return match self.held.take() {
+                    Some(h) => {
+                        self.finished = Some(end);
+                        (Some(h), None)
+                    }
+                    None => (None, Some(end)),
+                };
+            }
+            let (chunk, end) = self.cut();
+            self.finished = end;
+            if let Some(out) = chunk.and_then(|c| self.held.replace(c)) {
+                return (Some(out), None);
+            }
+        }
+    }
+
+    /// Follows the segment counts as items go by.
+    fn note(&mut self, item: &Item<'_>) {
+        match item {
+            Item::Key(_) => self.segment_keys += 1,
+            Item::ResizeDb { db_size, .. } => {
+                (self.segment, self.segment_keys) = (Some(*db_size), 0)
+            }
+            Item::SlotInfo { slot_size, .. } => {
+                (self.segment, self.segment_keys) = (Some(*slot_size), 0)
+            }
+            Item::SelectDb(_) => (self.segment, self.segment_keys) = (None, 0),
+            _ => {}
+        }
+    }
+
+    /// The parser's next item; under `--skip-corrupt` a [`zero_record`] or
+    /// an [`empty_nothing`] is an error at its start, so that it is left
+    /// out like other damage.
+    fn next_item_checked(&mut self, item_start: u64) -> Result<Option<Item<'a>>, Error> {
+        let next = self.parser.next_item();
+        if self.skip.is_none() {
+            return next;
+        }
+        let Ok(Some(Item::Key(rec))) = &next else {
+            return next;
+        };
+        let detail = if zero_record(self.data, item_start, self.parser.offset()) {
+            "three zero bytes read as a string with an empty key and value \
+             (zero-filled damage)"
+        } else if empty_nothing(rec) {
+            "an empty collection under an empty key (a flip's small bytes)"
+        } else {
+            return next;
+        };
+        Err(Error::invalid(item_start, "record", detail))
+    }
+
+    /// The next chunk (if it holds any item) and, once the pass is over,
+    /// how it ended: EOF info or the error that stopped the walk.
+    #[allow(clippy::type_complexity)]
+    fn cut(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+        if let Some((start, db, end)) = self.pending.take() {
+            return (Some(self.chunk(start, end, db, 1, None)), None);
+        }
+        if self.done {
+            return (None, Some(Ok(None)));
+        }
+        let start = self.parser.offset();
+        let db = self.parser.db();
+        let mut keys = 0;
+        let mut end = None;
+        let mut end_offset = start;
+        let mut eof_at = None;
+        loop {
+            let item_start = self.parser.offset();
+            let item_db = self.parser.db();
+            let next = self.next_item_checked(item_start);
+            if let Ok(Some(item)) = &next {
+                self.note(item);
+                self.remember(item_start, item);
+            }
+            match next {
+                Ok(Some(Item::Key(_)))
+                    if self.parser.offset() - item_start >= self.target as u64
+                        && item_start > start =>
+                {
+                    // A big record goes into a chunk of its own, so that a
+                    // sink can treat it specially (e.g. stream it).
+                    self.pending = Some((item_start, item_db, self.parser.offset()));
+                    end_offset = item_start;
+                    break;
+                }
+                Ok(Some(Item::Eof {
+                    offset,
+                    checksum,
+                    trailing,
+                })) => {
+                    end_offset = self.parser.offset();
+                    eof_at = Some(offset);
+                    end = Some(Ok(Some((checksum, offset, trailing))));
+                    break;
+                }
+                Ok(Some(item)) => {
+                    keys += matches!(item, Item::Key(_)) as u64;
+                    end_offset = self.parser.offset();
+                    if (end_offset - start) as usize >= self.target {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    end = Some(Ok(None));
+                    break;
+                }
+                Err(e) => {
+                    let Some(policy) = self.skip.clone() else {
+                        end = Some(Err(e));
+                        break;
+                    };
+                    let so_far = ChunkSoFar {
+                        start,
+                        end: &mut end_offset,
+                        keys: &mut keys,
+                    };
+                    if !self.skip_damage(&policy, e, item_start, item_db, so_far) {
+                        end = Some(Ok(None));
+                    }
+                    break;
+                }
+            }
+        }
+        if end.is_some() {
+            self.done = true;
+        }
+        let chunk = (end_offset > start).then(|| self.chunk(start, end_offset, db, keys, eof_at));
+        (chunk, end)
+    }
+
+    /// Under `--skip-corrupt`, keeps the latest items for the look back
+    /// after a failure (`damage::repeated_since`, [`crate::rdb::resync::misaligned_since`]).
+    fn remember(&mut self, item_start: u64, item: &Item<'a>) {
+        if self.skip.is_none() {
+            return;
+        }
+        if self.recent.len() == RECENT_ITEMS {
+            self.recent.pop_front();
+        }
+        let key = match item {
+            Item::Key(r) => Some((r.db, r.key)),
+            _ => None,
+        };
+        self.recent.push_back((item_start as usize, key));
+    }
+
+    /// The next chunk, `start..end` of the file, opening in database `db`.
+    fn chunk(
+        &mut self,
+        start: u64,
+        end: u64,
+        db: u64,
+        keys: u64,
+        eof_at: Option<u64>,
+    ) -> Chunk<'a> {
+        let c = Chunk {
+            seq: self.seq,
+            data: self.data,
+            header: self.parser.header(),
+            start,
+            end,
+            db,
+            keys,
+            eof_at,
+            filter: self.filter.clone(),
+            skip: self.skip.clone(),
+            doubt_until: Default::default(),
+        };
+        self.seq += 1;
+        c
+    }
+}
+
+/// The chunk [`Chunker::cut`] is cutting: where it starts, and its end and
+/// key count so far, which a look back after damage may take records from.
+struct ChunkSoFar<'x> {
+    start: u64,
+    end: &'x mut u64,
+    keys: &'x mut u64,
+}
