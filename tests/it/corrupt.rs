@@ -334,9 +334,13 @@ fn random_damage_never_invents_keys() {
 /// before the failure) and the look back went wide (a damaged set member's
 /// or hash field's length swallowed the records after it, and the walk read
 /// a dozen small sets, or a string, out of a later value's bytes).
+///
+/// And the flip found at 300 offsets per fixture before an empty collection
+/// under an empty key (`01 00 00`: every length valid) counted as damage:
+/// three keys read out of the damaged record's bytes.
 #[test]
 fn hard_damage_found_by_sampling_invents_nothing() {
-    let cases: [(&str, usize, Option<u8>); 14] = [
+    let cases: [(&str, usize, Option<u8>); 15] = [
         (
             "newest/redis-unstable-20260609-no-stream-no-array.rdb",
             68982,
@@ -359,6 +363,7 @@ fn hard_damage_found_by_sampling_invents_nothing() {
         ("public/redis-rdb-cli/filter.rdb", 95641, Some(0x4b)),
         ("valkey-8.1.7/default.rdb", 207350, Some(0xbe)),
         ("valkey-9.1.0/compact.rdb", 87394, Some(0x3d)),
+        ("public/hdt3213-rdb/expiration.rdb", 94, Some(0xc7)),
     ];
     for (file, at, flip) in cases {
         let data = common::read(&common::testdata_dir().join(file));
