@@ -14,7 +14,8 @@
 #   filter keeping half the keys ("--key '*[02468]'"), and REPL_RDB.
 #
 #   RDBKIT_BIN=PATH times that binary instead of this tree's release build
-#   (an A/B of two builds in one sitting: run the script once per binary).
+#   (an A/B of two builds in one sitting: run the script once per binary);
+#   a build without --mode replicate gets no replicate row.
 #
 #   scripts/bench_load.sh [--runs N] [--data DIR] [--file small-keys]
 set -euo pipefail
@@ -51,6 +52,8 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 cat "$RDB" > /dev/null
 "$RDBKIT" resp -q "$RDB" -o "$TMP/cmds.resp"
 HZ=$(getconf CLK_TCK)
+HAS_REPL=0
+"$RDBKIT" load --help | grep -q replicate && HAS_REPL=1
 
 pipe_t=(); load_t=(); load_rss=(); load_cpu=(); boot_t=(); repl_t=(); repl_rss=()
 for i in $(seq "$RUNS"); do
@@ -70,6 +73,7 @@ for i in $(seq "$RUNS"); do
   load_cpu+=("$(calc "100 * ($c1 - $c0) / $HZ / $w")")
   kill -9 "$pid" 2>/dev/null || true
   # rdbkit load --mode replicate into another fresh server
+  if [ "$HAS_REPL" = 1 ]; then
   mkdir -p "$TMP/r$i" && port=$(free_port) && pid=$(start_server "$TMP/r$i" "$port")
   t0=$(date +%s.%N)
   eval /usr/bin/time -f "%M" -o "$TMP/rss" "$RDBKIT" load -q "${REPL_RDB:-$RDB}" --target "redis://127.0.0.1:$port" \
@@ -79,6 +83,7 @@ for i in $(seq "$RUNS"); do
   repl_t+=("$(calc "$t1 - $t0")"); repl_rss+=("$(cat "$TMP/rss")")
   kill -9 "$pid" 2>/dev/null || true
   rm -rf "$TMP/r$i"
+  fi
   # (b) the server loads the file itself at start-up
   mkdir -p "$TMP/b$i" && cp "$RDB" "$TMP/b$i/dump.rdb" && port=$(free_port)
   pid=$(start_server "$TMP/b$i" "$port")
@@ -92,12 +97,15 @@ l=$(printf '%s\n' "${load_t[@]}" | median)
 b=$(printf '%s\n' "${boot_t[@]}" | median)
 r=$(printf '%s\n' "${load_rss[@]}" | sort -n | tail -1)
 c=$(printf '%s\n' "${load_cpu[@]}" | median)
-rt=$(printf '%s\n' "${repl_t[@]}" | median)
-rr=$(printf '%s\n' "${repl_rss[@]}" | sort -n | tail -1)
+if [ "$HAS_REPL" = 1 ]; then
+  rt=$(printf '%s\n' "${repl_t[@]}" | median)
+  rr=$(printf '%s\n' "${repl_rss[@]}" | sort -n | tail -1)
+fi
 echo "== load of $FILE.rdb into redis-server $(redis-server --version | awk '{print $3}'), runs=$RUNS (medians)"
 printf '%-34s %8s s\n' "(a) redis-cli --pipe of RESTOREs" "$p"
 printf '%-34s %8s s\n' "(b) server loads the RDB at start" "$b"
 printf '%-34s %8s s   ratio to (a) %s   peak RSS %d MB   server CPU %s%%\n' "rdbkit load" "$l" \
   "$(calc "$l / $p")" "$((r / 1024))" "$c"
+[ "$HAS_REPL" = 1 ] || exit 0
 printf '%-34s %8s s   ratio to (b) %s   to (a) %s   peak RSS %d MB\n' "rdbkit load --mode replicate" "$rt" \
   "$(calc "$rt / $b")" "$(calc "$rt / $p")" "$((rr / 1024))"

@@ -261,6 +261,22 @@ impl<'a> Cursor<'a> {
     /// Skips an RDB string without looking at its content.
     #[inline]
     pub fn skip_string(&mut self, what: &'static str) -> Result<()> {
+        // Fast path: a 6-bit length (`00xxxxxx`, strings under 64 bytes) is
+        // most elements of a plain collection, and this walk is the
+        // sequential part of every parallel read.
+        if let Some(&b) = self.data.get(self.pos) {
+            let n = b as usize;
+            if b < 0x40 && n < self.data.len() - self.pos {
+                self.pos += 1 + n;
+                return Ok(());
+            }
+        }
+        self.skip_string_general(what)
+    }
+
+    /// [`skip_string`](Self::skip_string) for every prefix the fast path does
+    /// not take (and for its errors).
+    fn skip_string_general(&mut self, what: &'static str) -> Result<()> {
         let start = self.pos;
         match self.len_or_enc(what)? {
             Len::Len(n) => self.skip(n, what),
