@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::chunk::Chunk;
 use super::corrupt::CorruptPolicy;
+use super::grid::Grid;
 use super::EngineOptions;
 use crate::error::Error;
 use crate::filter::Filter;
@@ -40,6 +41,8 @@ pub(super) struct Chunker<'a> {
     held: Option<Chunk<'a>>,
     finished: Option<Result<EofInfo, Error>>,
     recent: Recent<'a>,
+    /// Chunks to hand out as they are, from an earlier pass.
+    replay: Option<Arc<Grid>>,
 }
 
 /// The latest item starts, with the database and key (as stored) of those
@@ -70,6 +73,10 @@ impl<'a> Chunker<'a> {
             held: None,
             finished: None,
             recent: Default::default(),
+            replay: opts
+                .grid
+                .clone()
+                .filter(|g| g.is_complete() && opts.skip_corrupt.is_none() && opts.start.is_none()),
         }
     }
 
@@ -78,6 +85,9 @@ impl<'a> Chunker<'a> {
     /// `held`).
     #[allow(clippy::type_complexity)]
     pub(super) fn next_chunk(&mut self) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+        if let Some(grid) = self.replay.clone() {
+            return self.replayed(&grid);
+        }
         if self.skip.is_none() {
             return self.cut();
         }
@@ -97,6 +107,18 @@ impl<'a> Chunker<'a> {
                 return (Some(out), None);
             }
         }
+    }
+
+    /// The next chunk of a replayed [`Grid`]; the last one comes with how
+    /// the recorded pass ended.
+    #[allow(clippy::type_complexity)]
+    fn replayed(&mut self, grid: &Grid) -> (Option<Chunk<'a>>, Option<Result<EofInfo, Error>>) {
+        let i = self.seq as usize;
+        let Some(c) = grid.cuts.get(i) else {
+            return (None, Some(Ok(grid.eof)));
+        };
+        let end = (i + 1 == grid.cuts.len()).then_some(Ok(grid.eof));
+        (Some(self.chunk(c.start, c.end, c.db, c.keys, c.eof_at)), end)
     }
 
     /// Follows the segment counts as items go by.

@@ -23,6 +23,7 @@ mod chunk;
 mod chunker;
 mod corrupt;
 mod crc;
+mod grid;
 mod parallel;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 pub use chunk::{Admit, Chunk};
 pub use corrupt::{Corrupt, CorruptPolicy};
+pub use grid::Grid;
 
 use chunker::Chunker;
 use crc::CrcState;
@@ -59,6 +61,9 @@ pub struct EngineOptions {
     /// Start reading at this item boundary, with this database selected
     /// (a resumed load); the checksum still covers the whole file.
     pub start: Option<(u64, u64)>,
+    /// The chunks of an earlier whole pass over the same bytes, to be
+    /// handed out again instead of walking the boundaries ([`Grid`]).
+    pub grid: Option<Arc<Grid>>,
 }
 
 impl Default for EngineOptions {
@@ -72,6 +77,7 @@ impl Default for EngineOptions {
             filter: None,
             skip_corrupt: None,
             start: None,
+            grid: None,
         }
     }
 }

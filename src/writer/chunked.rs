@@ -68,7 +68,25 @@ struct Share<'a> {
     run: Option<Run>,
 }
 
+/// A first guess at one output's share of `chunk`: the chunk spread
+/// evenly, plus an eighth for re-encoding growth. Sizing the buffer once
+/// spares the doubling reallocations of a buffer grown record by record
+/// (each one a copy of everything gathered so far); the pages a guess
+/// leaves untouched cost nothing.
+fn share_capacity(chunk: &Chunk<'_>, outputs: usize) -> usize {
+    let len = (chunk.end - chunk.start) as usize;
+    let even = len / outputs.max(1);
+    even + even / 8
+}
+
 impl<'a> Share<'a> {
+    fn sized(capacity: usize) -> Self {
+        Share {
+            buf: Vec::with_capacity(capacity),
+            ..Share::default()
+        }
+    }
+
     /// Counts `n` keys of `db` just appended to `buf` from `from`.
     fn owned(&mut self, db: u64, n: u64, from: usize) {
         let to = self.buf.len();
@@ -213,7 +231,9 @@ impl<'a> Worker<'a> for ChunkWriter<'_, 'a> {
             data: self.data,
             fmt: self.plan.fmt,
             verbatim: self.verbatim,
-            shares: (0..self.outputs).map(|_| Share::default()).collect(),
+            shares: (0..self.outputs)
+                .map(|_| Share::sized(share_capacity(chunk, self.outputs)))
+                .collect(),
         };
         let mut summary = Summary::default();
         {
@@ -276,6 +296,7 @@ pub(crate) fn write_input<W: Write>(
     let engine = EngineOptions {
         // A single pass verifies the checksum; otherwise the first pass did.
         verify_checksum: plan.streaming && opts.verify_checksum,
+        grid: plan.grids.get(i as usize).cloned().flatten(),
         ..Default::default()
     };
     let outputs = ems.len();

@@ -4,10 +4,12 @@
 //! and module aux data, and the output format and version aux field.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::rdb::records::Record;
 use crate::rdb::value::Dialect;
 use crate::rdb::write::Format;
+use crate::scan::Grid;
 use crate::restore::{printable, OnConflict};
 
 use super::emit::{self, DbCounts};
@@ -35,6 +37,9 @@ pub(crate) struct Plan {
     /// One pass only (see [`streaming`]): functions, module aux data and
     /// the input's RESIZEDB hints are written where the input has them.
     pub streaming: bool,
+    /// Per input (by index), the chunks pass 1 cut an RDB input into, for
+    /// pass 2 to reuse instead of walking the boundaries again.
+    pub grids: Vec<Option<Arc<Grid>>>,
 }
 
 impl Plan {
@@ -56,6 +61,7 @@ impl Plan {
             valkey: opts.valkey || first.valkey || fmt.dialect == Dialect::Valkey,
             used_mem: first.used_mem,
             streaming: false,
+            grids: Vec::new(),
         }
     }
 
@@ -175,6 +181,7 @@ pub(crate) fn plan(
     if route.slot_owners().is_some() && fmt.has_slot_info() {
         t.slots = vec![(0, 0); super::route::SLOTS];
     }
+    let mut grids = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
         let head =
             source::header_of(input.data).map_err(|e| failed(source::in_file(&input.name, e)))?;
@@ -185,12 +192,17 @@ pub(crate) fn plan(
             own_aux: i == 0 && in_fmt == Some(fmt),
         };
         if head.is_some() {
-            super::plan_scan::plan_input(&mut t, route, &at, input, summary)?;
+            let grid = super::plan_scan::plan_input(&mut t, route, &at, input, summary)?;
+            grids.push(Some(Arc::new(grid)));
         } else {
             plan_json(&mut t, route, &at, input, summary)?;
+            grids.push(None);
         }
     }
-    Ok(t.into_plan(fmt, opts))
+    Ok(Plan {
+        grids,
+        ..t.into_plan(fmt, opts)
+    })
 }
 
 /// Which input is being read.

@@ -10,7 +10,7 @@
 //!                        └──────▶ Tally (in file order: conflicts, winners)
 //! ```
 
-use crate::scan::{self, Chunk, EngineOptions, ScanError, Worker};
+use crate::scan::{self, Chunk, EngineOptions, Grid, ScanError, Worker};
 
 use super::emit::DbCounts;
 use super::plan::{unrouted, InputAt, Kept, Rules, Tally};
@@ -165,14 +165,14 @@ fn fold(
 }
 
 /// Pass 1 over RDB input `at` on the parallel engine (which also checks
-/// its CRC-64, when asked).
+/// its CRC-64, when asked); returns the pass's chunk grid for pass 2.
 pub(crate) fn plan_input(
     t: &mut Tally<'_>,
     route: &Route,
     at: &InputAt<'_>,
     input: &Input<'_>,
     summary: &mut Summary,
-) -> Result<(), WriteError> {
+) -> Result<Grid, WriteError> {
     let engine = EngineOptions {
         verify_checksum: t.opts().verify_checksum,
         ..Default::default()
@@ -188,15 +188,22 @@ pub(crate) fn plan_input(
         outputs,
         scratch: Vec::new(),
     };
+    let mut grid = Grid::default();
     let r = scan::run(
         input.data,
         &engine,
         make,
-        |pc: PlanChunk, _: &Chunk<'_>| fold(t, at, pc, summary),
+        |pc: PlanChunk, c: &Chunk<'_>| {
+            grid.record(c);
+            fold(t, at, pc, summary)
+        },
         None,
     );
     match r {
-        Ok(_) => Ok(()),
+        Ok(info) => {
+            grid.complete(&info);
+            Ok(grid)
+        }
         Err(ScanError::Format(e)) => Err(failed(source::in_file(&input.name, e))),
         Err(ScanError::Consumer(e)) => Err(e),
     }
