@@ -112,6 +112,10 @@ pub struct Record<'a> {
     pub value_offset: u64,
     /// Raw `RDB_OPCODE_KEY_META` body (Redis 8.6), if any.
     pub key_meta: Option<&'a [u8]>,
+    /// The record's prefix holds Redis Enterprise hint opcodes (RAM LRU,
+    /// slot number): skipped here, but a stock server cannot read them, so
+    /// the record's bytes from `offset` must not be copied as they are.
+    pub vendor_hints: bool,
 }
 
 impl<'a> Record<'a> {
@@ -337,6 +341,7 @@ impl<'a> Parser<'a> {
         let mut freq = None;
         let mut key_meta = None;
         let mut has_key_state = false;
+        let mut vendor_hints = false;
         loop {
             let op_offset = self.cur.offset();
             let op = self.cur.u8("opcode or value type")?;
@@ -446,6 +451,7 @@ impl<'a> Parser<'a> {
                 {
                     // Redis Enterprise hints: one length each, no meaning for a reader.
                     self.cur.length("Redis Enterprise opcode argument")?;
+                    vendor_hints = true;
                 }
                 t => {
                     let vtype = match ValueType::from_byte(t, dialect) {
@@ -469,6 +475,7 @@ impl<'a> Parser<'a> {
                         value,
                         value_offset,
                         key_meta,
+                        vendor_hints,
                     })));
                 }
             }

@@ -30,5 +30,6 @@ pub fn string_record(value: &[u8]) -> crate::rdb::records::Record<'_> {
         value,
         value_offset: 12,
         key_meta: None,
+        vendor_hints: false,
     }
 }

@@ -29,6 +29,9 @@ pub struct Census {
     pub per_db: BTreeMap<u64, u64>,
     /// Of those, keys with a TTL (they may expire before the count is checked).
     pub volatile: u64,
+    /// Keys whose prefix holds Redis Enterprise hint opcodes: a stock
+    /// server cannot read them, so such a file is written, not sent raw.
+    pub vendor_hints: u64,
     /// Per input: bytes after the checksum trailer (never streamed: the
     /// replica expects the end-of-stream mark right after the trailer).
     pub trailing: Vec<u64>,
@@ -45,6 +48,7 @@ impl Census {
         self.expired += o.expired;
         self.empty += o.empty;
         self.volatile += o.volatile;
+        self.vendor_hints += o.vendor_hints;
         for (db, n) in o.per_db {
             *self.per_db.entry(db).or_default() += n;
         }
@@ -67,6 +71,7 @@ impl<'a> Worker<'a> for Counter {
         while let Some(item) = p.next_item()? {
             let Item::Key(rec) = item else { continue };
             c.keys_read += 1;
+            c.vendor_hints += u64::from(rec.vendor_hints);
             if let Some(f) = &self.filter {
                 if !f.matches(&rec, &mut self.scratch)? {
                     c.filtered += 1;

@@ -156,6 +156,7 @@ pub fn make<'a>(
         && same_dbs
         && !user_filter
         && census.expired == 0
+        && census.vendor_hints == 0
         && opts.engine.verify_checksum;
     let (source, how) = if raw {
         let data = files[0].data;

@@ -215,6 +215,7 @@ mod tests {
                 idle: Some(3),
                 freq: Some(4),
                 key_meta: meta,
+                vendor_hints: false,
                 ..crate::rdb::testutil::string_record(&value)
             };
             let args = RestoreArgs {

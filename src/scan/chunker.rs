@@ -118,7 +118,10 @@ impl<'a> Chunker<'a> {
             return (None, Some(Ok(grid.eof)));
         };
         let end = (i + 1 == grid.cuts.len()).then_some(Ok(grid.eof));
-        (Some(self.chunk(c.start, c.end, c.db, c.keys, c.eof_at)), end)
+        (
+            Some(self.chunk(c.start, c.end, c.db, c.keys, c.eof_at)),
+            end,
+        )
     }
 
     /// Follows the segment counts as items go by.

@@ -171,7 +171,7 @@ impl<'a> KeySink for Shares<'a> {
     ) -> std::io::Result<()> {
         let data = self.data;
         let s = &mut self.shares[out];
-        if self.verbatim {
+        if self.verbatim && !rec.vendor_hints {
             s.span(data, db, rec.offset as usize, rec.end_offset() as usize);
         } else {
             s.close(data);

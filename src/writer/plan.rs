@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::rdb::records::Record;
 use crate::rdb::value::Dialect;
 use crate::rdb::write::Format;
-use crate::scan::Grid;
 use crate::restore::{printable, OnConflict};
+use crate::scan::Grid;
 
 use super::emit::{self, DbCounts};
 use super::route::Route;

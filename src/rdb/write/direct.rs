@@ -236,6 +236,7 @@ mod tests {
             value,
             value_offset: 0,
             key_meta: None,
+            vendor_hints: false,
         }
     }
 
