@@ -105,7 +105,7 @@ pub fn run(a: LoadArgs) -> Result<u8, Fail> {
     bar.finish();
     let mut summary = match r {
         Ok(s) => s,
-        Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
+        Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
         Err(e) => return Err(e.to_string().into()),
     };
     let replayed = aof::run_replay(&opened, replay, &opts, &load.aof, &summary);

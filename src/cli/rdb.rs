@@ -172,7 +172,7 @@ pub fn run(a: RdbArgs) -> Result<u8, String> {
             eprintln!("rdbkit: stopped on conflict: {m}");
             return Ok(exit::CONFLICT);
         }
-        Err(WriteError::Failed(m)) => return Err(m),
+        Err(e) => return Err(e.to_string()),
     };
     let file = w
         .into_inner()
@@ -212,6 +212,6 @@ pub fn run_split(a: SplitArgs) -> Result<u8, String> {
             eprintln!("rdbkit: stopped on conflict: {m}");
             Ok(exit::CONFLICT)
         }
-        Err(WriteError::Failed(m)) => Err(m),
+        Err(e) => Err(e.to_string()),
     }
 }

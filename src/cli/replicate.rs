@@ -85,7 +85,7 @@ pub fn run(
     );
     let summary = match replicate::replicate(&named, &opts) {
         Ok(s) => s,
-        Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
+        Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
         Err(e) => return Err(e.to_string().into()),
     };
     if json {

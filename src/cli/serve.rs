@@ -167,7 +167,7 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
     };
     let summary = match serve(&named, &opts, &on_listen) {
         Ok(s) => s,
-        Err(load::LoadError::Usage(m)) => return Err(Fail::Usage(m)),
+        Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
         Err(e) => return Err(e.to_string().into()),
     };
     if a.json {

@@ -20,9 +20,9 @@ use super::router::{rediscover, Router};
 use super::session::Session;
 use super::{same, LoadError, LoadOptions, Msg, Summary};
 use crate::redis::resp::Reply;
-use crate::redis::ServerError;
+use crate::redis::{ClientError, ServerError};
 use crate::restore::worker::Batch;
-use crate::restore::{shown, InputFile, Op, OpKind};
+use crate::restore::{shown, InputError, InputFile, Op, OpKind};
 use crate::sink::SinkError;
 
 /// Notes a summary carries at most (keys sent as commands for their size).
@@ -369,10 +369,9 @@ impl<'s, 'env, 'a: 's> Driver<'s, 'env, 'a> {
                 t.read_upto = u64::MAX;
             }
             Err(SinkError::Stopped) => {}
-            Err(e) => self.halt(Some(LoadError::Input {
-                file: self.inp.files[i].name.clone(),
-                msg: e.to_string(),
-            })),
+            Err(e) => self.halt(Some(
+                InputError::new(&*self.inp.files[i].name, e.into()).into(),
+            )),
         }
     }
 
@@ -478,9 +477,11 @@ impl<'s, 'env, 'a: 's> Driver<'s, 'env, 'a> {
             let db = op.db.to_string();
             match self.select(&db) {
                 Ok(Reply::Error(e)) => {
-                    let addr = self.session.control.addr.clone();
-                    let msg = format!("SELECT {db} failed: {e}");
-                    self.halt(Some(LoadError::Target { addr, msg }));
+                    self.halt(Some(LoadError::Client(ClientError::Refused {
+                        addr: self.session.control.addr.clone(),
+                        command: format!("SELECT {db}"),
+                        source: ServerError::parse(&e),
+                    })));
                     break;
                 }
                 Ok(_) => self.selected_dbs.push(op.db),

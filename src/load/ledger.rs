@@ -108,7 +108,7 @@ pub(super) fn classify(
             Class::Function(FnReply::Loaded)
         }
         (OpKind::Function { .. } | OpKind::FunctionLoad { .. }, Reply::Error(e))
-            if e.contains("already exists") =>
+            if ServerError::parse(&e).is_library_exists() =>
         {
             // Not a key: a library that is already there is kept (the
             // `rewrite` policy sends REPLACE) and reported, not failed.
@@ -140,7 +140,7 @@ pub(super) fn classify(
             ServerError::Moved { slot, addr, .. } => Class::Again(Redirect::Moved(slot, addr)),
             ServerError::Ask { addr, .. } => Class::Again(Redirect::Ask(addr)),
             s if s.is_transient() => Class::Again(Redirect::Retry(format!("{node}: {e}"))),
-            _ if e.contains("DUMP payload version") => Class::Failed(format!(
+            s if s.is_payload_version() => Class::Failed(format!(
                 "{e} (target {server_version} does not accept RDB version {version} payloads)"
             )),
             _ => Class::Failed(e),

@@ -33,7 +33,7 @@ pub use crate::redis::{cluster, conn, resp, slot, target};
 pub use crate::restore::{commands, jsonl, op, payload, worker};
 pub use crate::restore::{
     now_ms, printable, shown, snapshot_ctime_ms, target_features, target_rdb_version,
-    worker_config, InputError, InputFile, KeyOptions, OnConflict,
+    worker_config, InputCause, InputError, InputFile, KeyOptions, OnConflict,
 };
 
 use std::fmt;
@@ -49,7 +49,7 @@ use self::router::Router;
 use self::session::Session;
 use crate::rdb::records::{ParseOptions, Parser};
 use crate::redis::cluster::Topology;
-use crate::redis::ClientError;
+use crate::redis::{ClientError, ServerError};
 use crate::restore::worker::{Batch, WorkerConfig};
 use crate::scan::EngineOptions;
 use crate::sink::SinkError;
@@ -58,47 +58,113 @@ pub use self::summary::{Ending, Summary};
 pub use crate::redis::target::{Auth, Target};
 pub use crate::restore::op::{Op, OpKind};
 
-/// Errors of the load layer. None of them carries a password.
+/// Errors of the load layer. None of them carries a password. Each keeps
+/// its cause as a value ([`std::error::Error::source`]); the message is one
+/// line with the context and the cause's text.
 #[derive(Debug)]
 pub enum LoadError {
-    /// A bad option or URL.
+    /// A bad option or URL. The text is the message.
     Usage(String),
-    /// A target refused or failed (address, what happened).
+    /// The client layer failed: a target refused or failed (or a TLS file
+    /// could not be used, which is a usage error).
+    Client(ClientError),
+    /// A target is in a state the load cannot work with (address, what is
+    /// wrong, in words).
     Target { addr: String, msg: String },
-    /// An input file failed to parse.
-    Input { file: String, msg: String },
+    /// A target refused a command a replicated load cannot do without
+    /// (`CONFIG`, `REPLICAOF`: managed services rename or forbid them).
+    Forbidden {
+        addr: String,
+        command: String,
+        source: ServerError,
+    },
+    /// An input file cannot be used. (Boxed: the biggest cause, and the
+    /// rarest.)
+    Input(Box<InputError>),
+    /// A local file could not be written (`what`: which one).
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// The run gave up waiting for something (a replica of `serve` that
+    /// did not come), in words.
+    GaveUp(String),
+    /// A failure, and what it left behind (`state`: the target after a
+    /// failed replicated load).
+    Aftermath {
+        error: Box<LoadError>,
+        state: String,
+    },
+}
+
+impl LoadError {
+    /// Whether the user's input is at fault (exit code 2), not the target
+    /// or a file.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            LoadError::Usage(_) => true,
+            LoadError::Client(e) => e.is_usage(),
+            LoadError::Aftermath { error, .. } => error.is_usage(),
+            LoadError::Target { .. }
+            | LoadError::Forbidden { .. }
+            | LoadError::Input(_)
+            | LoadError::Io { .. }
+            | LoadError::GaveUp(_) => false,
+        }
+    }
+
     /// A local file could not be written.
-    Io(String),
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LoadError {
+        let what = what.into();
+        move |source| LoadError::Io { what, source }
+    }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Usage(m) => write!(f, "{m}"),
+            LoadError::Client(e) => e.fmt(f),
             LoadError::Target { addr, msg } => write!(f, "target {addr}: {msg}"),
-            LoadError::Input { file, msg } => write!(f, "{file}: {msg}"),
-            LoadError::Io(m) => write!(f, "{m}"),
+            LoadError::Forbidden {
+                addr,
+                command,
+                source,
+            } => write!(
+                f,
+                "target {addr}: {command} was refused ({source}); replicated loading needs \
+                 CONFIG and REPLICAOF (managed services often forbid them): use --mode restore"
+            ),
+            LoadError::Input(e) => e.fmt(f),
+            LoadError::Io { what, source } => write!(f, "{what}: {source}"),
+            LoadError::GaveUp(m) => f.write_str(m),
+            LoadError::Aftermath { error, state } => write!(f, "{error}; {state}"),
         }
     }
 }
 
-impl std::error::Error for LoadError {}
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Usage(_) | LoadError::Target { .. } | LoadError::GaveUp(_) => None,
+            LoadError::Client(e) => e.source(),
+            LoadError::Forbidden { source, .. } => Some(source),
+            LoadError::Input(e) => e.source(),
+            LoadError::Io { source, .. } => Some(source),
+            LoadError::Aftermath { error, .. } => Some(&**error),
+        }
+    }
+}
 
 impl From<InputError> for LoadError {
     fn from(e: InputError) -> Self {
-        LoadError::Input {
-            file: e.file,
-            msg: e.msg,
-        }
+        LoadError::Input(Box::new(e))
     }
 }
 
 impl From<ClientError> for LoadError {
     fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Usage(m) => LoadError::Usage(m),
-            ClientError::Target { addr, msg } => LoadError::Target { addr, msg },
-        }
+        LoadError::Client(e)
     }
 }
 
@@ -223,25 +289,24 @@ pub enum Msg<'a> {
 
 /// The database selected at `offset`, which must be an item boundary (a
 /// checkpoint offset): the file is walked from its start, lengths only.
-pub fn db_at(data: &[u8], offset: u64) -> Result<u64, String> {
+pub fn db_at(data: &[u8], offset: u64) -> Result<u64, InputCause> {
     let mut p = Parser::new(
         data,
         ParseOptions {
             verify_checksum: false,
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     loop {
         if p.offset() == offset {
             return Ok(p.db());
         }
         if p.offset() > offset {
-            return Err("not a record boundary".into());
+            return Err(InputCause::Unusable("not a record boundary".into()));
         }
         match p.next_item() {
             Ok(Some(_)) => {}
-            Ok(None) => return Err("beyond the end of the records".into()),
-            Err(e) => return Err(e.to_string()),
+            Ok(None) => return Err(InputCause::Unusable("beyond the end of the records".into())),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -497,4 +562,59 @@ fn finish(
         summary.ending = Ending::Error(e.to_string());
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn error_messages_name_the_context_and_keep_the_cause() {
+        let format = crate::Error::invalid(12, "length", "too big");
+        let e: LoadError = InputError::new("a.rdb", format.clone().into())
+            .at("checkpoint offset 12")
+            .note("nothing was written")
+            .into();
+        assert_eq!(
+            e.to_string(),
+            "a.rdb: checkpoint offset 12: at byte offset 12: invalid length: too big \
+             (nothing was written)"
+        );
+        assert_eq!(e.source().and_then(|s| s.downcast_ref()), Some(&format));
+        assert!(!e.is_usage());
+
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = LoadError::io("checkpoint ck.json")(io);
+        assert_eq!(e.to_string(), "checkpoint ck.json: denied");
+        assert!(e.source().is_some_and(|s| s.is::<std::io::Error>()));
+
+        let e = LoadError::Aftermath {
+            error: Box::new(LoadError::Target {
+                addr: "h:1".into(),
+                msg: "dropped".into(),
+            }),
+            state: "its settings were restored".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "target h:1: dropped; its settings were restored"
+        );
+        assert!(e.source().is_some_and(|s| s.is::<LoadError>()));
+
+        let tls = LoadError::from(ClientError::Tls {
+            what: "TLS CA file ca.pem".into(),
+            source: "no certificates".into(),
+        });
+        assert!(tls.is_usage());
+        assert_eq!(tls.to_string(), "TLS CA file ca.pem: no certificates");
+    }
+
+    #[test]
+    fn db_at_says_why_an_offset_is_unusable() {
+        assert!(matches!(
+            db_at(b"NOT AN RDB", 0),
+            Err(InputCause::Format(_))
+        ));
+    }
 }

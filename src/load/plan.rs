@@ -10,7 +10,7 @@ use super::checkpoint::{self, Checkpoint, Tracker};
 use super::session::Session;
 use super::{changed_options, db_at, LoadError, LoadMode, LoadOptions, Summary};
 use crate::restore::worker::{CommandChoice, WorkerConfig};
-use crate::restore::{jsonl, worker_config, InputFile, OnConflict};
+use crate::restore::{jsonl, worker_config, InputError, InputFile, OnConflict};
 
 /// Each file's worker configuration and payload version, and the notes
 /// that say which files go as commands and why.
@@ -34,10 +34,8 @@ pub(super) fn configs(
         let version = if is_json {
             None
         } else {
-            let h = crate::rdb::records::parse_header(f.data).map_err(|e| LoadError::Input {
-                file: f.name.clone(),
-                msg: e.to_string(),
-            })?;
+            let h = crate::rdb::records::parse_header(f.data)
+                .map_err(|e| InputError::new(&*f.name, e.into()))?;
             Some(h.version)
         };
         let policy = opts.on_conflict;
@@ -149,10 +147,11 @@ pub(super) fn starts(files: &[InputFile<'_>], opts: &LoadOptions) -> Result<Star
     changed_options(&ck.options, &opts.recorded(), opts.allow_changed_options)?;
     for (i, (f, prev)) in files.iter().zip(&ck.files).enumerate() {
         if prev.size != f.data.len() as u64 || prev.fingerprint != checkpoint::fingerprint(f.data) {
-            return Err(LoadError::Input {
-                file: f.name.clone(),
-                msg: format!("not the file the checkpoint was made with ({})", prev.name),
-            });
+            return Err(InputError::unusable(
+                &*f.name,
+                format!("not the file the checkpoint was made with ({})", prev.name),
+            )
+            .into());
         }
         let t = &mut st.trackers[i];
         t.failed = prev.failed.clone();
@@ -166,10 +165,8 @@ pub(super) fn starts(files: &[InputFile<'_>], opts: &LoadOptions) -> Result<Star
         // (0: the interrupted run acknowledged nothing; from the start.)
         let at = prev.resume_at();
         if at > 0 {
-            let db = db_at(f.data, at).map_err(|e| LoadError::Input {
-                file: f.name.clone(),
-                msg: format!("checkpoint offset {at}: {e}"),
-            })?;
+            let db = db_at(f.data, at)
+                .map_err(|e| InputError::new(&*f.name, e).at(format!("checkpoint offset {at}")))?;
             st.at[i] = Some((at, db));
         }
         t.start(at);
@@ -211,7 +208,7 @@ impl<'r, 'f> Checkpointer<'r, 'f> {
                 .collect(),
         };
         ck.write(path)
-            .map_err(|e| LoadError::Io(format!("checkpoint {}: {e}", path.display())))
+            .map_err(LoadError::io(format!("checkpoint {}", path.display())))
     }
 
     fn file_state(&self, i: usize, f: &InputFile<'_>, t: &mut Tracker) -> checkpoint::FileState {

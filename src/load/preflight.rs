@@ -14,7 +14,7 @@ use crate::scan::{self, Chunk, CorruptPolicy, EngineOptions, Worker};
 use crate::sink::SinkError;
 
 use super::LoadError;
-use crate::restore::{jsonl, InputFile};
+use crate::restore::{jsonl, InputError, InputFile};
 
 /// A worker with nothing to do: the boundary pass alone counts the keys.
 struct Nothing;
@@ -59,13 +59,12 @@ pub fn walk(
             if let Some(r) = f.release {
                 r(u64::MAX);
             }
-            let info = walked.map_err(|e| LoadError::Input {
-                file: f.name.clone(),
-                msg: format!(
-                    "{e} (found by the check before loading: nothing was written; \
-                         --skip-corrupt loads what can be read, --no-checksum ignores a \
-                         checksum mismatch)"
-                ),
+            let info = walked.map_err(|e| {
+                InputError::new(&*f.name, e.into()).note(
+                    "found by the check before loading: nothing was written; \
+                     --skip-corrupt loads what can be read, --no-checksum ignores a \
+                     checksum mismatch",
+                )
             })?;
             Ok(Some(info.keys))
         })

@@ -20,7 +20,7 @@ pub(super) fn report_file(p: &Option<PathBuf>) -> Result<Option<ReportFile>, Loa
         .map(|p| {
             crate::outpath::AtomicFile::create(p)
                 .map(BufWriter::new)
-                .map_err(|e| LoadError::Io(format!("{}: {e}", p.display())))
+                .map_err(LoadError::io(p.display().to_string()))
         })
         .transpose()
 }
@@ -29,9 +29,9 @@ pub(super) fn report_file(p: &Option<PathBuf>) -> Result<Option<ReportFile>, Loa
 pub(super) fn commit_report(w: Option<ReportFile>, what: &str) -> Result<(), LoadError> {
     let Some(w) = w else { return Ok(()) };
     w.into_inner()
-        .map_err(|e| LoadError::Io(format!("{what}: {}", e.error())))?
+        .map_err(|e| LoadError::io(what)(e.into_error()))?
         .commit()
-        .map_err(|e| LoadError::Io(format!("{what}: {e}")))
+        .map_err(LoadError::io(what))
 }
 
 /// Appends a conflict line.

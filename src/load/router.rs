@@ -145,10 +145,7 @@ impl<'s, 'env, 'a: 's> Router<'s, 'env, 'a> {
 
     /// Remembers that `addr` failed to connect, with a longer back-off each time.
     fn mark_down(&mut self, addr: &str, e: &ClientError) {
-        let why = match e {
-            ClientError::Target { msg, .. } => msg.clone(),
-            e => e.to_string(),
-        };
+        let why = e.detail();
         let fails = self.down.get(addr).map_or(0, |x| x.1);
         let until = Instant::now() + backoff(fails);
         self.down.insert(addr.to_string(), (until, fails + 1, why));

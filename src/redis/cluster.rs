@@ -2,7 +2,7 @@
 //! `CLUSTER SHARDS` (Redis 7.0+), falling back to `CLUSTER SLOTS`.
 
 use super::conn::Conn;
-use super::error::ClientError;
+use super::error::{ClientError, ServerError};
 use super::resp::Reply;
 use super::slot::SLOTS;
 
@@ -158,7 +158,7 @@ pub fn discover(conn: &mut Conn, fallback_host: &str) -> Result<Topology, Client
                 }
             }
         }
-        Reply::Error(e) if e.contains("cluster support disabled") => {
+        Reply::Error(e) if ServerError::parse(&e).is_cluster_disabled() => {
             return Err(ClientError::Target {
                 addr: addr.clone(),
                 msg: "--cluster: this server is not a Redis Cluster (cluster support \

@@ -206,8 +206,15 @@ pub struct TlsFiles {
     pub key: Option<std::path::PathBuf>,
 }
 
-fn tls_err(what: &str, p: &Path, e: impl std::fmt::Display) -> ClientError {
-    ClientError::Usage(format!("TLS {what} {}: {e}", p.display()))
+fn tls_err(
+    what: &str,
+    p: &Path,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ClientError {
+    ClientError::Tls {
+        what: format!("TLS {what} {}", p.display()),
+        source: e.into(),
+    }
 }
 
 /// Builds the rustls client configuration.
@@ -225,7 +232,10 @@ pub fn tls_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Usage(format!("TLS: {e}")))?
+        .map_err(|e| ClientError::Tls {
+            what: "TLS".into(),
+            source: e.into(),
+        })?
         .with_root_certificates(roots);
     let cfg = match (&files.cert, &files.key) {
         (Some(c), Some(k)) => {
@@ -236,7 +246,10 @@ pub fn tls_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, ClientError> {
             let key = PrivateKeyDer::from_pem_file(k).map_err(|e| tls_err("key file", k, e))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| ClientError::Usage(format!("TLS client certificate: {e}")))?
+                .map_err(|e| ClientError::Tls {
+                    what: "TLS client certificate".into(),
+                    source: e.into(),
+                })?
         }
         (None, None) => builder.with_no_client_auth(),
         _ => {
@@ -277,10 +290,21 @@ pub const NOAUTH_HINT: &str = " (the server needs a password: give it in the URL
 redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port, or in a file with \
 --password-file FILE, or in the REDISCLI_AUTH environment variable)";
 
-fn target_err(addr: &str, msg: String) -> ClientError {
-    ClientError::Target {
+fn connect_err<'a>(
+    addr: &'a str,
+    doing: &'static str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> ClientError + 'a {
+    move |source| ClientError::Connect {
         addr: addr.to_string(),
-        msg,
+        doing,
+        source,
+    }
+}
+
+fn io_err(addr: &str) -> impl FnOnce(io::Error) -> ClientError + '_ {
+    move |source| ClientError::Io {
+        addr: addr.to_string(),
+        source,
     }
 }
 
@@ -291,14 +315,15 @@ impl Conn {
         let (io_timeout, connect_timeout) = (opts.io_timeout, opts.connect_timeout);
         let sa = addr
             .to_socket_addrs()
-            .map_err(|e| target_err(addr, format!("cannot resolve: {e}")))?
+            .map_err(|e| connect_err(addr, "cannot resolve")(e.into()))?
             .next()
-            .ok_or_else(|| target_err(addr, "no address".into()))?;
+            .ok_or_else(|| ClientError::Target {
+                addr: addr.to_string(),
+                msg: "no address".into(),
+            })?;
         let stream = TcpStream::connect_timeout(&sa, connect_timeout)
-            .map_err(|e| target_err(addr, format!("cannot connect: {e}")))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| target_err(addr, e.to_string()))?;
+            .map_err(|e| connect_err(addr, "cannot connect")(e.into()))?;
+        stream.set_nodelay(true).map_err(io_err(addr))?;
         let transport = match &opts.tls {
             None => {
                 // Reads happen only while a reply is awaited, so a timeout
@@ -306,7 +331,7 @@ impl Conn {
                 stream
                     .set_read_timeout(io_timeout)
                     .and_then(|_| stream.set_write_timeout(io_timeout))
-                    .map_err(|e| target_err(addr, e.to_string()))?;
+                    .map_err(io_err(addr))?;
                 Transport::Tcp(Arc::new(stream))
             }
             Some(cfg) => {
@@ -317,34 +342,30 @@ impl Conn {
                     .trim_start_matches('[')
                     .trim_end_matches(']');
                 let name = ServerName::try_from(host.to_string())
-                    .map_err(|e| target_err(addr, format!("TLS server name: {e}")))?;
+                    .map_err(|e| connect_err(addr, "TLS server name")(e.into()))?;
                 let conn = ClientConnection::new(Arc::clone(cfg), name)
-                    .map_err(|e| target_err(addr, format!("TLS: {e}")))?;
+                    .map_err(|e| connect_err(addr, "TLS")(e.into()))?;
                 // A peer that is not a TLS server (or a hung one) may never
                 // answer the ClientHello: bound the handshake in time.
                 let limit = io_timeout.map_or(connect_timeout, |t| t.min(connect_timeout));
-                stream
-                    .set_read_timeout(Some(limit))
-                    .map_err(|e| target_err(addr, e.to_string()))?;
+                stream.set_read_timeout(Some(limit)).map_err(io_err(addr))?;
                 stream
                     .set_write_timeout(Some(limit))
-                    .map_err(|e| target_err(addr, e.to_string()))?;
+                    .map_err(io_err(addr))?;
                 let mut s = StreamOwned::new(conn, stream);
                 // Complete the handshake now, so certificate problems are
                 // reported here, before any key is sent.
                 while s.conn.is_handshaking() {
                     s.conn
                         .complete_io(&mut s.sock)
-                        .map_err(|e| target_err(addr, format!("TLS handshake failed: {e}")))?;
+                        .map_err(|e| connect_err(addr, "TLS handshake failed")(e.into()))?;
                 }
                 s.sock
                     .set_read_timeout(Some(TLS_POLL))
-                    .map_err(|e| target_err(addr, e.to_string()))?;
+                    .map_err(io_err(addr))?;
                 // A target that stops reading what is sent fails the write
                 // after the I/O timeout, as on plain TCP.
-                s.sock
-                    .set_write_timeout(io_timeout)
-                    .map_err(|e| target_err(addr, e.to_string()))?;
+                s.sock.set_write_timeout(io_timeout).map_err(io_err(addr))?;
                 Transport::Tls(Arc::new(Mutex::new(s)))
             }
         };
@@ -368,7 +389,10 @@ impl Conn {
             };
             if let Reply::Error(e) = r {
                 // The server's message does not contain the password.
-                return Err(target_err(addr, format!("authentication failed: {e}")));
+                return Err(ClientError::Auth {
+                    addr: addr.to_string(),
+                    source: ServerError::parse(&e),
+                });
             }
         }
         Ok(c)
@@ -385,23 +409,17 @@ impl Conn {
     /// Like `call`, but an error reply is an error.
     pub fn call_ok(&mut self, args: &[&[u8]]) -> Result<Reply, ClientError> {
         match self.call(args)? {
-            Reply::Error(e) => {
-                let hint = if matches!(ServerError::parse(&e), ServerError::NoAuth(_)) {
-                    NOAUTH_HINT
-                } else {
-                    ""
-                };
-                Err(target_err(
-                    &self.addr,
-                    format!("{} failed: {e}{hint}", String::from_utf8_lossy(args[0])),
-                ))
-            }
+            Reply::Error(e) => Err(ClientError::Refused {
+                addr: self.addr.clone(),
+                command: String::from_utf8_lossy(args[0]).into_owned(),
+                source: ServerError::parse(&e),
+            }),
             r => Ok(r),
         }
     }
 
     pub fn io(&self, e: std::io::Error) -> ClientError {
-        target_err(&self.addr, describe_io(&e))
+        io_err(&self.addr)(e)
     }
 
     /// The control connection to a target (TLS when its URL says so), with

@@ -8,6 +8,7 @@
 //! server's text unchanged.
 
 use std::fmt;
+use std::io;
 
 /// An error reply from a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +123,31 @@ impl ServerError {
     }
 }
 
+impl ServerError {
+    // Some refusals come as a plain `ERR` whose words alone say what
+    // happened; they are recognised here, next to the parser, so that the
+    // callers match on a question instead of on the server's text.
+
+    /// `FUNCTION LOAD` of a library that is there (`ERR Library 'NAME'
+    /// already exists`, `functions.c`).
+    pub fn is_library_exists(&self) -> bool {
+        self.text().contains("already exists")
+    }
+
+    /// `RESTORE` of a payload whose RDB version the server does not read
+    /// (`ERR DUMP payload version or checksum are wrong`, `cluster.c`
+    /// `verifyDumpPayload`).
+    pub fn is_payload_version(&self) -> bool {
+        self.text().contains("DUMP payload version")
+    }
+
+    /// `CLUSTER SHARDS` (or `SLOTS`) on a server that is not a cluster node
+    /// (`ERR This instance has cluster support disabled`).
+    pub fn is_cluster_disabled(&self) -> bool {
+        self.text().contains("cluster support disabled")
+    }
+}
+
 /// The wait before the `n`th resend (from 0) of a command refused with a
 /// [transient](ServerError::is_transient) error: 50 ms, doubling, at most
 /// 2 s. The load path and the AOF replay pace their retries alike.
@@ -138,25 +164,114 @@ impl fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 /// Why the client could not do what was asked. Messages name the address,
-/// never the password.
+/// never the password. Each variant keeps its cause as a value
+/// ([`std::error::Error::source`] returns it); the message is one line
+/// with the context and the cause's text.
 #[derive(Debug)]
 pub enum ClientError {
-    /// A bad URL or TLS setting: the user's to fix.
+    /// A bad URL or option: the user's to fix. The text is the message.
     Usage(String),
-    /// A target refused or failed (address, what happened).
+    /// A TLS setting that cannot be used (`what`: which setting and file,
+    /// e.g. "TLS CA file ca.pem"): the user's to fix.
+    Tls {
+        what: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Setting up the connection to a target failed (`doing`: the step,
+    /// e.g. "cannot connect", "TLS handshake failed").
+    Connect {
+        addr: String,
+        doing: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The connection to a target failed while it was used (a reset, a
+    /// timeout: see [`describe_io`](super::conn::describe_io)).
+    Io { addr: String, source: io::Error },
+    /// A target answered `command` with an error reply.
+    Refused {
+        addr: String,
+        command: String,
+        source: ServerError,
+    },
+    /// A target refused the password.
+    Auth { addr: String, source: ServerError },
+    /// Anything else a target did wrong (an unexpected reply), in words.
     Target { addr: String, msg: String },
 }
 
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ClientError {
+    /// Whether the user's input is at fault (a bad URL, option or TLS
+    /// file), not a target.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ClientError::Usage(_) | ClientError::Tls { .. })
+    }
+
+    /// The target's address, when a target failed.
+    pub fn addr(&self) -> Option<&str> {
         match self {
-            ClientError::Usage(m) => write!(f, "{m}"),
-            ClientError::Target { addr, msg } => write!(f, "target {addr}: {msg}"),
+            ClientError::Usage(_) | ClientError::Tls { .. } => None,
+            ClientError::Connect { addr, .. }
+            | ClientError::Io { addr, .. }
+            | ClientError::Refused { addr, .. }
+            | ClientError::Auth { addr, .. }
+            | ClientError::Target { addr, .. } => Some(addr),
+        }
+    }
+
+    /// What happened, without the leading `target ADDR: ` (for a message
+    /// that names the address itself).
+    pub fn detail(&self) -> String {
+        struct Detail<'e>(&'e ClientError);
+        impl fmt::Display for Detail<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt_detail(f)
+            }
+        }
+        Detail(self).to_string()
+    }
+
+    fn fmt_detail(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Usage(m) => f.write_str(m),
+            ClientError::Tls { what, source } => write!(f, "{what}: {source}"),
+            ClientError::Connect { doing, source, .. } => write!(f, "{doing}: {source}"),
+            ClientError::Io { source, .. } => f.write_str(&super::conn::describe_io(source)),
+            ClientError::Refused {
+                command, source, ..
+            } => {
+                let hint = match source {
+                    ServerError::NoAuth(_) => super::conn::NOAUTH_HINT,
+                    _ => "",
+                };
+                write!(f, "{command} failed: {source}{hint}")
+            }
+            ClientError::Auth { source, .. } => write!(f, "authentication failed: {source}"),
+            ClientError::Target { msg, .. } => f.write_str(msg),
         }
     }
 }
 
-impl std::error::Error for ClientError {}
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(addr) = self.addr() {
+            write!(f, "target {addr}: ")?;
+        }
+        self.fmt_detail(f)
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Usage(_) | ClientError::Target { .. } => None,
+            ClientError::Tls { source, .. } | ClientError::Connect { source, .. } => {
+                Some(&**source)
+            }
+            ClientError::Io { source, .. } => Some(source),
+            ClientError::Refused { source, .. } | ClientError::Auth { source, .. } => Some(source),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -257,6 +372,47 @@ mod tests {
             assert_eq!(&got, want, "{text:?}");
             assert_eq!(got.text(), *text, "text kept for {text:?}");
         }
+    }
+
+    #[test]
+    fn refusals_told_by_their_words() {
+        let e = ServerError::parse("ERR Library 'lib' already exists");
+        assert!(e.is_library_exists() && !e.is_payload_version());
+        let e = ServerError::parse("ERR DUMP payload version or checksum are wrong");
+        assert!(e.is_payload_version() && !e.is_cluster_disabled());
+        let e = ServerError::parse("ERR This instance has cluster support disabled");
+        assert!(e.is_cluster_disabled() && !e.is_library_exists());
+    }
+
+    #[test]
+    fn client_error_messages_and_sources() {
+        use std::error::Error as _;
+        let e = ClientError::Refused {
+            addr: "h:1".into(),
+            command: "INFO".into(),
+            source: ServerError::parse("NOAUTH Authentication required."),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("target h:1: INFO failed: NOAUTH Authentication required. (the server needs a password"),
+            "{text}"
+        );
+        assert!(e.source().is_some_and(|s| s.is::<ServerError>()));
+        let e = ClientError::Io {
+            addr: "h:1".into(),
+            source: io::Error::new(io::ErrorKind::TimedOut, "x"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "target h:1: timed out: no reply within the I/O timeout (--timeout)"
+        );
+        assert_eq!(
+            e.detail(),
+            "timed out: no reply within the I/O timeout (--timeout)"
+        );
+        assert!(e.source().is_some_and(|s| s.is::<io::Error>()));
+        assert!(!e.is_usage());
+        assert_eq!(ClientError::Usage("bad".into()).to_string(), "bad");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::filter::Filter;
-use crate::load::{InputFile, LoadError};
+use crate::load::{InputError, InputFile, LoadError};
 use crate::rdb::empty::is_empty_collection;
 use crate::rdb::records::Item;
 use crate::scan::{self, Chunk, EngineOptions, Worker};
@@ -136,9 +136,9 @@ pub fn take(
         if let Some(r) = f.release {
             r(u64::MAX);
         }
-        let info = info.map_err(|e| LoadError::Input {
-            file: f.name.clone(),
-            msg: format!("{e} (found by the check before replicating: nothing was sent)"),
+        let info = info.map_err(|e| {
+            InputError::new(&*f.name, e.into())
+                .note("found by the check before replicating: nothing was sent")
         })?;
         total.add(sum);
         total.trailing.push(info.trailing_bytes);

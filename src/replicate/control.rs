@@ -5,6 +5,7 @@
 use crate::load::conn::{Conn, ServerInfo};
 use crate::load::resp::Reply;
 use crate::load::{target_rdb_version, LoadError};
+use crate::redis::ServerError;
 
 /// What the target said about itself before anything was changed.
 #[derive(Debug, Clone)]
@@ -91,13 +92,11 @@ pub fn facts(c: &mut Conn) -> Result<TargetFacts, LoadError> {
 /// A refusal of `CONFIG`/`REPLICAOF` (managed services rename or forbid
 /// them), said as such with the way out.
 pub fn forbidden(c: &Conn, cmd: &str, e: &str) -> LoadError {
-    target_err(
-        c,
-        format!(
-            "{cmd} was refused ({e}); replicated loading needs CONFIG and REPLICAOF \
-             (managed services often forbid them): use --mode restore"
-        ),
-    )
+    LoadError::Forbidden {
+        addr: c.addr.clone(),
+        command: cmd.to_string(),
+        source: ServerError::parse(e),
+    }
 }
 
 /// `CONFIG GET name`: `None` when the server has no such setting.

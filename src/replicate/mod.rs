@@ -215,7 +215,7 @@ fn replicate_inner(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, L
     let bind = addresses(opts, peer)?;
     let secret = random_hex();
     let listener = listener::Listener::open(bind, Some(peer.ip()), secret.clone(), tls_cfg.clone())
-        .map_err(|e| LoadError::Io(format!("cannot listen on {bind}: {e}")))?;
+        .map_err(LoadError::io(format!("cannot listen on {bind}")))?;
     let (host, port) = match &opts.advertise {
         Some(a) => split_host_port(a)?,
         // A wildcard bind (0.0.0.0, ::) is no address to connect to.
@@ -399,16 +399,11 @@ fn explain_failure(
             format!("the target's settings were restored, but its keys could not be counted: {r}")
         }
     };
-    match e {
-        LoadError::Target { addr, msg } => LoadError::Target {
-            addr,
-            msg: format!("{msg}; {state}"),
-        },
-        LoadError::Input { file, msg } => LoadError::Input {
-            file,
-            msg: format!("{msg}; {state}"),
-        },
-        LoadError::Usage(m) => LoadError::Usage(m),
-        LoadError::Io(m) => LoadError::Io(format!("{m}; {state}")),
+    if e.is_usage() {
+        return e;
+    }
+    LoadError::Aftermath {
+        error: Box::new(e),
+        state,
     }
 }

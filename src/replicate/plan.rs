@@ -14,7 +14,7 @@ use super::control::{keyspace, TargetFacts};
 use super::stream::Source;
 use super::Options;
 use crate::load::conn::Conn;
-use crate::load::{jsonl, now_ms, InputFile, LoadError, OnConflict, Summary};
+use crate::load::{jsonl, now_ms, InputError, InputFile, LoadError, OnConflict, Summary};
 use crate::rdb::records::parse_header;
 use crate::rdb::value::Dialect;
 use crate::rdb::write::Format;
@@ -127,10 +127,7 @@ pub fn make<'a>(
                 f.name
             )));
         }
-        headers.push(parse_header(f.data).map_err(|e| LoadError::Input {
-            file: f.name.clone(),
-            msg: e.to_string(),
-        })?);
+        headers.push(parse_header(f.data).map_err(|e| InputError::new(&*f.name, e.into()))?);
     }
     check_target(opts, facts)?;
     let skip_expired = !opts.keys.keep_expired

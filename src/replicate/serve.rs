@@ -159,7 +159,7 @@ pub fn serve(
     }
     let plan = plan::make(files, &opts.base, &facts)?;
     let listener = Listener::open(opts.listen, None, opts.secret.clone(), opts.tls.clone())
-        .map_err(|e| LoadError::Io(format!("cannot listen on {}: {e}", opts.listen)))?;
+        .map_err(LoadError::io(format!("cannot listen on {}", opts.listen)))?;
     on_listen(listener.local);
     let c = &plan.census;
     let mut sum = ServeSummary {
@@ -174,7 +174,7 @@ pub fn serve(
     let r = (|| {
         while sum.served.len() < opts.replicas as usize {
             let Some(rep) = next_replica(&listener, opts.accept_wait) else {
-                return Err(LoadError::Io(format!(
+                return Err(LoadError::GaveUp(format!(
                     "no replica came within {} s ({} of {} served)",
                     opts.accept_wait.unwrap_or_default().as_secs(),
                     sum.served.len(),
@@ -187,15 +187,10 @@ pub fn serve(
             let mark = super::random_hex();
             match stream::send(&rep.link, psync, rep.eof_capa, &mark, &plan.source, &sent) {
                 Ok(_) => {}
-                Err(StreamError::Replica(e)) => {
+                Err(StreamError::Input(e)) => return Err(stream::input_error(e)),
+                Err(e) => {
                     sum.dropped.push(format!("{}: {e}", rep.peer));
                     continue;
-                }
-                Err(StreamError::Input(e)) => {
-                    return Err(LoadError::Input {
-                        file: "the replication stream".into(),
-                        msg: e.to_string(),
-                    })
                 }
             }
             match wait_ack(&rep.link, opts.ack_wait) {

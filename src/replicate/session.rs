@@ -43,13 +43,8 @@ pub fn run(
     let psync = rep.psync.then_some(replid.as_str());
     let summary = match stream::send(&rep.link, psync, rep.eof_capa, &mark, src, sent) {
         Ok(s) => s,
-        Err(StreamError::Replica(e)) => return Ok(Ended::Dropped(e)),
-        Err(StreamError::Input(e)) => {
-            return Err(LoadError::Input {
-                file: "the replication stream".into(),
-                msg: e.to_string(),
-            })
-        }
+        Err(StreamError::Input(e)) => return Err(stream::input_error(e)),
+        Err(e) => return Ok(Ended::Dropped(e.to_string())),
     };
     wait_loaded(&rep.link, control, master).map(|e| match e {
         Ended::Loaded(_) => Ended::Loaded(summary),

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::link::Link;
+use crate::load::LoadError;
+use crate::restore::{InputCause, InputError};
 use crate::writer::{self, route::Route, Input, WriteError};
 
 /// What is streamed.
@@ -29,9 +31,39 @@ const RAW_SLICE: usize = 8 << 20;
 #[derive(Debug)]
 pub enum StreamError {
     /// The replica's connection failed (it dropped, or the target died).
-    Replica(String),
+    Replica(io::Error),
+    /// The replica did not announce `capa eof`, which a stream written on
+    /// the fly needs (its length is not known up front).
+    NoEofCapa,
     /// The inputs could not be written (nothing usable was sent).
     Input(WriteError),
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamError::Replica(e) => e.fmt(f),
+            StreamError::NoEofCapa => f.write_str(
+                "the replica did not announce `capa eof`, which a stream written on the fly needs",
+            ),
+            StreamError::Input(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StreamError::Replica(e) => Some(e),
+            StreamError::NoEofCapa => None,
+            StreamError::Input(e) => Some(e),
+        }
+    }
+}
+
+/// The load's error for inputs the writer could not write.
+pub fn input_error(e: WriteError) -> LoadError {
+    InputError::new("the replication stream", InputCause::Write(Box::new(e))).into()
 }
 
 /// A socket writer that counts what it sent and keeps its first error, so
@@ -39,7 +71,7 @@ pub enum StreamError {
 struct Counted {
     s: Link,
     sent: Arc<AtomicU64>,
-    err: Arc<Mutex<Option<String>>>,
+    err: Arc<Mutex<Option<io::Error>>>,
 }
 
 impl Write for Counted {
@@ -50,8 +82,14 @@ impl Write for Counted {
                 Ok(n)
             }
             Err(e) => {
+                // The first failure is kept as it is; the writer gets a
+                // copy (same kind and text) to stop on.
+                let copy = io::Error::new(e.kind(), e.to_string());
                 if let Ok(mut g) = self.err.lock() {
-                    g.get_or_insert_with(|| e.to_string());
+                    if g.is_none() {
+                        *g = Some(e);
+                        return Err(copy);
+                    }
                 }
                 Err(e)
             }
@@ -79,7 +117,7 @@ pub fn send(
         err: Arc::clone(&err),
     };
     let mut w = BufWriter::with_capacity(1 << 20, out);
-    let io = |e: io::Error| StreamError::Replica(e.to_string());
+    let io = StreamError::Replica;
     if let Some(replid) = psync {
         write!(w, "+FULLRESYNC {replid} 0\r\n").map_err(io)?;
     }
@@ -109,20 +147,18 @@ pub fn send(
         }
         Source::Written(inputs, opts) => {
             if !eof_capa {
-                return Err(StreamError::Replica(
-                    "the replica did not announce `capa eof`, which a stream written on the fly needs"
-                        .into(),
-                ));
+                return Err(StreamError::NoEofCapa);
             }
             let mut first = Some(w);
             let made = writer::write_all(inputs, opts, &Route::One, |_| {
                 let mut w = first
                     .take()
                     .ok_or(WriteError::Failed("one output".into()))?;
-                write!(w, "$EOF:{mark}\r\n").map_err(|e| WriteError::Failed(e.to_string()))?;
+                write!(w, "$EOF:{mark}\r\n")
+                    .map_err(|source| WriteError::Output { what: None, source })?;
                 Ok(w)
             });
-            let replica_err = err.lock().ok().and_then(|g| g.clone());
+            let replica_err = err.lock().ok().and_then(|mut g| g.take());
             let (mut outs, summary) = match (made, replica_err) {
                 (_, Some(e)) => return Err(StreamError::Replica(e)),
                 (Err(e), None) => return Err(StreamError::Input(e)),

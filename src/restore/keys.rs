@@ -32,20 +32,119 @@ impl OnConflict {
     }
 }
 
-/// An input that cannot be used as asked (file name, what is wrong).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An input that cannot be used as asked. The message is one line:
+/// `FILE: [CONTEXT: ]CAUSE[ (NOTE)]`.
+#[derive(Debug)]
 pub struct InputError {
+    /// The file's name as the user gave it (or what stands for it, e.g.
+    /// "the replication stream").
     pub file: String,
-    pub msg: String,
+    /// Where the problem is, said before the cause (e.g. "checkpoint
+    /// offset 4096").
+    pub context: Option<String>,
+    pub cause: InputCause,
+    /// What the failure means for the run, said after the cause.
+    pub note: Option<&'static str>,
+}
+
+/// What is wrong with an input.
+#[derive(Debug)]
+pub enum InputCause {
+    /// The file is not what the run needs, in words (it may be a fine file).
+    Unusable(String),
+    /// The file's bytes are not a valid RDB where they were read.
+    Format(crate::Error),
+    /// Reading the file's records failed (a walk of the parallel engine).
+    Read(crate::sink::SinkError),
+    /// The RDB writer could not write the inputs. (Boxed: keeps every
+    /// input error small.)
+    Write(Box<crate::writer::WriteError>),
+}
+
+impl InputError {
+    pub fn new(file: impl Into<String>, cause: InputCause) -> Self {
+        InputError {
+            file: file.into(),
+            context: None,
+            cause,
+            note: None,
+        }
+    }
+
+    /// The file is not what the run needs (`msg` says why).
+    pub fn unusable(file: impl Into<String>, msg: impl Into<String>) -> Self {
+        InputError::new(file, InputCause::Unusable(msg.into()))
+    }
+
+    /// Says where the problem is, before the cause.
+    pub fn at(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
+    /// Says what the failure means for the run, after the cause.
+    pub fn note(mut self, note: &'static str) -> Self {
+        self.note = Some(note);
+        self
+    }
+}
+
+impl From<crate::Error> for InputCause {
+    fn from(e: crate::Error) -> Self {
+        InputCause::Format(e)
+    }
+}
+
+impl From<crate::sink::SinkError> for InputCause {
+    fn from(e: crate::sink::SinkError) -> Self {
+        InputCause::Read(e)
+    }
+}
+
+impl From<crate::scan::ScanError<crate::sink::SinkError>> for InputCause {
+    fn from(e: crate::scan::ScanError<crate::sink::SinkError>) -> Self {
+        match e {
+            crate::scan::ScanError::Format(e) => InputCause::Read(e.into()),
+            crate::scan::ScanError::Consumer(e) => InputCause::Read(e),
+        }
+    }
+}
+
+impl fmt::Display for InputCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputCause::Unusable(m) => f.write_str(m),
+            InputCause::Format(e) => e.fmt(f),
+            InputCause::Read(e) => e.fmt(f),
+            InputCause::Write(e) => e.fmt(f),
+        }
+    }
 }
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file, self.msg)
+        write!(f, "{}: ", self.file)?;
+        if let Some(c) = &self.context {
+            write!(f, "{c}: ")?;
+        }
+        self.cause.fmt(f)?;
+        if let Some(n) = self.note {
+            write!(f, " ({n})")?;
+        }
+        Ok(())
     }
 }
 
-impl std::error::Error for InputError {}
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            InputCause::Unusable(_) => None,
+            InputCause::Format(e) => Some(e),
+            InputCause::Read(e) => Some(e),
+            InputCause::Write(e) => Some(&**e),
+        }
+    }
+}
 
 /// The highest RDB version a server accepts in RESTORE payloads, and whether
 /// it is Valkey (which refuses the "foreign" versions 12-79), from its
@@ -183,12 +282,10 @@ pub fn worker_config(
     let shift = if keys.ttl_from_snapshot {
         match snapshot_ctime_ms(data) {
             Some(ctime) => now - ctime,
-            None => {
-                return Err(InputError {
-                    file: name.to_string(),
-                    msg: "--ttl-from-snapshot needs the snapshot's ctime aux field, which this file lacks".into(),
-                })
-            }
+            None => return Err(InputError::unusable(
+                name,
+                "--ttl-from-snapshot needs the snapshot's ctime aux field, which this file lacks",
+            )),
         }
     } else {
         0

@@ -24,6 +24,6 @@ pub mod worker;
 
 pub use self::keys::{
     now_ms, printable, shown, snapshot_ctime_ms, target_features, target_rdb_version,
-    worker_config, InputError, InputFile, KeyOptions, OnConflict,
+    worker_config, InputCause, InputError, InputFile, KeyOptions, OnConflict,
 };
 pub use self::op::{Op, OpKind};

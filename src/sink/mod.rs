@@ -31,7 +31,15 @@ impl fmt::Display for SinkError {
     }
 }
 
-impl std::error::Error for SinkError {}
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SinkError::Format(e) => Some(e),
+            SinkError::Io(e) => Some(e),
+            SinkError::Stopped | SinkError::Abort(_) => None,
+        }
+    }
+}
 
 impl From<crate::Error> for SinkError {
     fn from(e: crate::Error) -> Self {

@@ -42,6 +42,9 @@ struct Sink<'c, 'r> {
     eval: Evaluator<'r>,
     asking: bool,
     buf: Vec<u8>,
+    /// A page could not be sent or its replies read: the connection is
+    /// unusable and is dropped after this key.
+    lost: bool,
 }
 
 impl PageSink for Sink<'_, '_> {
@@ -49,7 +52,10 @@ impl PageSink for Sink<'_, '_> {
         let r = run_page(self.conn, p, self.asking, &mut self.buf);
         match r {
             Ok(replies) => self.eval.feed(p, &replies),
-            Err(e) => self.eval.fail(e),
+            Err(e) => {
+                self.lost = true;
+                self.eval.fail(e);
+            }
         }
         if self.eval.decided() {
             Err(Decided)
@@ -230,6 +236,7 @@ fn check_on(
         ),
         asking,
         buf: Vec::new(),
+        lost: false,
     };
     let mut p = Probes::default();
     let mut notes = BuildNotes::default();
@@ -244,13 +251,13 @@ fn check_on(
         &mut notes,
     );
     check.notes = notes;
+    let lost = sink.lost;
     let verdict = match r {
         Ok(Built::AllFieldsExpired) => Verdict::AllFieldsExpired,
         Ok(_) => sink.eval.finish(),
         Err(e) => Verdict::Error(format!("corrupt value in the file: {e}")),
     };
-    if matches!(&verdict, Verdict::Error(m) if m.contains("connection lost") || m.contains("write failed"))
-    {
+    if lost {
         nodes.remove(addr);
     }
     verdict

@@ -18,7 +18,7 @@ use super::{KeyCheck, Msg, Outcome, Summary, VerifyError, VerifyOptions};
 use crate::outpath::AtomicFile;
 use crate::redis::cluster::{self, Topology};
 use crate::redis::conn::Conn;
-use crate::restore::{printable, InputFile};
+use crate::restore::{printable, InputError, InputFile};
 use crate::sink::SinkError;
 
 /// Redirected checks gathered before they are routed even while messages wait.
@@ -158,10 +158,7 @@ impl<'s, 'env, 'a: 's> Driver<'s, 'env, 'a> {
         self.files_left -= 1;
         match r {
             Ok(()) | Err(SinkError::Stopped) => {}
-            Err(e) => self.halt(VerifyError::Input {
-                file: self.inp.files[i].name.clone(),
-                msg: e.to_string(),
-            }),
+            Err(e) => self.halt(InputError::new(&*self.inp.files[i].name, e.into()).into()),
         }
     }
 

@@ -89,8 +89,10 @@ pub(super) fn account<'a>(
                     &files[check.file].name,
                     check.offset,
                 );
-                w.write_all(&line)
-                    .map_err(|e| VerifyError::Io(format!("diff file: {e}")))?;
+                w.write_all(&line).map_err(|source| VerifyError::Io {
+                    what: "diff file".into(),
+                    source,
+                })?;
             }
         }
         Verdict::Fallback => {

@@ -59,47 +59,63 @@ use self::session::Session;
 use self::worker::{FastStats, Shared, VBatch, VerifyWorker};
 
 /// Errors of `verify`. None of them carries a password. (The messages are
-/// the ones `load` gives for the same causes.)
+/// the ones `load` gives for the same causes.) Each keeps its cause as a
+/// value ([`std::error::Error::source`]).
 #[derive(Debug)]
 pub enum VerifyError {
-    /// A bad option or URL.
+    /// A bad option or URL. The text is the message.
     Usage(String),
-    /// A target refused or failed (address, what happened).
-    Target { addr: String, msg: String },
-    /// An input file failed to parse.
-    Input { file: String, msg: String },
-    /// A local file could not be written.
-    Io(String),
+    /// The client layer failed: a target refused or failed (or a TLS file
+    /// could not be used).
+    Client(ClientError),
+    /// An input file cannot be used. (Boxed: the biggest cause, and the
+    /// rarest.)
+    Input(Box<InputError>),
+    /// A local file could not be written (`what`: which one).
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl VerifyError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VerifyError {
+        let what = what.into();
+        move |source| VerifyError::Io { what, source }
+    }
 }
 
 impl std::fmt::Display for VerifyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             VerifyError::Usage(m) => write!(f, "{m}"),
-            VerifyError::Target { addr, msg } => write!(f, "target {addr}: {msg}"),
-            VerifyError::Input { file, msg } => write!(f, "{file}: {msg}"),
-            VerifyError::Io(m) => write!(f, "{m}"),
+            VerifyError::Client(e) => e.fmt(f),
+            VerifyError::Input(e) => e.fmt(f),
+            VerifyError::Io { what, source } => write!(f, "{what}: {source}"),
         }
     }
 }
 
-impl std::error::Error for VerifyError {}
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VerifyError::Usage(_) => None,
+            VerifyError::Client(e) => e.source(),
+            VerifyError::Input(e) => e.source(),
+            VerifyError::Io { source, .. } => Some(source),
+        }
+    }
+}
 
 impl From<ClientError> for VerifyError {
     fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Usage(m) => VerifyError::Usage(m),
-            ClientError::Target { addr, msg } => VerifyError::Target { addr, msg },
-        }
+        VerifyError::Client(e)
     }
 }
 
 impl From<InputError> for VerifyError {
     fn from(e: InputError) -> Self {
-        VerifyError::Input {
-            file: e.file,
-            msg: e.msg,
-        }
+        VerifyError::Input(Box::new(e))
     }
 }
 
@@ -263,8 +279,7 @@ fn finish(end: driver::Ended, started: Instant) -> Result<Summary, VerifyError> 
         return Err(e);
     }
     if let Some(w) = end.diff_out {
-        w.commit()
-            .map_err(|e| VerifyError::Io(format!("diff file: {e}")))?;
+        w.commit().map_err(VerifyError::io("diff file"))?;
     }
     Ok(summary)
 }
@@ -332,7 +347,7 @@ fn diff_file(opts: &VerifyOptions) -> Result<Option<AtomicFile>, VerifyError> {
     let Some(p) = &opts.diff_file else {
         return Ok(None);
     };
-    let f = AtomicFile::create(p).map_err(|e| VerifyError::Io(format!("{}: {e}", p.display())))?;
+    let f = AtomicFile::create(p).map_err(VerifyError::io(p.display().to_string()))?;
     Ok(Some(f))
 }
 
@@ -363,10 +378,7 @@ fn file_configs(
                 f.name
             )));
         }
-        let h = parse_header(f.data).map_err(|e| VerifyError::Input {
-            file: f.name.clone(),
-            msg: e.to_string(),
-        })?;
+        let h = parse_header(f.data).map_err(|e| InputError::new(&*f.name, e.into()))?;
         let policy = OnConflict::Ignore;
         let cfg = restore::worker_config(i, f.data, keys, cluster, policy, false, &f.name)?;
         configs.push((cfg, h.dialect));
@@ -427,10 +439,7 @@ fn draw_sample(
             },
             None,
         )
-        .map_err(|e| VerifyError::Input {
-            file: f.name.clone(),
-            msg: e.to_string(),
-        })?;
+        .map_err(|e| InputError::new(&*f.name, e.into()))?;
     }
     summary.sample = Some(SampleInfo {
         size: n,

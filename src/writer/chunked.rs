@@ -26,7 +26,7 @@ use super::emit::{put_copy, put_encoded, Emitter, DIRECT};
 use super::keys::{InputPass, KeyAt, KeySink, KeyWriter};
 use super::plan::Plan;
 use super::route::Route;
-use super::{failed, source, Input, Options, Summary, WriteError};
+use super::{failed, in_file, out_err, source, Input, Options, Summary, WriteError};
 
 /// One piece of an output's share of a chunk, in order.
 enum Piece<'a> {
@@ -262,7 +262,7 @@ fn append<W: Write>(
     summary: &mut Summary,
 ) -> Result<(), WriteError> {
     summary.add(&out.summary);
-    let io = |e: std::io::Error| failed(format!("writing the output: {e}"));
+    let io = |e: std::io::Error| out_err(Some("writing the output"))(e);
     for (em, share) in ems.iter_mut().zip(&out.shares) {
         for p in &share.pieces {
             match p {
@@ -291,7 +291,7 @@ pub(crate) fn write_input<W: Write>(
     summary: &mut Summary,
 ) -> Result<(), WriteError> {
     let h = source::header_of(input.data)
-        .map_err(|e| failed(source::in_file(&input.name, e)))?
+        .map_err(|e| in_file(&input.name, e))?
         .ok_or_else(|| failed(format!("{}: not an RDB file", input.name)))?;
     let engine = EngineOptions {
         // A single pass verifies the checksum; otherwise the first pass did.
@@ -320,7 +320,7 @@ pub(crate) fn write_input<W: Write>(
     );
     match r {
         Ok(_) => Ok(()),
-        Err(ScanError::Format(e)) => Err(failed(source::in_file(&input.name, e))),
+        Err(ScanError::Format(e)) => Err(in_file(&input.name, e)),
         Err(ScanError::Consumer(e)) => Err(e),
     }
 }

@@ -16,7 +16,7 @@ use super::emit::Emitter;
 use super::plan::{Plan, Rules};
 use super::route::Route;
 use super::source::{self, Entry, JsonKey};
-use super::{failed, format_name, Input, Options, Summary, WriteError};
+use super::{failed, format_name, in_file, out_err, Input, Options, Summary, WriteError};
 
 /// Why a key was not written.
 enum Refusal {
@@ -373,7 +373,7 @@ impl<'p> InputPass<'p> {
             Ok(()) => Ok(()),
             Err(Refusal::Format(e)) => Err(e),
             Err(Refusal::Io(e)) => {
-                self.stop = Some(failed(format!("writing the output: {e}")));
+                self.stop = Some(out_err(Some("writing the output"))(e));
                 Err(crate::Error::new(0, crate::ErrorKind::NotRdb))
             }
             Err(Refusal::Loss(l)) => {
@@ -387,7 +387,7 @@ impl<'p> InputPass<'p> {
     pub fn finish(self, r: crate::Result<()>) -> Result<(), WriteError> {
         match (r, self.stop) {
             (_, Some(e)) => Err(e),
-            (Err(e), None) => Err(failed(source::in_file(self.name, e))),
+            (Err(e), None) => Err(in_file(self.name, e)),
             (Ok(()), None) => Ok(()),
         }
     }
@@ -405,7 +405,7 @@ pub(crate) fn write_input<W: Write>(
     summary: &mut Summary,
 ) -> Result<(), WriteError> {
     let dialect = source::header_of(input.data)
-        .map_err(|e| failed(source::in_file(&input.name, e)))?
+        .map_err(|e| in_file(&input.name, e))?
         .map_or(Dialect::Redis, |h| h.dialect);
     let mut kw = KeyWriter::new(ems, plan.fmt, summary, opts, dialect);
     let mut pass = InputPass::new(plan, route, opts, i, &input.name);

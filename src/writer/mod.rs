@@ -88,11 +88,22 @@ impl Default for Options {
     }
 }
 
-/// How a write ended badly.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a write ended badly. Each variant keeps its cause as a value
+/// ([`std::error::Error::source`]); the message is one line.
+#[derive(Debug)]
 pub enum WriteError {
     /// `--on-conflict panic` met a key in two inputs (nothing written).
     Conflict(String),
+    /// An input could not be read (`file`: its name).
+    Input { file: String, source: crate::Error },
+    /// An output could not be written (`what`: which one, or what was
+    /// being done, when the cause does not say it).
+    Output {
+        what: Option<String>,
+        source: std::io::Error,
+    },
+    /// The write was refused (the output cannot hold what the inputs
+    /// hold, options that do not go together), in words.
     Failed(String),
 }
 
@@ -100,12 +111,42 @@ impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WriteError::Conflict(m) | WriteError::Failed(m) => f.write_str(m),
+            WriteError::Input { file, source } => write!(f, "{file}: {source}"),
+            WriteError::Output {
+                what: Some(w),
+                source,
+            } => write!(f, "{w}: {source}"),
+            WriteError::Output { what: None, source } => source.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WriteError::Conflict(_) | WriteError::Failed(_) => None,
+            WriteError::Input { source, .. } => Some(source),
+            WriteError::Output { source, .. } => Some(source),
         }
     }
 }
 
 fn failed(e: impl std::fmt::Display) -> WriteError {
     WriteError::Failed(e.to_string())
+}
+
+/// An input could not be read.
+fn in_file(name: &str, source: crate::Error) -> WriteError {
+    WriteError::Input {
+        file: name.to_string(),
+        source,
+    }
+}
+
+/// An output could not be written.
+fn out_err(what: Option<&str>) -> impl FnOnce(std::io::Error) -> WriteError {
+    let what = what.map(str::to_string);
+    move |source| WriteError::Output { what, source }
 }
 
 /// Counters of a write.

@@ -15,7 +15,7 @@ use crate::scan::Grid;
 use super::emit::{self, DbCounts};
 use super::route::Route;
 use super::source::{self, Entry, JsonKey};
-use super::{failed, Input, Options, Summary, WriteError};
+use super::{failed, in_file, Input, Options, Summary, WriteError};
 
 /// (output db, key) → (input index, record offset) of the copy written.
 pub(crate) type Winners = HashMap<(u64, Vec<u8>), (u32, u64)>;
@@ -183,8 +183,7 @@ pub(crate) fn plan(
     }
     let mut grids = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
-        let head =
-            source::header_of(input.data).map_err(|e| failed(source::in_file(&input.name, e)))?;
+        let head = source::header_of(input.data).map_err(|e| in_file(&input.name, e))?;
         let in_fmt = head.and_then(|h| Format::new(h.dialect, h.version).ok());
         let at = InputAt {
             i: i as u32,
@@ -402,7 +401,7 @@ fn plan_json(
     });
     match (r, stop) {
         (_, Some(Stop(e))) => Err(e),
-        (Err(e), None) => Err(failed(source::in_file(at.name, e))),
+        (Err(e), None) => Err(in_file(at.name, e)),
         (Ok(()), None) => Ok(()),
     }
 }
@@ -432,7 +431,7 @@ pub(crate) fn streaming(input: &Input<'_>, opts: &Options) -> Result<Plan, Write
             verify_checksum: false,
         },
     )
-    .map_err(|e| failed(source::in_file(&input.name, e)))?;
+    .map_err(|e| in_file(&input.name, e))?;
     if Format::new(p.header().dialect, p.header().version).ok() == Some(fmt) {
         // Aux fields come first; an error here is reported by the real pass.
         while let Ok(Some(crate::rdb::records::Item::Aux { key, value })) = p.next_item() {

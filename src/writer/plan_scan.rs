@@ -16,7 +16,7 @@ use super::emit::DbCounts;
 use super::plan::{unrouted, InputAt, Kept, Rules, Tally};
 use super::route::Route;
 use super::source::{self, Entry};
-use super::{failed, Input, Options, Summary, WriteError};
+use super::{in_file, Input, Options, Summary, WriteError};
 
 /// What a chunk holds for pass 1, in file order.
 enum Found {
@@ -130,7 +130,7 @@ impl<'a> Worker<'a> for PlanWorker<'_> {
         });
         match (r, stop) {
             (_, Some(w)) => Err(w),
-            (Err(e), None) => Err(failed(source::in_file(self.at.name, e))),
+            (Err(e), None) => Err(in_file(self.at.name, e)),
             (Ok(()), None) => Ok(pc),
         }
     }
@@ -204,7 +204,7 @@ pub(crate) fn plan_input(
             grid.complete(&info);
             Ok(grid)
         }
-        Err(ScanError::Format(e)) => Err(failed(source::in_file(&input.name, e))),
+        Err(ScanError::Format(e)) => Err(in_file(&input.name, e)),
         Err(ScanError::Consumer(e)) => Err(e),
     }
 }

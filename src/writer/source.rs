@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
 use crate::rdb::value::{Dialect, Kind};
@@ -192,11 +192,6 @@ pub fn library_name(code: &[u8]) -> Option<&[u8]> {
     first
         .split(|&c| c == b' ')
         .find_map(|w| w.strip_prefix(b"name="))
-}
-
-/// An error of an input, naming it.
-pub fn in_file(name: &str, e: Error) -> String {
-    format!("{name}: {e}")
 }
 
 /// The dialect an input's records use (JSON Lines: none; the type bytes

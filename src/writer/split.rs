@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::output::{check_not_input, TempFile};
 use super::route::{even_ranges, owner_table, Route};
-use super::{failed, write_all, Input, Options, Summary, WriteError};
+use super::{failed, out_err, write_all, Input, Options, Summary, WriteError};
 
 /// A master of the target layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,14 +140,14 @@ pub fn split(
     let mut temps: Vec<TempFile> = Vec::new();
     let (outs, summary) = write_all(inputs, opts, &route, |i| {
         let (t, w) = TempFile::create(&dir.join(&names[i]))
-            .map_err(|e| failed(format!("{}: {e}", dir.display())))?;
+            .map_err(out_err(Some(&dir.display().to_string())))?;
         temps.push(t);
         Ok(w)
     })?;
     let mut parts = Vec::new();
     let mut files: Vec<File> = Vec::new();
     for (i, (w, bytes, keys)) in outs.into_iter().enumerate() {
-        files.push(w.into_inner().map_err(|e| failed(e.error()))?);
+        files.push(w.into_inner().map_err(|e| out_err(None)(e.into_error()))?);
         parts.push(Part {
             file: names[i].clone(),
             master: masters.as_ref().map(|m| m[i].clone()),
@@ -157,11 +157,12 @@ pub fn split(
         });
     }
     let manifest = manifest(&parts, &summary);
-    let (mt, mut mw) = TempFile::create(&dir.join("manifest.json")).map_err(failed)?;
-    std::io::Write::write_all(&mut mw, format!("{manifest:#}\n").as_bytes()).map_err(failed)?;
-    let mf = mw.into_inner().map_err(|e| failed(e.error()))?;
+    let (mt, mut mw) = TempFile::create(&dir.join("manifest.json")).map_err(out_err(None))?;
+    std::io::Write::write_all(&mut mw, format!("{manifest:#}\n").as_bytes())
+        .map_err(out_err(None))?;
+    let mf = mw.into_inner().map_err(|e| out_err(None)(e.into_error()))?;
     for (t, f) in temps.into_iter().zip(files) {
-        t.commit(f).map_err(failed)?;
+        t.commit(f).map_err(out_err(None))?;
     }
     mt.commit(mf).map_err(failed)?;
     Ok((parts, summary))
