@@ -5,13 +5,10 @@
 
 use std::borrow::Cow;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::rdb::array::ArrayElem;
-use crate::rdb::elem::{Elem, RdbStr};
-use crate::rdb::module::ModuleValue;
+use crate::rdb::elem::RdbStr;
+use crate::rdb::empty::is_empty_collection;
 use crate::rdb::records::{Item, Record};
-use crate::rdb::stream::{StreamId, StreamMeta};
-use crate::rdb::value::{Kind, Scratch, ValueVisitor};
+use crate::rdb::value::Kind;
 use crate::scan::{Admit, Chunk, Worker};
 use crate::sink::SinkError;
 
@@ -101,7 +98,6 @@ const BIG_NAMED: usize = 10;
 
 pub struct LoadWorker {
     cfg: WorkerConfig,
-    scratch: Scratch,
     kscratch: Vec<u8>,
     /// `--lossy`: NACKed entries left out of keys sent so far (taken by
     /// [`LoadWorker::take_nacks_dropped`]).
@@ -113,7 +109,6 @@ impl LoadWorker {
         LoadWorker {
             kscratch: Vec::new(),
             cfg,
-            scratch: Scratch::default(),
             nacks_dropped: 0,
         }
     }
@@ -165,15 +160,11 @@ impl LoadWorker {
             retry_since: None,
             existed_before: None,
         };
-        match is_empty_collection(rec, &mut self.scratch) {
-            Ok(true) => return Ok(Decision::SkipEmpty),
-            Ok(false) => {}
-            Err(e) => {
-                return Ok(Decision::Fail(
-                    op,
-                    format!("corrupt value in the file: {e}"),
-                ))
-            }
+        // Servers skip an empty collection on load and refuse one in
+        // RESTORE: skipped and counted, told from the value's counts as the
+        // writer, census and resync tell it.
+        if is_empty_collection(rec.vtype, rec.value) {
+            return Ok(Decision::SkipEmpty);
         }
         if !cfg.dry_run {
             let args = RestoreArgs {
@@ -311,65 +302,6 @@ impl<'a> Worker<'a> for LoadWorker {
         }
         b.nacks_dropped = self.take_nacks_dropped();
         Ok(b)
-    }
-}
-
-/// Servers drop empty collections on load (and refuse them in RESTORE), so
-/// they are skipped and counted. Decodes at most the first element.
-pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bool> {
-    // (An array is never empty: the decoder refuses count 0.)
-    if matches!(
-        rec.vtype.kind(),
-        Kind::String | Kind::Stream | Kind::Module | Kind::Array
-    ) {
-        return Ok(false);
-    }
-    /// Stops the decode at the first element, which sets `.0`.
-    struct First(bool);
-    fn found(f: &mut First) -> Result<()> {
-        f.0 = true;
-        Err(Error::new(
-            0,
-            ErrorKind::Invalid {
-                what: "value",
-                detail: "stopped at the first element".into(),
-            },
-        ))
-    }
-    impl ValueVisitor for First {
-        fn string(&mut self, _: Elem<'_>) -> Result<()> {
-            found(self)
-        }
-        fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
-            found(self)
-        }
-        fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
-            found(self)
-        }
-        fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
-            found(self)
-        }
-        fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
-            found(self)
-        }
-        fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-            found(self)
-        }
-        fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
-            found(self)
-        }
-        fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
-            found(self)
-        }
-        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
-            found(self)
-        }
-    }
-    let mut first = First(false);
-    match rec.decode(scratch, &mut first) {
-        _ if first.0 => Ok(false),
-        Ok(()) => Ok(true),
-        Err(e) => Err(e),
     }
 }
 
