@@ -5,10 +5,14 @@
 
 use std::borrow::Cow;
 
-use crate::rdb::elem::RdbStr;
+use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::array::ArrayElem;
+use crate::rdb::elem::{Elem, RdbStr};
 use crate::rdb::empty::is_empty_collection;
+use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
-use crate::rdb::value::Kind;
+use crate::rdb::stream::{StreamId, StreamMeta};
+use crate::rdb::value::{Kind, Scratch, ValueVisitor};
 use crate::scan::{Admit, Chunk, Worker};
 use crate::sink::SinkError;
 
@@ -98,6 +102,7 @@ const BIG_NAMED: usize = 10;
 
 pub struct LoadWorker {
     cfg: WorkerConfig,
+    scratch: Scratch,
     kscratch: Vec<u8>,
     /// `--lossy`: NACKed entries left out of keys sent so far (taken by
     /// [`LoadWorker::take_nacks_dropped`]).
@@ -109,6 +114,7 @@ impl LoadWorker {
         LoadWorker {
             kscratch: Vec::new(),
             cfg,
+            scratch: Scratch::default(),
             nacks_dropped: 0,
         }
     }
@@ -165,6 +171,12 @@ impl LoadWorker {
         // writer, census and resync tell it.
         if is_empty_collection(rec.vtype, rec.value) {
             return Ok(Decision::SkipEmpty);
+        }
+        if let Err(e) = check_head(rec, &mut self.scratch) {
+            return Ok(Decision::Fail(
+                op,
+                format!("corrupt value in the file: {e}"),
+            ));
         }
         if !cfg.dry_run {
             let args = RestoreArgs {
@@ -302,6 +314,66 @@ impl<'a> Worker<'a> for LoadWorker {
         }
         b.nacks_dropped = self.take_nacks_dropped();
         Ok(b)
+    }
+}
+
+/// Decodes a collection up to its first element: a value damaged before
+/// it is an error here, and its key failed, rather than bytes sent in a
+/// `RESTORE` payload (which no decoder of ours reads) or a `resp` stream.
+/// Whether the value is empty is [`is_empty_collection`]'s answer, not
+/// this walk's.
+fn check_head(rec: &Record<'_>, scratch: &mut Scratch) -> Result<()> {
+    if matches!(
+        rec.vtype.kind(),
+        Kind::String | Kind::Stream | Kind::Module | Kind::Array
+    ) {
+        return Ok(());
+    }
+    /// Stops the decode at the first element, which sets `.0`.
+    struct First(bool);
+    fn found(f: &mut First) -> Result<()> {
+        f.0 = true;
+        Err(Error::new(
+            0,
+            ErrorKind::Invalid {
+                what: "value",
+                detail: "stopped at the first element".into(),
+            },
+        ))
+    }
+    impl ValueVisitor for First {
+        fn string(&mut self, _: Elem<'_>) -> Result<()> {
+            found(self)
+        }
+        fn list_item(&mut self, _: Elem<'_>) -> Result<()> {
+            found(self)
+        }
+        fn set_member(&mut self, _: Elem<'_>) -> Result<()> {
+            found(self)
+        }
+        fn zset_member(&mut self, _: Elem<'_>, _: f64) -> Result<()> {
+            found(self)
+        }
+        fn hash_field(&mut self, _: Elem<'_>, _: Elem<'_>, _: Option<i64>) -> Result<()> {
+            found(self)
+        }
+        fn stream_entry(&mut self, _: StreamId, _: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
+            found(self)
+        }
+        fn stream_meta(&mut self, _: &StreamMeta) -> Result<()> {
+            found(self)
+        }
+        fn module(&mut self, _: &ModuleValue<'_>) -> Result<()> {
+            found(self)
+        }
+        fn array_element(&mut self, _: u64, _: ArrayElem<'_>) -> Result<()> {
+            found(self)
+        }
+    }
+    let mut first = First(false);
+    match rec.decode(scratch, &mut first) {
+        _ if first.0 => Ok(()),
+        r => r,
     }
 }
 
