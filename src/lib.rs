@@ -65,5 +65,5 @@ pub use rdb::array::{ArrayElem, ArrayHead};
 pub use rdb::elem::Elem;
 pub use rdb::module::ModuleValue;
 pub use rdb::stream::{StreamId, StreamMeta};
-pub use rdb::value::{Dialect, Discard, Kind, Scratch, ValueVisitor};
-pub use snapshot::{OpenError, Rdb, Record, Records, StreamEntry, Value};
+pub use rdb::value::{Dialect, Discard, Kind, Scratch, StreamEntry, Value, ValueVisitor};
+pub use snapshot::{OpenError, Rdb, Record, Records};

@@ -11,11 +11,12 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PySet, PyTuple};
 
-use rdbkit::export::value::{Collector, Value};
+use rdbkit::export::value::Collector;
 use rdbkit::input::Input;
 use rdbkit::rdb::elem::Elem;
 use rdbkit::rdb::records::{Item, Record as RdbRecord};
-use rdbkit::rdb::value::{Kind, ValueVisitor};
+use rdbkit::rdb::stream::StreamMeta;
+use rdbkit::rdb::value::{Kind, StreamEntry, Value, ValueVisitor};
 use rdbkit::scan::{self, Admit, Chunk, EngineOptions, Worker};
 use rdbkit::sink::SinkError;
 
@@ -38,8 +39,8 @@ pub struct Owned {
 }
 
 /// A value whose bytes are ranges of the chunk's arena (strings and the
-/// plain collections: one vector a key at most, not one a member), or a
-/// stream or module value as its own [`Value`].
+/// plain collections: one vector a key at most, not one a member), a
+/// stream with owned elements, or a module value or array as JSON text.
 enum Val {
     Bytes(Range<usize>),
     List(Vec<Range<usize>>),
@@ -47,7 +48,9 @@ enum Val {
     ZSet(Vec<(Range<usize>, f64)>),
     /// Field, value and the field's TTL (Unix ms).
     Hash(Vec<(Range<usize>, Range<usize>, Option<i64>)>),
-    Other(Value),
+    Stream(Vec<StreamEntry>, Box<StreamMeta>),
+    /// The `value` member of the key's `rdbkit json` line.
+    Json(String),
 }
 
 /// Decodes a value into the arena.
@@ -182,7 +185,13 @@ impl PyWorker {
             Kind::Set => Val::Set(Vec::new()),
             Kind::ZSet => Val::ZSet(Vec::new()),
             Kind::Hash => Val::Hash(Vec::new()),
-            _ => return self.collector.collect(rec).map(Val::Other),
+            Kind::Stream => {
+                return match self.collector.collect(rec)? {
+                    Value::Stream(entries, meta) => Ok(Val::Stream(entries, meta)),
+                    _ => unreachable!("a stream record collects a stream"),
+                }
+            }
+            Kind::Module | Kind::Array => return self.collector.json(rec).map(Val::Json),
         };
         let start = arena.len();
         let mut v = ArenaVisit { arena, val };
@@ -269,10 +278,7 @@ impl Record {
 }
 
 fn record(py: Python<'_>, arena: &[u8], o: &Owned) -> PyResult<Record> {
-    let (value, fexp) = match &o.value {
-        Val::Other(v) => topy::value(py, v)?,
-        v => arena_value(py, arena, v)?,
-    };
+    let (value, fexp) = arena_value(py, arena, &o.value)?;
     Ok(Record {
         db: o.db,
         key: PyBytes::new(py, &arena[o.key.clone()]).unbind(),
@@ -287,8 +293,9 @@ fn record(py: Python<'_>, arena: &[u8], o: &Owned) -> PyResult<Record> {
     })
 }
 
-/// An arena value as Python objects (as [`topy::value`] makes them), and
-/// for hashes with field TTLs `{field: unix_ms}`.
+/// A value as Python objects (bytes, list, set, list of (member, score),
+/// dict; streams and JSON text through [`topy`]), and for hashes with field
+/// TTLs `{field: unix_ms}`.
 fn arena_value(py: Python<'_>, arena: &[u8], v: &Val) -> PyResult<(PyObject, Option<Py<PyDict>>)> {
     let b = |r: &Range<usize>| PyBytes::new(py, &arena[r.clone()]);
     let mut fexp = None;
@@ -314,7 +321,8 @@ fn arena_value(py: Python<'_>, arena: &[u8], v: &Val) -> PyResult<(PyObject, Opt
             }
             d.into_any()
         }
-        Val::Other(v) => return topy::value(py, v),
+        Val::Stream(entries, meta) => topy::stream(py, entries, meta)?.into_any(),
+        Val::Json(text) => topy::json(py, text)?,
     };
     Ok((obj.unbind(), fexp.map(|d| d.unbind())))
 }

@@ -1,65 +1,33 @@
-//! Owned values to Python objects: bytes, list, set, dict, list of
-//! (member, score), and a dict for streams.
+//! Owned values to Python objects that the arena path of `reader` does not
+//! make: a dict for streams, and module values and arrays from their JSON
+//! text.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use rdbkit::export::value::{id_string, Stream, Value};
-use rdbkit::rdb::stream::Group;
+use rdbkit::export::value::id_string;
+use rdbkit::rdb::stream::{Group, StreamMeta};
+use rdbkit::rdb::value::StreamEntry;
 
 fn b<'py>(py: Python<'py>, v: &[u8]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, v)
 }
 
-fn bytes_list<'py>(py: Python<'py>, items: &[Vec<u8>]) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(py, items.iter().map(|i| b(py, i)))
-}
-
-/// The value, and for hashes with field TTLs `{field: unix_ms}`.
-pub fn value(py: Python<'_>, v: &Value) -> PyResult<(PyObject, Option<Py<PyDict>>)> {
-    let mut fexp = None;
-    let obj = match v {
-        Value::String(s) => b(py, s).into_any(),
-        Value::List(l) => bytes_list(py, l)?.into_any(),
-        Value::Set(l) => PySet::new(py, l.iter().map(|i| b(py, i)))?.into_any(),
-        Value::ZSet(z) => {
-            let items: PyResult<Vec<Bound<'_, PyTuple>>> = z
-                .iter()
-                .map(|(m, s)| {
-                    PyTuple::new(py, [b(py, m).into_any(), s.into_pyobject(py)?.into_any()])
-                })
-                .collect();
-            PyList::new(py, items?)?.into_any()
-        }
-        Value::Hash(h) => {
-            let d = PyDict::new(py);
-            for f in h {
-                let field = b(py, &f.field);
-                if let Some(ms) = f.expire_ms {
-                    let fd = fexp.get_or_insert_with(|| PyDict::new(py));
-                    fd.set_item(&field, ms)?;
-                }
-                d.set_item(field, b(py, &f.value))?;
-            }
-            d.into_any()
-        }
-        Value::Stream(s) => stream(py, s)?.into_any(),
-        Value::Json(text) => json(py, text)?,
-    };
-    Ok((obj.unbind(), fexp.map(|d| d.unbind())))
-}
-
 /// Module and array values: their JSON form, parsed by Python's `json`.
-fn json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+pub fn json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (text,))
 }
 
-fn stream<'py>(py: Python<'py>, s: &Stream) -> PyResult<Bound<'py, PyDict>> {
+/// A stream: `{"entries": [(id, [(field, value)])], "length": ..., "groups": [...]}`.
+pub fn stream<'py>(
+    py: Python<'py>,
+    s: &[StreamEntry],
+    m: &StreamMeta,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    let mut entries = Vec::with_capacity(s.entries.len());
-    for e in &s.entries {
-        let fields: PyResult<Vec<Bound<'_, PyTuple>>> = e
-            .fields
+    let mut entries = Vec::with_capacity(s.len());
+    for (id, fields) in s {
+        let fields: PyResult<Vec<Bound<'_, PyTuple>>> = fields
             .iter()
             .map(|(f, v)| PyTuple::new(py, [b(py, f), b(py, v)]))
             .collect();
@@ -67,13 +35,12 @@ fn stream<'py>(py: Python<'py>, s: &Stream) -> PyResult<Bound<'py, PyDict>> {
         entries.push(PyTuple::new(
             py,
             [
-                id_string(e.id).into_pyobject(py)?.into_any(),
+                id_string(*id).into_pyobject(py)?.into_any(),
                 fields.into_any(),
             ],
         )?);
     }
     d.set_item("entries", PyList::new(py, entries)?)?;
-    let m = &s.meta;
     d.set_item("length", m.length)?;
     d.set_item("last_id", id_string(m.last_id))?;
     d.set_item("first_id", m.first_id.map(id_string))?;

@@ -28,7 +28,7 @@ use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, Schema
 
 use super::row::{Row, Rows};
 use super::stream_cols::StreamCols;
-use super::value::Value;
+use crate::rdb::value::Value;
 
 /// The table's schema; value columns only with `values`.
 pub fn schema(values: bool) -> SchemaRef {
@@ -188,23 +188,20 @@ fn value_columns(rows: &[Row], schema: &SchemaRef) -> Result<Vec<ArrayRef>, Arro
         }
         match v {
             Some(Value::Hash(h)) => {
-                for f in h {
-                    hf.append_value(&f.field);
-                    hv.append_value(&f.value);
-                    hx.append_option(f.expire_ms);
+                for (f, v, expire_ms) in h {
+                    hf.append_value(f);
+                    hv.append_value(v);
+                    hx.append_option(*expire_ms);
                 }
                 hash.close(hf.len(), true);
             }
             _ => hash.close(hf.len(), false),
         }
         match v {
-            Some(Value::Stream(s)) => stream.push(Some(s)),
+            Some(Value::Stream(entries, meta)) => stream.push(Some((entries, &**meta))),
             _ => stream.push(None),
         }
-        match v {
-            Some(Value::Json(j)) => json.append_value(j),
-            _ => json.append_null(),
-        }
+        json.append_option(r.value_json.as_deref());
     }
     let ty = |name: &str| -> Result<DataType, ArrowError> {
         Ok(schema.field_with_name(name)?.data_type().clone())

@@ -7,9 +7,9 @@ use std::ops::Range;
 use crate::error::Result;
 use crate::inspect::memory::{Buffers, Model};
 use crate::rdb::records::Record;
-use crate::rdb::value::Kind;
+use crate::rdb::value::{Kind, Value};
 
-use super::value::{Collector, Value};
+use super::value::Collector;
 
 /// A key's facts, owned, so a chunk's rows can travel to the writer.
 #[derive(Debug, Clone)]
@@ -33,8 +33,11 @@ pub struct Row {
     pub len_largest_element: u64,
     /// Offset of the record's first byte in its file.
     pub offset: u64,
-    /// The value, with `--values`.
+    /// The value, with `--values` (module values and arrays: `value_json`).
     pub value: Option<Value>,
+    /// A module value or array with `--values`: the `value` member of its
+    /// `rdbkit json` line, as JSON text ([`Collector::json`]).
+    pub value_json: Option<String>,
 }
 
 /// A chunk's rows and the one buffer their keys live in, in row order:
@@ -71,17 +74,18 @@ impl RowMaker {
         values: bool,
     ) -> Result<()> {
         let m = model.estimate(rec, &mut self.bufs)?;
-        let value = if values {
-            Some(self.collector.collect(rec)?)
-        } else {
-            None
+        let kind = rec.vtype.kind();
+        let (value, value_json) = match values {
+            false => (None, None),
+            true if Collector::shows_json(kind) => (None, Some(self.collector.json(rec)?)),
+            true => (Some(self.collector.collect(rec)?), None),
         };
         let start = rows.keys.len();
         rows.keys.extend_from_slice(rec.key.bytes(&mut self.key)?);
         rows.rows.push(Row {
             db: rec.db,
             key: start..rows.keys.len(),
-            kind: rec.vtype.kind(),
+            kind,
             encoding: m.encoding,
             rdb_encoding: rec.vtype.encoding(),
             expire_ms: rec.expire_ms,
@@ -93,6 +97,7 @@ impl RowMaker {
             len_largest_element: m.len_largest_element,
             offset: rec.offset,
             value,
+            value_json,
         });
         Ok(())
     }

@@ -11,8 +11,9 @@ use arrow_array::ArrayRef;
 use arrow_schema::{ArrowError, DataType};
 
 use super::arrow::{item_type, list_of, struct_of, strukt, ListCol};
-use super::value::{id_string, Stream};
-use crate::rdb::stream::{Group, Idmp, StreamId};
+use super::value::id_string;
+use crate::rdb::stream::{Group, Idmp, StreamId, StreamMeta};
+use crate::rdb::value::StreamEntry;
 
 /// The stream struct type. Times are Unix ms as stored (signed); `pending`
 /// holds `[id, consumer, delivery_count, delivery_time_ms]` rows (consumer
@@ -100,10 +101,11 @@ fn opt_id(b: &mut StringBuilder, id: Option<StreamId>) {
 }
 
 impl StreamCols {
-    /// Adds a row: a stream, or null for a row of another type.
-    pub fn push(&mut self, s: Option<&Stream>) {
+    /// Adds a row: a stream (entries and metadata), or null for a row of
+    /// another type.
+    pub fn push(&mut self, s: Option<(&[StreamEntry], &StreamMeta)>) {
         self.valid.push(s.is_some());
-        let Some(s) = s else {
+        let Some((entries, m)) = s else {
             self.entries.close(self.entry_id.len(), false);
             self.length.append_null();
             self.last_id.append_null();
@@ -114,16 +116,15 @@ impl StreamCols {
             self.idmp.append_null();
             return;
         };
-        for e in &s.entries {
-            self.entry_id.append_value(id_string(e.id));
-            for (f, v) in &e.fields {
+        for (id, fields) in entries {
+            self.entry_id.append_value(id_string(*id));
+            for (f, v) in fields {
                 self.field.append_value(f);
                 self.value.append_value(v);
             }
             self.entry_fields.close(self.field.len(), true);
         }
         self.entries.close(self.entry_id.len(), true);
-        let m = &s.meta;
         self.length.append_value(m.length as i64);
         self.last_id.append_value(id_string(m.last_id));
         opt_id(&mut self.first_id, m.first_id);

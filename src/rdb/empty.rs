@@ -2,10 +2,11 @@
 //!
 //! A server deletes a collection with its last element, so it never saves
 //! an empty one, and its loader skips one ("empty key"; `redis-check-rdb`
-//! refuses it). So a written file leaves them out, a census does not count
+//! refuses it, and `RESTORE` refuses one). So a written file leaves them
+//! out, `load`, `resp` and `verify` skip them, a census does not count
 //! them, and under `--skip-corrupt` one is no evidence of a record start
 //! (four small bytes of a damaged value read as one very often: see
-//! [`crate::rdb::resync`]). All three ask [`is_empty_collection`].
+//! [`crate::rdb::resync`]). All of them ask [`is_empty_collection`].
 //!
 //! The answer comes from the value's counts alone, without decoding any
 //! element:

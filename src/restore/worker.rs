@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::array::ArrayElem;
 use crate::rdb::elem::{Elem, RdbStr};
+use crate::rdb::empty::is_empty_collection;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Item, Record};
 use crate::rdb::stream::{StreamId, StreamMeta};
@@ -165,15 +166,17 @@ impl LoadWorker {
             retry_since: None,
             existed_before: None,
         };
-        match is_empty_collection(rec, &mut self.scratch) {
-            Ok(true) => return Ok(Decision::SkipEmpty),
-            Ok(false) => {}
-            Err(e) => {
-                return Ok(Decision::Fail(
-                    op,
-                    format!("corrupt value in the file: {e}"),
-                ))
-            }
+        // Servers skip an empty collection on load and refuse one in
+        // RESTORE: skipped and counted, told from the value's counts as the
+        // writer, census and resync tell it.
+        if is_empty_collection(rec.vtype, rec.value) {
+            return Ok(Decision::SkipEmpty);
+        }
+        if let Err(e) = check_head(rec, &mut self.scratch) {
+            return Ok(Decision::Fail(
+                op,
+                format!("corrupt value in the file: {e}"),
+            ));
         }
         if !cfg.dry_run {
             let args = RestoreArgs {
@@ -314,15 +317,17 @@ impl<'a> Worker<'a> for LoadWorker {
     }
 }
 
-/// Servers drop empty collections on load (and refuse them in RESTORE), so
-/// they are skipped and counted. Decodes at most the first element.
-pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bool> {
-    // (An array is never empty: the decoder refuses count 0.)
+/// Decodes a collection up to its first element: a value damaged before
+/// it is an error here, and its key failed, rather than bytes sent in a
+/// `RESTORE` payload (which no decoder of ours reads) or a `resp` stream.
+/// Whether the value is empty is [`is_empty_collection`]'s answer, not
+/// this walk's.
+fn check_head(rec: &Record<'_>, scratch: &mut Scratch) -> Result<()> {
     if matches!(
         rec.vtype.kind(),
         Kind::String | Kind::Stream | Kind::Module | Kind::Array
     ) {
-        return Ok(false);
+        return Ok(());
     }
     /// Stops the decode at the first element, which sets `.0`.
     struct First(bool);
@@ -367,9 +372,8 @@ pub fn is_empty_collection(rec: &Record<'_>, scratch: &mut Scratch) -> Result<bo
     }
     let mut first = First(false);
     match rec.decode(scratch, &mut first) {
-        _ if first.0 => Ok(false),
-        Ok(()) => Ok(true),
-        Err(e) => Err(e),
+        _ if first.0 => Ok(()),
+        r => r,
     }
 }
 

@@ -7,8 +7,8 @@ use serde_json::Value as Json;
 use crate::error::Result;
 use crate::rdb::module::ModuleValue;
 use crate::rdb::records::{Header, Item, ParseOptions, Parser, Record};
+use crate::rdb::value::Value;
 use crate::rdb::value::{Dialect, Kind};
-use crate::rdb::write::Value;
 use crate::restore::jsonl::{self, Line};
 
 /// A key of a JSON line, parsed.

@@ -220,8 +220,9 @@ impl ValueVisitor for Builder {
 mod tests {
     use super::*;
     use crate::rdb::value::Dialect;
+    use crate::rdb::value::Value;
+    use crate::rdb::write::encode;
     use crate::rdb::write::listpack::ListpackBuilder;
-    use crate::rdb::write::{encode, Value};
 
     fn record<'a>(type_byte: u8, value: &'a [u8]) -> Record<'a> {
         Record {

@@ -4,7 +4,7 @@
 //! - [`prim`]: lengths, strings, doubles, header and file-level opcodes;
 //! - [`listpack`], [`ziplist`], [`intset`]: the compact blobs;
 //! - [`lzf`]: LZF compression of long strings, as servers save them;
-//! - [`value`]: values as owned elements and their encoding by output format;
+//! - [`value`]: owned values ([`crate::rdb::value::Value`]) encoded by output format;
 //! - [`direct`]: listpacks re-encoded as ziplists without owned elements;
 //! - [`stream`]: stream nodes and metadata;
 //! - [`format`]: what an output version/dialect can hold;
@@ -22,6 +22,6 @@ pub mod value;
 pub mod ziplist;
 
 pub use format::Format;
-pub use value::{encode, validate, Encoded, Loss, Value};
+pub use value::{encode, validate, Encoded, Loss};
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,8 @@ use crate::rdb::stream::{Group, StreamId, StreamMeta, StreamVersion};
 use super::format::Format;
 use super::listpack::ListpackBuilder;
 use super::prim::*;
-use super::value::{Loss, StreamEntry};
+use super::value::Loss;
+use crate::rdb::value::StreamEntry;
 
 /// `stream-node-max-entries` / `stream-node-max-bytes` defaults.
 pub const STREAM_NODE_MAX_ENTRIES: usize = 100;

@@ -2,7 +2,7 @@
 
 use crate::rdb::cursor::Cursor;
 use crate::rdb::stream::{Consumer, Group, PendingEntry, StreamId, StreamMeta};
-use crate::rdb::value::{decode_value, Dialect, Scratch, ValueType};
+use crate::rdb::value::{decode_value, Dialect, Scratch, StreamEntry, Value, ValueType};
 
 use super::*;
 
@@ -137,7 +137,7 @@ fn field_ttls_where_the_format_has_them() {
 
 #[test]
 fn streams_in_every_format_that_has_them() {
-    let entries: Vec<value::StreamEntry> = (0..250u64)
+    let entries: Vec<StreamEntry> = (0..250u64)
         .map(|i| {
             let fields = if i % 7 == 0 {
                 vec![(b"other".to_vec(), i.to_string().into_bytes())]

@@ -18,15 +18,14 @@
 //! stream see [`super::stream`]
 //! ```
 //!
-//! What the output cannot hold is reported as a [`Loss`]; the caller
-//! refuses it or (lossy) writes the rest and counts it.
+//! The input is the format layer's one owned [`Value`] (collected from an
+//! RDB record or a JSON line). What the output cannot hold is reported as
+//! a [`Loss`]; the caller refuses it or (lossy) writes the rest and counts
+//! it.
 
-use crate::error::Result;
 use crate::rdb::consts::*;
-use crate::rdb::elem::Elem;
-use crate::rdb::module::ModuleValue;
-use crate::rdb::stream::{StreamId, StreamMeta};
-use crate::rdb::value::{Dialect, Kind, ValueVisitor};
+use crate::rdb::stream::StreamId;
+use crate::rdb::value::{Dialect, Value};
 
 use super::format::Format;
 use super::intset;
@@ -46,113 +45,6 @@ pub const MAX_LISTPACK_VALUE: usize = 64;
 pub const LIST_NODE_MAX_BYTES: usize = 8192;
 /// `packed_threshold`: an element this big gets a plain quicklist node.
 pub const PACKED_THRESHOLD: usize = 1 << 30;
-
-/// One stream entry: ID and field/value pairs.
-pub type StreamEntry = (StreamId, Vec<(Vec<u8>, Vec<u8>)>);
-
-/// A value with owned elements.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    String(Vec<u8>),
-    List(Vec<Vec<u8>>),
-    Set(Vec<Vec<u8>>),
-    ZSet(Vec<(Vec<u8>, f64)>),
-    /// Fields with their absolute expire time in Unix ms, if any.
-    Hash(Vec<(Vec<u8>, Vec<u8>, Option<i64>)>),
-    Stream(Vec<StreamEntry>, Box<StreamMeta>),
-    /// A module value: its type byte and bytes as stored (never decoded).
-    Module(u8, Vec<u8>),
-    /// A Redis 8.8 sparse array. No output format written here holds one
-    /// (they stop at RDB 13), so its elements are not collected: it is
-    /// refused, or left out under `--lossy`.
-    Array,
-}
-
-impl Value {
-    /// An empty value of `kind` to collect into.
-    pub fn empty(kind: Kind) -> Value {
-        match kind {
-            Kind::String => Value::String(Vec::new()),
-            Kind::List => Value::List(Vec::new()),
-            Kind::Set => Value::Set(Vec::new()),
-            Kind::ZSet => Value::ZSet(Vec::new()),
-            Kind::Hash => Value::Hash(Vec::new()),
-            Kind::Stream => Value::Stream(Vec::new(), Box::default()),
-            Kind::Module => Value::Module(0, Vec::new()),
-            Kind::Array => Value::Array,
-        }
-    }
-
-    /// A collection without elements (servers never save one; their
-    /// loaders skip it as an "empty key").
-    pub fn is_empty_collection(&self) -> bool {
-        match self {
-            Value::List(v) | Value::Set(v) => v.is_empty(),
-            Value::ZSet(v) => v.is_empty(),
-            Value::Hash(v) => v.is_empty(),
-            Value::String(_) | Value::Stream(..) | Value::Module(..) | Value::Array => false,
-        }
-    }
-}
-
-/// Collects a decoded value (from an RDB value or a JSON line) into a
-/// [`Value`]; start from [`Value::empty`] of the record's kind.
-impl ValueVisitor for Value {
-    fn string(&mut self, v: Elem<'_>) -> Result<()> {
-        if let Value::String(s) = self {
-            *s = v.to_vec();
-        }
-        Ok(())
-    }
-    fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
-        if let Value::List(l) = self {
-            l.push(v.to_vec());
-        }
-        Ok(())
-    }
-    fn set_member(&mut self, v: Elem<'_>) -> Result<()> {
-        if let Value::Set(l) = self {
-            l.push(v.to_vec());
-        }
-        Ok(())
-    }
-    fn zset_member(&mut self, m: Elem<'_>, score: f64) -> Result<()> {
-        if let Value::ZSet(l) = self {
-            l.push((m.to_vec(), score));
-        }
-        Ok(())
-    }
-    fn hash_field(&mut self, f: Elem<'_>, v: Elem<'_>, ttl: Option<i64>) -> Result<()> {
-        if let Value::Hash(l) = self {
-            l.push((f.to_vec(), v.to_vec(), ttl));
-        }
-        Ok(())
-    }
-    fn stream_entry(&mut self, id: StreamId, fields: &[(Elem<'_>, Elem<'_>)]) -> Result<()> {
-        if let Value::Stream(e, _) = self {
-            e.push((
-                id,
-                fields
-                    .iter()
-                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
-                    .collect(),
-            ));
-        }
-        Ok(())
-    }
-    fn stream_meta(&mut self, meta: &StreamMeta) -> Result<()> {
-        if let Value::Stream(_, m) = self {
-            **m = meta.clone();
-        }
-        Ok(())
-    }
-    fn module(&mut self, value: &ModuleValue<'_>) -> Result<()> {
-        if let Value::Module(_, raw) = self {
-            *raw = value.raw.to_vec();
-        }
-        Ok(())
-    }
-}
 
 /// Checks what a server's loader refuses in a value and a hand-edited JSON
 /// line can hold: NaN scores, repeated set members, zset members or hash
@@ -199,7 +91,7 @@ pub fn validate(v: &Value) -> std::result::Result<(), String> {
             }
             Ok(())
         }
-        Value::String(_) | Value::List(_) | Value::Module(..) | Value::Array => Ok(()),
+        Value::String(_) | Value::List(_) | Value::Module { .. } | Value::Array(_) => Ok(()),
     }
 }
 
@@ -212,6 +104,14 @@ pub enum Loss {
     FieldTtls(u64),
     /// Stream metadata the output's stream type has no place for.
     StreamFields(String),
+}
+
+impl Loss {
+    /// An array key: no output format written here holds one (they stop at
+    /// RDB 13).
+    pub fn array() -> Loss {
+        Loss::Key("arrays need RDB 14 (Redis 8.8+), which rdbkit does not write".into())
+    }
 }
 
 impl std::fmt::Display for Loss {
@@ -252,17 +152,14 @@ pub fn encode(v: &Value, fmt: Format) -> std::result::Result<Encoded, Loss> {
         Value::Stream(entries, meta) => {
             super::stream::encode(&mut out, entries, meta, fmt, &mut losses)?
         }
-        Value::Array => {
-            return Err(Loss::Key(
-                "arrays need RDB 14 (Redis 8.8+), which rdbkit does not write".into(),
-            ))
-        }
-        Value::Module(t, raw) => {
+        Value::Array(_) => return Err(Loss::array()),
+        Value::Module { raw, .. } => {
             if !fmt.has_modules() {
                 return Err(Loss::Key("module values need RDB 8 (Redis 4.0+)".into()));
             }
+            // The decoder hands out module values of this type only.
             out.extend_from_slice(raw);
-            *t
+            RDB_TYPE_MODULE_2
         }
     };
     Ok(Encoded {

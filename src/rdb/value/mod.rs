@@ -19,6 +19,9 @@ use crate::rdb::module::{self, ModuleValue};
 use crate::rdb::stream::{self, StreamId, StreamMeta, StreamVersion};
 use crate::rdb::{intset, listpack, ziplist, zipmap};
 
+mod owned;
+pub use owned::{StreamEntry, Value};
+
 /// Which server family wrote the file: decides what type bytes ≥ 22 and
 /// opcode 243 mean. Chosen from the magic, never from type bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
