@@ -54,11 +54,13 @@ pub enum InputCause {
     Unusable(String),
     /// The file's bytes are not a valid RDB where they were read.
     Format(crate::Error),
-    /// Reading the file's records failed (a walk of the parallel engine).
-    Read(crate::sink::SinkError),
-    /// The RDB writer could not write the inputs. (Boxed: keeps every
-    /// input error small.)
-    Write(Box<crate::writer::WriteError>),
+    /// Reading the file's records failed (a walk of the parallel engine;
+    /// the consumers' error type is a layer above this one).
+    Read(Box<dyn std::error::Error + Send + Sync>),
+    /// The RDB writer could not write the inputs. (Boxed and untyped here:
+    /// the writer is a layer above this one; the box keeps every input
+    /// error small.)
+    Write(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl InputError {
@@ -95,21 +97,6 @@ impl From<crate::Error> for InputCause {
     }
 }
 
-impl From<crate::sink::SinkError> for InputCause {
-    fn from(e: crate::sink::SinkError) -> Self {
-        InputCause::Read(e)
-    }
-}
-
-impl From<crate::scan::ScanError<crate::sink::SinkError>> for InputCause {
-    fn from(e: crate::scan::ScanError<crate::sink::SinkError>) -> Self {
-        match e {
-            crate::scan::ScanError::Format(e) => InputCause::Read(e.into()),
-            crate::scan::ScanError::Consumer(e) => InputCause::Read(e),
-        }
-    }
-}
-
 impl fmt::Display for InputCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -140,7 +127,7 @@ impl std::error::Error for InputError {
         match &self.cause {
             InputCause::Unusable(_) => None,
             InputCause::Format(e) => Some(e),
-            InputCause::Read(e) => Some(e),
+            InputCause::Read(e) => Some(&**e),
             InputCause::Write(e) => Some(&**e),
         }
     }

@@ -68,6 +68,9 @@ struct Share<'a> {
     run: Option<Run>,
 }
 
+/// No guess beyond this: four normal chunks' worth.
+const CAPACITY_CAP: usize = 8 << 20;
+
 /// A first guess at one output's share of `chunk`: the chunk spread
 /// evenly, plus an eighth for re-encoding growth. Sizing the buffer once
 /// spares the doubling reallocations of a buffer grown record by record
@@ -76,7 +79,8 @@ struct Share<'a> {
 fn share_capacity(chunk: &Chunk<'_>, outputs: usize) -> usize {
     let len = (chunk.end - chunk.start) as usize;
     let even = len / outputs.max(1);
-    even + even / 8
+    // A chunk of one big record is copied as a span, not through the buffer.
+    (even + even / 8).min(CAPACITY_CAP)
 }
 
 impl<'a> Share<'a> {
