@@ -88,10 +88,10 @@ pub fn output(path: &Option<PathBuf>) -> Result<Output, String> {
 
 /// The end of a run that wrote to an output: a closed pipe is fine, any
 /// other error names the input it came from.
-pub fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), String> {
+pub fn finish<T>(file: &Path, r: Result<T, SinkError>) -> Result<(), Fail> {
     match r {
         Ok(_) => Ok(()),
         Err(e) if is_broken_pipe(&e) => Ok(()),
-        Err(e) => Err(format!("{}: {e}", file.display())),
+        Err(e) => Err(Fail::runtime(format!("{}: {e}", file.display()), &e)),
     }
 }

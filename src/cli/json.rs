@@ -68,5 +68,5 @@ pub fn run(a: JsonArgs) -> Result<u8, Fail> {
             None => Ok(()),
         })
         .and_then(|_| out.commit().map_err(SinkError::Io));
-    Ok(finish(&file, r).map(|_| damage(&engine, &label, exit::OK))?)
+    finish(&file, r).map(|_| damage(&engine, &label, exit::OK))
 }

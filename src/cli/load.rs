@@ -106,7 +106,7 @@ pub fn run(a: LoadArgs) -> Result<u8, Fail> {
     let mut summary = match r {
         Ok(s) => s,
         Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
-        Err(e) => return Err(e.to_string().into()),
+        Err(e) => return Err(Fail::of(&e)),
     };
     let replayed = aof::run_replay(&opened, replay, &opts, &load.aof, &summary);
     summary.next_step = next_step(&summary, &load);

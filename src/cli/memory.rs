@@ -169,7 +169,7 @@ pub fn run(a: MemoryArgs) -> Result<u8, Fail> {
     bar.finish();
     let mut rep = match r {
         Ok(rep) => rep,
-        Err(e) => return Ok(finish(&a.file, Err::<(), _>(e)).map(|_| exit::OK)?),
+        Err(e) => return finish(&a.file, Err::<(), _>(e)).map(|_| exit::OK),
     };
     if let Some(o) = out {
         finish(&a.file, o.commit().map_err(SinkError::Io))?;

@@ -50,6 +50,64 @@ pub enum Fail {
     Usage(String),
     /// Anything else (exit 1).
     Runtime(String),
+    /// A damaged input (exit 1), with what the user can do about it.
+    Damaged { msg: String, hint: Hint },
+}
+
+/// What the user can do about a damaged input, chosen from the format
+/// error's kind (not its text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    /// The CRC-64 trailer does not match.
+    Checksum,
+    /// The input ended inside a record.
+    Truncated,
+    /// Bytes that are not a valid RDB where they were read.
+    Corrupt,
+}
+
+impl Hint {
+    /// The hint for `err`, from the first format error in its source
+    /// chain (`err` itself included).
+    fn of(err: &(dyn std::error::Error + 'static)) -> Option<Hint> {
+        let mut at = Some(err);
+        while let Some(e) = at {
+            if let Some(f) = e.downcast_ref::<rdbkit::Error>() {
+                return match f.kind {
+                    rdbkit::ErrorKind::ChecksumMismatch { .. } => Some(Hint::Checksum),
+                    rdbkit::ErrorKind::Truncated { .. } => Some(Hint::Truncated),
+                    rdbkit::ErrorKind::Invalid { .. } => Some(Hint::Corrupt),
+                    _ => None,
+                };
+            }
+            at = e.source();
+        }
+        None
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Hint::Checksum => "--no-checksum reads the file without checking its trailer; --skip-corrupt reads what it can and reports the rest",
+            Hint::Truncated => "the file looks truncated; --skip-corrupt reads everything before the damage and reports it",
+            Hint::Corrupt => "--skip-corrupt leaves the damaged region out, reads the rest and reports what it left",
+        }
+    }
+}
+
+impl Fail {
+    /// A runtime failure said as `msg`, caused by `err`: a damaged input
+    /// gets its hint.
+    pub fn runtime(msg: String, err: &(dyn std::error::Error + 'static)) -> Fail {
+        match Hint::of(err) {
+            Some(hint) => Fail::Damaged { msg, hint },
+            None => Fail::Runtime(msg),
+        }
+    }
+
+    /// `err` said as it is, as [`Fail::runtime`].
+    pub fn of(err: &(dyn std::error::Error + 'static)) -> Fail {
+        Fail::runtime(err.to_string(), err)
+    }
 }
 
 impl From<String> for Fail {
@@ -122,8 +180,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Cmd::Memory(a) => memory::run(a),
         Cmd::Export(a) => export::run(a),
         Cmd::Verify(a) => verify::run(a),
-        Cmd::Rdb(a) => rdb::run(a).map_err(Fail::from),
-        Cmd::Split(a) => rdb::run_split(a).map_err(Fail::from),
+        Cmd::Rdb(a) => rdb::run(a),
+        Cmd::Split(a) => rdb::run_split(a),
         Cmd::Fetch(a) => fetch::run(a),
         Cmd::Serve(a) => serve::run(a),
         Cmd::Stats(a) => stats::run(a),
@@ -160,20 +218,12 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
         Err(Fail::Runtime(e)) => {
-            eprintln!("rdbkit: error: {}", with_hint(e));
+            eprintln!("rdbkit: error: {e}");
             ExitCode::from(exit::FAILURE)
         }
-    }
-}
-
-/// A failure message, with what the user can do about a damaged file said
-/// once at the end.
-fn with_hint(msg: String) -> String {
-    if msg.contains("checksum mismatch") {
-        format!("{msg}\nrdbkit: hint: --no-checksum reads the file without checking its trailer; --skip-corrupt reads what it can and reports the rest")
-    } else if msg.contains("unexpected end of data") || msg.contains("bytes that remain") {
-        format!("{msg}\nrdbkit: hint: the file looks truncated; --skip-corrupt reads everything before the damage and reports it")
-    } else {
-        msg
+        Err(Fail::Damaged { msg, hint }) => {
+            eprintln!("rdbkit: error: {msg}\nrdbkit: hint: {}", hint.text());
+            ExitCode::from(exit::FAILURE)
+        }
     }
 }

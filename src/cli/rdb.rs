@@ -11,9 +11,9 @@ use rdbkit::writer::split::{self, Layout};
 use rdbkit::writer::{self, output, Input, Options, WriteError};
 
 use super::common::FilterArgs;
-use super::exit;
 use super::files::open;
 use super::target::{parse_db_map, ConflictArg};
+use super::{exit, Fail};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum DialectArg {
@@ -159,7 +159,7 @@ fn inputs<'a>(paths: &[PathBuf], files: &'a [rdbkit::input::Input]) -> Vec<Input
         .collect()
 }
 
-pub fn run(a: RdbArgs) -> Result<u8, String> {
+pub fn run(a: RdbArgs) -> Result<u8, Fail> {
     let opts = a.w.options()?;
     output::check_not_input(&a.output, &a.inputs)?;
     let files: Vec<_> = a.inputs.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
@@ -172,7 +172,7 @@ pub fn run(a: RdbArgs) -> Result<u8, String> {
             eprintln!("rdbkit: stopped on conflict: {m}");
             return Ok(exit::CONFLICT);
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Fail::of(&e)),
     };
     let file = w
         .into_inner()
@@ -183,7 +183,7 @@ pub fn run(a: RdbArgs) -> Result<u8, String> {
     Ok(exit::OK)
 }
 
-pub fn run_split(a: SplitArgs) -> Result<u8, String> {
+pub fn run_split(a: SplitArgs) -> Result<u8, Fail> {
     let opts = a.w.options()?;
     let l = &a.layout;
     let layout = if let Some(n) = l.shards {
@@ -212,6 +212,6 @@ pub fn run_split(a: SplitArgs) -> Result<u8, String> {
             eprintln!("rdbkit: stopped on conflict: {m}");
             Ok(exit::CONFLICT)
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(Fail::of(&e)),
     }
 }

@@ -86,7 +86,7 @@ pub fn run(
     let summary = match replicate::replicate(&named, &opts) {
         Ok(s) => s,
         Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
-        Err(e) => return Err(e.to_string().into()),
+        Err(e) => return Err(Fail::of(&e)),
     };
     if json {
         println!("{}", summary.to_json());

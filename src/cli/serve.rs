@@ -168,7 +168,7 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
     let summary = match serve(&named, &opts, &on_listen) {
         Ok(s) => s,
         Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
-        Err(e) => return Err(e.to_string().into()),
+        Err(e) => return Err(Fail::of(&e)),
     };
     if a.json {
         println!("{}", summary.to_json());

@@ -43,7 +43,7 @@ pub fn run(a: StatsArgs) -> Result<u8, Fail> {
     bar.finish();
     let st = match r {
         Ok(st) => st,
-        Err(e) => return Ok(finish(&file, Err::<(), _>(e)).map(|_| exit::OK)?),
+        Err(e) => return finish(&file, Err::<(), _>(e)).map(|_| exit::OK),
     };
     let cmds = match opened.aof() {
         Some(a) => Some(rdbkit::aof::convert::count(a).map_err(|e| e.to_string())?),
@@ -51,11 +51,11 @@ pub fn run(a: StatsArgs) -> Result<u8, Fail> {
     };
     let text = aof::stats_text(&st, cmds.as_ref(), json);
     let mut out = io::stdout().lock();
-    Ok(finish(
+    finish(
         &file,
         out.write_all(&text)
             .and_then(|_| out.flush())
             .map_err(SinkError::Io),
     )
-    .map(|_| damage(&engine, &label, exit::OK))?)
+    .map(|_| damage(&engine, &label, exit::OK))
 }

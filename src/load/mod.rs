@@ -68,6 +68,10 @@ pub enum LoadError {
     /// The client layer failed: a target refused or failed (or a TLS file
     /// could not be used, which is a usage error).
     Client(ClientError),
+    /// A node that failed to connect a moment ago and is still in its
+    /// back-off: the error that put it there, shared by every op that
+    /// meets the memo.
+    Down(std::sync::Arc<ClientError>),
     /// A target is in a state the load cannot work with (address, what is
     /// wrong, in words).
     Target { addr: String, msg: String },
@@ -106,6 +110,7 @@ impl LoadError {
             LoadError::Client(e) => e.is_usage(),
             LoadError::Aftermath { error, .. } => error.is_usage(),
             LoadError::Target { .. }
+            | LoadError::Down(_)
             | LoadError::Forbidden { .. }
             | LoadError::Input(_)
             | LoadError::Io { .. }
@@ -125,6 +130,7 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::Usage(m) => write!(f, "{m}"),
             LoadError::Client(e) => e.fmt(f),
+            LoadError::Down(e) => e.fmt(f),
             LoadError::Target { addr, msg } => write!(f, "target {addr}: {msg}"),
             LoadError::Forbidden {
                 addr,
@@ -148,6 +154,7 @@ impl std::error::Error for LoadError {
         match self {
             LoadError::Usage(_) | LoadError::Target { .. } | LoadError::GaveUp(_) => None,
             LoadError::Client(e) => e.source(),
+            LoadError::Down(e) => e.source(),
             LoadError::Forbidden { source, .. } => Some(source),
             LoadError::Input(e) => e.source(),
             LoadError::Io { source, .. } => Some(source),

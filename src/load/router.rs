@@ -7,6 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Sender, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::node::{self, NodeMsg};
@@ -52,6 +53,16 @@ pub(super) struct Spawner<'s, 'env, 'a> {
 }
 
 /// The nodes of the run and where each op goes.
+/// Why and until when an address is left alone.
+struct DownMemo {
+    until: Instant,
+    /// Failed connection attempts in a row.
+    fails: u32,
+    /// The error of the last attempt (every op refused meanwhile is failed
+    /// with it).
+    cause: Arc<ClientError>,
+}
+
 pub(super) struct Router<'s, 'env, 'a> {
     spawner: Spawner<'s, 'env, 'a>,
     /// The cluster slot map; `None` for a standalone target.
@@ -61,11 +72,10 @@ pub(super) struct Router<'s, 'env, 'a> {
     /// payloads of one version.
     pub nodes: HashMap<String, Node<'a>>,
     next_gen: u64,
-    /// Addresses that refused a connection or did not answer (until when,
-    /// failures so far, why): not tried again before the time given (then
-    /// with a longer back-off), so a node that is down costs one attempt per
-    /// back-off, not one per batch.
-    down: HashMap<String, (Instant, u32, String)>,
+    /// Addresses that refused a connection or did not answer: not tried
+    /// again before their memo's time (then with a longer back-off), so a
+    /// node that is down costs one attempt per back-off, not one per batch.
+    down: HashMap<String, DownMemo>,
     /// Ops given to nodes whose outcome has not come back.
     pub outstanding: u64,
     /// Ops that found no connection (version, op, why): the driver retries
@@ -96,12 +106,9 @@ impl<'s, 'env, 'a: 's> Router<'s, 'env, 'a> {
         if self.nodes.contains_key(&id) {
             return Ok(id);
         }
-        if let Some((until, _, why)) = self.down.get(addr) {
-            if Instant::now() < *until {
-                return Err(LoadError::Target {
-                    addr: addr.to_string(),
-                    msg: why.clone(),
-                });
+        if let Some(memo) = self.down.get(addr) {
+            if Instant::now() < memo.until {
+                return Err(LoadError::Down(memo.cause.clone()));
             }
         }
         let sp = &self.spawner;
@@ -117,8 +124,9 @@ impl<'s, 'env, 'a: 's> Router<'s, 'env, 'a> {
                 c
             }
             Err(e) => {
+                let e = Arc::new(e);
                 self.mark_down(addr, &e);
-                return Err(e.into());
+                return Err(LoadError::Down(e));
             }
         };
         self.next_gen += 1;
@@ -144,11 +152,14 @@ impl<'s, 'env, 'a: 's> Router<'s, 'env, 'a> {
     }
 
     /// Remembers that `addr` failed to connect, with a longer back-off each time.
-    fn mark_down(&mut self, addr: &str, e: &ClientError) {
-        let why = e.detail();
-        let fails = self.down.get(addr).map_or(0, |x| x.1);
-        let until = Instant::now() + backoff(fails);
-        self.down.insert(addr.to_string(), (until, fails + 1, why));
+    fn mark_down(&mut self, addr: &str, e: &Arc<ClientError>) {
+        let fails = self.down.get(addr).map_or(0, |m| m.fails);
+        let memo = DownMemo {
+            until: Instant::now() + backoff(fails),
+            fails: fails + 1,
+            cause: e.clone(),
+        };
+        self.down.insert(addr.to_string(), memo);
     }
 
     /// Sends ops to one node (opening it if needed). Every op ends up
