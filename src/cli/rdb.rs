@@ -136,6 +136,7 @@ impl WriteArgs {
             lossy: a.lossy,
             verify_checksum: !a.no_checksum,
             now_ms: rdbkit::restore::now_ms(),
+            db_counts: None,
         })
     }
 

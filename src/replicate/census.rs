@@ -29,6 +29,8 @@ pub struct Census {
     pub per_db: BTreeMap<u64, u64>,
     /// Of those, keys with a TTL (they may expire before the count is checked).
     pub volatile: u64,
+    /// Keys with a TTL to be loaded, per source database.
+    pub volatile_per_db: BTreeMap<u64, u64>,
     /// Keys whose prefix holds Redis Enterprise hint opcodes: a stock
     /// server cannot read them, so such a file is written, not sent raw.
     pub vendor_hints: u64,
@@ -51,6 +53,9 @@ impl Census {
         self.vendor_hints += o.vendor_hints;
         for (db, n) in o.per_db {
             *self.per_db.entry(db).or_default() += n;
+        }
+        for (db, n) in o.volatile_per_db {
+            *self.volatile_per_db.entry(db).or_default() += n;
         }
     }
 }
@@ -82,7 +87,10 @@ impl<'a> Worker<'a> for Counter {
                 (Some(e), Some(now)) if e <= now => c.expired += 1,
                 _ if is_empty_collection(rec.vtype, rec.value) => c.empty += 1,
                 (e, _) => {
-                    c.volatile += u64::from(e.is_some());
+                    if e.is_some() {
+                        c.volatile += 1;
+                        *c.volatile_per_db.entry(rec.db).or_default() += 1;
+                    }
                     *c.per_db.entry(rec.db).or_default() += 1;
                 }
             }

@@ -18,6 +18,7 @@ use crate::load::{jsonl, now_ms, InputError, InputFile, LoadError, OnConflict, S
 use crate::rdb::records::parse_header;
 use crate::rdb::value::Dialect;
 use crate::rdb::write::Format;
+use crate::writer::emit::DbCounts;
 use crate::writer::{self, format_name, Input};
 
 pub struct Plan<'a> {
@@ -219,7 +220,21 @@ fn writer_options(
         // CRC pass would only pull the file into the resident set again.
         verify_checksum: false,
         now_ms: expired_before.unwrap_or_else(now_ms),
+        // The census counted what is written: the stream keeps its
+        // RESIZEDB hints under filters and expired-key skipping.
+        db_counts: Some(output_counts(opts, census)),
     }
+}
+
+/// The census's keys and keys with a TTL, per target database.
+fn output_counts(opts: &Options, census: &Census) -> DbCounts {
+    let mut counts = DbCounts::new();
+    for (db, n) in &census.per_db {
+        let c: &mut (u64, u64) = counts.entry(db_of(opts, *db)).or_default();
+        c.0 += n;
+        c.1 += census.volatile_per_db.get(db).copied().unwrap_or(0);
+    }
+    counts
 }
 
 /// The load summary once the target has loaded: the census's buckets, the

@@ -366,7 +366,9 @@ impl<'p> InputPass<'p> {
                 (kw.module_aux(m.raw), Some(self.name.to_string()))
             }
             Entry::ResizeDb { db, keys, expires }
-                if plan.streaming && self.opts.filter.is_none() =>
+                if plan.streaming
+                    && self.opts.filter.is_none()
+                    && self.opts.db_counts.is_none() =>
             {
                 kw.ems.hint(db, keys, expires);
                 return Ok(());

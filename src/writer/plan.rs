@@ -421,7 +421,8 @@ pub(crate) fn needs_tracking(inputs: &[Input<'_>], opts: &Options) -> bool {
 /// functions and module aux data are written where the input has them, and
 /// its RESIZEDB hints are kept when no filter can make them wrong (with a
 /// filter the output has none: they are hints, and a wrong one would size
-/// the loader's tables wrongly).
+/// the loader's tables wrongly), unless the caller counted the keys
+/// ([`Options::db_counts`]).
 pub(crate) fn streaming(input: &Input<'_>, opts: &Options) -> Result<Plan, WriteError> {
     let fmt = output_format(std::slice::from_ref(input), opts)?;
     let mut first = FirstAux::default();
@@ -442,6 +443,7 @@ pub(crate) fn streaming(input: &Input<'_>, opts: &Options) -> Result<Plan, Write
     }
     Ok(Plan {
         streaming: true,
+        counts: vec![opts.db_counts.clone().unwrap_or_default()],
         ..Plan::bare(fmt, first, opts)
     })
 }
