@@ -1116,9 +1116,12 @@ fn serve_over_tls_feeds_a_replica_with_tls_replication() {
     assert_eq!(digest(&r), want, "the TLS replica's content differs");
 }
 
+/// Keys and keys with an expiry, per database.
+type DbCounts = BTreeMap<u64, (u64, u64)>;
+
 /// The RESIZEDB hints of an RDB file and its real key and expiring-key
 /// counts, per database.
-fn hints_and_counts(f: &Path) -> (BTreeMap<u64, (u64, u64)>, BTreeMap<u64, (u64, u64)>) {
+fn hints_and_counts(f: &Path) -> (DbCounts, DbCounts) {
     use rdbkit::rdb::records::{Item, ParseOptions, Parser};
     let data = std::fs::read(f).unwrap();
     let mut p = Parser::new(&data, ParseOptions::default()).unwrap();
