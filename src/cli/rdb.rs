@@ -137,6 +137,7 @@ impl WriteArgs {
             verify_checksum: !a.no_checksum,
             now_ms: rdbkit::restore::now_ms(),
             db_counts: None,
+            stream_values_above: writer::STREAM_VALUES_ABOVE,
         })
     }
 

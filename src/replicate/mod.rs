@@ -139,19 +139,23 @@ pub fn replicate(files: &[InputFile<'_>], opts: &Options) -> Result<Summary, Loa
     })
 }
 
+/// How often [`pager`] releases the inputs' pages.
+const PAGER_TICK: Duration = Duration::from_millis(5);
+
 /// Keeps the inputs' mapped pages out of the resident set while the load
 /// runs (the census, the writer and the raw stream all read the maps):
-/// every 50 ms each map is released whole (a backstop: the census and the
-/// raw stream also release what they have read as they go). Pages in use are faulted back
-/// in from the page cache, so this costs little and bounds rdbkit's RSS
-/// independently of the file size.
+/// every [`PAGER_TICK`] each map is released whole. The census and the raw
+/// stream also release what they have read as they go, but only between
+/// chunks, and one record is one chunk: the census walks a 100 MB value at
+/// a few GB/s, so only a short tick keeps such a value from becoming
+/// resident whole. Pages in use are faulted back in from the page cache,
+/// and a release of unmapped pages is a walk of empty page tables, so this
+/// costs little and bounds rdbkit's RSS independently of value and file size.
 fn pager(files: &[InputFile<'_>], done: &AtomicBool) {
     while !done.load(Ordering::Relaxed) {
-        for _ in 0..5 {
-            std::thread::sleep(Duration::from_millis(10));
-            if done.load(Ordering::Relaxed) {
-                return;
-            }
+        std::thread::sleep(PAGER_TICK);
+        if done.load(Ordering::Relaxed) {
+            return;
         }
         for f in files {
             if let Some(r) = f.release {

@@ -223,6 +223,7 @@ fn writer_options(
         // The census counted what is written: the stream keeps its
         // RESIZEDB hints under filters and expired-key skipping.
         db_counts: Some(output_counts(opts, census)),
+        stream_values_above: writer::STREAM_VALUES_ABOVE,
     }
 }
 

@@ -19,11 +19,12 @@ use std::io::Write;
 
 use crate::rdb::records::Record;
 use crate::rdb::value::Dialect;
+use crate::rdb::write::direct::StoredValue;
 use crate::rdb::write::{Encoded, Format};
 use crate::scan::{self, Chunk, EngineOptions, ScanError, Worker};
 
-use super::emit::{put_copy, put_encoded, Emitter, DIRECT};
-use super::keys::{InputPass, KeyAt, KeySink, KeyWriter};
+use super::emit::{put_copy, put_copy_head, put_encoded, Emitter, DIRECT};
+use super::keys::{InputPass, KeyAt, KeySink, KeyWriter, Refusal};
 use super::plan::Plan;
 use super::route::Route;
 use super::{failed, in_file, out_err, source, Input, Options, Summary, WriteError};
@@ -50,6 +51,14 @@ enum Piece<'a> {
     },
     Function(Vec<u8>),
     ModuleAux(Vec<u8>),
+    /// A list too big to be built by a worker: written node by node by
+    /// the consumer ([`Emitter::list_by_nodes`]).
+    List {
+        db: u64,
+        head: Vec<u8>,
+        value: StoredValue<'a>,
+        nodes: u64,
+    },
 }
 
 /// Consecutive input records being copied as they are.
@@ -177,6 +186,20 @@ impl<'a> KeySink for Shares<'a> {
         let s = &mut self.shares[out];
         if self.verbatim && !rec.vendor_hints {
             s.span(data, db, rec.offset as usize, rec.end_offset() as usize);
+        } else if rec.value.len() >= DIRECT {
+            // A big value keeps its bytes where they are: its new head,
+            // then a span of the input (a 100 MB hash copied into the
+            // buffer would be 100 MB of memory).
+            s.close(data);
+            let from = s.buf.len();
+            put_copy_head(&mut s.buf, self.fmt, rec, keep_meta);
+            s.owned(db, 1, from);
+            let at = rec.value_offset as usize;
+            s.pieces.push(Piece::Span {
+                db,
+                keys: 0,
+                bytes: &data[at..at + rec.value.len()],
+            });
         } else {
             s.close(data);
             let from = s.buf.len();
@@ -203,6 +226,31 @@ impl<'a> KeySink for Shares<'a> {
     fn module_aux(&mut self, raw: &[u8]) {
         self.shares[0].close(self.data);
         self.shares[0].pieces.push(Piece::ModuleAux(raw.to_vec()));
+    }
+
+    fn list_by_nodes(
+        &mut self,
+        out: usize,
+        db: u64,
+        head: Vec<u8>,
+        v: &StoredValue<'_>,
+        nodes: u64,
+    ) -> Result<(), Refusal> {
+        // The same bytes, borrowed from the input for as long as the chunk.
+        let at = v.value_offset as usize;
+        let value = StoredValue {
+            value: &self.data[at..at + v.value.len()],
+            ..*v
+        };
+        let s = &mut self.shares[out];
+        s.close(self.data);
+        s.pieces.push(Piece::List {
+            db,
+            head,
+            value,
+            nodes,
+        });
+        Ok(())
     }
 
     fn hint(&mut self, db: u64, keys: u64, expires: u64) {
@@ -264,6 +312,7 @@ fn append<W: Write>(
     ems: &mut [Emitter<W>],
     out: ChunkOut<'_>,
     summary: &mut Summary,
+    name: &str,
 ) -> Result<(), WriteError> {
     summary.add(&out.summary);
     let io = |e: std::io::Error| out_err(Some("writing the output"))(e);
@@ -277,6 +326,18 @@ fn append<W: Write>(
                 Piece::Hint { db, keys, expires } => em.hint(*db, *keys, *expires),
                 Piece::Function(code) => em.function(code),
                 Piece::ModuleAux(raw) => em.module_aux(raw),
+                Piece::List {
+                    db,
+                    head,
+                    value,
+                    nodes,
+                } => em
+                    .list_by_nodes(*db, head, value, *nodes)
+                    .map_err(|e| match e {
+                        Refusal::Format(e) => in_file(name, e),
+                        Refusal::Io(e) => io(e),
+                        Refusal::Loss(_) => failed("a list written node by node lost a part"),
+                    })?,
             }
         }
     }
@@ -319,7 +380,7 @@ pub(crate) fn write_input<W: Write>(
         input.data,
         &engine,
         make,
-        |out: ChunkOut<'_>, _: &Chunk<'_>| append(ems, out, summary),
+        |out: ChunkOut<'_>, _: &Chunk<'_>| append(ems, out, summary, &input.name),
         None,
     );
     match r {

@@ -13,7 +13,8 @@ use std::io::{self, Write};
 use crate::rdb::consts::{RDB_OPCODE_KEY_META, RDB_OPCODE_MODULE_AUX};
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::Record;
-use crate::rdb::value::Dialect;
+use crate::rdb::value::{Dialect, Scratch};
+use crate::rdb::write::direct::{self, StoredValue};
 use crate::rdb::write::file::RdbFile;
 use crate::rdb::write::prim::*;
 use crate::rdb::write::{Encoded, Format};
@@ -137,6 +138,27 @@ impl<W: Write> Emitter<W> {
         self.flush_if_full()
     }
 
+    /// Writes a list node by node ([`direct::write_list`]) after `head`
+    /// (its prefix, type byte and key, see [`put_head`]): a list too big
+    /// to be built in memory first.
+    pub fn list_by_nodes<E: From<crate::Error> + From<io::Error>>(
+        &mut self,
+        db: u64,
+        head: &[u8],
+        v: &StoredValue<'_>,
+        nodes: u64,
+    ) -> Result<(), E> {
+        self.select(db);
+        self.buf.extend_from_slice(head);
+        let mut scratch = Scratch::default();
+        direct::write_list(v, nodes, &mut scratch, |b: &[u8]| -> Result<(), E> {
+            self.buf.extend_from_slice(b);
+            Ok(self.flush_if_full()?)
+        })?;
+        self.keys += 1;
+        Ok(())
+    }
+
     /// Appends `n` whole keys of database `db` already encoded for this
     /// output (a chunk of the parallel engine). A large piece goes to the
     /// file directly, without passing through the buffer.
@@ -177,6 +199,13 @@ pub fn default_version_text(fmt: Format) -> &'static str {
 
 /// A record as stored (see [`Emitter::copy`]), into `buf`.
 pub fn put_copy(buf: &mut Vec<u8>, fmt: Format, rec: &Record<'_>, keep_meta: bool) {
+    put_copy_head(buf, fmt, rec, keep_meta);
+    buf.extend_from_slice(rec.value);
+}
+
+/// A record as stored up to its value: [`put_copy`] without the value
+/// bytes (which a caller then writes from the input, without a copy).
+pub fn put_copy_head(buf: &mut Vec<u8>, fmt: Format, rec: &Record<'_>, keep_meta: bool) {
     let lru = fmt.has_idle_freq();
     put_key_prefix(
         buf,
@@ -190,7 +219,6 @@ pub fn put_copy(buf: &mut Vec<u8>, fmt: Format, rec: &Record<'_>, keep_meta: boo
     }
     buf.push(rec.type_byte);
     put_rdbstr(buf, &rec.key);
-    buf.extend_from_slice(rec.value);
 }
 
 /// A re-encoded value with its key and prefix, into `buf`.
@@ -202,6 +230,20 @@ pub fn put_encoded(
     lru: (Option<u64>, Option<u8>),
     enc: &Encoded,
 ) {
+    put_head(buf, fmt, key, expire_ms, lru, enc.type_byte);
+    buf.extend_from_slice(&enc.bytes);
+}
+
+/// What comes before a re-encoded value: its expiry, LRU/LFU hint (where
+/// the output has them), type byte and key.
+pub fn put_head(
+    buf: &mut Vec<u8>,
+    fmt: Format,
+    key: &RdbStr<'_>,
+    expire_ms: Option<i64>,
+    lru: (Option<u64>, Option<u8>),
+    type_byte: u8,
+) {
     let keep = fmt.has_idle_freq();
     put_key_prefix(
         buf,
@@ -209,7 +251,6 @@ pub fn put_encoded(
         lru.0.filter(|_| keep),
         lru.1.filter(|_| keep),
     );
-    buf.push(enc.type_byte);
+    buf.push(type_byte);
     put_rdbstr(buf, key);
-    buf.extend_from_slice(&enc.bytes);
 }

@@ -5,21 +5,23 @@
 
 use std::io::Write;
 
+use crate::rdb::consts::RDB_TYPE_LIST_QUICKLIST;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::empty::is_empty_collection;
 use crate::rdb::records::Record;
 use crate::rdb::value::{Dialect, Discard, Kind, Scratch, Value};
+use crate::rdb::write::direct::StoredValue;
 use crate::rdb::write::{direct, encode, validate, Encoded, Format, Loss};
 use crate::restore::printable;
 
-use super::emit::Emitter;
+use super::emit::{put_head, Emitter};
 use super::plan::{Plan, Rules};
 use super::route::Route;
 use super::source::{self, Entry, JsonKey};
 use super::{failed, format_name, in_file, out_err, Input, Options, Summary, WriteError};
 
 /// Why a key was not written.
-enum Refusal {
+pub(crate) enum Refusal {
     Format(crate::Error),
     Io(std::io::Error),
     /// What the output cannot hold (without `--lossy`).
@@ -67,6 +69,16 @@ pub(crate) trait KeySink {
     fn module_aux(&mut self, raw: &[u8]);
     /// The input's RESIZEDB hint (single-pass writes without a filter).
     fn hint(&mut self, db: u64, keys: u64, expires: u64);
+    /// A list too big to be built in memory, written node by node (see
+    /// [`Emitter::list_by_nodes`]); `head`: its prefix, type and key.
+    fn list_by_nodes(
+        &mut self,
+        out: usize,
+        db: u64,
+        head: Vec<u8>,
+        v: &StoredValue<'_>,
+        nodes: u64,
+    ) -> Result<(), Refusal>;
 }
 
 impl<W: Write> KeySink for [Emitter<W>] {
@@ -91,6 +103,16 @@ impl<W: Write> KeySink for [Emitter<W>] {
     fn hint(&mut self, db: u64, keys: u64, expires: u64) {
         self[0].hint(db, keys, expires)
     }
+    fn list_by_nodes(
+        &mut self,
+        out: usize,
+        db: u64,
+        head: Vec<u8>,
+        v: &StoredValue<'_>,
+        nodes: u64,
+    ) -> Result<(), Refusal> {
+        self[out].list_by_nodes(db, &head, v, nodes)
+    }
 }
 
 /// Writes keys of one input into one output.
@@ -101,6 +123,8 @@ pub(crate) struct KeyWriter<'a, S: KeySink + ?Sized> {
     pub summary: &'a mut Summary,
     pub lossy: bool,
     pub now_ms: i64,
+    /// See [`Options::stream_values_above`].
+    stream_values_above: u64,
     /// The input's dialect (what its type bytes mean).
     pub dialect: Dialect,
     dec: Scratch,
@@ -120,6 +144,7 @@ impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
             summary,
             lossy: opts.lossy,
             now_ms: opts.now_ms,
+            stream_values_above: opts.stream_values_above,
             dialect,
             dec: Scratch::default(),
         }
@@ -209,6 +234,23 @@ impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
             lru: (rec.idle, rec.freq),
             offset: rec.value_offset,
         };
+        if rec.value.len() as u64 > self.stream_values_above {
+            let v = StoredValue::of(rec);
+            if let Some(nodes) = direct::list_nodes(&v, self.fmt(), &mut self.dec)? {
+                let mut head = Vec::new();
+                put_head(
+                    &mut head,
+                    self.fmt(),
+                    at.key,
+                    at.expire_ms,
+                    at.lru,
+                    RDB_TYPE_LIST_QUICKLIST,
+                );
+                self.ems.list_by_nodes(out, db, head, &v, nodes)?;
+                self.summary.reencoded += 1;
+                return Ok(());
+            }
+        }
         if let Some(enc) = direct::listpack_to_ziplist(rec, self.fmt(), &mut self.dec)? {
             self.ems.encoded(out, &at, &enc)?;
             self.summary.reencoded += 1;

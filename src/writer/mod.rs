@@ -77,7 +77,17 @@ pub struct Options {
     /// grows its tables by doubling while it loads millions of keys (Redis
     /// 7.0 loads small-keys about 1.5x slower).
     pub db_counts: Option<emit::DbCounts>,
+    /// A quicklist 2 list whose stored value is bigger than this is written
+    /// for RDB 7–9 node by node, straight into the output by the thread
+    /// that writes it, instead of being built whole in memory first (twice:
+    /// built, then copied into its chunk's buffer). This bounds the memory
+    /// of `--to redis-6.2` on a file with a list of any size.
+    pub stream_values_above: u64,
 }
+
+/// The default [`Options::stream_values_above`]: with two workers, each
+/// holding a value built and its copy, values under it cost < 40 MB.
+pub const STREAM_VALUES_ABOVE: u64 = 8 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -92,6 +102,7 @@ impl Default for Options {
             verify_checksum: true,
             now_ms: crate::restore::now_ms(),
             db_counts: None,
+            stream_values_above: STREAM_VALUES_ABOVE,
         }
     }
 }

@@ -1354,3 +1354,77 @@ fn first_strings_lzf(type_byte: u8, value: &[u8]) -> bool {
     }
     lzf
 }
+
+/// A list bigger than the writer builds in memory (one quicklist 2 value
+/// of ~12 MB of incompressible items, over `writer::STREAM_VALUES_ABOVE`)
+/// goes `--to redis-6.2` node by node: the same bytes as when it is built
+/// whole, and Redis 7.0 started from the file holds the list item for item.
+#[test]
+fn a_list_too_big_to_build_is_written_node_by_node() {
+    let src = Server::start();
+    let mut c = src.conn();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut items: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..200_000 {
+        let item: Vec<u8> = (0..60)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        items.push(item);
+    }
+    for part in items.chunks(10_000) {
+        let mut args: Vec<&[u8]> = vec![b"RPUSH", b"big"];
+        args.extend(part.iter().map(|i| i.as_slice()));
+        c.must(args);
+    }
+    c.ok(["SAVE"]);
+    let rdb = src.dir.join("dump.rdb");
+    let data = std::fs::read(&rdb).unwrap();
+    assert!(data.len() > (rdbkit::writer::STREAM_VALUES_ABOVE + (1 << 20)) as usize);
+
+    let write = |above: u64| {
+        let opts = rdbkit::writer::Options {
+            format: rdbkit::rdb::write::Format::new(rdbkit::Dialect::Redis, 9).ok(),
+            stream_values_above: above,
+            ..Default::default()
+        };
+        let input = rdbkit::writer::Input {
+            name: "dump.rdb".into(),
+            data: &data,
+        };
+        let (out, summary) = rdbkit::writer::write_rdb(&[input], &opts, Vec::new()).unwrap();
+        assert_eq!(summary.reencoded, 1, "{summary:?}");
+        out
+    };
+    let by_nodes = write(rdbkit::writer::STREAM_VALUES_ABOVE);
+    let whole = write(u64::MAX);
+    // The same key record, from its type byte to the end-of-file opcode
+    // (the aux fields before it may differ in ctime).
+    let record = |f: &[u8]| f[key_at_start(f) - 1..f.len() - 9].to_vec();
+    assert_eq!(record(&by_nodes), record(&whole));
+    assert_eq!(
+        by_nodes[key_at_start(&by_nodes) - 1],
+        14,
+        "a quicklist (type 14)"
+    );
+
+    let dir = TempDir::new("rdbw-big-list");
+    let out = dir.join("out.rdb");
+    std::fs::write(&out, &by_nodes).unwrap();
+    check_rdb(&out).unwrap();
+    let s = start_from(&out);
+    let mut d = s.conn();
+    assert_eq!(d.int(["LLEN", "big"]), items.len() as i64);
+    let got = d.must(["LRANGE", "big", "0", "-1"]);
+    let got: Vec<Vec<u8>> = got.array().iter().map(|r| r.bytes()).collect();
+    assert!(got == items, "the list read back differs");
+}
+
+/// Where the `big` key's length byte is in a written file.
+fn key_at_start(f: &[u8]) -> usize {
+    f.windows(4).position(|w| w == b"\x03big").expect("the key")
+}

@@ -18,6 +18,11 @@
 //! (One difference: a hash's or zset's ziplist is offered to LZF only when
 //! the listpack it comes from was stored compressed; see
 //! [`source_compressed`].)
+//!
+//! A list too big to be built in memory first is written in two walks
+//! ([`list_nodes`] counts the nodes, whose number comes first in the
+//! format; [`write_list`] writes them one at a time), the same bytes in
+//! memory bounded by one node.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::consts::*;
@@ -140,6 +145,143 @@ impl Builder {
     }
 }
 
+/// The cut of `encode_list` (RDB 7-9): a node stays within 8 KiB, so `v`
+/// starts a new node when the current one is not empty and would outgrow it.
+fn cuts_before(zl: &ZiplistBuilder, v: &Elem<'_>) -> bool {
+    !zl.is_empty() && zl.bytes() + v.byte_len() + 11 > LIST_NODE_MAX_BYTES
+}
+
+/// A stored value: its type, bytes and their offset in the file.
+#[derive(Clone, Copy)]
+pub struct StoredValue<'a> {
+    pub vtype: ValueType,
+    pub value: &'a [u8],
+    pub value_offset: u64,
+}
+
+impl<'a> StoredValue<'a> {
+    pub fn of(rec: &Record<'a>) -> Self {
+        StoredValue {
+            vtype: rec.vtype,
+            value: rec.value,
+            value_offset: rec.value_offset,
+        }
+    }
+
+    fn decode<V: ValueVisitor>(&self, scratch: &mut Scratch, v: &mut V) -> Result<()> {
+        let mut cur = Cursor::new(self.value, self.value_offset);
+        crate::rdb::value::decode_value(&mut cur, self.vtype, scratch, v)
+    }
+}
+
+/// Cuts a list's items into ziplist nodes, handing each finished node to
+/// `node`: the one walk both [`list_nodes`] and [`write_list`] make, so
+/// that they agree on every cut.
+struct NodeCutter<F: FnMut(&[u8]) -> bool> {
+    zl: ZiplistBuilder,
+    node: F,
+    /// `node` asked to stop.
+    stopped: bool,
+}
+
+impl<F: FnMut(&[u8]) -> bool> NodeCutter<F> {
+    fn new(node: F) -> Self {
+        NodeCutter {
+            zl: ZiplistBuilder::new(),
+            node,
+            stopped: false,
+        }
+    }
+
+    /// Walks `v`, then hands over the last node (none for an empty list).
+    fn run(mut self, v: &StoredValue<'_>, scratch: &mut Scratch) -> Result<bool> {
+        match v.decode(scratch, &mut self) {
+            Err(e) if e.is_stop() && self.stopped => return Ok(false),
+            r => r?,
+        }
+        if !self.zl.is_empty() && !(self.node)(&self.zl.finish()) {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+impl<F: FnMut(&[u8]) -> bool> ValueVisitor for NodeCutter<F> {
+    fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
+        if cuts_before(&self.zl, &v) {
+            let full = std::mem::take(&mut self.zl).finish();
+            if !(self.node)(&full) {
+                self.stopped = true;
+                return Err(Error::stop());
+            }
+        }
+        match v {
+            Elem::Int(i) => self.zl.push_int(i),
+            Elem::Bytes(b) => self.zl.push(b),
+        }
+        Ok(())
+    }
+}
+
+/// The number of quicklist nodes [`write_list`] will write for `v`, when
+/// `v` is a quicklist 2 list (type 18) and `fmt` is RDB 7–9; `None`
+/// otherwise, or for an empty list (the general path's). The walk reads
+/// the whole value, so a damaged one is an error here.
+pub fn list_nodes(v: &StoredValue<'_>, fmt: Format, scratch: &mut Scratch) -> Result<Option<u64>> {
+    if !(7..=9).contains(&fmt.level()) || v.vtype != ValueType::ListQuicklist2 {
+        return Ok(None);
+    }
+    let mut n = 0u64;
+    NodeCutter::new(|_: &[u8]| {
+        n += 1;
+        true
+    })
+    .run(v, scratch)?;
+    Ok((n > 0).then_some(n))
+}
+
+/// Writes `v` as a quicklist (type 14) value of `nodes` ziplist nodes
+/// (from [`list_nodes`]) through `out`, one node at a time: the bytes
+/// [`listpack_to_ziplist`] builds whole. `out`'s first error stops the walk
+/// and is returned.
+pub fn write_list<E: From<Error>>(
+    v: &StoredValue<'_>,
+    nodes: u64,
+    scratch: &mut Scratch,
+    mut out: impl FnMut(&[u8]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut buf = Vec::new();
+    super::prim::put_len(&mut buf, nodes);
+    out(&buf)?;
+    let (mut written, mut failed) = (0u64, None);
+    let whole = NodeCutter::new(|node: &[u8]| {
+        written += 1;
+        buf.clear();
+        put_raw_string(&mut buf, node);
+        match out(&buf) {
+            Ok(()) => written <= nodes,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    })
+    .run(v, scratch)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if !whole || written != nodes {
+        // The bytes changed between the walks (they are the same map).
+        return Err(Error::invalid(
+            v.value_offset,
+            "list",
+            "cut into a different number of nodes on the second walk",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// A score as `score_text` writes it, pushed without building the text in
 /// a `Vec`: integral doubles within 2^53 (not -0) as integers.
 fn push_score(zl: &mut ZiplistBuilder, s: f64) {
@@ -160,9 +302,7 @@ impl ValueVisitor for Builder {
         if self.shape != Shape::List {
             return self.give_up();
         }
-        let len = v.byte_len();
-        // The cut of `encode_list` (RDB 7-9): a node stays within 8 KiB.
-        if !self.zl.is_empty() && self.zl.bytes() + len + 11 > LIST_NODE_MAX_BYTES {
+        if cuts_before(&self.zl, &v) {
             let full = std::mem::take(&mut self.zl);
             self.nodes.push(full.finish());
         }
@@ -294,6 +434,62 @@ mod tests {
                     .is_none());
             }
         }
+    }
+
+    /// A list written node by node is the list built whole, byte for byte,
+    /// whatever its size; the count walk agrees with the write walk.
+    #[test]
+    fn lists_written_node_by_node_are_the_lists_built_whole() {
+        let from = Format::new(Dialect::Redis, 10).unwrap();
+        let to = Format::new(Dialect::Redis, 9).unwrap();
+        let mut scratch = Scratch::default();
+        for v in [
+            Value::List(strs(1, 3)),
+            Value::List(strs(3000, 20)),
+            Value::List(vec![b"1".to_vec(), b"-700".to_vec(), vec![b'q'; 9000]]),
+            Value::List(strs(50_000, 7)),
+        ] {
+            let lp = encode(&v, from).unwrap();
+            let rec = record(lp.type_byte, &lp.bytes);
+            let whole = listpack_to_ziplist(&rec, to, &mut scratch)
+                .unwrap()
+                .unwrap();
+            let sv = StoredValue::of(&rec);
+            let n = list_nodes(&sv, to, &mut scratch).unwrap().unwrap();
+            let mut got = Vec::new();
+            write_list::<Error>(&sv, n, &mut scratch, |b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, whole.bytes, "{n} nodes");
+            // A wrong count is caught, not written as a bad file.
+            let r = write_list::<Error>(&sv, n + 1, &mut scratch, |_| Ok(()));
+            assert!(r.is_err());
+            if n > 1 {
+                assert!(write_list::<Error>(&sv, n - 1, &mut scratch, |_| Ok(())).is_err());
+            }
+        }
+        // Not a quicklist 2, or not RDB 7-9: not this path's.
+        let hash = encode(
+            &Value::Hash(vec![(b"f".to_vec(), b"v".to_vec(), None)]),
+            from,
+        )
+        .unwrap();
+        let rec = record(hash.type_byte, &hash.bytes);
+        assert!(list_nodes(&StoredValue::of(&rec), to, &mut scratch)
+            .unwrap()
+            .is_none());
+        let lp = encode(&Value::List(strs(5, 3)), from).unwrap();
+        let rec = record(lp.type_byte, &lp.bytes);
+        assert!(list_nodes(&StoredValue::of(&rec), from, &mut scratch)
+            .unwrap()
+            .is_none());
+        // A damaged list is an error of the count walk.
+        let mut bad = lp.bytes.clone();
+        bad.truncate(bad.len() - 3);
+        let rec = record(lp.type_byte, &bad);
+        assert!(list_nodes(&StoredValue::of(&rec), to, &mut scratch).is_err());
     }
 
     /// What the general path would encode otherwise (or refuse) is left
