@@ -1363,19 +1363,10 @@ fn first_strings_lzf(type_byte: u8, value: &[u8]) -> bool {
 fn a_list_too_big_to_build_is_written_node_by_node() {
     let src = Server::start();
     let mut c = src.conn();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut items: Vec<Vec<u8>> = Vec::new();
-    for _ in 0..200_000 {
-        let item: Vec<u8> = (0..60)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        items.push(item);
-    }
+    let items: Vec<Vec<u8>> = common::noise(200_000 * 60)
+        .chunks(60)
+        .map(|c| c.to_vec())
+        .collect();
     for part in items.chunks(10_000) {
         let mut args: Vec<&[u8]> = vec![b"RPUSH", b"big"];
         args.extend(part.iter().map(|i| i.as_slice()));

@@ -209,15 +209,7 @@ fn resp_output_equals_golden_on_every_fixture() {
 /// LZF one, over one 1 MiB block each), around small keys, in three dbs.
 fn fill_big(c: &mut support::resp::Conn) {
     let far = "4102444800000"; // 2100-01-01
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..(5 << 19))
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = common::noise(5 << 19);
     let text: Vec<u8> = (0..100_000)
         .flat_map(|i| format!("line {i:06} of a compressible string\n").into_bytes())
         .collect();

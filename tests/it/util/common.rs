@@ -1296,3 +1296,17 @@ pub fn compare_fixture(
         Err(format!("{}{more}", errors[0]))
     }
 }
+
+/// `len` bytes no compressor shrinks (xorshift64, a fixed seed): values
+/// that servers store raw, not LZF-compressed.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
