@@ -9,16 +9,15 @@
 //! is full), and the parallel readers run on the map as on any file.
 //!
 //! Outputs are compressed by their extension (`.gz`, `.zst`, `.lz4`,
-//! `.bz2`), written through [`crate::outpath::AtomicFile`] so a failed run
-//! still leaves nothing behind.
+//! `.bz2`) by an [`Encoder`] over any writer; the output layer puts one over
+//! a file renamed into place only at the end, so a failed run still leaves
+//! nothing behind.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use crate::outpath::AtomicFile;
 
 /// A compression format rdbkit reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,20 +216,20 @@ pub fn peek_format<'a>(r: &'a mut dyn Read) -> io::Result<(Option<Format>, impl 
     Ok((fmt, io::Cursor::new(head[..n].to_vec()).chain(r)))
 }
 
-/// An output file compressed by its extension, or plain.
-pub enum Encoder {
-    Plain(AtomicFile),
-    Gzip(flate2::write::GzEncoder<AtomicFile>),
-    Zstd(zstd::stream::write::Encoder<'static, AtomicFile>),
-    Lz4(lz4_flex::frame::FrameEncoder<AtomicFile>),
-    Bzip2(bzip2::write::BzEncoder<AtomicFile>),
+/// A writer compressing into `W` in a format (an output file's, from its
+/// extension: [`Format::from_extension`]), or passing bytes through.
+pub enum Encoder<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Lz4(lz4_flex::frame::FrameEncoder<W>),
+    Bzip2(bzip2::write::BzEncoder<W>),
 }
 
-impl Encoder {
-    /// Creates `path` (atomically), compressed as its extension says.
-    pub fn create(path: &Path) -> io::Result<Encoder> {
-        let f = AtomicFile::create(path)?;
-        Ok(match Format::from_extension(path) {
+impl<W: Write> Encoder<W> {
+    /// Compresses into `f` as `fmt` says (`None`: plain).
+    pub fn new(f: W, fmt: Option<Format>) -> io::Result<Encoder<W>> {
+        Ok(match fmt {
             None => Encoder::Plain(f),
             Some(Format::Gzip) => Encoder::Gzip(flate2::write::GzEncoder::new(
                 f,
@@ -244,16 +243,15 @@ impl Encoder {
         })
     }
 
-    /// Ends the compressed stream and renames the file into place.
-    pub fn commit(self) -> io::Result<()> {
-        let f = match self {
+    /// Ends the compressed stream; returns the writer.
+    pub fn finish(self) -> io::Result<W> {
+        Ok(match self {
             Encoder::Plain(f) => f,
             Encoder::Gzip(e) => e.finish()?,
             Encoder::Zstd(e) => e.finish()?,
             Encoder::Lz4(e) => e.finish().map_err(io::Error::other)?,
             Encoder::Bzip2(e) => e.finish()?,
-        };
-        f.commit()
+        })
     }
 
     fn inner(&mut self) -> &mut dyn Write {
@@ -267,7 +265,7 @@ impl Encoder {
     }
 }
 
-impl Write for Encoder {
+impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner().write(buf)
     }
@@ -288,9 +286,10 @@ mod tests {
         std::fs::create_dir_all(&d).unwrap();
         let p = d.join(format!("out.{ext}"));
         let data: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
-        let mut e = Encoder::create(&p).unwrap();
+        let f = File::create(&p).unwrap();
+        let mut e = Encoder::new(f, Format::from_extension(&p)).unwrap();
         e.write_all(&data).unwrap();
-        e.commit().unwrap();
+        e.finish().unwrap().sync_all().unwrap();
         let mut f = File::open(&p).unwrap();
         assert_eq!(sniff_file(&f).unwrap(), Some(fmt));
         let mut t = decompress_to_temp(fmt, &mut f, 0, None).unwrap();

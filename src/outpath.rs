@@ -17,6 +17,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::compress::{Encoder, Format};
+
 /// A written path that is also an input (or another output).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SamePathError {
@@ -202,14 +204,17 @@ impl Drop for AtomicFile {
 /// (compressed when its extension is `.gz`, `.zst`, `.lz4` or `.bz2`).
 pub enum Output {
     Stdout(io::StdoutLock<'static>),
-    File(Box<crate::compress::Encoder>),
+    File(Box<Encoder<AtomicFile>>),
 }
 
 impl Output {
     /// `None`: standard output.
     pub fn open(path: Option<&Path>) -> io::Result<Output> {
         Ok(match path {
-            Some(p) => Output::File(Box::new(crate::compress::Encoder::create(p)?)),
+            Some(p) => {
+                let f = AtomicFile::create(p)?;
+                Output::File(Box::new(Encoder::new(f, Format::from_extension(p))?))
+            }
             None => Output::Stdout(io::stdout().lock()),
         })
     }
@@ -218,7 +223,7 @@ impl Output {
     pub fn commit(self) -> io::Result<()> {
         match self {
             Output::Stdout(mut s) => s.flush(),
-            Output::File(f) => f.commit(),
+            Output::File(f) => f.finish()?.commit(),
         }
     }
 }

@@ -97,14 +97,14 @@ mod tests {
     use crate::rdb::records::{ParseOptions, Parser};
 
     /// The error of the first item after a header `magic`, for `body`.
-    fn first_error(magic: &[u8], body: &[u8]) -> crate::Error {
+    fn first_error(magic: &[u8], body: &[u8]) -> crate::error::Error {
         let mut d = magic.to_vec();
         d.extend_from_slice(body);
         let mut p = Parser::new(&d, ParseOptions::default()).unwrap();
         p.next_item().unwrap_err()
     }
 
-    fn feature(e: &crate::Error) -> &str {
+    fn feature(e: &crate::error::Error) -> &str {
         match &e.kind {
             ErrorKind::UnsupportedFeature { feature } => feature,
             other => panic!("expected UnsupportedFeature, got {other:?}"),

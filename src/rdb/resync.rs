@@ -609,7 +609,7 @@ pub(crate) fn past_empty_keys(data: &[u8], header: Header, db: u64, mut p: usize
 }
 
 /// A walk from `p` to the end of the file (the checksum is the engine's job).
-fn parser_at(data: &[u8], header: Header, p: usize, db: u64) -> crate::Result<Parser<'_>> {
+fn parser_at(data: &[u8], header: Header, p: usize, db: u64) -> crate::error::Result<Parser<'_>> {
     let opts = ParseOptions {
         verify_checksum: false,
     };

@@ -7,6 +7,8 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::rdb::records::{Item, ParseOptions, Parser};
+use crate::scan::ScanError;
+use crate::sink::SinkError;
 
 use super::commands::TargetFeatures;
 use super::worker::WorkerConfig;
@@ -61,6 +63,20 @@ pub enum InputCause {
     /// the writer is a layer above this one; the box keeps every input
     /// error small.)
     Write(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A failed walk of the engine (whose consumers speak the sink layer's
+/// error), as an input's cause.
+impl From<SinkError> for InputCause {
+    fn from(e: SinkError) -> Self {
+        InputCause::Read(Box::new(e))
+    }
+}
+
+impl From<ScanError<SinkError>> for InputCause {
+    fn from(e: ScanError<SinkError>) -> Self {
+        InputCause::Read(Box::new(SinkError::from(e)))
+    }
 }
 
 impl InputError {

@@ -136,3 +136,8 @@ thread_local! {
     /// Decoder scratch of [`Chunk::admit`]'s check, one per worker thread.
     static VALUE_SCRATCH: std::cell::RefCell<Scratch> = Default::default();
 }
+
+/// How a walk ended, when it reached the end-of-file opcode: the stored
+/// CRC-64 (`None` for files without one), the opcode's offset, and the
+/// bytes after the trailer. `None`: the walk stopped before the end.
+pub(super) type EofInfo = Option<(Option<u64>, u64, usize)>;

@@ -5,7 +5,7 @@ mod damage;
 
 use std::sync::Arc;
 
-use super::chunk::Chunk;
+use super::chunk::{Chunk, EofInfo};
 use super::corrupt::CorruptPolicy;
 use super::grid::Grid;
 use super::EngineOptions;
@@ -14,8 +14,6 @@ use crate::filter::Filter;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::{Item, Parser};
 use damage::{empty_nothing, zero_record};
-
-pub(super) type EofInfo = Option<(Option<u64>, u64, usize)>;
 
 /// Cuts the item stream into chunks of about `target` input bytes.
 pub(super) struct Chunker<'a> {

@@ -11,8 +11,7 @@
 //! replayed when nothing else can move a boundary (no `--skip-corrupt`
 //! look back, no resumed start).
 
-use super::chunk::Chunk;
-use super::chunker::EofInfo;
+use super::chunk::{Chunk, EofInfo};
 use super::PassInfo;
 
 /// One chunk's place: what [`Chunk`] carries besides the data.

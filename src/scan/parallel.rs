@@ -6,7 +6,8 @@ use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use super::chunk::Chunk;
-use super::chunker::{Chunker, EofInfo};
+use super::chunk::EofInfo;
+use super::chunker::Chunker;
 use super::crc::CrcState;
 use super::{Consumed, EngineOptions, PassInfo, Progress, ScanError, Worker};
 use crate::error::Error;

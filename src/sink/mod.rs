@@ -62,25 +62,3 @@ impl From<crate::scan::ScanError<SinkError>> for SinkError {
         }
     }
 }
-
-/// A failed walk, as an input's cause (see [`crate::restore::keys::InputCause`]).
-#[cfg(feature = "cli")]
-impl From<SinkError> for crate::restore::keys::InputCause {
-    fn from(e: SinkError) -> Self {
-        crate::restore::keys::InputCause::Read(Box::new(e))
-    }
-}
-
-#[cfg(feature = "cli")]
-impl From<crate::scan::ScanError<SinkError>> for crate::restore::keys::InputCause {
-    fn from(e: crate::scan::ScanError<SinkError>) -> Self {
-        match e {
-            crate::scan::ScanError::Format(e) => {
-                crate::restore::keys::InputCause::Read(Box::new(SinkError::from(e)))
-            }
-            crate::scan::ScanError::Consumer(e) => {
-                crate::restore::keys::InputCause::Read(Box::new(e))
-            }
-        }
-    }
-}
