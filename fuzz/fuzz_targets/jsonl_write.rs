@@ -42,6 +42,9 @@ fuzz_target!(|data: &[u8]| {
     match write_rdb(&input, &opts, Vec::new()) {
         Err(WriteError::Failed(m)) => assert!(m.contains("byte offset") || m.contains("cannot hold"), "{m}"),
         Err(WriteError::Conflict(m)) => assert!(m.contains("byte offset") || m.contains("function"), "{m}"),
+        // A damaged line: a format error, which always names its offset.
+        Err(e @ WriteError::Input { .. }) => assert!(e.to_string().contains("byte offset"), "{e}"),
+        Err(WriteError::Output { source, .. }) => panic!("writing into memory failed: {source}"),
         Ok((out, summary)) => {
             let lines = text.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
             assert!(summary.written <= lines);
