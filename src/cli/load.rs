@@ -103,11 +103,7 @@ pub fn run(a: LoadArgs) -> Result<u8, Fail> {
         load::load(&named, &opts, Some(&cb))
     };
     bar.finish();
-    let mut summary = match r {
-        Ok(s) => s,
-        Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
-        Err(e) => return Err(Fail::of(&e)),
-    };
+    let mut summary = r?;
     let replayed = aof::run_replay(&opened, replay, &opts, &load.aof, &summary);
     summary.next_step = next_step(&summary, &load);
     if was_empty && summary.ending == Ending::Completed && summary.loaded > 0 {

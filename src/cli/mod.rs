@@ -110,6 +110,18 @@ impl Fail {
     }
 }
 
+/// A load, replicate or serve run that failed: a usage error (exit 2) or a
+/// runtime one, with its damage hint.
+impl From<rdbkit::load::LoadError> for Fail {
+    fn from(e: rdbkit::load::LoadError) -> Self {
+        if e.is_usage() {
+            Fail::Usage(e.to_string())
+        } else {
+            Fail::of(&e)
+        }
+    }
+}
+
 impl From<String> for Fail {
     fn from(s: String) -> Self {
         Fail::Runtime(s)

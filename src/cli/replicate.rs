@@ -83,11 +83,7 @@ pub fn run(
             .map(|(f, i)| (f.display().to_string(), &i[..])),
         &releases,
     );
-    let summary = match replicate::replicate(&named, &opts) {
-        Ok(s) => s,
-        Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
-        Err(e) => return Err(Fail::of(&e)),
-    };
+    let summary = replicate::replicate(&named, &opts)?;
     if json {
         println!("{}", summary.to_json());
     } else if !quiet {

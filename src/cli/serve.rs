@@ -165,11 +165,7 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
             eprintln!("rdbkit serve: the replicas' masterauth: {secret}");
         }
     };
-    let summary = match serve(&named, &opts, &on_listen) {
-        Ok(s) => s,
-        Err(e) if e.is_usage() => return Err(Fail::Usage(e.to_string())),
-        Err(e) => return Err(Fail::of(&e)),
-    };
+    let summary = serve(&named, &opts, &on_listen)?;
     if a.json {
         println!("{}", summary.to_json());
     } else if !a.common.quiet {

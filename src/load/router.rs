@@ -52,7 +52,6 @@ pub(super) struct Spawner<'s, 'env, 'a> {
     pub features: TargetFeatures,
 }
 
-/// The nodes of the run and where each op goes.
 /// Why and until when an address is left alone.
 struct DownMemo {
     until: Instant,
@@ -63,6 +62,7 @@ struct DownMemo {
     cause: Arc<ClientError>,
 }
 
+/// The nodes of the run and where each op goes.
 pub(super) struct Router<'s, 'env, 'a> {
     spawner: Spawner<'s, 'env, 'a>,
     /// The cluster slot map; `None` for a standalone target.

@@ -90,6 +90,22 @@ pub fn parse_header(data: &[u8]) -> Result<Header> {
     })
 }
 
+/// A value as stored: its type, its bytes and their offset in the file.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredValue<'a> {
+    pub vtype: ValueType,
+    pub value: &'a [u8],
+    pub value_offset: u64,
+}
+
+impl StoredValue<'_> {
+    /// Decodes the value into a visitor.
+    pub fn decode<V: ValueVisitor + ?Sized>(&self, scratch: &mut Scratch, v: &mut V) -> Result<()> {
+        let mut cur = Cursor::new(self.value, self.value_offset);
+        decode_value(&mut cur, self.vtype, scratch, v)
+    }
+}
+
 /// One key with its metadata, borrowing from the input.
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
@@ -121,8 +137,16 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// Decodes the value into a visitor.
     pub fn decode<V: ValueVisitor + ?Sized>(&self, scratch: &mut Scratch, v: &mut V) -> Result<()> {
-        let mut cur = Cursor::new(self.value, self.value_offset);
-        decode_value(&mut cur, self.vtype, scratch, v)
+        self.stored().decode(scratch, v)
+    }
+
+    /// The value alone (what a writer may hold on to after the record).
+    pub fn stored(&self) -> StoredValue<'a> {
+        StoredValue {
+            vtype: self.vtype,
+            value: self.value,
+            value_offset: self.value_offset,
+        }
     }
 
     /// End offset (exclusive) of the record in the file.

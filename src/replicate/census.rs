@@ -27,9 +27,8 @@ pub struct Census {
     pub empty: u64,
     /// Keys to be loaded, per source database.
     pub per_db: BTreeMap<u64, u64>,
-    /// Of those, keys with a TTL (they may expire before the count is checked).
-    pub volatile: u64,
-    /// Keys with a TTL to be loaded, per source database.
+    /// Of those, keys with a TTL (they may expire before the count is
+    /// checked), per source database.
     pub volatile_per_db: BTreeMap<u64, u64>,
     /// Keys whose prefix holds Redis Enterprise hint opcodes: a stock
     /// server cannot read them, so such a file is written, not sent raw.
@@ -44,12 +43,16 @@ impl Census {
         self.per_db.values().sum()
     }
 
+    /// Keys to be loaded that have a TTL.
+    pub fn volatile(&self) -> u64 {
+        self.volatile_per_db.values().sum()
+    }
+
     fn add(&mut self, o: Census) {
         self.keys_read += o.keys_read;
         self.filtered += o.filtered;
         self.expired += o.expired;
         self.empty += o.empty;
-        self.volatile += o.volatile;
         self.vendor_hints += o.vendor_hints;
         for (db, n) in o.per_db {
             *self.per_db.entry(db).or_default() += n;
@@ -88,7 +91,6 @@ impl<'a> Worker<'a> for Counter {
                 _ if is_empty_collection(rec.vtype, rec.value) => c.empty += 1,
                 (e, _) => {
                     if e.is_some() {
-                        c.volatile += 1;
                         *c.volatile_per_db.entry(rec.db).or_default() += 1;
                     }
                     *c.per_db.entry(rec.db).or_default() += 1;

@@ -293,7 +293,7 @@ pub fn summarise(
         .collect();
     if !mismatch.is_empty() && written.as_ref().is_none_or(|w| w.dropped_keys == 0) {
         let msg = format!("key counts differ on the target: {}", mismatch.join(", "));
-        if c.volatile > 0 || !plan.skip_expired {
+        if c.volatile() > 0 || !plan.skip_expired {
             s.notes
                 .push(format!("{msg} (keys with a TTL may have expired since)"));
         } else {

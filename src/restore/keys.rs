@@ -65,6 +65,12 @@ pub enum InputCause {
     Write(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl From<crate::Error> for InputCause {
+    fn from(e: crate::Error) -> Self {
+        InputCause::Format(e)
+    }
+}
+
 /// A failed walk of the engine (whose consumers speak the sink layer's
 /// error), as an input's cause.
 impl From<SinkError> for InputCause {
@@ -104,12 +110,6 @@ impl InputError {
     pub fn note(mut self, note: &'static str) -> Self {
         self.note = Some(note);
         self
-    }
-}
-
-impl From<crate::Error> for InputCause {
-    fn from(e: crate::Error) -> Self {
-        InputCause::Format(e)
     }
 }
 

@@ -18,8 +18,8 @@
 use std::io::Write;
 
 use crate::rdb::records::Record;
+use crate::rdb::records::StoredValue;
 use crate::rdb::value::Dialect;
-use crate::rdb::write::direct::StoredValue;
 use crate::rdb::write::{Encoded, Format};
 use crate::scan::{self, Chunk, EngineOptions, ScanError, Worker};
 
@@ -194,12 +194,8 @@ impl<'a> KeySink for Shares<'a> {
             let from = s.buf.len();
             put_copy_head(&mut s.buf, self.fmt, rec, keep_meta);
             s.owned(db, 1, from);
-            let at = rec.value_offset as usize;
-            s.pieces.push(Piece::Span {
-                db,
-                keys: 0,
-                bytes: &data[at..at + rec.value.len()],
-            });
+            let bytes = input_bytes(data, rec.value_offset, rec.value);
+            s.pieces.push(Piece::Span { db, keys: 0, bytes });
         } else {
             s.close(data);
             let from = s.buf.len();
@@ -236,10 +232,8 @@ impl<'a> KeySink for Shares<'a> {
         v: &StoredValue<'_>,
         nodes: u64,
     ) -> Result<(), Refusal> {
-        // The same bytes, borrowed from the input for as long as the chunk.
-        let at = v.value_offset as usize;
         let value = StoredValue {
-            value: &self.data[at..at + v.value.len()],
+            value: input_bytes(self.data, v.value_offset, v.value),
             ..*v
         };
         let s = &mut self.shares[out];
@@ -259,6 +253,13 @@ impl<'a> KeySink for Shares<'a> {
             .pieces
             .push(Piece::Hint { db, keys, expires });
     }
+}
+
+/// `bytes`, which lie at `offset` of the input `data`, borrowed from
+/// `data` itself: a chunk's pieces outlive the record they came from.
+fn input_bytes<'a>(data: &'a [u8], offset: u64, bytes: &[u8]) -> &'a [u8] {
+    let at = offset as usize;
+    &data[at..at + bytes.len()]
 }
 
 /// Turns chunks of one input into [`ChunkOut`]s.

@@ -13,8 +13,9 @@ use std::io::{self, Write};
 use crate::rdb::consts::{RDB_OPCODE_KEY_META, RDB_OPCODE_MODULE_AUX};
 use crate::rdb::elem::RdbStr;
 use crate::rdb::records::Record;
+use crate::rdb::records::StoredValue;
 use crate::rdb::value::{Dialect, Scratch};
-use crate::rdb::write::direct::{self, StoredValue};
+use crate::rdb::write::direct;
 use crate::rdb::write::file::RdbFile;
 use crate::rdb::write::prim::*;
 use crate::rdb::write::{Encoded, Format};
@@ -118,9 +119,22 @@ impl<W: Write> Emitter<W> {
     /// and value bytes.
     pub fn copy(&mut self, db: u64, rec: &Record<'_>, keep_meta: bool) -> io::Result<()> {
         self.select(db);
-        put_copy(&mut self.buf, self.fmt, rec, keep_meta);
         self.keys += 1;
+        if rec.value.len() >= DIRECT {
+            // A big value goes from the input to the file, not through
+            // the buffer (a 100 MB hash would be 100 MB of memory).
+            put_copy_head(&mut self.buf, self.fmt, rec, keep_meta);
+            return self.write_direct(rec.value);
+        }
+        put_copy(&mut self.buf, self.fmt, rec, keep_meta);
         self.flush_if_full()
+    }
+
+    /// Writes what the buffer holds, then `bytes` straight to the file.
+    fn write_direct(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write(&self.buf)?;
+        self.buf.clear();
+        self.file.write(bytes)
     }
 
     /// Writes a re-encoded value.
@@ -166,9 +180,7 @@ impl<W: Write> Emitter<W> {
         self.select(db);
         self.keys += n;
         if bytes.len() >= DIRECT {
-            self.file.write(&self.buf)?;
-            self.buf.clear();
-            return self.file.write(bytes);
+            return self.write_direct(bytes);
         }
         self.buf.extend_from_slice(bytes);
         self.flush_if_full()

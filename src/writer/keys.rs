@@ -9,8 +9,8 @@ use crate::rdb::consts::RDB_TYPE_LIST_QUICKLIST;
 use crate::rdb::elem::RdbStr;
 use crate::rdb::empty::is_empty_collection;
 use crate::rdb::records::Record;
+use crate::rdb::records::StoredValue;
 use crate::rdb::value::{Dialect, Discard, Kind, Scratch, Value};
-use crate::rdb::write::direct::StoredValue;
 use crate::rdb::write::{direct, encode, validate, Encoded, Format, Loss};
 use crate::restore::printable;
 
@@ -234,22 +234,9 @@ impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
             lru: (rec.idle, rec.freq),
             offset: rec.value_offset,
         };
-        if rec.value.len() as u64 > self.stream_values_above {
-            let v = StoredValue::of(rec);
-            if let Some(nodes) = direct::list_nodes(&v, self.fmt(), &mut self.dec)? {
-                let mut head = Vec::new();
-                put_head(
-                    &mut head,
-                    self.fmt(),
-                    at.key,
-                    at.expire_ms,
-                    at.lru,
-                    RDB_TYPE_LIST_QUICKLIST,
-                );
-                self.ems.list_by_nodes(out, db, head, &v, nodes)?;
-                self.summary.reencoded += 1;
-                return Ok(());
-            }
+        if self.list_by_nodes(out, rec, &at)? {
+            self.summary.reencoded += 1;
+            return Ok(());
         }
         if let Some(enc) = direct::listpack_to_ziplist(rec, self.fmt(), &mut self.dec)? {
             self.ems.encoded(out, &at, &enc)?;
@@ -259,6 +246,29 @@ impl<'a, S: KeySink + ?Sized> KeyWriter<'a, S> {
         let mut v = Value::empty(rec.vtype.kind());
         rec.decode(&mut self.dec, &mut v)?;
         self.value(out, &at, v)
+    }
+
+    /// Hands `rec` to the sink to be written node by node when it is a list
+    /// too big to build ([`Options::stream_values_above`]) that the output
+    /// holds as a quicklist; `false`: not such a list.
+    fn list_by_nodes(
+        &mut self,
+        out: usize,
+        rec: &Record<'_>,
+        at: &KeyAt<'_>,
+    ) -> Result<bool, Refusal> {
+        if rec.value.len() as u64 <= self.stream_values_above {
+            return Ok(false);
+        }
+        let v = rec.stored();
+        let Some(nodes) = direct::list_nodes(&v, self.fmt(), &mut self.dec)? else {
+            return Ok(false);
+        };
+        let mut head = Vec::new();
+        let t = RDB_TYPE_LIST_QUICKLIST;
+        put_head(&mut head, self.fmt(), at.key, at.expire_ms, at.lru, t);
+        self.ems.list_by_nodes(out, at.db, head, &v, nodes)?;
+        Ok(true)
     }
 
     fn json(&mut self, out: usize, db: u64, k: &JsonKey) -> Result<(), Refusal> {

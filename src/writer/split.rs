@@ -164,7 +164,7 @@ pub fn split(
     for (t, f) in temps.into_iter().zip(files) {
         t.commit(f).map_err(out_err(None))?;
     }
-    mt.commit(mf).map_err(failed)?;
+    mt.commit(mf).map_err(out_err(None))?;
     Ok((parts, summary))
 }
 

@@ -28,7 +28,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::consts::*;
 use crate::rdb::cursor::Cursor;
 use crate::rdb::elem::{Elem, RdbStr};
-use crate::rdb::records::Record;
+use crate::rdb::records::{Record, StoredValue};
 use crate::rdb::value::{Scratch, ValueType, ValueVisitor};
 
 use super::format::Format;
@@ -53,13 +53,12 @@ pub fn listpack_to_ziplist(
     let (kind, type_byte) = match rec.vtype {
         ValueType::HashListpack => (Shape::Hash, RDB_TYPE_HASH_ZIPLIST),
         ValueType::ZSetListpack => (Shape::ZSet, RDB_TYPE_ZSET_ZIPLIST),
-        ValueType::ListQuicklist2 => (Shape::List, RDB_TYPE_LIST_QUICKLIST),
+        ValueType::ListQuicklist2 => return list_to_quicklist(rec, scratch),
         _ => return Ok(None),
     };
     let mut b = Builder {
         shape: kind,
         zl: ZiplistBuilder::new(),
-        nodes: Vec::new(),
         entries: 0,
         last_score: 0.0,
         last_member: Vec::new(),
@@ -74,23 +73,38 @@ pub fn listpack_to_ziplist(
     if b.entries == 0 {
         return Ok(None);
     }
-    // Lists are cut into new nodes, which need not compress as the first
-    // source node did: they are always offered to LZF.
-    let put = if kind == Shape::List || source_compressed(rec) {
+    let put = if source_compressed(rec) {
         put_raw_string
     } else {
         put_plain_string
     };
     let mut bytes = Vec::new();
-    if kind == Shape::List {
-        b.nodes.push(b.zl.finish());
-        super::prim::put_len(&mut bytes, b.nodes.len() as u64);
-        b.nodes.iter().for_each(|n| put(&mut bytes, n));
-    } else {
-        put(&mut bytes, &b.zl.finish());
-    }
+    put(&mut bytes, &b.zl.finish());
     Ok(Some(Encoded {
         type_byte,
+        bytes,
+        losses: Vec::new(),
+    }))
+}
+
+/// A quicklist 2 list as a quicklist of ziplist nodes, built whole. The
+/// nodes are new cuts, which need not compress as the source nodes did:
+/// they are always offered to LZF.
+fn list_to_quicklist(rec: &Record<'_>, scratch: &mut Scratch) -> Result<Option<Encoded>> {
+    let mut nodes = Vec::new();
+    NodeCutter::new(|n| {
+        nodes.push(n);
+        true
+    })
+    .run(&rec.stored(), scratch)?;
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    super::prim::put_len(&mut bytes, nodes.len() as u64);
+    nodes.iter().for_each(|n| put_raw_string(&mut bytes, n));
+    Ok(Some(Encoded {
+        type_byte: RDB_TYPE_LIST_QUICKLIST,
         bytes,
         losses: Vec::new(),
     }))
@@ -111,16 +125,13 @@ fn source_compressed(rec: &Record<'_>) -> bool {
 enum Shape {
     Hash,
     ZSet,
-    List,
 }
 
-/// The visitor building the ziplist(s).
+/// The visitor building a hash's or zset's ziplist.
 struct Builder {
     shape: Shape,
     zl: ZiplistBuilder,
-    /// Finished quicklist nodes (lists).
-    nodes: Vec<Vec<u8>>,
-    /// Fields, members or items seen.
+    /// Fields or members seen.
     entries: usize,
     /// The previous zset entry, to check the order (and a buffer).
     last_score: f64,
@@ -135,13 +146,13 @@ impl Builder {
         self.gave_up = true;
         Err(Error::new(0, ErrorKind::NotRdb))
     }
+}
 
-    /// Appends an element as [`ZiplistBuilder::push`] would its text.
-    fn push(&mut self, e: Elem<'_>) {
-        match e {
-            Elem::Int(i) => self.zl.push_int(i),
-            Elem::Bytes(b) => self.zl.push(b),
-        }
+/// Appends an element as [`ZiplistBuilder::push`] would its text.
+fn push(zl: &mut ZiplistBuilder, e: Elem<'_>) {
+    match e {
+        Elem::Int(i) => zl.push_int(i),
+        Elem::Bytes(b) => zl.push(b),
     }
 }
 
@@ -151,40 +162,17 @@ fn cuts_before(zl: &ZiplistBuilder, v: &Elem<'_>) -> bool {
     !zl.is_empty() && zl.bytes() + v.byte_len() + 11 > LIST_NODE_MAX_BYTES
 }
 
-/// A stored value: its type, bytes and their offset in the file.
-#[derive(Clone, Copy)]
-pub struct StoredValue<'a> {
-    pub vtype: ValueType,
-    pub value: &'a [u8],
-    pub value_offset: u64,
-}
-
-impl<'a> StoredValue<'a> {
-    pub fn of(rec: &Record<'a>) -> Self {
-        StoredValue {
-            vtype: rec.vtype,
-            value: rec.value,
-            value_offset: rec.value_offset,
-        }
-    }
-
-    fn decode<V: ValueVisitor>(&self, scratch: &mut Scratch, v: &mut V) -> Result<()> {
-        let mut cur = Cursor::new(self.value, self.value_offset);
-        crate::rdb::value::decode_value(&mut cur, self.vtype, scratch, v)
-    }
-}
-
 /// Cuts a list's items into ziplist nodes, handing each finished node to
 /// `node`: the one walk both [`list_nodes`] and [`write_list`] make, so
 /// that they agree on every cut.
-struct NodeCutter<F: FnMut(&[u8]) -> bool> {
+struct NodeCutter<F: FnMut(Vec<u8>) -> bool> {
     zl: ZiplistBuilder,
     node: F,
     /// `node` asked to stop.
     stopped: bool,
 }
 
-impl<F: FnMut(&[u8]) -> bool> NodeCutter<F> {
+impl<F: FnMut(Vec<u8>) -> bool> NodeCutter<F> {
     fn new(node: F) -> Self {
         NodeCutter {
             zl: ZiplistBuilder::new(),
@@ -199,26 +187,23 @@ impl<F: FnMut(&[u8]) -> bool> NodeCutter<F> {
             Err(e) if e.is_stop() && self.stopped => return Ok(false),
             r => r?,
         }
-        if !self.zl.is_empty() && !(self.node)(&self.zl.finish()) {
+        if !self.zl.is_empty() && !(self.node)(self.zl.finish()) {
             return Ok(false);
         }
         Ok(true)
     }
 }
 
-impl<F: FnMut(&[u8]) -> bool> ValueVisitor for NodeCutter<F> {
+impl<F: FnMut(Vec<u8>) -> bool> ValueVisitor for NodeCutter<F> {
     fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
         if cuts_before(&self.zl, &v) {
             let full = std::mem::take(&mut self.zl).finish();
-            if !(self.node)(&full) {
+            if !(self.node)(full) {
                 self.stopped = true;
                 return Err(Error::stop());
             }
         }
-        match v {
-            Elem::Int(i) => self.zl.push_int(i),
-            Elem::Bytes(b) => self.zl.push(b),
-        }
+        push(&mut self.zl, v);
         Ok(())
     }
 }
@@ -232,7 +217,7 @@ pub fn list_nodes(v: &StoredValue<'_>, fmt: Format, scratch: &mut Scratch) -> Re
         return Ok(None);
     }
     let mut n = 0u64;
-    NodeCutter::new(|_: &[u8]| {
+    NodeCutter::new(|_| {
         n += 1;
         true
     })
@@ -254,10 +239,10 @@ pub fn write_list<E: From<Error>>(
     super::prim::put_len(&mut buf, nodes);
     out(&buf)?;
     let (mut written, mut failed) = (0u64, None);
-    let whole = NodeCutter::new(|node: &[u8]| {
+    let whole = NodeCutter::new(|node: Vec<u8>| {
         written += 1;
         buf.clear();
-        put_raw_string(&mut buf, node);
+        put_raw_string(&mut buf, &node);
         match out(&buf) {
             Ok(()) => written <= nodes,
             Err(e) => {
@@ -298,19 +283,6 @@ fn push_score(zl: &mut ZiplistBuilder, s: f64) {
 }
 
 impl ValueVisitor for Builder {
-    fn list_item(&mut self, v: Elem<'_>) -> Result<()> {
-        if self.shape != Shape::List {
-            return self.give_up();
-        }
-        if cuts_before(&self.zl, &v) {
-            let full = std::mem::take(&mut self.zl);
-            self.nodes.push(full.finish());
-        }
-        self.push(v);
-        self.entries += 1;
-        Ok(())
-    }
-
     fn hash_field(&mut self, f: Elem<'_>, v: Elem<'_>, ttl: Option<i64>) -> Result<()> {
         self.entries += 1;
         if self.shape != Shape::Hash
@@ -321,8 +293,8 @@ impl ValueVisitor for Builder {
         {
             return self.give_up();
         }
-        self.push(f);
-        self.push(v);
+        push(&mut self.zl, f);
+        push(&mut self.zl, v);
         Ok(())
     }
 
@@ -350,7 +322,7 @@ impl ValueVisitor for Builder {
         }
         std::mem::swap(&mut self.last_member, &mut self.cur);
         self.last_score = score;
-        self.push(m);
+        push(&mut self.zl, m);
         push_score(&mut self.zl, score);
         Ok(())
     }
@@ -454,7 +426,7 @@ mod tests {
             let whole = listpack_to_ziplist(&rec, to, &mut scratch)
                 .unwrap()
                 .unwrap();
-            let sv = StoredValue::of(&rec);
+            let sv = rec.stored();
             let n = list_nodes(&sv, to, &mut scratch).unwrap().unwrap();
             let mut got = Vec::new();
             write_list::<Error>(&sv, n, &mut scratch, |b| {
@@ -477,19 +449,19 @@ mod tests {
         )
         .unwrap();
         let rec = record(hash.type_byte, &hash.bytes);
-        assert!(list_nodes(&StoredValue::of(&rec), to, &mut scratch)
+        assert!(list_nodes(&rec.stored(), to, &mut scratch)
             .unwrap()
             .is_none());
         let lp = encode(&Value::List(strs(5, 3)), from).unwrap();
         let rec = record(lp.type_byte, &lp.bytes);
-        assert!(list_nodes(&StoredValue::of(&rec), from, &mut scratch)
+        assert!(list_nodes(&rec.stored(), from, &mut scratch)
             .unwrap()
             .is_none());
         // A damaged list is an error of the count walk.
         let mut bad = lp.bytes.clone();
         bad.truncate(bad.len() - 3);
         let rec = record(lp.type_byte, &bad);
-        assert!(list_nodes(&StoredValue::of(&rec), to, &mut scratch).is_err());
+        assert!(list_nodes(&rec.stored(), to, &mut scratch).is_err());
     }
 
     /// What the general path would encode otherwise (or refuse) is left
