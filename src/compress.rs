@@ -95,11 +95,23 @@ struct Counted<R> {
     read: Arc<AtomicU64>,
 }
 
-impl<R: Read> Read for Counted<R> {
+impl<R: BufRead> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// Counting what the decoder consumes (not what a buffer below read
+/// ahead), and lending the bytes without a copy when they are a map.
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        self.inner.consume(n)
     }
 }
 
@@ -130,23 +142,61 @@ pub fn decompress_to_temp(
     total: u64,
     progress: Option<Progress<'_>>,
 ) -> io::Result<File> {
+    let (mut file, path) = temp_file("decompress")?;
+    let put = |b: &[u8], _: u64| file.write_all(b);
+    let src = BufReader::with_capacity(1 << 16, src);
+    decompress_with(fmt, src, put, &|read, _| {
+        if let Some(p) = progress {
+            p(read, total)
+        }
+    })
+    .map_err(|e| match e {
+        Failure::Output(e, out) => io::Error::new(
+            e.kind(),
+            format!(
+                "writing the decompressed input to {} ({out} bytes so far; set TMPDIR \
+                 to a directory with room for the whole decompressed file): {e}",
+                path.parent().unwrap_or(&path).display()
+            ),
+        ),
+        Failure::Input(e) => e,
+    })?;
+    Ok(file)
+}
+
+/// Why [`decompress_with`] stopped: the compressed input (its error names
+/// where), or the consumer of the output, with the bytes it had taken.
+pub enum Failure {
+    Input(io::Error),
+    Output(io::Error, u64),
+}
+
+/// Decompresses all of `src` (in format `fmt`), handing each piece of
+/// output to `put` with the count of bytes before it, and telling
+/// `progress` of the compressed bytes read after each piece. Returns the
+/// decompressed size. An input that yields nothing at all is an error.
+pub fn decompress_with(
+    fmt: Format,
+    src: impl BufRead,
+    mut put: impl FnMut(&[u8], u64) -> io::Result<()>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<u64, Failure> {
     let read = Arc::new(AtomicU64::new(0));
     let counted = Counted {
         inner: src,
         read: Arc::clone(&read),
     };
-    let mut dec = decoder(fmt, BufReader::with_capacity(1 << 16, counted))?;
-    let (mut file, path) = temp_file("decompress")?;
     let at = |e: io::Error, out: u64| {
-        io::Error::new(
+        Failure::Input(io::Error::new(
             e.kind(),
             format!(
                 "{} input: {e} (at compressed byte offset {}, after {out} decompressed bytes)",
                 fmt.name(),
                 read.load(Ordering::Relaxed)
             ),
-        )
+        ))
     };
+    let mut dec = decoder(fmt, counted).map_err(|e| at(e, 0))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut out = 0u64;
     loop {
@@ -156,25 +206,142 @@ pub fn decompress_to_temp(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(at(e, out)),
         };
-        file.write_all(&buf[..n]).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "writing the decompressed input to {} ({out} bytes so far; set TMPDIR \
-                     to a directory with room for the whole decompressed file): {e}",
-                    path.parent().unwrap_or(&path).display()
-                ),
-            )
-        })?;
+        put(&buf[..n], out).map_err(|e| Failure::Output(e, out))?;
         out += n as u64;
-        if let Some(p) = progress {
-            p(read.load(Ordering::Relaxed), total);
-        }
+        progress(read.load(Ordering::Relaxed), out);
     }
     if out == 0 && read.load(Ordering::Relaxed) == 0 {
         return Err(at(io::ErrorKind::UnexpectedEof.into(), 0));
     }
-    Ok(file)
+    Ok(out)
+}
+
+/// The decompressed size a zstd file of `len` bytes declares: the sum of
+/// its frames' content sizes, when every frame states one (`zstd FILE`
+/// writes it; a stream compressed from a pipe has none). `None` also for a
+/// file that does not walk as whole frames, and for a size no zstd frame
+/// can reach from these bytes (a block of at most 128 KiB takes at least 4
+/// bytes), so a hostile header cannot size anything.
+///
+/// Walks the frame and block headers with small positioned reads (RFC 8878
+/// §3.1): a few thousand reads for a gigabyte, and no page of the file
+/// mapped.
+#[cfg(unix)]
+pub fn zstd_declared_size(file: &File, len: u64) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let at = |pos: u64, buf: &mut [u8]| -> io::Result<bool> {
+        match file.read_exact_at(buf, pos) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let (mut pos, mut total) = (0u64, 0u64);
+    while pos < len {
+        let mut head = [0u8; 18];
+        let n = head.len().min((len - pos) as usize);
+        if !at(pos, &mut head[..n])? {
+            return Ok(None);
+        }
+        let Some(frame) = zstd_frame_head(&head[..n]) else {
+            return Ok(None);
+        };
+        let (size, mut p) = match frame {
+            FrameHead::Skippable { len } => (0, pos + 8 + len),
+            FrameHead::Data { content: None, .. } => return Ok(None),
+            FrameHead::Data {
+                content: Some(c),
+                header,
+                checksum,
+            } => {
+                let mut p = pos + header;
+                loop {
+                    let mut b = [0u8; 3];
+                    if !at(p, &mut b)? {
+                        return Ok(None);
+                    }
+                    let h = u32::from_le_bytes([b[0], b[1], b[2], 0]);
+                    let body = match (h >> 1) & 3 {
+                        0 | 2 => u64::from(h >> 3),
+                        1 => 1,
+                        _ => return Ok(None),
+                    };
+                    p += 3 + body;
+                    if h & 1 == 1 {
+                        break;
+                    }
+                }
+                (c, p + if checksum { 4 } else { 0 })
+            }
+        };
+        if p > len {
+            return Ok(None);
+        }
+        std::mem::swap(&mut pos, &mut p);
+        total = match total.checked_add(size) {
+            Some(t) => t,
+            None => return Ok(None),
+        };
+    }
+    Ok((total > 0 && total <= len.saturating_mul(1 << 15)).then_some(total))
+}
+
+#[cfg(not(unix))]
+pub fn zstd_declared_size(_: &File, _: u64) -> io::Result<Option<u64>> {
+    Ok(None)
+}
+
+/// A zstd frame's opening (RFC 8878 §3.1.1 and §3.1.2).
+#[derive(Debug, PartialEq, Eq)]
+enum FrameHead {
+    /// A skippable frame of `len` bytes after its 8-byte header.
+    Skippable { len: u64 },
+    /// A data frame: its header's length, its content size if stated, and
+    /// whether a 4-byte checksum follows the last block.
+    Data {
+        header: u64,
+        content: Option<u64>,
+        checksum: bool,
+    },
+}
+
+/// Reads a frame's opening from its first (up to 18) bytes.
+fn zstd_frame_head(b: &[u8]) -> Option<FrameHead> {
+    let magic = u32::from_le_bytes(b.get(..4)?.try_into().ok()?);
+    if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+        let len = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?);
+        return Some(FrameHead::Skippable { len: len.into() });
+    }
+    if magic != 0xFD2F_B528 {
+        return None;
+    }
+    let d = *b.get(4)?;
+    let single = d & 0x20 != 0;
+    if d & 0x08 != 0 {
+        return None; // the reserved bit must be zero
+    }
+    let dict = [0usize, 1, 2, 4][(d & 3) as usize];
+    let fcs = match d >> 6 {
+        0 if single => 1,
+        0 => 0,
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let start = 5 + usize::from(!single) + dict;
+    let field = b.get(start..start + fcs)?;
+    let mut v = [0u8; 8];
+    v[..fcs].copy_from_slice(field);
+    let n = u64::from_le_bytes(v);
+    Some(FrameHead::Data {
+        header: (start + fcs) as u64,
+        content: match fcs {
+            0 => None,
+            2 => Some(n + 256),
+            _ => Some(n),
+        },
+        checksum: d & 0x04 != 0,
+    })
 }
 
 /// A new temporary file under `$TMPDIR`, unlinked at once: it disappears

@@ -53,6 +53,10 @@ pub enum ErrorKind {
     /// Not a fault of the input: a [`ValueVisitor`](crate::ValueVisitor)
     /// asked to stop the walk ([`Error::stop`]).
     Stopped,
+    /// The bytes from the offset on could not be produced: the compressed
+    /// file the input is being decompressed from is damaged or cut short
+    /// (`detail` names the compressed byte offset). See [`crate::arrival`].
+    Unreadable { detail: String },
 }
 
 impl Error {
@@ -126,6 +130,9 @@ impl fmt::Display for ErrorKind {
                 "CRC-64 checksum mismatch: file says {stored:016x}, content hashes to {computed:016x}"
             ),
             ErrorKind::Stopped => write!(f, "stopped by the visitor"),
+            ErrorKind::Unreadable { detail } => {
+                write!(f, "the input cannot be read beyond here: {detail}")
+            }
         }
     }
 }

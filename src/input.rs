@@ -7,7 +7,11 @@ use std::fs::File;
 use std::io::Read;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::arrival::Arrival;
+use crate::compress::Format;
 
 /// The whole input as one byte slice.
 pub enum Input {
@@ -118,6 +122,18 @@ impl Deref for Input {
     }
 }
 
+/// An input whose pages can be let go once the reader is past them.
+pub trait Release {
+    /// The bytes before `upto` will not be read again.
+    fn release_before(&self, upto: u64);
+}
+
+impl Release for Input {
+    fn release_before(&self, upto: u64) {
+        Input::release_before(self, upto)
+    }
+}
+
 impl Input {
     /// Tells the kernel that the bytes before `upto` will not be read again,
     /// so their pages leave this process's resident set (they stay in the
@@ -159,4 +175,179 @@ impl Input {
             }
         }
     }
+}
+
+/// A compressed input read while it is decompressed: a thread of its own
+/// writes the decompressed bytes into an unlinked temporary file, sized
+/// from the start and mapped like any input, and publishes its progress in
+/// an [`Arrival`] that the engine reads up to (see [`crate::arrival`]). On
+/// two cores, `json` of a zstd file then costs the decompression's CPU
+/// time beside the parse, not its wall time before it.
+///
+/// Only zstd files whose frames declare their sizes qualify (`zstd FILE`
+/// writes them); anything else is opened the usual way.
+pub struct Arriving {
+    input: Input,
+    arrival: Arc<Arrival>,
+    cancel: Arc<AtomicBool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// The temporary file, for punching out what was read
+    /// ([`Arriving::release_before`]), and how far that went.
+    file: File,
+    released: AtomicU64,
+}
+
+impl Arriving {
+    /// Starts decompressing `path` in the background, or `None` when it is
+    /// not a regular zstd file that declares its decompressed size.
+    pub fn open(path: &Path) -> std::io::Result<Option<Arriving>> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() || crate::compress::sniff_file(&file)? != Some(Format::Zstd) {
+            return Ok(None);
+        }
+        let Some(total) = crate::compress::zstd_declared_size(&file, meta.len())? else {
+            return Ok(None);
+        };
+        let (out, _) = crate::compress::temp_file("decompress")?;
+        out.set_len(total)?;
+        let input = Input::map(&out)?;
+        let hole = out.try_clone()?;
+        let arrival = Arc::new(Arrival::new(total));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (a, c) = (Arc::clone(&arrival), Arc::clone(&cancel));
+        let writer = std::thread::Builder::new()
+            .name("rdbkit-decompress".into())
+            .spawn(move || a.finish(fill(file, out, total, &a, &c)))?;
+        Ok(Some(Arriving {
+            input,
+            arrival,
+            cancel,
+            writer: Some(writer),
+            file: hole,
+            released: AtomicU64::new(0),
+        }))
+    }
+
+    /// All the input's bytes as they will be; only the first
+    /// [`Arrival::ready`] of them may be read yet (the rest are being
+    /// written, as another process may write any mapped file).
+    pub fn bytes(&self) -> &[u8] {
+        &self.input
+    }
+
+    /// How far the bytes have come.
+    pub fn arrival(&self) -> Arc<Arrival> {
+        Arc::clone(&self.arrival)
+    }
+
+    /// Waits for the whole input: the map, or why it could not be written
+    /// (the decompressor's error, with the compressed byte offset). The
+    /// bytes [released](Arriving::release_before) before are not in it:
+    /// reading them faults.
+    pub fn into_input(mut self) -> std::io::Result<Input> {
+        let r = self.arrival.wait_complete();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        r.map_err(|u| std::io::Error::new(std::io::ErrorKind::InvalidData, u.detail))?;
+        let Arriving { ref mut input, .. } = self;
+        Ok(std::mem::replace(input, Input::Owned(Vec::new())))
+    }
+}
+
+/// The bytes before `upto` are gone for good: they are punched out of the
+/// temporary file, so the next decompressed bytes land in the pages just
+/// freed (a warm few megabytes, not a fresh gigabyte of page cache: on a
+/// virtual machine, first touching fresh memory costs more system time
+/// than the whole decompression), and the file never holds more than the
+/// stretch between reader and decompressor. The range is also made
+/// unreadable in the map, so that a stray read faults instead of seeing
+/// zeros where the data was: this input is read once.
+impl Release for Arriving {
+    fn release_before(&self, upto: u64) {
+        const STEP: u64 = 2 << 20;
+        let upto = upto.min(self.arrival.ready()) / STEP * STEP;
+        let from = self.released.load(Ordering::Relaxed);
+        if upto <= from
+            || self
+                .released
+                .compare_exchange(from, upto, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        punch(&self.file, &self.input, from, upto);
+    }
+}
+
+/// Makes `from..upto` of `map` unreadable and frees it in `file`.
+#[cfg(target_os = "linux")]
+fn punch(file: &File, map: &Input, from: u64, upto: u64) {
+    use std::os::fd::AsRawFd;
+    let Input::Mapped(m, _) = map else {
+        return;
+    };
+    // SAFETY: `from..upto` lies within the map (`upto` is at most the
+    // bytes ready, at most its length) and starts on a 2 MiB boundary from
+    // its page-aligned start. The range is never read again (the engine
+    // releases only what its consumer is past), and PROT_NONE turns a read
+    // that would break that promise into a fault rather than zeros.
+    unsafe {
+        let at = m.as_ptr().add(from as usize) as *mut libc::c_void;
+        libc::mprotect(at, (upto - from) as usize, libc::PROT_NONE);
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            from as libc::off_t,
+            (upto - from) as libc::off_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn punch(_: &File, _: &Input, _: u64, _: u64) {}
+
+impl Drop for Arriving {
+    /// A run that stops early (a closed pipe, an error) stops the writer.
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The decompressing thread: `src` into `out`, exactly `total` bytes,
+/// each step published to `arrival`; stops when `cancel` is set.
+fn fill(
+    src: File,
+    mut out: File,
+    total: u64,
+    arrival: &Arrival,
+    cancel: &AtomicBool,
+) -> Result<(), String> {
+    use std::io::Write;
+    let put = |b: &[u8], before: u64| {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("stopped"));
+        }
+        if before + b.len() as u64 > total {
+            return Err(std::io::Error::other(format!(
+                "the zstd input holds more than the {total} bytes its frames declare"
+            )));
+        }
+        out.write_all(b)?;
+        arrival.advance(before + b.len() as u64);
+        Ok(())
+    };
+    let src = std::io::BufReader::with_capacity(1 << 16, src);
+    crate::compress::decompress_with(Format::Zstd, src, put, &|_, _| {})
+        .map(|_| ())
+        .map_err(|e| match e {
+            crate::compress::Failure::Input(e) => e.to_string(),
+            crate::compress::Failure::Output(e, at) => {
+                format!("writing the decompressed input to $TMPDIR (after {at} bytes): {e}")
+            }
+        })
 }

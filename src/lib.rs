@@ -31,6 +31,7 @@
 //! the command-line and network dependencies.
 
 pub mod aof;
+pub mod arrival;
 pub mod compress;
 pub mod error;
 #[cfg(feature = "parquet")]

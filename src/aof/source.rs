@@ -160,6 +160,20 @@ pub fn from_input(
     }
 }
 
+/// The AOF whose RDB preamble ends at `rdb_end` of `input` (the commands
+/// follow: a `*` or a `#` annotation), or `None` when nothing or something
+/// else follows. Reads nothing before `rdb_end`.
+pub fn preamble_at(path: &Path, input: Input, rdb_end: usize) -> Option<Aof> {
+    let next = *input.get(rdb_end)?;
+    if next != b'*' && next != b'#' {
+        return None;
+    }
+    match single(path.display().to_string(), input, rdb_end) {
+        Opened::Aof(a) => Some(a),
+        Opened::Rdb(_) => None,
+    }
+}
+
 fn single(name: String, input: Input, rdb_end: usize) -> Opened {
     Opened::Aof(Aof {
         segments: vec![Segment {

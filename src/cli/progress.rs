@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use rdbkit::input::Input;
+use rdbkit::input::Release;
 
 /// `--quiet` of the command being run, for bars drawn where the command's
 /// options are not at hand (decompressing an input while it is opened).
@@ -37,7 +37,10 @@ impl Bar {
 
     /// The engine's progress callback: releases consumed input pages and
     /// moves the bar, if one is shown.
-    pub fn callback<'i>(&self, input: &'i Input) -> impl Fn(u64, u64, u64) + Sync + 'i {
+    pub fn callback<'i>(
+        &self,
+        input: &'i (impl Release + Sync),
+    ) -> impl Fn(u64, u64, u64) + Sync + 'i {
         let bar = self.bar.clone();
         move |done: u64, _total: u64, keys: u64| {
             input.release_before(done);

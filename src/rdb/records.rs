@@ -279,6 +279,30 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A parser over `data[..end]` at the item boundary `start`, with `db`
+    /// selected there. Unlike [`Parser::resume`] it has no clean stop:
+    /// running out of bytes is an error, as for [`Parser::new`] at the end
+    /// of a file. The engine reads an input whose bytes are still arriving
+    /// with it ([`crate::arrival`]): `end` is how far they have come, and an
+    /// item cut short by it is read again once more has arrived.
+    pub fn at(
+        data: &'a [u8],
+        header: Header,
+        start: usize,
+        end: usize,
+        db: u64,
+        opts: ParseOptions,
+    ) -> Result<Self> {
+        let mut p = Parser::resume(data, header, start, end, db, opts)?;
+        p.stop_at = None;
+        Ok(p)
+    }
+
+    /// Where the bytes this parser may read end.
+    pub fn view_end(&self) -> usize {
+        self.cur.pos() + self.cur.remaining()
+    }
+
     /// The whole input.
     pub fn data(&self) -> &'a [u8] {
         self.data

@@ -9,10 +9,11 @@ use super::chunk::{Chunk, EofInfo};
 use super::corrupt::CorruptPolicy;
 use super::grid::Grid;
 use super::EngineOptions;
+use crate::arrival::Arrival;
 use crate::error::Error;
 use crate::filter::Filter;
 use crate::rdb::elem::RdbStr;
-use crate::rdb::records::{Item, Parser};
+use crate::rdb::records::{Item, ParseOptions, Parser};
 use damage::{empty_nothing, zero_record};
 
 /// Cuts the item stream into chunks of about `target` input bytes.
@@ -41,6 +42,20 @@ pub(super) struct Chunker<'a> {
     recent: Recent<'a>,
     /// Chunks to hand out as they are, from an earlier pass.
     replay: Option<Arc<Grid>>,
+    /// An input still being written, and how far the parser may read it
+    /// (`data.len()` once it is all there): see [`Chunker::more`].
+    arrival: Option<Arc<Arrival>>,
+    ready: usize,
+}
+
+/// What [`Chunker::more`] found after the walk ran out of bytes.
+enum More {
+    /// More bytes arrived: the parser starts the item again.
+    Arrived,
+    /// Every byte is there: the walk's error is the file's.
+    Complete,
+    /// The rest of the input cannot be produced.
+    Failed(Error),
 }
 
 /// The latest item starts, with the database and key (as stored) of those
@@ -61,7 +76,6 @@ impl<'a> Chunker<'a> {
             filter: opts.filter.clone(),
             skip: opts.skip_corrupt.clone(),
             data,
-            parser,
             target: target.max(1),
             seq: 0,
             done: false,
@@ -75,6 +89,45 @@ impl<'a> Chunker<'a> {
                 .grid
                 .clone()
                 .filter(|g| g.is_complete() && opts.skip_corrupt.is_none() && opts.start.is_none()),
+            ready: match opts.arrival {
+                Some(_) => parser.view_end(),
+                None => data.len(),
+            },
+            arrival: opts.arrival.clone(),
+            parser,
+        }
+    }
+
+    /// Whether the whole input is there (always, unless it is arriving).
+    fn arrived(&self) -> bool {
+        self.arrival.as_ref().is_none_or(|a| a.is_complete())
+    }
+
+    /// The walk failed at `item_start` (in database `db`), or reached the
+    /// EOF opcode, with the input still arriving: waits for more bytes and
+    /// starts that item again over them. An item is only ever read whole,
+    /// so what the walk finds is what it finds in the complete file.
+    fn more(&mut self, item_start: u64, db: u64) -> More {
+        let Some(arrival) = &self.arrival else {
+            return More::Complete;
+        };
+        if self.ready == self.data.len() && arrival.is_complete() {
+            return More::Complete;
+        }
+        let ready = match arrival.wait_beyond(self.ready as u64) {
+            Ok(r) => r as usize,
+            Err(u) => return More::Failed(u.into_error()),
+        };
+        let opts = ParseOptions {
+            verify_checksum: false,
+        };
+        let header = self.parser.header();
+        match Parser::at(self.data, header, item_start as usize, ready, db, opts) {
+            Ok(p) => {
+                (self.parser, self.ready) = (p, ready);
+                More::Arrived
+            }
+            Err(e) => More::Failed(e),
         }
     }
 
@@ -194,6 +247,20 @@ impl<'a> Chunker<'a> {
                     end_offset = item_start;
                     break;
                 }
+                Ok(Some(Item::Eof { .. })) if !self.arrived() => {
+                    // The bytes after the trailer are counted against the
+                    // whole input, and a decompression can still fail after
+                    // its last byte (zstd's own checksum): read the EOF
+                    // again once the input is complete (`more` cannot find
+                    // it complete here).
+                    match self.more(item_start, item_db) {
+                        More::Arrived | More::Complete => continue,
+                        More::Failed(e) => {
+                            end = Some(Err(e));
+                            break;
+                        }
+                    }
+                }
                 Ok(Some(Item::Eof {
                     offset,
                     checksum,
@@ -216,6 +283,14 @@ impl<'a> Chunker<'a> {
                     break;
                 }
                 Err(e) => {
+                    match self.more(item_start, item_db) {
+                        More::Arrived => continue,
+                        More::Failed(e) => {
+                            end = Some(Err(e));
+                            break;
+                        }
+                        More::Complete => {}
+                    }
                     let Some(policy) = self.skip.clone() else {
                         end = Some(Err(e));
                         break;

@@ -43,6 +43,7 @@ use chunker::Chunker;
 use crc::CrcState;
 use parallel::parallel;
 
+use crate::arrival::Arrival;
 use crate::error::{Error, ErrorKind};
 use crate::filter::Filter;
 use crate::rdb::records::{Header, ParseOptions, Parser};
@@ -69,6 +70,12 @@ pub struct EngineOptions {
     /// The chunks of an earlier whole pass over the same bytes, to be
     /// handed out again instead of walking the boundaries ([`Grid`]).
     pub grid: Option<Arc<Grid>>,
+    /// The input is still being written (decompressed) by another thread:
+    /// the walk reads only the bytes that have arrived and waits for the
+    /// rest ([`crate::arrival`]). With `start`, `grid` or `skip_corrupt`
+    /// the run first waits for the whole input (their look-ups and look
+    /// backs are not bounded by what has arrived).
+    pub arrival: Option<Arc<Arrival>>,
 }
 
 impl Default for EngineOptions {
@@ -83,6 +90,7 @@ impl Default for EngineOptions {
             skip_corrupt: None,
             start: None,
             grid: None,
+            arrival: None,
         }
     }
 }
@@ -183,12 +191,7 @@ where
     C: FnMut(W::Out, &Chunk<'a>) -> R,
     R: Consumed<W::Error>,
 {
-    let mut parser = Parser::new(
-        data,
-        ParseOptions {
-            verify_checksum: false,
-        },
-    )?;
+    let mut parser = first_parser(data, opts)?;
     if let Some((at, db)) = opts.start {
         parser = Parser::resume(
             data,
@@ -279,4 +282,31 @@ where
         info.bytes_done = total;
         Ok(info)
     })
+}
+
+/// The parser at the first item. For an input still arriving, over the
+/// bytes there so far (waiting until the header is among them); a run
+/// that cannot be bounded by them waits for all of it first.
+fn first_parser<'a>(data: &'a [u8], opts: &EngineOptions) -> Result<Parser<'a>, Error> {
+    let popts = ParseOptions {
+        verify_checksum: false,
+    };
+    let Some(arrival) = &opts.arrival else {
+        return Parser::new(data, popts);
+    };
+    if opts.start.is_some() || opts.grid.is_some() || opts.skip_corrupt.is_some() {
+        arrival.wait_complete().map_err(|u| u.into_error())?;
+    }
+    let mut have = arrival.ready() as usize;
+    loop {
+        match Parser::new(&data[..have], popts) {
+            Ok(p) => return Parser::at(data, p.header(), p.offset() as usize, have, 0, popts),
+            Err(e) if have == data.len() && arrival.is_complete() => return Err(e),
+            Err(_) => {
+                have = arrival
+                    .wait_beyond(have as u64)
+                    .map_err(|u| u.into_error())? as usize
+            }
+        }
+    }
 }

@@ -44,6 +44,9 @@ impl Default for JsonOptions {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JsonSummary {
     pub keys: u64,
+    /// Bytes after the checksum trailer (an AOF's commands after its RDB
+    /// preamble, or garbage Redis ignores).
+    pub trailing: u64,
 }
 
 /// Converts a whole file into JSON Lines in memory (tests, small files).
@@ -131,7 +134,10 @@ pub fn write_parallel<W: Write>(
         },
         progress,
     )?;
-    Ok(JsonSummary { keys: info.keys })
+    Ok(JsonSummary {
+        keys: info.keys,
+        trailing: info.trailing_bytes,
+    })
 }
 
 /// Records whose encoded value is larger than this are not encoded by a
