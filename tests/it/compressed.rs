@@ -377,3 +377,54 @@ fn declared_size(f: &[u8]) -> Option<(usize, usize)> {
     };
     Some((5 + usize::from(!single) + dict, width))
 }
+
+/// A `.zst` bigger than the steps in which `json` lets go of what it read
+/// (2 MiB: the temporary file is punched out behind the reader) converts
+/// like the plain file; so does an AOF whose RDB preamble is that file,
+/// whose commands are read after the base from what is left (the preamble
+/// file is crafted: the RDB a real server saved, then RESP commands).
+#[test]
+fn a_big_zstd_file_read_while_decompressed_converts_like_the_plain_file() {
+    if !have("zstd") {
+        eprintln!("skipped: zstd not installed");
+        return;
+    }
+    let tmp = TempDir::new("zstd-big");
+    let gen = support::server::Server::start_with(support::server::ServerOpts {
+        args: ["--enable-debug-command", "yes", "--rdbcompression", "no"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    });
+    let mut c = gen.conn();
+    c.ok(["DEBUG", "POPULATE", "60000", "key", "100"]);
+    c.ok(["SAVE"]);
+    let rdb = std::fs::read(gen.dir.join("dump.rdb")).unwrap();
+    assert!(rdb.len() > 6 << 20, "{} bytes", rdb.len());
+    let mut aof = rdb.clone();
+    aof.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$1\r\n1\r\n");
+    for (name, bytes, tail) in [("dump.rdb", rdb, false), ("preamble.aof", aof, true)] {
+        let plain = tmp.join(name);
+        std::fs::write(&plain, &bytes).unwrap();
+        let c = tmp.join(&format!("{name}.zst"));
+        zstd_file(&plain, &c);
+        let (want, got) = (json_of(&plain), json_of(&c));
+        assert_eq!(want.code, 0, "{name}: {}", want.describe());
+        assert_eq!(got.code, 0, "{name}: {}", got.describe());
+        // A command's line names the file it came from.
+        let want = String::from_utf8_lossy(&want.stdout).replace(
+            &format!("{:?}", plain.display().to_string()),
+            &format!("{:?}", c.display().to_string()),
+        );
+        let got = String::from_utf8_lossy(&got.stdout).into_owned();
+        assert!(want.lines().count() > 60000, "{name}");
+        let first_diff = want.lines().zip(got.lines()).position(|(a, b)| a != b);
+        assert_eq!(
+            (first_diff, want.lines().count()),
+            (None, got.lines().count()),
+            "{name}: the first differing line, and the line counts"
+        );
+        let cmd = got.contains(r#""command":["SET","after","1"]"#);
+        assert_eq!(cmd, tail, "{name}: the command after the preamble");
+    }
+}
