@@ -341,8 +341,9 @@ fn fill(
         arrival.advance(before + b.len() as u64);
         Ok(())
     };
-    let src = std::io::BufReader::with_capacity(1 << 16, src);
-    crate::compress::decompress_with(Format::Zstd, src, put, &|_, _| {})
+    let map = Input::map(&src).map_err(|e| e.to_string())?;
+    let release = |read: u64, _| map.release_before(read);
+    crate::compress::decompress_with(Format::Zstd, &map[..], put, &release)
         .map(|_| ())
         .map_err(|e| match e {
             crate::compress::Failure::Input(e) => e.to_string(),

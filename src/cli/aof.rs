@@ -9,7 +9,7 @@ use rdbkit::aof::replay::{self, ReplaySummary};
 use rdbkit::aof::route::{self, KeyFinder, Rules};
 use rdbkit::aof::source::{self, Aof, Opened};
 use rdbkit::aof::walk::{WalkError, Walked};
-use rdbkit::input::{Arriving, Input};
+use rdbkit::input::Input;
 use rdbkit::load::{self, LoadOptions};
 use rdbkit::redis::Conn;
 
@@ -19,60 +19,8 @@ pub fn open_any(file: &Path) -> Result<Opened, String> {
 }
 
 /// An AOF's incremental file (possibly empty).
-fn open_part(p: &Path) -> Result<Input, String> {
+pub fn open_part(p: &Path) -> Result<Input, String> {
     Input::open_with(p, None).map_err(|e| format!("{}: {e}", p.display()))
-}
-
-/// An input for one pass over its base: a zstd RDB still being
-/// decompressed, read as it arrives, or anything else opened whole.
-pub enum Early {
-    Arriving(Arriving),
-    Whole(Opened),
-}
-
-/// Opens `file` for one pass over its base ([`Early`]).
-pub fn open_early(file: &Path) -> Result<Early, String> {
-    let named = |e: std::io::Error| format!("{}: {e}", file.display());
-    if file.as_os_str() == "-" {
-        return open_any(file).map(Early::Whole);
-    }
-    let Some(arr) = Arriving::open(file).map_err(named)? else {
-        return open_any(file).map(Early::Whole);
-    };
-    let a = arr.arrival();
-    let mut have = a.ready();
-    while have < 6 && !a.is_complete() {
-        have = a
-            .wait_beyond(have)
-            .map_err(|u| format!("{}: {}", file.display(), u.detail))?;
-    }
-    let head = &arr.bytes()[..have as usize];
-    if head.starts_with(b"REDIS") || head.starts_with(b"VALKEY") {
-        return Ok(Early::Arriving(arr));
-    }
-    whole(file, arr).map(Early::Whole)
-}
-
-/// What an [`Arriving`] input is, once it is all there: an RDB, or an AOF
-/// whose commands follow its RDB preamble.
-fn whole(file: &Path, arr: Arriving) -> Result<Opened, String> {
-    let input = arr
-        .into_input()
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    source::from_input(file, input, &open_part)
-}
-
-/// After one pass over the RDB part of an [`Arriving`] input (which read
-/// it once: its bytes are gone), what follows it: the commands of an AOF
-/// with an RDB preamble, found from the `trailing` bytes the pass saw
-/// after the checksum; `None` for a plain RDB (trailing garbage is
-/// ignored, as Redis does).
-pub fn after_base(file: &Path, arr: Arriving, trailing: u64) -> Result<Option<Opened>, String> {
-    let input = arr
-        .into_input()
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let end = input.len() - (trailing as usize).min(input.len());
-    Ok(source::preamble_at(file, input, end).map(Opened::Aof))
 }
 
 /// Says on stderr that a truncated last command was left out.

@@ -1,20 +1,18 @@
 //! `rdbkit json`: one JSON object per key, in file order, written by
 //! [`rdbkit::sink::json`]; an AOF's commands follow its base's keys.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 
 use clap::Args;
 
-use rdbkit::input::Release;
-use rdbkit::scan::EngineOptions;
-use rdbkit::sink::json::{self, JsonOptions, JsonSummary};
+use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::SinkError;
 
-use super::aof::{self, Early};
+use super::{aof, early};
 use super::common::{damage, Common};
 use super::files::{check_outputs, finish, output};
-use super::{exit, progress, Fail};
+use super::{exit, Fail};
 
 #[derive(Args, Debug)]
 pub struct JsonArgs {
@@ -47,33 +45,12 @@ pub fn run(a: JsonArgs) -> Result<u8, Fail> {
     };
     let label = file.display().to_string();
     let engine = common.engine(&label)?;
-    let early = aof::open_early(&file)?;
+    let early = early::open(&file)?;
     let mut out = output(&out_path)?;
-    let base = Base {
-        quiet: common.quiet || !io::stderr().is_terminal(),
-        opts: &opts,
-    };
-    let (opened, r) = match early {
-        Early::Arriving(arr) => {
-            let reading = EngineOptions {
-                arrival: Some(arr.arrival()),
-                ..engine.clone()
-            };
-            match base.write(arr.bytes(), &arr, &reading, &mut out) {
-                // What follows the base (an AOF's commands after its RDB
-                // preamble) is known once the file is all there.
-                Ok(s) => (aof::after_base(&file, arr, s.trailing)?, Ok(())),
-                Err(e) => (None, Err(e)),
-            }
-        }
-        Early::Whole(opened) => {
-            let r = match opened.base() {
-                Some((input, data)) => base.write(data, input, &engine, &mut out).map(|_| ()),
-                None => Ok(()),
-            };
-            (Some(opened), r)
-        }
-    };
+    let quiet = common.quiet || !io::stderr().is_terminal();
+    let (opened, r) = early.pass(&file, &engine, quiet, |data, engine, cb| {
+        json::write_parallel(data, &opts, engine, &mut out, cb)
+    })?;
     if let Some(o) = &opened {
         aof::note_unfiltered(o, engine.filter.is_some());
     }
@@ -86,26 +63,4 @@ pub fn run(a: JsonArgs) -> Result<u8, Fail> {
         })
         .and_then(|_| out.commit().map_err(SinkError::Io));
     finish(&file, r).map(|_| damage(&engine, &label, exit::OK))
-}
-
-/// Writing the keys of a base, with a bar over its bytes.
-struct Base<'o> {
-    quiet: bool,
-    opts: &'o JsonOptions,
-}
-
-impl Base<'_> {
-    fn write(
-        &self,
-        data: &[u8],
-        input: &(impl Release + Sync),
-        engine: &EngineOptions,
-        out: &mut impl Write,
-    ) -> Result<JsonSummary, SinkError> {
-        let bar = progress::Bar::new(self.quiet, data.len() as u64);
-        let cb = bar.callback(input);
-        let r = json::write_parallel(data, self.opts, engine, out, Some(&cb));
-        bar.finish();
-        r
-    }
 }

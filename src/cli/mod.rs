@@ -9,6 +9,7 @@ use rdbkit::outpath;
 
 mod aof;
 mod common;
+mod early;
 mod export;
 mod fetch;
 mod files;

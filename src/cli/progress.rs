@@ -39,7 +39,7 @@ impl Bar {
     /// moves the bar, if one is shown.
     pub fn callback<'i>(
         &self,
-        input: &'i (impl Release + Sync),
+        input: &'i (dyn Release + Sync),
     ) -> impl Fn(u64, u64, u64) + Sync + 'i {
         let bar = self.bar.clone();
         move |done: u64, _total: u64, keys: u64| {

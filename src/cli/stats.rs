@@ -10,7 +10,7 @@ use rdbkit::sink::{stats, SinkError};
 
 use super::common::{damage, Common};
 use super::files::finish;
-use super::{aof, exit, progress, Fail};
+use super::{aof, early, exit, Fail};
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
@@ -25,27 +25,16 @@ pub struct StatsArgs {
 
 pub fn run(a: StatsArgs) -> Result<u8, Fail> {
     let StatsArgs { file, json, common } = a;
-    let opened = aof::open_any(&file)?;
-    let base = opened.base();
-    let bar = progress::Bar::new(
-        common.quiet || !io::stderr().is_terminal(),
-        base.map_or(0, |(_, d)| d.len() as u64),
-    );
+    let early = early::open(&file)?;
     let label = file.display().to_string();
     let engine = common.engine(&label)?;
-    let r = match base {
-        Some((input, data)) => {
-            let cb = bar.callback(input);
-            stats::compute(data, &engine, Some(&cb))
-        }
-        None => Ok(stats::Stats::default()),
-    };
-    bar.finish();
+    let quiet = common.quiet || !io::stderr().is_terminal();
+    let (opened, r) = early.pass(&file, &engine, quiet, stats::compute)?;
     let st = match r {
-        Ok(st) => st,
+        Ok(st) => st.unwrap_or_default(),
         Err(e) => return finish(&file, Err::<(), _>(e)).map(|_| exit::OK),
     };
-    let cmds = match opened.aof() {
+    let cmds = match opened.as_ref().and_then(|o| o.aof()) {
         Some(a) => Some(rdbkit::aof::convert::count(a).map_err(|e| e.to_string())?),
         None => None,
     };

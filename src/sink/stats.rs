@@ -48,6 +48,9 @@ pub struct Stats {
     pub checksum_verified: bool,
     /// Keys left out by the filter (not counted anywhere else).
     pub filtered: u64,
+    /// Bytes after the checksum trailer (an AOF's commands after its RDB
+    /// preamble, or garbage Redis ignores); counted in `file_bytes`.
+    pub trailing_bytes: u64,
 }
 
 impl Stats {
@@ -212,6 +215,7 @@ pub fn compute(
         st.dbs.insert(db, d);
     }
     st.checksum = info.checksum;
+    st.trailing_bytes = info.trailing_bytes;
     st.checksum_verified = info.checksum_verified;
     Ok(st)
 }
