@@ -9,9 +9,9 @@ use clap::Args;
 use rdbkit::sink::json::{self, JsonOptions};
 use rdbkit::sink::SinkError;
 
-use super::{aof, early};
 use super::common::{damage, Common};
 use super::files::{check_outputs, finish, output};
+use super::{aof, early};
 use super::{exit, Fail};
 
 #[derive(Args, Debug)]
