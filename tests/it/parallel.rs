@@ -11,18 +11,23 @@ use rdbkit::sink::json::{write_parallel, JsonOptions};
 use rdbkit::sink::SinkError;
 
 fn run(data: &[u8], threads: usize, chunk_bytes: usize, meta: bool) -> (Vec<u8>, Option<String>) {
-    let opts = JsonOptions {
-        meta,
-        verify_checksum: true,
-    };
     let engine = EngineOptions {
         threads,
         chunk_bytes,
         verify_checksum: true,
         ..Default::default()
     };
+    json(data, meta, &engine)
+}
+
+/// The JSON of `data` (with `--meta` if `meta`), and the error that ended it.
+fn json(data: &[u8], meta: bool, engine: &EngineOptions) -> (Vec<u8>, Option<String>) {
+    let opts = JsonOptions {
+        meta,
+        verify_checksum: true,
+    };
     let mut out = Vec::new();
-    let err = match write_parallel(data, &opts, &engine, &mut out, None) {
+    let err = match write_parallel(data, &opts, engine, &mut out, None) {
         Ok(_) => None,
         Err(SinkError::Format(e)) => Some(e.to_string()),
         Err(e) => panic!("unexpected error writing to a Vec: {e}"),
@@ -149,22 +154,13 @@ fn arriving(data: &[u8], threads: usize, end: Result<(), String>) -> (Vec<u8>, O
         }
         writer.finish(end);
     });
-    let opts = JsonOptions {
-        meta: true,
-        verify_checksum: true,
-    };
     let engine = EngineOptions {
         threads,
         chunk_bytes: 2048,
         arrival: Some(arrival),
         ..Default::default()
     };
-    let mut out = Vec::new();
-    let err = match write_parallel(data, &opts, &engine, &mut out, None) {
-        Ok(_) => None,
-        Err(SinkError::Format(e)) => Some(e.to_string()),
-        Err(e) => panic!("unexpected error writing to a Vec: {e}"),
-    };
+    let r = json(data, true, &engine);
     feed.join().unwrap();
-    (out, err)
+    r
 }
