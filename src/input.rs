@@ -210,8 +210,12 @@ impl Arriving {
             return Ok(None);
         };
         let (out, _) = crate::compress::temp_file("decompress")?;
-        out.set_len(total)?;
-        let input = Input::map(&out)?;
+        // A declared size the temporary file or the address space cannot
+        // take (a hostile header can claim terabytes from a big file) is
+        // left to the usual path, which decompresses what is really there.
+        let Ok(input) = out.set_len(total).and_then(|_| Input::map(&out)) else {
+            return Ok(None);
+        };
         let hole = out.try_clone()?;
         let arrival = Arc::new(Arrival::new(total));
         let cancel = Arc::new(AtomicBool::new(false));
