@@ -246,44 +246,54 @@ pub fn zstd_declared_size(file: &File, len: u64) -> io::Result<Option<u64>> {
         let Some(frame) = zstd_frame_head(&head[..n]) else {
             return Ok(None);
         };
-        let (size, mut p) = match frame {
+        let (size, end) = match frame {
             FrameHead::Skippable { len } => (0, pos + 8 + len),
             FrameHead::Data { content: None, .. } => return Ok(None),
             FrameHead::Data {
                 content: Some(c),
                 header,
                 checksum,
-            } => {
-                let mut p = pos + header;
-                loop {
-                    let mut b = [0u8; 3];
-                    if !at(p, &mut b)? {
-                        return Ok(None);
-                    }
-                    let h = u32::from_le_bytes([b[0], b[1], b[2], 0]);
-                    let body = match (h >> 1) & 3 {
-                        0 | 2 => u64::from(h >> 3),
-                        1 => 1,
-                        _ => return Ok(None),
-                    };
-                    p += 3 + body;
-                    if h & 1 == 1 {
-                        break;
-                    }
-                }
-                (c, p + if checksum { 4 } else { 0 })
-            }
+            } => match last_block_end(&at, pos + header)? {
+                Some(p) => (c, p + if checksum { 4 } else { 0 }),
+                None => return Ok(None),
+            },
         };
-        if p > len {
+        if end > len {
             return Ok(None);
         }
-        std::mem::swap(&mut pos, &mut p);
+        pos = end;
         total = match total.checked_add(size) {
             Some(t) => t,
             None => return Ok(None),
         };
     }
     Ok((total > 0 && total <= len.saturating_mul(1 << 15)).then_some(total))
+}
+
+/// Where a frame's blocks end, walking their 3-byte headers from `p`
+/// (RFC 8878 §3.1.1.2); `None` when the file ends first or a block type
+/// is reserved.
+#[cfg(unix)]
+fn last_block_end(
+    at: &dyn Fn(u64, &mut [u8]) -> io::Result<bool>,
+    mut p: u64,
+) -> io::Result<Option<u64>> {
+    loop {
+        let mut b = [0u8; 3];
+        if !at(p, &mut b)? {
+            return Ok(None);
+        }
+        let h = u32::from_le_bytes([b[0], b[1], b[2], 0]);
+        let body = match (h >> 1) & 3 {
+            0 | 2 => u64::from(h >> 3),
+            1 => 1,
+            _ => return Ok(None),
+        };
+        p += 3 + body;
+        if h & 1 == 1 {
+            return Ok(Some(p));
+        }
+    }
 }
 
 #[cfg(not(unix))]

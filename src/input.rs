@@ -255,8 +255,7 @@ impl Arriving {
             let _ = w.join();
         }
         r.map_err(|u| std::io::Error::new(std::io::ErrorKind::InvalidData, u.detail))?;
-        let Arriving { ref mut input, .. } = self;
-        Ok(std::mem::replace(input, Input::Owned(Vec::new())))
+        Ok(std::mem::replace(&mut self.input, Input::Owned(Vec::new())))
     }
 }
 
